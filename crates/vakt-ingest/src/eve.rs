@@ -1,0 +1,109 @@
+//! Suricata EVE JSON, every `event_type` (alert, flow, dns, http, tls, fileinfo, anomaly, …).
+//!
+//! Native fields are the EVE JSON paths, flattened with `.` (`alert.signature`,
+//! `dns.rrname`, `flow.bytes_toserver`); `src_ip` and `dest_ip` are IPs.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use vakt_core::field::*;
+use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
+
+use crate::flatten::flatten_into;
+use crate::json_events::{JsonEvents, RecordMapper};
+use crate::ReadContext;
+
+/// Reads Suricata EVE JSON.
+pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Eve> {
+    let path = ctx.path.clone();
+    JsonEvents::new(
+        reader,
+        path,
+        Eve {
+            ctx,
+            source: Arc::from("suricata:eve"),
+        },
+    )
+}
+
+/// Maps EVE records.
+pub struct Eve {
+    ctx: ReadContext,
+    source: Arc<str>,
+}
+
+fn common_for(name: &str) -> Option<FieldId> {
+    Some(match name {
+        "src_ip" => SRC_IP,
+        "src_port" => SRC_PORT,
+        "dest_ip" => DST_IP,
+        "dest_port" => DST_PORT,
+        "proto" => PROTOCOL,
+        "flow_id" => METADATA_UID,
+        "host" => DEVICE_HOSTNAME,
+        "alert.signature" => FINDING_TITLE,
+        "alert.severity" => SEVERITY,
+        "dns.rrname" | "dns.queries.rrname" => QUERY_HOSTNAME,
+        "http.hostname" => URL_HOSTNAME,
+        "http.url" => URL_PATH,
+        "http.http_user_agent" => USER_AGENT,
+        "tls.sni" => TLS_SNI,
+        "fileinfo.md5" => FILE_MD5,
+        "fileinfo.sha1" => FILE_SHA1,
+        "fileinfo.sha256" => FILE_SHA256,
+        "flow.bytes_toserver" => BYTES_OUT,
+        "flow.bytes_toclient" => BYTES_IN,
+        _ => return None,
+    })
+}
+
+impl RecordMapper for Eve {
+    fn source(&self) -> Arc<str> {
+        self.source.clone()
+    }
+
+    fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {
+        let ts = value
+            .get("timestamp")
+            .and_then(Json::as_str)
+            .ok_or("no `timestamp` field")?;
+        let time = Timestamp::parse(ts).map_err(|e| format!("timestamp: {e}"))?;
+        if value.get("event_type").and_then(Json::as_str).is_none() {
+            return Err("no `event_type` field".into());
+        }
+        let mut fields = Vec::with_capacity(32);
+        flatten_into(&mut String::new(), value, &mut fields).map_err(|e| e.to_string())?;
+        let mut common = Vec::with_capacity(8);
+        for (id, v) in fields.iter_mut() {
+            let name = id.name();
+            if matches!(name, "src_ip" | "dest_ip") {
+                if let Some(ip) = v.as_str().and_then(|s| s.parse().ok()) {
+                    *v = Value::Ip(ip);
+                }
+            }
+            if let Some(c) = common_for(name) {
+                let cv = match v {
+                    Value::List(items) if c == QUERY_HOSTNAME => match items.first() {
+                        Some(first) => first.clone(),
+                        None => continue,
+                    },
+                    other => other.clone(),
+                };
+                common.push((c, cv));
+            }
+        }
+        out.push(Event {
+            time,
+            tenant: self.ctx.tenant.clone(),
+            source: self.source.clone(),
+            fields,
+            common,
+            origin: Origin {
+                path: self.ctx.path.clone(),
+                locator,
+            },
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! EVTX: Windows XML Event Log files, through the `evtx` crate.
+//!
+//! Each record is rendered by the crate to JSON and flattened by
+//! [`crate::windows`] (System fields under their Sigma names, EventData and
+//! UserData under their native names). A chunk the crate cannot read loses
+//! only its own records: it is reported once, as an error naming the chunk,
+//! and reading goes on with the next chunk. A partial chunk at the end of a
+//! truncated file is reported the same way.
+
+use std::collections::VecDeque;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
+use vakt_core::{Event, Locator, Timestamp};
+
+use crate::windows::{self, SourceKinds};
+use crate::{InputError, ReadContext, RecordError};
+
+const FILE_HEADER: usize = 4096;
+const CHUNK: usize = 65536;
+
+/// Reads an EVTX file held in memory.
+pub fn read(data: Arc<[u8]>, ctx: ReadContext) -> Result<EvtxEvents, InputError> {
+    let settings = ParserSettings::default().num_threads(1);
+    let parser = EvtxParser::from_read_seek(Cursor::new(data.clone()))
+        .map_err(|e| InputError::new(&ctx.path, format!("not a readable EVTX file: {e}")))?
+        .with_configuration(settings.clone());
+    let trailing = data.len().saturating_sub(FILE_HEADER) % CHUNK;
+    let full_chunks = data.len().saturating_sub(FILE_HEADER) / CHUNK;
+    Ok(EvtxEvents {
+        chunks: parser.into_chunks(),
+        settings: Arc::new(settings),
+        data,
+        ctx,
+        kinds: SourceKinds::default(),
+        pending: VecDeque::new(),
+        position: 0,
+        trailing: (trailing > 0).then_some((full_chunks as u64, trailing)),
+    })
+}
+
+/// The events of one EVTX file, chunk by chunk.
+pub struct EvtxEvents {
+    chunks: evtx::IntoIterChunks<Cursor<Arc<[u8]>>>,
+    settings: Arc<ParserSettings>,
+    data: Arc<[u8]>,
+    ctx: ReadContext,
+    kinds: SourceKinds,
+    pending: VecDeque<Result<Event, RecordError>>,
+    /// Records emitted or rejected so far: the 1-based record number of the next.
+    position: u64,
+    trailing: Option<(u64, usize)>,
+}
+
+impl EvtxEvents {
+    fn error(&self, locator: Locator, reason: String, raw: Vec<u8>) -> RecordError {
+        RecordError {
+            path: self.ctx.path.clone(),
+            locator,
+            source: self.kinds_default(),
+            reason,
+            raw,
+        }
+    }
+
+    fn kinds_default(&self) -> Arc<str> {
+        Arc::from("evtx")
+    }
+
+    fn chunk_bytes(&self, n: u64) -> Vec<u8> {
+        let start = FILE_HEADER.saturating_add((n as usize).saturating_mul(CHUNK));
+        let end = start.saturating_add(CHUNK).min(self.data.len());
+        self.data.get(start..end).unwrap_or_default().to_vec()
+    }
+
+    fn read_chunk(&mut self, mut chunk: EvtxChunkData) {
+        let number = chunk.number.unwrap_or(0);
+        let expected = chunk
+            .header
+            .last_event_record_id
+            .saturating_sub(chunk.header.first_event_record_id)
+            .saturating_add(1);
+        let parsed = match chunk.parse(self.settings.clone()) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let raw = self.chunk_bytes(number);
+                let err = self.error(
+                    Locator::Chunk(number),
+                    format!("EVTX chunk {number} cannot be parsed ({e}); its records (about {expected}) are lost"),
+                    raw,
+                );
+                self.pending.push_back(Err(err));
+                return;
+            }
+        };
+        let mut parsed = parsed;
+        let mut out = Vec::new();
+        for record in parsed.iter() {
+            self.position += 1;
+            let locator = Locator::Record(self.position);
+            let item = match record.and_then(|r| r.into_json_bytes()) {
+                Ok(rendered) => {
+                    let fallback = nanos(rendered.timestamp.as_nanosecond());
+                    match serde_json::from_slice::<serde_json::Value>(&rendered.data) {
+                        Ok(json) => windows::event_from_json(
+                            &json,
+                            &self.ctx,
+                            &mut self.kinds,
+                            locator,
+                            fallback,
+                        )
+                        .map_err(|reason| (reason, rendered.data)),
+                        Err(e) => Err((format!("record rendered to invalid JSON: {e}"), rendered.data)),
+                    }
+                }
+                Err(e) => Err((
+                    format!("EVTX record in chunk {number} cannot be read: {e}"),
+                    Vec::new(),
+                )),
+            };
+            out.push(item.map_err(|(reason, raw)| {
+                let raw = if raw.is_empty() { self.chunk_bytes(number) } else { raw };
+                self.error(locator, reason, raw)
+            }));
+        }
+        self.pending.extend(out);
+    }
+}
+
+fn nanos(n: i128) -> Option<Timestamp> {
+    i64::try_from(n).ok().map(Timestamp)
+}
+
+impl Iterator for EvtxEvents {
+    type Item = Result<Event, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            match self.chunks.next() {
+                Some(Ok(chunk)) => self.read_chunk(chunk),
+                Some(Err(e)) => {
+                    let number = match &e {
+                        evtx::err::EvtxError::FailedToParseChunk { chunk_id, .. } => Some(*chunk_id),
+                        _ => None,
+                    };
+                    let (locator, raw) = match number {
+                        Some(n) => (Locator::Chunk(n), self.chunk_bytes(n)),
+                        None => (Locator::Record(self.position + 1), Vec::new()),
+                    };
+                    let mut reason = format!("{e}");
+                    if let Some(src) = std::error::Error::source(&e) {
+                        reason.push_str(&format!(": {src}"));
+                    }
+                    reason.push_str("; the records of this chunk are lost, reading goes on with the next chunk");
+                    return Some(Err(self.error(locator, reason, raw)));
+                }
+                None => {
+                    let (n, bytes) = self.trailing.take()?;
+                    let start = FILE_HEADER + n as usize * CHUNK;
+                    let raw = self.data.get(start..).unwrap_or_default().to_vec();
+                    return Some(Err(self.error(
+                        Locator::Chunk(n),
+                        format!(
+                            "file is truncated: chunk {n} has only {bytes} of {CHUNK} bytes; its records are lost"
+                        ),
+                        raw,
+                    )));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! Windows event records (EVTX and its JSON renderings) as Events: the
+//! flattening Sigma rules expect, and the common fields.
+//!
+//! Two JSON shapes are understood:
+//! - **nested**, as the `evtx` crate and `evtx_dump -o json[l]` render a record:
+//!   `{"Event": {"System": {...}, "EventData": {...} | "UserData": {...}}}`;
+//! - **flat**, as Logstash/NXLog/Winlogbeat-style exports share them (the OTRF
+//!   Security-Datasets): every field at the top level, with `Hostname`,
+//!   `SourceName`, `@timestamp`/`TimeCreated`/`EventTime`.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value as Json};
+use vakt_core::field::*;
+use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
+
+use crate::flatten::{flatten_into, scalar};
+use crate::ReadContext;
+
+/// Caches the `evtx:<Channel>` source-kind strings of one input.
+#[derive(Default)]
+pub(crate) struct SourceKinds(Vec<Arc<str>>);
+
+impl SourceKinds {
+    pub fn get(&mut self, channel: Option<&str>) -> Arc<str> {
+        let want = channel.unwrap_or("");
+        if let Some(k) = self.0.iter().find(|k| k.strip_prefix("evtx:").unwrap_or("") == want) {
+            return k.clone();
+        }
+        let k: Arc<str> = if want.is_empty() {
+            Arc::from("evtx")
+        } else {
+            Arc::from(format!("evtx:{want}"))
+        };
+        self.0.push(k.clone());
+        k
+    }
+}
+
+/// Whether a JSON object is a Windows event in either shape.
+pub(crate) fn looks_like_windows(obj: &Map<String, Json>) -> bool {
+    if let Some(Json::Object(ev)) = obj.get("Event") {
+        return ev.contains_key("System");
+    }
+    obj.contains_key("EventID")
+        && ["Channel", "SourceName", "ProviderName", "Provider_Name"]
+            .iter()
+            .any(|k| obj.contains_key(*k))
+}
+
+/// Builds an Event from a Windows record in either JSON shape.
+pub(crate) fn event_from_json(
+    root: &Json,
+    ctx: &ReadContext,
+    kinds: &mut SourceKinds,
+    locator: Locator,
+    fallback_time: Option<Timestamp>,
+) -> Result<Event, String> {
+    let Json::Object(obj) = root else {
+        return Err("not a JSON object".into());
+    };
+    let mut fields = Vec::with_capacity(32);
+    let mut time = None;
+    match obj.get("Event") {
+        Some(Json::Object(ev)) if ev.contains_key("System") => {
+            nested(ev, &mut fields, &mut time).map_err(|e| e.to_string())?
+        }
+        _ => flat(obj, &mut fields, &mut time).map_err(|e| e.to_string())?,
+    }
+    let time = match (time, fallback_time) {
+        (Some(Ok(t)), _) => t,
+        (_, Some(t)) => t,
+        (Some(Err(e)), None) => return Err(e),
+        (None, None) => return Err("no event time (TimeCreated, @timestamp or EventTime)".into()),
+    };
+    let channel = fields
+        .iter()
+        .find(|(id, _)| id.name() == "Channel")
+        .and_then(|(_, v)| v.as_str());
+    let source = kinds.get(channel);
+    let mut event = Event {
+        time,
+        tenant: ctx.tenant.clone(),
+        source,
+        fields,
+        common: Vec::with_capacity(8),
+        origin: Origin {
+            path: ctx.path.clone(),
+            locator,
+        },
+    };
+    fill_common(&mut event);
+    Ok(event)
+}
+
+type TimeSlot = Option<Result<Timestamp, String>>;
+
+fn push(out: &mut Vec<(FieldId, Value)>, name: &str, v: Value) -> Result<(), vakt_core::Error> {
+    out.push((FieldId::intern(name)?, v));
+    Ok(())
+}
+
+/// `{"#attributes": {...}, "#text": x}` → x; plain scalars as they are.
+fn text_of(v: &Json) -> Option<Value> {
+    match v {
+        Json::Object(m) => m.get("#text").and_then(scalar),
+        other => scalar(other),
+    }
+}
+
+fn attrs(v: &Json) -> Option<&Map<String, Json>> {
+    v.get("#attributes").and_then(Json::as_object)
+}
+
+fn nested(
+    ev: &Map<String, Json>,
+    out: &mut Vec<(FieldId, Value)>,
+    time: &mut TimeSlot,
+) -> Result<(), vakt_core::Error> {
+    if let Some(Json::Object(system)) = ev.get("System") {
+        for (k, v) in system {
+            match k.as_str() {
+                "Provider" => {
+                    for (a, av) in attrs(v).into_iter().flatten() {
+                        if let Some(s) = scalar(av) {
+                            push(out, &format!("Provider_{a}"), s)?;
+                        }
+                    }
+                }
+                "TimeCreated" => {
+                    if let Some(st) = attrs(v).and_then(|a| a.get("SystemTime")).and_then(Json::as_str) {
+                        *time = Some(Timestamp::parse(st).map_err(|e| e.to_string()));
+                        push(out, "TimeCreated", Value::str(st))?;
+                    }
+                }
+                "Correlation" | "Execution" | "Security" => {
+                    for (a, av) in attrs(v).into_iter().flatten() {
+                        if let Some(s) = scalar(av) {
+                            let name = match k.as_str() {
+                                "Correlation" => a.clone(),
+                                other => format!("{other}_{a}"),
+                            };
+                            push(out, &name, s)?;
+                        }
+                    }
+                }
+                "EventID" => {
+                    if let Some(s) = text_of(v) {
+                        push(out, "EventID", numeric(s))?;
+                    }
+                    if let Some(q) = attrs(v).and_then(|a| a.get("Qualifiers")).and_then(scalar) {
+                        push(out, "Qualifiers", q)?;
+                    }
+                }
+                _ => {
+                    if let Some(s) = text_of(v) {
+                        push(out, k, s)?;
+                    }
+                }
+            }
+        }
+    }
+    for (k, v) in ev {
+        match k.as_str() {
+            "System" | "#attributes" => {}
+            "EventData" => event_data(v, out)?,
+            "UserData" => {
+                if let Json::Object(m) = v {
+                    for (child, cv) in m {
+                        if child == "#attributes" {
+                            continue;
+                        }
+                        match cv {
+                            Json::Object(inner) => {
+                                for (ik, iv) in inner {
+                                    if ik != "#attributes" {
+                                        flatten_named(ik, iv, out)?;
+                                    }
+                                }
+                            }
+                            other => flatten_named(child, other, out)?,
+                        }
+                    }
+                }
+            }
+            other => flatten_named(other, v, out)?,
+        }
+    }
+    Ok(())
+}
+
+fn event_data(v: &Json, out: &mut Vec<(FieldId, Value)>) -> Result<(), vakt_core::Error> {
+    match v {
+        Json::Object(m) => {
+            for (k, dv) in m {
+                if k == "#attributes" {
+                    continue;
+                }
+                flatten_named(k, dv, out)?;
+            }
+        }
+        Json::Null => {}
+        other => {
+            if let Some(s) = scalar(other) {
+                push(out, "EventData", s)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn flatten_named(name: &str, v: &Json, out: &mut Vec<(FieldId, Value)>) -> Result<(), vakt_core::Error> {
+    match v {
+        Json::Object(m) if m.contains_key("#text") => {
+            if let Some(s) = text_of(v) {
+                push(out, name, s)?;
+            }
+            Ok(())
+        }
+        Json::Object(m) if m.len() == 1 && m.contains_key("#attributes") => {
+            for (a, av) in attrs(v).into_iter().flatten() {
+                if let Some(s) = scalar(av) {
+                    push(out, &format!("{name}_{a}"), s)?;
+                }
+            }
+            Ok(())
+        }
+        other => flatten_into(&mut name.to_owned(), other, out),
+    }
+}
+
+/// EventIDs and record ids arrive as numbers or as numeric strings; keep them numbers.
+fn numeric(v: Value) -> Value {
+    match &v {
+        Value::Str(s) => s.trim().parse::<i64>().map(Value::Int).unwrap_or(v),
+        _ => v,
+    }
+}
+
+fn flat(
+    obj: &Map<String, Json>,
+    out: &mut Vec<(FieldId, Value)>,
+    time: &mut TimeSlot,
+) -> Result<(), vakt_core::Error> {
+    for (k, v) in obj {
+        let mut value_done = false;
+        if matches!(k.as_str(), "EventID" | "RecordNumber" | "EventRecordID") {
+            if let Some(s) = scalar(v) {
+                push(out, k, numeric(s))?;
+                value_done = true;
+            }
+        }
+        if !value_done {
+            flatten_into(&mut k.clone(), v, out)?;
+        }
+    }
+    for key in ["@timestamp", "TimeCreated", "EventTime", "UtcTime"] {
+        if let Some(t) = obj.get(key) {
+            *time = Some(match t {
+                Json::String(s) => Timestamp::parse(s).map_err(|e| format!("{key}: {e}")),
+                Json::Number(n) => n
+                    .as_f64()
+                    .and_then(Timestamp::from_epoch_number)
+                    .ok_or_else(|| format!("{key}: not a time")),
+                _ => Err(format!("{key}: not a time")),
+            });
+            break;
+        }
+    }
+    // The System names Sigma rules use, where the export renamed them.
+    for (canonical, sources) in [
+        ("Computer", &["Hostname", "host", "computer_name"][..]),
+        ("Provider_Name", &["SourceName", "ProviderName"][..]),
+        ("EventRecordID", &["RecordNumber"][..]),
+    ] {
+        if obj.contains_key(canonical) {
+            continue;
+        }
+        if let Some((_, v)) = sources.iter().find_map(|s| obj.get(*s).map(|v| (s, v))) {
+            if let Some(s) = scalar(v).filter(|s| !matches!(s, Value::List(_))) {
+                push(out, canonical, numeric(s))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a native Windows field feeds a common one.
+#[derive(Clone, Copy)]
+enum Conv {
+    Text,
+    Ip,
+    Int,
+    Hashes,
+}
+
+fn common_for(name: &str) -> Option<(FieldId, Conv)> {
+    Some(match name {
+        "Computer" => (DEVICE_HOSTNAME, Conv::Text),
+        "EventRecordID" => (METADATA_UID, Conv::Int),
+        "EventID" => (EVENT_CODE, Conv::Int),
+        "SubjectUserName" | "User" => (ACTOR_USER_NAME, Conv::Text),
+        "SubjectDomainName" => (ACTOR_USER_DOMAIN, Conv::Text),
+        "SubjectUserSid" => (ACTOR_USER_UID, Conv::Text),
+        "TargetUserName" => (USER_NAME, Conv::Text),
+        "IpAddress" | "SourceIp" | "SourceAddress" => (SRC_IP, Conv::Ip),
+        "IpPort" | "SourcePort" => (SRC_PORT, Conv::Int),
+        "DestinationIp" | "DestAddress" => (DST_IP, Conv::Ip),
+        "DestinationPort" | "DestPort" => (DST_PORT, Conv::Int),
+        "DestinationHostname" => (DST_HOSTNAME, Conv::Text),
+        "Image" | "NewProcessName" => (PROCESS_PATH, Conv::Text),
+        "ParentImage" | "ParentProcessName" => (ACTOR_PROCESS_PATH, Conv::Text),
+        "CommandLine" => (PROCESS_CMD_LINE, Conv::Text),
+        "ProcessId" | "NewProcessId" => (PROCESS_PID, Conv::Int),
+        "TargetFilename" => (FILE_PATH, Conv::Text),
+        "QueryName" => (QUERY_HOSTNAME, Conv::Text),
+        "Protocol" => (PROTOCOL, Conv::Text),
+        "Hashes" | "Hash" => (FILE_SHA256, Conv::Hashes),
+        _ => return None,
+    })
+}
+
+/// Integer from a number or a decimal/hex string (`0x12d8`).
+pub(crate) fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Str(s) => {
+            let s = s.trim();
+            match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+                Some(hex) => i64::from_str_radix(hex, 16).ok(),
+                None => s.parse().ok(),
+            }
+        }
+        _ => None,
+    }
+}
+
+fn fill_common(event: &mut Event) {
+    let mut common = std::mem::take(&mut event.common);
+    for (id, v) in &event.fields {
+        let Some((target, conv)) = common_for(id.name()) else {
+            continue;
+        };
+        let set = |c: &mut Vec<(FieldId, Value)>, id: FieldId, v: Value| {
+            if !c.iter().any(|(f, _)| *f == id) {
+                c.push((id, v));
+            }
+        };
+        match conv {
+            Conv::Text => {
+                if let Some(s) = v.as_str().filter(|s| !s.is_empty() && *s != "-") {
+                    set(&mut common, target, Value::str(s));
+                }
+            }
+            Conv::Ip => {
+                if let Some(ip) = v.as_str().and_then(|s| s.trim().parse().ok()) {
+                    set(&mut common, target, Value::Ip(ip));
+                }
+            }
+            Conv::Int => {
+                if let Some(i) = as_int(v) {
+                    set(&mut common, target, Value::Int(i));
+                }
+            }
+            Conv::Hashes => {
+                for part in v.as_str().unwrap_or("").split(',') {
+                    let Some((algo, hash)) = part.split_once('=') else {
+                        continue;
+                    };
+                    let id = match algo.trim().to_ascii_uppercase().as_str() {
+                        "MD5" => FILE_MD5,
+                        "SHA1" => FILE_SHA1,
+                        "SHA256" => FILE_SHA256,
+                        _ => continue,
+                    };
+                    set(&mut common, id, Value::str(&hash.trim().to_ascii_lowercase()));
+                }
+            }
+        }
+    }
+    event.common = common;
+}
+
+/// Maps Windows events rendered as JSON (either shape).
+pub struct WindowsJson {
+    ctx: ReadContext,
+    kinds: SourceKinds,
+}
+
+impl WindowsJson {
+    /// A mapper for one input.
+    pub fn new(ctx: ReadContext) -> Self {
+        WindowsJson {
+            ctx,
+            kinds: SourceKinds::default(),
+        }
+    }
+}
+
+impl crate::json_events::RecordMapper for WindowsJson {
+    fn source(&self) -> Arc<str> {
+        Arc::from("evtx")
+    }
+
+    fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {
+        out.push(event_from_json(value, &self.ctx, &mut self.kinds, locator, None)?);
+        Ok(())
+    }
+}

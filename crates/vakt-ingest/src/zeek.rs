@@ -1,0 +1,635 @@
+//! Zeek logs: TSV with `#fields`/`#types` headers, and Zeek JSON (one object per line).
+//!
+//! TSV values are typed from `#types`: `time` → time, `interval` → interval,
+//! `count`/`int`/`port` → integer, `double` → float, `addr` → IP, `subnet` →
+//! network, `bool` → bool, `set[..]`/`vector[..]` → list of the element type,
+//! everything else → string. The unset value (`-`) leaves the field out; the
+//! empty value (`(empty)`) is an empty list for containers and an empty string
+//! otherwise. A log may carry several headers (concatenated files); each new
+//! header applies to the rows after it. A row whose column count or values do
+//! not fit its header is rejected with its line number.
+//!
+//! Zeek JSON carries no types: `ts` is a time, `duration` and `rtt` are
+//! intervals, address fields (`id.orig_h`, `id_orig_h`, `src`, `tx_hosts`, …)
+//! are IPs when they parse as one; the rest keeps its JSON type.
+
+use std::io::BufRead;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use vakt_core::field::*;
+use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
+
+use crate::flatten::{flatten_into, scalar};
+use crate::json_events::{JsonEvents, RecordMapper};
+use crate::{ReadContext, RecordError};
+
+/// The common field a Zeek field feeds, given the log's path.
+fn common_for(path: &str, name: &str) -> Option<FieldId> {
+    let name = name.replace('_', ".");
+    let id = match name.as_str() {
+        "id.orig.h" => SRC_IP,
+        "id.orig.p" => SRC_PORT,
+        "id.resp.h" => DST_IP,
+        "id.resp.p" => DST_PORT,
+        "proto" => PROTOCOL,
+        "uid" => METADATA_UID,
+        "orig.bytes" => BYTES_OUT,
+        "resp.bytes" => BYTES_IN,
+        "duration" => DURATION,
+        "src" if path == "notice" => SRC_IP,
+        "dst" if path == "notice" => DST_IP,
+        "query" if path == "dns" => QUERY_HOSTNAME,
+        "host" if path == "http" => URL_HOSTNAME,
+        "uri" if path == "http" => URL_PATH,
+        "user.agent" if path == "http" => USER_AGENT,
+        "server.name" if path == "ssl" => TLS_SNI,
+        "md5" if path == "files" => FILE_MD5,
+        "sha1" if path == "files" => FILE_SHA1,
+        "sha256" if path == "files" => FILE_SHA256,
+        "note" if path == "notice" => FINDING_TITLE,
+        _ => return None,
+    };
+    Some(id)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum ZType {
+    Time,
+    Interval,
+    Int,
+    Double,
+    Addr,
+    Subnet,
+    Bool,
+    Str,
+    List(Box<ZType>),
+}
+
+impl ZType {
+    fn parse(t: &str) -> ZType {
+        if let Some(inner) = t
+            .strip_prefix("set[")
+            .or_else(|| t.strip_prefix("vector["))
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            return ZType::List(Box::new(ZType::parse(inner)));
+        }
+        match t {
+            "time" => ZType::Time,
+            "interval" => ZType::Interval,
+            "count" | "int" | "port" | "int64" => ZType::Int,
+            "double" => ZType::Double,
+            "addr" => ZType::Addr,
+            "subnet" => ZType::Subnet,
+            "bool" => ZType::Bool,
+            _ => ZType::Str,
+        }
+    }
+}
+
+struct Column {
+    id: FieldId,
+    ty: ZType,
+    common: Option<FieldId>,
+}
+
+struct Header {
+    source: Arc<str>,
+    columns: Vec<Column>,
+    ts: Option<usize>,
+}
+
+/// Reads a Zeek TSV log.
+pub fn read_tsv<R: BufRead>(reader: R, ctx: ReadContext) -> ZeekTsv<R> {
+    let stem = path_stem(&ctx.path);
+    ZeekTsv {
+        reader,
+        source: Arc::from(format!("zeek:{stem}")),
+        ctx,
+        sep: b'\t',
+        set_sep: b",".to_vec(),
+        empty: b"(empty)".to_vec(),
+        unset: b"-".to_vec(),
+        log_path: stem,
+        fields: Vec::new(),
+        types: Vec::new(),
+        header: None,
+        line_no: 0,
+        buf: Vec::with_capacity(1024),
+        failed: false,
+        opened: None,
+    }
+}
+
+/// The log type a file name suggests: `conn.log` → `conn`, `NASHUA_conn.log` → `conn`,
+/// `conn.16:00:00-17:00:00.log.gz` → `conn`.
+pub(crate) fn path_stem(path: &str) -> String {
+    let name = path.rsplit(['/', '\\', '!']).next().unwrap_or(path);
+    let stem = name.split('.').next().unwrap_or(name);
+    let stem = stem.rsplit('_').next().unwrap_or(stem);
+    if stem.is_empty() { "log".into() } else { stem.to_owned() }
+}
+
+/// The events of one Zeek TSV log.
+pub struct ZeekTsv<R> {
+    reader: R,
+    ctx: ReadContext,
+    source: Arc<str>,
+    sep: u8,
+    set_sep: Vec<u8>,
+    empty: Vec<u8>,
+    unset: Vec<u8>,
+    log_path: String,
+    fields: Vec<String>,
+    types: Vec<String>,
+    header: Option<Header>,
+    line_no: u64,
+    buf: Vec<u8>,
+    failed: bool,
+    /// The `#open` time, for logs whose rows carry no `ts` (loaded_scripts).
+    opened: Option<Timestamp>,
+}
+
+/// Header values as Zeek writes them: `\x09` (and, in some tools' output, `\t`).
+fn unescape(v: &str) -> Vec<u8> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            match b.get(i + 1) {
+                Some(b'x') => {
+                    if let Some(Ok(n)) = v.get(i + 2..i + 4).map(|h| u8::from_str_radix(h, 16)) {
+                        out.push(n);
+                        i += 4;
+                        continue;
+                    }
+                }
+                Some(b't') => {
+                    out.push(b'\t');
+                    i += 2;
+                    continue;
+                }
+                Some(b'\\') => {
+                    out.push(b'\\');
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+impl<R: BufRead> ZeekTsv<R> {
+    fn error(&self, reason: String) -> RecordError {
+        RecordError {
+            path: self.ctx.path.clone(),
+            locator: Locator::Line(self.line_no),
+            source: self.source.clone(),
+            reason,
+            raw: self.buf.clone(),
+        }
+    }
+
+    /// Reads a `#` line; returns an error only for a header that cannot be used.
+    fn header_line(&mut self, line: &str) -> Result<(), String> {
+        let line = line.trim_start();
+        let (key, value) = match line.split_once(|c| c == ' ' || c == '\t') {
+            Some((k, v)) => (k, v),
+            None => (line, ""),
+        };
+        let sep = self.sep as char;
+        match key {
+            "#separator" => {
+                let s = unescape(value.trim());
+                match s.as_slice() {
+                    [b] => self.sep = *b,
+                    _ => return Err(format!("unsupported #separator `{value}` (one byte expected)")),
+                }
+            }
+            "#set_separator" => self.set_sep = unescape(value),
+            "#empty_field" => self.empty = unescape(value),
+            "#unset_field" => self.unset = unescape(value),
+            "#open" => self.opened = parse_open(value.trim()),
+            "#path" => {
+                self.log_path = value.trim().to_owned();
+                self.source = Arc::from(format!("zeek:{}", self.log_path));
+            }
+            "#fields" => {
+                self.fields = value.split(sep).map(str::to_owned).collect();
+                self.types.clear();
+                self.header = None;
+            }
+            "#types" => {
+                self.types = value.split(sep).map(str::to_owned).collect();
+                self.header = None;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn build_header(&mut self) -> Result<(), String> {
+        if self.fields.is_empty() {
+            return Err("data row before any #fields header".into());
+        }
+        if !self.types.is_empty() && self.types.len() != self.fields.len() {
+            return Err(format!(
+                "#types has {} columns but #fields has {}",
+                self.types.len(),
+                self.fields.len()
+            ));
+        }
+        let mut columns = Vec::with_capacity(self.fields.len());
+        for (i, name) in self.fields.iter().enumerate() {
+            let ty = self.types.get(i).map(|t| ZType::parse(t)).unwrap_or(ZType::Str);
+            columns.push(Column {
+                id: FieldId::intern(name).map_err(|e| e.to_string())?,
+                ty,
+                common: common_for(&self.log_path, name),
+            });
+        }
+        let ts = self.fields.iter().position(|f| f == "ts");
+        self.header = Some(Header {
+            source: self.source.clone(),
+            columns,
+            ts,
+        });
+        Ok(())
+    }
+
+    fn row(&self, header: &Header) -> Result<Event, String> {
+        let line = &self.buf[..];
+        let mut fields = Vec::with_capacity(header.columns.len());
+        let mut common = Vec::with_capacity(8);
+        let mut time = None;
+        let mut n = 0usize;
+        for (i, raw) in line.split(|b| *b == self.sep).enumerate() {
+            n += 1;
+            let Some(col) = header.columns.get(i) else {
+                continue;
+            };
+            if raw == self.unset.as_slice() {
+                continue;
+            }
+            // A value that does not fit its declared type is kept as text, not lost.
+            let value = match self.value(&col.ty, raw) {
+                Ok(v) => v,
+                Err(_) => Value::str(&String::from_utf8_lossy(raw)),
+            };
+            if Some(i) == header.ts {
+                if let Value::Time(t) = value {
+                    time = Some(t);
+                }
+            }
+            if let Some(c) = col.common {
+                common.push((c, value.clone()));
+            }
+            fields.push((col.id, value));
+        }
+        // Some writers end every row with a separator: one empty extra column.
+        let trailing_sep = n == header.columns.len() + 1 && line.last() == Some(&self.sep);
+        if n != header.columns.len() && !trailing_sep {
+            return Err(format!(
+                "expected {} tab-separated fields as the header says, found {n}",
+                header.columns.len()
+            ));
+        }
+        let time = time
+            .or(if header.ts.is_none() { self.opened } else { None })
+            .ok_or("no `ts` time in this row (and no #open time in the header)")?;
+        Ok(Event {
+            time,
+            tenant: self.ctx.tenant.clone(),
+            source: header.source.clone(),
+            fields,
+            common,
+            origin: Origin {
+                path: self.ctx.path.clone(),
+                locator: Locator::Line(self.line_no),
+            },
+        })
+    }
+
+    fn value(&self, ty: &ZType, raw: &[u8]) -> Result<Value, String> {
+        if let ZType::List(inner) = ty {
+            if raw == self.empty.as_slice() {
+                return Ok(Value::List(Vec::new()));
+            }
+            let mut items = Vec::new();
+            let mut rest = raw;
+            loop {
+                let cut = find(rest, &self.set_sep);
+                let (item, next) = match cut {
+                    Some(at) => (&rest[..at], Some(&rest[at + self.set_sep.len()..])),
+                    None => (rest, None),
+                };
+                if item != self.unset.as_slice() {
+                    items.push(self.value(inner, item)?);
+                }
+                match next {
+                    Some(n) => rest = n,
+                    None => break,
+                }
+            }
+            return Ok(Value::List(items));
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| "not valid UTF-8".to_string())?;
+        Ok(match ty {
+            ZType::Str => {
+                if raw == self.empty.as_slice() {
+                    Value::str("")
+                } else {
+                    Value::str(text)
+                }
+            }
+            ZType::Time => Value::Time(seconds(text).ok_or_else(|| format!("`{text}` is not a time"))?),
+            ZType::Interval => Value::Interval(
+                seconds(text)
+                    .ok_or_else(|| format!("`{text}` is not an interval in seconds"))?
+                    .0,
+            ),
+            ZType::Int => match text.parse::<i64>() {
+                Ok(i) => Value::Int(i),
+                Err(_) => match text.parse::<u64>() {
+                    Ok(u) => Value::Float(u as f64),
+                    Err(_) => return Err(format!("`{text}` is not an integer")),
+                },
+            },
+            ZType::Double => Value::Float(
+                text.parse::<f64>()
+                    .map_err(|_| format!("`{text}` is not a number"))?,
+            ),
+            ZType::Addr => Value::Ip(parse_ip(text).ok_or_else(|| format!("`{text}` is not an IP address"))?),
+            ZType::Subnet => {
+                let (ip, len) = text
+                    .split_once('/')
+                    .and_then(|(a, l)| Some((parse_ip(a)?, l.parse::<u8>().ok()?)))
+                    .ok_or_else(|| format!("`{text}` is not a subnet"))?;
+                Value::Subnet(ip, len)
+            }
+            ZType::Bool => match text {
+                "T" => Value::Bool(true),
+                "F" => Value::Bool(false),
+                _ => return Err(format!("`{text}` is not a bool (T or F)")),
+            },
+            ZType::List(_) => Value::List(Vec::new()),
+        })
+    }
+}
+
+/// Decimal seconds, exactly; or, as Zeek writes very large values, in exponent notation.
+fn seconds(text: &str) -> Option<Timestamp> {
+    Timestamp::parse_epoch_secs(text).ok().or_else(|| {
+        let f: f64 = text.parse().ok()?;
+        (f.is_finite() && f.abs() < 9.2e9).then(|| Timestamp((f * 1e9).round() as i64))
+    })
+}
+
+/// The `#open` header time, `2019-02-28-12-07-01`.
+fn parse_open(text: &str) -> Option<Timestamp> {
+    let dt = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d-%H-%M-%S").ok()?;
+    dt.and_utc().timestamp_nanos_opt().map(Timestamp)
+}
+
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    text.parse().ok().or_else(|| {
+        // IPv6 link-local addresses may carry a zone (`fe80::1%eth0`).
+        text.split_once('%').and_then(|(a, _)| a.parse().ok())
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    match needle {
+        [] => None,
+        [b] => memchr::memchr(*b, hay),
+        _ => memchr::memmem::find(hay, needle),
+    }
+}
+
+impl<R: BufRead> Iterator for ZeekTsv<R> {
+    type Item = Result<Event, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            self.buf.clear();
+            match self.reader.read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => self.line_no += 1,
+                Err(e) => {
+                    self.line_no += 1;
+                    self.failed = true;
+                    return Some(Err(self.error(format!(
+                        "read failed: {e}; the rest of the input is lost"
+                    ))));
+                }
+            }
+            let complete = self.buf.last() == Some(&b'\n');
+            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+                self.buf.pop();
+            }
+            if self.buf.is_empty() {
+                continue;
+            }
+            let first = self.buf.iter().position(|b| !b.is_ascii_whitespace());
+            if first.is_some_and(|i| self.buf[i] == b'#') {
+                let line = String::from_utf8_lossy(&self.buf).into_owned();
+                if let Err(reason) = self.header_line(&line) {
+                    return Some(Err(self.error(reason)));
+                }
+                continue;
+            }
+            if self.header.is_none() {
+                if let Err(reason) = self.build_header() {
+                    return Some(Err(self.error(reason)));
+                }
+            }
+            let Some(header) = self.header.take() else {
+                continue;
+            };
+            let result = self.row(&header);
+            self.header = Some(header);
+            return Some(match result {
+                Ok(e) => Ok(e),
+                Err(reason) if !complete => Err(self.error(format!(
+                    "{reason} (the last line has no line end: the file is truncated)"
+                ))),
+                Err(reason) => Err(self.error(reason)),
+            });
+        }
+    }
+}
+
+
+/// Reads a Zeek JSON log.
+pub fn read_json<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, ZeekJson> {
+    let stem = path_stem(&ctx.path);
+    let path = ctx.path.clone();
+    JsonEvents::new(
+        reader,
+        path,
+        ZeekJson {
+            default_source: Arc::from(format!("zeek:{stem}")),
+            stem,
+            kinds: Vec::new(),
+            ctx,
+        },
+    )
+}
+
+/// Maps Zeek JSON records.
+pub struct ZeekJson {
+    ctx: ReadContext,
+    stem: String,
+    default_source: Arc<str>,
+    kinds: Vec<(String, Arc<str>)>,
+}
+
+fn is_addr_field(name: &str) -> bool {
+    name.ends_with("_h")
+        || name.ends_with(".h")
+        || matches!(
+            name,
+            "src" | "dst" | "tx_hosts" | "rx_hosts" | "assigned_addr" | "requested_addr"
+                | "client_addr" | "server_addr" | "host_ip"
+        )
+}
+
+fn typed_json(name: &str, v: &Json) -> Option<Value> {
+    match (name, v) {
+        ("duration" | "rtt", Json::Number(n)) => {
+            n.as_f64().map(|s| Value::Interval((s * 1e9).round() as i64))
+        }
+        (_, Json::String(s)) if is_addr_field(name) => {
+            Some(parse_ip(s).map(Value::Ip).unwrap_or_else(|| Value::str(s)))
+        }
+        (_, Json::Array(items)) if is_addr_field(name) => Some(Value::List(
+            items.iter().filter_map(|i| typed_json(name, i)).collect(),
+        )),
+        _ => scalar(v),
+    }
+}
+
+fn json_time(v: &Json) -> Result<Timestamp, String> {
+    match v {
+        // Zeek writes microseconds; rounding there undoes the float's error.
+        Json::Number(n) => n
+            .as_f64()
+            .filter(|f| f.is_finite() && f.abs() < 9e9)
+            .map(|f| Timestamp(((f * 1e6).round() as i64) * 1000))
+            .ok_or_else(|| format!("ts `{n}` is not a time")),
+        Json::String(s) => Timestamp::parse(s).map_err(|e| format!("ts: {e}")),
+        _ => Err("ts is not a time".into()),
+    }
+}
+
+impl RecordMapper for ZeekJson {
+    fn source(&self) -> Arc<str> {
+        self.default_source.clone()
+    }
+
+    fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {
+        let Json::Object(obj) = value else {
+            return Err("not a JSON object".into());
+        };
+        let log_path = obj
+            .get("_path")
+            .or_else(|| obj.get("@stream"))
+            .and_then(Json::as_str)
+            .unwrap_or(&self.stem)
+            .to_owned();
+        let source = match self.kinds.iter().find(|(p, _)| *p == log_path) {
+            Some((_, k)) => k.clone(),
+            None => {
+                let k: Arc<str> = Arc::from(format!("zeek:{log_path}"));
+                self.kinds.push((log_path.clone(), k.clone()));
+                k
+            }
+        };
+        let time = json_time(obj.get("ts").ok_or("no `ts` field")?)?;
+        let mut fields = Vec::with_capacity(obj.len());
+        let mut common = Vec::with_capacity(8);
+        for (k, v) in obj {
+            let before = fields.len();
+            if k == "ts" {
+                fields.push((FieldId::intern(k).map_err(|e| e.to_string())?, Value::Time(time)));
+            } else if v.is_object() {
+                flatten_into(&mut k.clone(), v, &mut fields).map_err(|e| e.to_string())?;
+            } else if let Some(tv) = typed_json(k, v) {
+                fields.push((FieldId::intern(k).map_err(|e| e.to_string())?, tv));
+            }
+            for (id, fv) in &fields[before..] {
+                if let Some(c) = common_for(&log_path, id.name()) {
+                    common.push((c, fv.clone()));
+                }
+            }
+        }
+        out.push(Event {
+            time,
+            tenant: self.ctx.tenant.clone(),
+            source,
+            fields,
+            common,
+            origin: Origin {
+                path: self.ctx.path.clone(),
+                locator,
+            },
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems() {
+        assert_eq!(path_stem("a/b/conn.log"), "conn");
+        assert_eq!(path_stem("day1/NASHUA_conn.log"), "conn");
+        assert_eq!(path_stem("x/conn.16:00:00-17:00:00.log.gz"), "conn");
+        assert_eq!(path_stem("a.zip!dns.log"), "dns");
+    }
+
+    #[test]
+    fn tsv_types_and_unset() {
+        let log = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tduration\torig_bytes\tlocal_orig\ttunnel_parents\tsubnet\n\
+#types\ttime\tstring\taddr\tport\tinterval\tcount\tbool\tset[string]\tsubnet\n\
+1517336042.090842\tCi85\t10.55.182.100\t14291\t3.000158\t-\tT\t(empty)\t10.0.0.0/8\n\
+1517336042.1\tCi86\tnot-an-ip\t1\t1.0\t0\tF\ta,b\t10.0.0.0/8\n\
+1517336042.2\tCi87\t10.0.0.1\t1\n\
+1517336042.3\tCi88\t10.0.0.1\t1\t1.0\t0\tF\t(empty)\t10.0.0.0/8\t\n";
+        let ctx = ReadContext::new("t/conn.log", "test");
+        let items: Vec<_> = read_tsv(log.as_bytes(), ctx).collect();
+        assert_eq!(items.len(), 4);
+        let e = items[0].as_ref().unwrap();
+        assert_eq!(&*e.source, "zeek:conn");
+        assert_eq!(e.get_named("id.orig_h").map(Value::type_name), Some("ip"));
+        assert_eq!(e.get_named("duration"), Some(&Value::Interval(3_000_158_000)));
+        assert_eq!(e.get_named("orig_bytes"), None);
+        assert_eq!(e.get_named("tunnel_parents"), Some(&Value::List(vec![])));
+        assert_eq!(e.common(SRC_PORT), Some(&Value::Int(14291)));
+        // A value that does not fit its type is kept as text.
+        let kept = items[1].as_ref().unwrap();
+        assert_eq!(kept.get_named("id.orig_h"), Some(&Value::str("not-an-ip")));
+        assert_eq!(
+            kept.get_named("tunnel_parents"),
+            Some(&Value::List(vec![Value::str("a"), Value::str("b")]))
+        );
+        let err = items[2].as_ref().unwrap_err();
+        assert_eq!(err.locator, Locator::Line(11));
+        assert!(err.reason.contains("expected 9"), "{}", err.reason);
+        // A trailing separator is one empty extra column, not an error.
+        assert!(items[3].is_ok());
+    }
+}

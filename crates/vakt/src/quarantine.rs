@@ -1,0 +1,75 @@
+//! Keeping rejected records: their raw bytes, and an index saying where each came from.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use vakt_ingest::RecordError;
+
+/// A quarantine folder: `index.jsonl` plus one `.rejected` file of raw bytes per input.
+pub struct Quarantine {
+    dir: PathBuf,
+    index: BufWriter<File>,
+}
+
+fn safe_name(path: &str) -> String {
+    let mut s: String = path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    if s.len() > 180 {
+        s = s.split_off(s.len() - 180);
+    }
+    format!("{s}.rejected")
+}
+
+impl Quarantine {
+    /// Creates (or reuses) the folder.
+    pub fn create(dir: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create quarantine folder {}", dir.display()))?;
+        let index_path = dir.join("index.jsonl");
+        let index = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&index_path)
+            .with_context(|| format!("cannot write {}", index_path.display()))?;
+        Ok(Quarantine {
+            dir: dir.to_owned(),
+            index: BufWriter::new(index),
+        })
+    }
+
+    /// Appends the raw bytes of `rejected` and their index lines.
+    pub fn write(&mut self, rejected: &[RecordError]) -> anyhow::Result<()> {
+        for e in rejected {
+            let name = safe_name(&e.path);
+            let raw_path = self.dir.join(&name);
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&raw_path)
+                .with_context(|| format!("cannot write {}", raw_path.display()))?;
+            let offset = f.metadata().map(|m| m.len()).unwrap_or(0);
+            f.write_all(&e.raw)?;
+            f.write_all(b"\n")?;
+            let line = serde_json::json!({
+                "path": &*e.path,
+                "where": e.locator.to_string(),
+                "source": &*e.source,
+                "reason": e.reason,
+                "raw_file": name,
+                "raw_offset": offset,
+                "raw_len": e.raw.len(),
+            });
+            serde_json::to_writer(&mut self.index, &line)?;
+            self.index.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the index.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.index.flush().context("cannot write the quarantine index")
+    }
+}
