@@ -10,8 +10,10 @@
 //! could invent names without bound, the interner holds at most
 //! [`MAX_FIELDS`] names and refuses more with [`Error::TooManyFields`].
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::sync::{OnceLock, RwLock};
+
+use rustc_hash::FxHashMap;
 
 use crate::Error;
 
@@ -114,15 +116,28 @@ common_fields! {
 }
 
 struct Interner {
-    ids: HashMap<&'static str, FieldId>,
+    ids: FxHashMap<&'static str, FieldId>,
     names: Vec<&'static str>,
+}
+
+/// Each thread's copy of what it has looked up, so that the hot path takes no lock.
+struct Local {
+    ids: FxHashMap<&'static str, FieldId>,
+    names: Vec<&'static str>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local {
+        ids: FxHashMap::default(),
+        names: Vec::new(),
+    });
 }
 
 fn interner() -> &'static RwLock<Interner> {
     static INTERNER: OnceLock<RwLock<Interner>> = OnceLock::new();
     INTERNER.get_or_init(|| {
         let mut i = Interner {
-            ids: HashMap::new(),
+            ids: FxHashMap::default(),
             names: Vec::new(),
         };
         for name in COMMON_NAMES {
@@ -137,8 +152,21 @@ fn interner() -> &'static RwLock<Interner> {
 impl FieldId {
     /// The id of `name`, interning it if it is new.
     pub fn intern(name: &str) -> Result<FieldId, Error> {
-        if let Some(id) = Self::lookup(name) {
+        if let Some(id) = LOCAL.with(|l| l.borrow().ids.get(name).copied()) {
             return Ok(id);
+        }
+        let id = Self::intern_global(name)?;
+        let stored = Self::name_global(id);
+        LOCAL.with(|l| l.borrow_mut().ids.insert(stored, id));
+        Ok(id)
+    }
+
+    fn intern_global(name: &str) -> Result<FieldId, Error> {
+        {
+            let r = interner().read().unwrap_or_else(|p| p.into_inner());
+            if let Some(id) = r.ids.get(name) {
+                return Ok(*id);
+            }
         }
         let mut w = interner().write().unwrap_or_else(|p| p.into_inner());
         if let Some(id) = w.ids.get(name) {
@@ -157,14 +185,34 @@ impl FieldId {
 
     /// The id of `name` if it has been interned.
     pub fn lookup(name: &str) -> Option<FieldId> {
+        if let Some(id) = LOCAL.with(|l| l.borrow().ids.get(name).copied()) {
+            return Some(id);
+        }
         let r = interner().read().unwrap_or_else(|p| p.into_inner());
         r.ids.get(name).copied()
     }
 
     /// The field's name.
     pub fn name(self) -> &'static str {
+        let i = self.0 as usize;
+        if let Some(n) = LOCAL.with(|l| l.borrow().names.get(i).copied()) {
+            return n;
+        }
+        // Catch up with names interned since this thread last looked.
         let r = interner().read().unwrap_or_else(|p| p.into_inner());
-        r.names.get(self.0 as usize).copied().unwrap_or("?")
+        LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            let have = l.names.len();
+            if let Some(new) = r.names.get(have..) {
+                l.names.extend_from_slice(new);
+            }
+        });
+        r.names.get(i).copied().unwrap_or("?")
+    }
+
+    fn name_global(id: FieldId) -> &'static str {
+        let r = interner().read().unwrap_or_else(|p| p.into_inner());
+        r.names.get(id.0 as usize).copied().unwrap_or("?")
     }
 
     /// Whether this is one of the common (OCSF-named) fields.

@@ -28,7 +28,8 @@ pub struct JsonEvents<R, M> {
 }
 
 impl<R: BufRead, M: RecordMapper> JsonEvents<R, M> {
-    pub(crate) fn new(reader: R, path: Arc<str>, mapper: M) -> Self {
+    /// Events of `reader`, mapped by `mapper`.
+    pub fn new(reader: R, path: Arc<str>, mapper: M) -> Self {
         JsonEvents {
             records: JsonRecords::new(reader, path.clone(), mapper.source()),
             mapper,

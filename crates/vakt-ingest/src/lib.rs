@@ -37,7 +37,7 @@ mod json_stream;
 pub mod jsonl;
 mod read;
 mod sniff;
-mod windows;
+pub mod windows;
 pub mod zeek;
 
 use std::sync::Arc;
@@ -46,6 +46,11 @@ pub use error::{InputError, RecordError};
 pub use json_events::{JsonEvents, RecordMapper};
 pub use read::{collect_files, read_path, Options, Visit};
 pub use sniff::{sniff, Sniffed};
+
+/// The mapper of Windows events rendered as JSON, for [`JsonEvents`].
+pub fn windows_json(ctx: ReadContext) -> windows::WindowsJson {
+    windows::WindowsJson::new(ctx)
+}
 
 /// The context a reader needs besides the bytes: which input, which tenant.
 #[derive(Debug, Clone)]
