@@ -4,7 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The interner refused a new field name because it already holds its maximum.
-    #[error("too many distinct field names (more than {limit}); the input invents field names without bound")]
+    #[error(
+        "too many distinct field names (more than {limit}); the input invents field names without bound"
+    )]
     TooManyFields {
         /// The maximum number of distinct names.
         limit: usize,

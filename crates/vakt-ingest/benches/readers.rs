@@ -9,12 +9,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vakt_ingest::{eve, evtx, fhir, jsonl, zeek, ReadContext};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use vakt_ingest::{ReadContext, eve, evtx, fhir, jsonl, zeek};
 
 fn shared() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    std::env::var_os("VAKT_SHARED_DATA").map(PathBuf::from).unwrap_or(root)
+    std::env::var_os("VAKT_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or(root)
 }
 
 fn load(rel: &str) -> Vec<u8> {
@@ -27,7 +29,10 @@ fn load_zip_entry(rel: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..z.len() {
         let mut e = z.by_index(i).expect("entry");
-        if e.name().map(|n| !n.starts_with("__MACOSX")).unwrap_or(false) {
+        if e.name()
+            .map(|n| !n.starts_with("__MACOSX"))
+            .unwrap_or(false)
+        {
             e.read_to_end(&mut out).expect("read");
             break;
         }
@@ -56,7 +61,10 @@ fn bench_evtx(c: &mut Criterion) {
         .iter()
         .map(|f| count(evtx::read(f.clone(), ctx("b.evtx")).expect("evtx")))
         .sum();
-    eprintln!("evtx input: {bytes} bytes, {events} events in {} files", files.len());
+    eprintln!(
+        "evtx input: {bytes} bytes, {events} events in {} files",
+        files.len()
+    );
     let mut g = c.benchmark_group("evtx");
     g.throughput(Throughput::Bytes(bytes as u64));
     g.bench_function(BenchmarkId::new("vakt", events), |b| {
@@ -86,28 +94,46 @@ fn bench_evtx(c: &mut Criterion) {
 
 type Events<'a> = Box<dyn Iterator<Item = Result<vakt_core::Event, vakt_ingest::RecordError>> + 'a>;
 
-fn bench_text(c: &mut Criterion, name: &str, data: Vec<u8>, read: impl for<'a> Fn(&'a [u8]) -> Events<'a>) {
+fn bench_text(
+    c: &mut Criterion,
+    name: &str,
+    data: Vec<u8>,
+    read: impl for<'a> Fn(&'a [u8]) -> Events<'a>,
+) {
     let events = count(read(&data));
     eprintln!("{name} input: {} bytes, {events} events", data.len());
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Bytes(data.len() as u64));
-    g.bench_function(BenchmarkId::new("vakt", events), |b| b.iter(|| count(read(&data))));
+    g.bench_function(BenchmarkId::new("vakt", events), |b| {
+        b.iter(|| count(read(&data)))
+    });
     g.finish();
 }
 
 fn bench_zeek_tsv(c: &mut Criterion) {
     let mut data = load("zeek-stratosphere-labelled/002-zeek-scenario-port-scanning/conn.log");
-    data.extend(load("zeek-stratosphere-labelled/008-zeek-mixed/data/conn.log.labeled"));
-    data.extend(load("zeek-stratosphere-labelled/009-zeek-malicious/data/dns.log.labeled"));
-    bench_text(c, "zeek-tsv", data, |d| Box::new(zeek::read_tsv(d, ctx("conn.log"))));
+    data.extend(load(
+        "zeek-stratosphere-labelled/008-zeek-mixed/data/conn.log.labeled",
+    ));
+    data.extend(load(
+        "zeek-stratosphere-labelled/009-zeek-malicious/data/dns.log.labeled",
+    ));
+    bench_text(c, "zeek-tsv", data, |d| {
+        Box::new(zeek::read_tsv(d, ctx("conn.log")))
+    });
 }
 
 fn bench_zeek_json(c: &mut Criterion) {
     let mut data = Vec::new();
-    for f in ["zeek-otrf-apt29/day1/NASHUA_conn.log", "zeek-otrf-apt29/day2/NEWYORK_dns.log"] {
+    for f in [
+        "zeek-otrf-apt29/day1/NASHUA_conn.log",
+        "zeek-otrf-apt29/day2/NEWYORK_dns.log",
+    ] {
         data.extend(load(f));
     }
-    bench_text(c, "zeek-json", data, |d| Box::new(zeek::read_json(d, ctx("conn.log"))));
+    bench_text(c, "zeek-json", data, |d| {
+        Box::new(zeek::read_json(d, ctx("conn.log")))
+    });
 }
 
 fn bench_eve(c: &mut Criterion) {
@@ -117,7 +143,9 @@ fn bench_eve(c: &mut Criterion) {
 
 fn bench_jsonl(c: &mut Criterion) {
     let data = load("suricata-eve-slips/test6-malicious.eve.before-2021-06-07T0930.json");
-    bench_text(c, "jsonl", data, |d| Box::new(jsonl::read(d, ctx("x.jsonl"))));
+    bench_text(c, "jsonl", data, |d| {
+        Box::new(jsonl::read(d, ctx("x.jsonl")))
+    });
 }
 
 fn bench_evtx_json(c: &mut Criterion) {
@@ -141,7 +169,8 @@ fn fhir_ndjson() -> Vec<u8> {
             .collect();
         paths.sort();
         for p in paths {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json");
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json");
             lines.push(serde_json::to_vec(&v).expect("json"));
         }
     }
@@ -156,7 +185,9 @@ fn fhir_ndjson() -> Vec<u8> {
 }
 
 fn bench_fhir(c: &mut Criterion) {
-    bench_text(c, "fhir", fhir_ndjson(), |d| Box::new(fhir::read(d, ctx("audit.ndjson"))));
+    bench_text(c, "fhir", fhir_ndjson(), |d| {
+        Box::new(fhir::read(d, ctx("audit.ndjson")))
+    });
 }
 
 criterion_group! {

@@ -10,9 +10,9 @@ use serde_json::Value as Json;
 use vakt_core::field::*;
 use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
 
+use crate::ReadContext;
 use crate::flatten::flatten_into;
 use crate::json_events::{JsonEvents, RecordMapper};
-use crate::ReadContext;
 
 /// Reads Suricata EVE JSON.
 pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Eve> {

@@ -98,31 +98,39 @@ impl EvtxEvents {
         let mut out = Vec::new();
         for record in parsed.iter() {
             self.position += 1;
-            let locator = Locator::Record(self.position);
             let item = match record.and_then(|r| r.into_json_bytes()) {
                 Ok(rendered) => {
+                    // The record's number in the file, as `evtx_dump` shows it.
+                    let locator = Locator::Record(rendered.event_record_id);
                     let fallback = nanos(rendered.timestamp.as_nanosecond());
-                    match serde_json::from_slice::<serde_json::Value>(&rendered.data) {
+                    let mapped = match serde_json::from_slice::<serde_json::Value>(&rendered.data) {
                         Ok(json) => windows::event_from_json(
                             &json,
                             &self.ctx,
                             &mut self.kinds,
                             locator,
                             fallback,
-                        )
-                        .map_err(|reason| (reason, rendered.data)),
-                        Err(e) => Err((format!("record rendered to invalid JSON: {e}"), rendered.data)),
-                    }
+                        ),
+                        Err(e) => Err(format!("record rendered to invalid JSON: {e}")),
+                    };
+                    mapped.map_err(|reason| self.error(locator, reason, rendered.data))
                 }
-                Err(e) => Err((
-                    format!("EVTX record in chunk {number} cannot be read: {e}"),
-                    Vec::new(),
-                )),
+                Err(e) => {
+                    let locator = match &e {
+                        evtx::err::EvtxError::FailedToParseRecord { record_id, .. } => {
+                            Locator::Record(*record_id)
+                        }
+                        _ => Locator::Chunk(number),
+                    };
+                    let raw = self.chunk_bytes(number);
+                    Err(self.error(
+                        locator,
+                        format!("EVTX record in chunk {number} cannot be read: {e}"),
+                        raw,
+                    ))
+                }
             };
-            out.push(item.map_err(|(reason, raw)| {
-                let raw = if raw.is_empty() { self.chunk_bytes(number) } else { raw };
-                self.error(locator, reason, raw)
-            }));
+            out.push(item);
         }
         self.pending.extend(out);
     }
@@ -144,18 +152,25 @@ impl Iterator for EvtxEvents {
                 Some(Ok(chunk)) => self.read_chunk(chunk),
                 Some(Err(e)) => {
                     let number = match &e {
-                        evtx::err::EvtxError::FailedToParseChunk { chunk_id, .. } => Some(*chunk_id),
+                        evtx::err::EvtxError::FailedToParseChunk { chunk_id, .. } => {
+                            Some(*chunk_id)
+                        }
                         _ => None,
                     };
                     let (locator, raw) = match number {
                         Some(n) => (Locator::Chunk(n), self.chunk_bytes(n)),
                         None => (Locator::Record(self.position + 1), Vec::new()),
                     };
-                    let mut reason = format!("{e}");
+                    let mut why = format!("{e}");
                     if let Some(src) = std::error::Error::source(&e) {
-                        reason.push_str(&format!(": {src}"));
+                        why.push_str(&format!(": {src}"));
                     }
-                    reason.push_str("; the records of this chunk are lost, reading goes on with the next chunk");
+                    let reason = match number {
+                        Some(n) => format!(
+                            "EVTX chunk {n} cannot be read ({why}); its records are lost, reading goes on with the next chunk"
+                        ),
+                        None => format!("EVTX record cannot be read ({why}); reading goes on"),
+                    };
                     return Some(Err(self.error(locator, reason, raw)));
                 }
                 None => {

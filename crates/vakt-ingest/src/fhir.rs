@@ -26,9 +26,9 @@ use serde_json::{Map, Value as Json};
 use vakt_core::field::*;
 use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
 
+use crate::ReadContext;
 use crate::flatten::flatten_into;
 use crate::json_events::{JsonEvents, RecordMapper};
-use crate::ReadContext;
 
 /// Reads FHIR AuditEvents (resource, Bundle or NDJSON).
 pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Fhir> {
@@ -201,7 +201,12 @@ impl Fhir {
         if let Some(p) = obj.get("patient").and_then(reference_text) {
             patients.push(patient_ref(&p).unwrap_or(p));
         }
-        for ent in obj.get("entity").and_then(Json::as_array).into_iter().flatten() {
+        for ent in obj
+            .get("entity")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
             let what = ent.get("what");
             if let Some(p) = what
                 .and_then(|w| w.get("reference"))

@@ -88,14 +88,24 @@ mod tests {
             "tags": ["t1", "t2"]
         });
         let f = flatten(&j).unwrap();
-        let get = |n: &str| f.iter().find(|(id, _)| id.name() == n).map(|(_, v)| v.clone());
+        let get = |n: &str| {
+            f.iter()
+                .find(|(id, _)| id.name() == n)
+                .map(|(_, v)| v.clone())
+        };
         assert_eq!(get("a.b"), Some(Value::Int(1)));
         assert_eq!(get("a.c"), Some(Value::str("x")));
         assert_eq!(
             get("agent.who.reference"),
             Some(Value::List(vec![Value::str("P/1"), Value::str("D/2")]))
         );
-        assert_eq!(get("agent.requestor"), Some(Value::List(vec![Value::Bool(true)])));
-        assert_eq!(get("tags"), Some(Value::List(vec![Value::str("t1"), Value::str("t2")])));
+        assert_eq!(
+            get("agent.requestor"),
+            Some(Value::List(vec![Value::Bool(true)]))
+        );
+        assert_eq!(
+            get("tags"),
+            Some(Value::List(vec![Value::str("t1"), Value::str("t2")]))
+        );
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use vakt_core::{Event, Locator};
 
-use crate::json_stream::JsonRecords;
 use crate::RecordError;
+use crate::json_stream::JsonRecords;
 
 /// Maps one JSON record to zero or more events (a FHIR Bundle holds many).
 pub trait RecordMapper {
@@ -53,9 +53,15 @@ impl<R: BufRead, M: RecordMapper> Iterator for JsonEvents<R, M> {
                 Err(e) => return Some(Err(e)),
             };
             self.scratch.clear();
-            match self.mapper.map(&record.value, record.locator, &mut self.scratch) {
-                Ok(()) => self.pending.extend(self.scratch.drain(..)),
+            let mapped = self
+                .mapper
+                .map(&record.value, record.locator, &mut self.scratch);
+            // Events mapped before a problem (the good entries of a Bundle) are kept.
+            self.pending.extend(self.scratch.drain(..));
+            match mapped {
+                Ok(()) => {}
                 Err(reason) => {
+                    // The error comes first; the good events of the same record follow it.
                     return Some(Err(RecordError {
                         path: self.path.clone(),
                         locator: record.locator,

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use vakt_core::{Event, Locator, Origin, Timestamp};
 
+use crate::ReadContext;
 use crate::flatten::flatten;
 use crate::json_events::{JsonEvents, RecordMapper};
-use crate::ReadContext;
 
 /// The timestamp fields tried when none is configured.
 pub const DEFAULT_TIME_FIELDS: &[&str] = &["@timestamp", "timestamp", "time", "ts"];
@@ -40,12 +40,18 @@ pub struct Jsonl {
 /// The record's time from the configured field, or the first default one present.
 pub(crate) fn record_time(value: &Json, configured: Option<&str>) -> Result<Timestamp, String> {
     let (name, v) = match configured {
-        Some(f) => (f, lookup(value, f).ok_or_else(|| format!("no `{f}` timestamp field"))?),
+        Some(f) => (
+            f,
+            lookup(value, f).ok_or_else(|| format!("no `{f}` timestamp field"))?,
+        ),
         None => DEFAULT_TIME_FIELDS
             .iter()
             .find_map(|f| lookup(value, f).map(|v| (*f, v)))
             .ok_or_else(|| {
-                format!("no timestamp field (looked for {})", DEFAULT_TIME_FIELDS.join(", "))
+                format!(
+                    "no timestamp field (looked for {})",
+                    DEFAULT_TIME_FIELDS.join(", ")
+                )
             })?,
     };
     match v {
@@ -60,10 +66,9 @@ pub(crate) fn record_time(value: &Json, configured: Option<&str>) -> Result<Time
 
 /// A field by name, or by dotted path into nested objects.
 fn lookup<'a>(value: &'a Json, name: &str) -> Option<&'a Json> {
-    value.get(name).or_else(|| {
-        name.split('.')
-            .try_fold(value, |v, part| v.get(part))
-    })
+    value
+        .get(name)
+        .or_else(|| name.split('.').try_fold(value, |v, part| v.get(part)))
 }
 
 impl RecordMapper for Jsonl {

@@ -44,8 +44,8 @@ use std::sync::Arc;
 
 pub use error::{InputError, RecordError};
 pub use json_events::{JsonEvents, RecordMapper};
-pub use read::{collect_files, read_path, Options, Visit};
-pub use sniff::{sniff, Sniffed};
+pub use read::{Options, Visit, collect_files, read_path};
+pub use sniff::{Sniffed, sniff};
 
 /// The mapper of Windows events rendered as JSON, for [`JsonEvents`].
 pub fn windows_json(ctx: ReadContext) -> windows::WindowsJson {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use vakt_core::Event;
 
-use crate::sniff::{sniff, Sniffed};
-use crate::{eve, evtx, fhir, jsonl, zeek, Format, InputError, ReadContext, RecordError};
+use crate::sniff::{Sniffed, sniff};
+use crate::{Format, InputError, ReadContext, RecordError, eve, evtx, fhir, jsonl, zeek};
 
 /// How far into an input the sniffer looks.
 const HEAD: usize = 64 * 1024;
@@ -76,9 +76,7 @@ pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<InputError>) {
                     Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
                     Ok(_) => {}
                     Err(e) => errors.push(InputError {
-                        path: Arc::from(
-                            e.path().unwrap_or(p.as_path()).display().to_string(),
-                        ),
+                        path: Arc::from(e.path().unwrap_or(p.as_path()).display().to_string()),
                         reason: format!("cannot walk: {e}"),
                     }),
                 }
@@ -99,8 +97,17 @@ pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<InputError>) {
 pub fn read_path(path: &Path, opts: &Options, visit: &mut dyn FnMut(Visit)) {
     let display: Arc<str> = Arc::from(path.display().to_string());
     match File::open(path) {
-        Ok(f) => read_stream(display, Box::new(BufReader::with_capacity(256 * 1024, f)), opts, 0, visit),
-        Err(e) => visit(Visit::Unreadable(InputError::new(&display, format!("cannot open: {e}")))),
+        Ok(f) => read_stream(
+            display,
+            Box::new(BufReader::with_capacity(256 * 1024, f)),
+            opts,
+            0,
+            visit,
+        ),
+        Err(e) => visit(Visit::Unreadable(InputError::new(
+            &display,
+            format!("cannot open: {e}"),
+        ))),
     }
 }
 
@@ -118,20 +125,40 @@ fn read_rest(head: Vec<u8>, r: Stream, path: &Arc<str>) -> Result<Vec<u8>, Input
         .read_to_end(&mut all)
         .map_err(|e| InputError::new(path, format!("read failed: {e}")))?;
     if all.len() as u64 > MAX_IN_MEMORY {
-        return Err(InputError::new(path, "larger than 4 GiB once decompressed; not read"));
+        return Err(InputError::new(
+            path,
+            "larger than 4 GiB once decompressed; not read",
+        ));
     }
     Ok(all)
 }
 
-fn read_stream(path: Arc<str>, mut r: Stream, opts: &Options, depth: u32, visit: &mut dyn FnMut(Visit)) {
+fn read_stream(
+    path: Arc<str>,
+    mut r: Stream,
+    opts: &Options,
+    depth: u32,
+    visit: &mut dyn FnMut(Visit),
+) {
     let (head, complete) = match read_head(&mut r, HEAD) {
         Ok(h) => h,
-        Err(e) => return visit(Visit::Unreadable(InputError::new(&path, format!("read failed: {e}")))),
+        Err(e) => {
+            return visit(Visit::Unreadable(InputError::new(
+                &path,
+                format!("read failed: {e}"),
+            )));
+        }
     };
     if depth < MAX_NESTING && head.starts_with(&[0x1f, 0x8b]) {
         let joined: Stream = Box::new(Cursor::new(head).chain(r));
         let gz = flate2::bufread::MultiGzDecoder::new(joined);
-        return read_stream(path, Box::new(BufReader::with_capacity(256 * 1024, gz)), opts, depth + 1, visit);
+        return read_stream(
+            path,
+            Box::new(BufReader::with_capacity(256 * 1024, gz)),
+            opts,
+            depth + 1,
+            visit,
+        );
     }
     if depth < MAX_NESTING && head.starts_with(b"PK\x03\x04") {
         return match read_rest(head, r, &path) {
@@ -139,7 +166,11 @@ fn read_stream(path: Arc<str>, mut r: Stream, opts: &Options, depth: u32, visit:
             Err(e) => visit(Visit::Unreadable(e)),
         };
     }
-    let name = path.rsplit(['/', '\\', '!']).next().unwrap_or(&path).to_owned();
+    let name = path
+        .rsplit(['/', '\\', '!'])
+        .next()
+        .unwrap_or(&path)
+        .to_owned();
     let ts = opts.timestamp_field.as_deref();
     let mut format = match opts.format {
         Some(f) => Sniffed::Format(f),
@@ -159,7 +190,12 @@ fn read_stream(path: Arc<str>, mut r: Stream, opts: &Options, depth: u32, visit:
     let format = match format {
         Sniffed::Format(f) => f,
         Sniffed::Skip(reason) => return visit(Visit::Skipped { path, reason }),
-        Sniffed::NeedWhole => return visit(Visit::Skipped { path, reason: "undecidable JSON".into() }),
+        Sniffed::NeedWhole => {
+            return visit(Visit::Skipped {
+                path,
+                reason: "undecidable JSON".into(),
+            });
+        }
     };
     let ctx = ReadContext {
         path: path.clone(),
@@ -170,7 +206,10 @@ fn read_stream(path: Arc<str>, mut r: Stream, opts: &Options, depth: u32, visit:
         Some(bytes) => Box::new(Cursor::new(bytes)),
         None => Box::new(Cursor::new(head).chain(r)),
     };
-    visit(Visit::Opened { path: path.clone(), format });
+    visit(Visit::Opened {
+        path: path.clone(),
+        format,
+    });
     let events: Box<dyn Iterator<Item = Result<Event, RecordError>>> = match format {
         Format::Evtx => {
             let bytes = match read_rest(Vec::new(), stream, &path) {
@@ -211,16 +250,26 @@ fn read_stream(path: Arc<str>, mut r: Stream, opts: &Options, depth: u32, visit:
     }
 }
 
-fn read_zip(path: &Arc<str>, bytes: Vec<u8>, opts: &Options, depth: u32, visit: &mut dyn FnMut(Visit)) {
-    let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+fn read_zip(
+    path: &Arc<str>,
+    bytes: Vec<u8>,
+    opts: &Options,
+    depth: u32,
+    visit: &mut dyn FnMut(Visit),
+) {
+    let mut archive = match zip::ZipArchive::new(Cursor::new(&bytes[..])) {
         Ok(a) => a,
-        Err(e) => return visit(Visit::Unreadable(InputError::new(path, format!("not a readable zip archive: {e}")))),
+        // No central directory (a truncated download): salvage the entries from their local headers.
+        Err(e) => return salvage_zip(path, &bytes, &e.to_string(), opts, depth, visit),
     };
     for i in 0..archive.len() {
         let mut entry = match archive.by_index(i) {
             Ok(e) => e,
             Err(e) => {
-                visit(Visit::Unreadable(InputError::new(path, format!("zip entry {i} cannot be read: {e}"))));
+                visit(Visit::Unreadable(InputError::new(
+                    path,
+                    format!("zip entry {i} cannot be read: {e}"),
+                )));
                 continue;
             }
         };
@@ -233,19 +282,94 @@ fn read_zip(path: &Arc<str>, bytes: Vec<u8>, opts: &Options, depth: u32, visit: 
             continue;
         }
         // macOS resource forks ride along in archives made on a Mac; they are not content.
-        if name.starts_with("__MACOSX/") || name.rsplit('/').next().is_some_and(|n| n.starts_with("._")) {
-            visit(Visit::Skipped { path: inner, reason: "macOS resource fork".into() });
+        if name.starts_with("__MACOSX/")
+            || name.rsplit('/').next().is_some_and(|n| n.starts_with("._"))
+        {
+            visit(Visit::Skipped {
+                path: inner,
+                reason: "macOS resource fork".into(),
+            });
             continue;
         }
         let mut data = Vec::new();
         let read = (&mut entry).take(MAX_IN_MEMORY + 1).read_to_end(&mut data);
         match read {
-            Ok(_) if data.len() as u64 > MAX_IN_MEMORY => visit(Visit::Unreadable(InputError::new(
-                &inner,
-                "larger than 4 GiB once decompressed; not read",
-            ))),
+            Ok(_) if data.len() as u64 > MAX_IN_MEMORY => visit(Visit::Unreadable(
+                InputError::new(&inner, "larger than 4 GiB once decompressed; not read"),
+            )),
             Ok(_) => read_stream(inner, Box::new(Cursor::new(data)), opts, depth + 1, visit),
-            Err(e) => visit(Visit::Unreadable(InputError::new(&inner, format!("cannot decompress: {e}")))),
+            Err(e) => visit(Visit::Unreadable(InputError::new(
+                &inner,
+                format!("cannot decompress: {e}"),
+            ))),
         }
+    }
+}
+
+/// Reads the entries of an archive whose central directory is missing, in order,
+/// from their local headers; reports where the salvage stopped.
+fn salvage_zip(
+    path: &Arc<str>,
+    bytes: &[u8],
+    why: &str,
+    opts: &Options,
+    depth: u32,
+    visit: &mut dyn FnMut(Visit),
+) {
+    let mut reader = Cursor::new(bytes);
+    let mut salvaged = 0usize;
+    loop {
+        let entry = match zip::read::read_zipfile_from_stream(&mut reader) {
+            Ok(Some(e)) => e,
+            Ok(None) => break,
+            Err(e) => {
+                visit(Visit::Unreadable(InputError::new(
+                    path,
+                    format!(
+                        "damaged zip archive ({why}); {salvaged} entries salvaged, the rest is lost: {e}"
+                    ),
+                )));
+                return;
+            }
+        };
+        let name = entry
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| String::from_utf8_lossy(entry.name_raw()).into_owned());
+        let inner: Arc<str> = Arc::from(format!("{path}!{name}"));
+        let is_dir = entry.is_dir();
+        let mut data = Vec::new();
+        let read = entry.take(MAX_IN_MEMORY + 1).read_to_end(&mut data);
+        if is_dir || name.starts_with("__MACOSX/") {
+            continue;
+        }
+        salvaged += 1;
+        if !data.is_empty() {
+            read_stream(
+                inner.clone(),
+                Box::new(Cursor::new(data)),
+                opts,
+                depth + 1,
+                visit,
+            );
+        }
+        if let Err(e) = read {
+            visit(Visit::Rejected(RecordError {
+                path: inner,
+                locator: vakt_core::Locator::Index(salvaged as u64),
+                source: Arc::from("zip"),
+                reason: format!(
+                    "zip entry cut short ({e}) in a damaged archive ({why}); what could be decompressed was read, the rest is lost"
+                ),
+                raw: Vec::new(),
+            }));
+            return;
+        }
+    }
+    if salvaged == 0 {
+        visit(Visit::Unreadable(InputError::new(
+            path,
+            format!("not a readable zip archive: {why}"),
+        )));
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value as Json};
 
 use crate::jsonl::DEFAULT_TIME_FIELDS;
-use crate::{windows, Format};
+use crate::{Format, windows};
 
 /// What the first bytes of an input say it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +108,10 @@ fn classify(obj: &Map<String, Json>, name: &str, timestamp_field: Option<&str>) 
     if obj.get("event_type").is_some_and(Json::is_string) && obj.contains_key("timestamp") {
         return Sniffed::Format(Format::Eve);
     }
-    if obj.get("ts").is_some_and(|t| t.is_number() || t.is_string()) {
+    if obj
+        .get("ts")
+        .is_some_and(|t| t.is_number() || t.is_string())
+    {
         let zeekish = ["uid", "fuid", "_path", "@stream", "id.orig_h", "id_orig_h"]
             .iter()
             .any(|k| obj.contains_key(*k));
@@ -136,11 +139,26 @@ mod tests {
         let s = |b: &str| sniff(b.as_bytes(), true, "x.json", None);
         assert_eq!(s("#separator \\x09\n"), Sniffed::Format(Format::Zeek));
         assert_eq!(s("\t#separator \\x09\n"), Sniffed::Format(Format::Zeek));
-        assert_eq!(s("{\"timestamp\":\"2021-01-01T00:00:00Z\",\"event_type\":\"flow\"}\n"), Sniffed::Format(Format::Eve));
-        assert_eq!(s("{\"ts\":1.5,\"uid\":\"C1\"}\n"), Sniffed::Format(Format::Zeek));
-        assert_eq!(s("{\n \"resourceType\": \"AuditEvent\"\n}"), Sniffed::Format(Format::Fhir));
-        assert!(matches!(s("{\"resourceType\":\"Patient\"}"), Sniffed::Skip(_)));
-        assert!(matches!(s("{\"type\":\"bundle\",\"objects\":[]}"), Sniffed::Skip(_)));
+        assert_eq!(
+            s("{\"timestamp\":\"2021-01-01T00:00:00Z\",\"event_type\":\"flow\"}\n"),
+            Sniffed::Format(Format::Eve)
+        );
+        assert_eq!(
+            s("{\"ts\":1.5,\"uid\":\"C1\"}\n"),
+            Sniffed::Format(Format::Zeek)
+        );
+        assert_eq!(
+            s("{\n \"resourceType\": \"AuditEvent\"\n}"),
+            Sniffed::Format(Format::Fhir)
+        );
+        assert!(matches!(
+            s("{\"resourceType\":\"Patient\"}"),
+            Sniffed::Skip(_)
+        ));
+        assert!(matches!(
+            s("{\"type\":\"bundle\",\"objects\":[]}"),
+            Sniffed::Skip(_)
+        ));
         assert!(matches!(s("title: a sigma rule\n"), Sniffed::Skip(_)));
         assert_eq!(sniff(b"{\n \"a\": 1", false, "x", None), Sniffed::NeedWhole);
     }

@@ -14,8 +14,8 @@ use serde_json::{Map, Value as Json};
 use vakt_core::field::*;
 use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
 
-use crate::flatten::{flatten_into, scalar};
 use crate::ReadContext;
+use crate::flatten::{flatten_into, scalar};
 
 /// Caches the `evtx:<Channel>` source-kind strings of one input.
 #[derive(Default)]
@@ -24,7 +24,11 @@ pub(crate) struct SourceKinds(Vec<Arc<str>>);
 impl SourceKinds {
     pub fn get(&mut self, channel: Option<&str>) -> Arc<str> {
         let want = channel.unwrap_or("");
-        if let Some(k) = self.0.iter().find(|k| k.strip_prefix("evtx:").unwrap_or("") == want) {
+        if let Some(k) = self
+            .0
+            .iter()
+            .find(|k| k.strip_prefix("evtx:").unwrap_or("") == want)
+        {
             return k.clone();
         }
         let k: Arc<str> = if want.is_empty() {
@@ -128,7 +132,10 @@ fn nested(
                     }
                 }
                 "TimeCreated" => {
-                    if let Some(st) = attrs(v).and_then(|a| a.get("SystemTime")).and_then(Json::as_str) {
+                    if let Some(st) = attrs(v)
+                        .and_then(|a| a.get("SystemTime"))
+                        .and_then(Json::as_str)
+                    {
                         *time = Some(Timestamp::parse(st).map_err(|e| e.to_string()));
                         push(out, "TimeCreated", Value::str(st))?;
                     }
@@ -209,7 +216,11 @@ fn event_data(v: &Json, out: &mut Vec<(FieldId, Value)>) -> Result<(), vakt_core
     Ok(())
 }
 
-fn flatten_named(name: &str, v: &Json, out: &mut Vec<(FieldId, Value)>) -> Result<(), vakt_core::Error> {
+fn flatten_named(
+    name: &str,
+    v: &Json,
+    out: &mut Vec<(FieldId, Value)>,
+) -> Result<(), vakt_core::Error> {
     match v {
         Json::Object(m) if m.contains_key("#text") => {
             if let Some(s) = text_of(v) {
@@ -373,7 +384,11 @@ fn fill_common(event: &mut Event) {
                         "SHA256" => FILE_SHA256,
                         _ => continue,
                     };
-                    set(&mut common, id, Value::str(&hash.trim().to_ascii_lowercase()));
+                    set(
+                        &mut common,
+                        id,
+                        Value::str(&hash.trim().to_ascii_lowercase()),
+                    );
                 }
             }
         }
@@ -403,7 +418,13 @@ impl crate::json_events::RecordMapper for WindowsJson {
     }
 
     fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {
-        out.push(event_from_json(value, &self.ctx, &mut self.kinds, locator, None)?);
+        out.push(event_from_json(
+            value,
+            &self.ctx,
+            &mut self.kinds,
+            locator,
+            None,
+        )?);
         Ok(())
     }
 }

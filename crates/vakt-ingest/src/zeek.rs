@@ -129,7 +129,11 @@ pub(crate) fn path_stem(path: &str) -> String {
     let name = path.rsplit(['/', '\\', '!']).next().unwrap_or(path);
     let stem = name.split('.').next().unwrap_or(name);
     let stem = stem.rsplit('_').next().unwrap_or(stem);
-    if stem.is_empty() { "log".into() } else { stem.to_owned() }
+    if stem.is_empty() {
+        "log".into()
+    } else {
+        stem.to_owned()
+    }
 }
 
 /// The events of one Zeek TSV log.
@@ -210,7 +214,11 @@ impl<R: BufRead> ZeekTsv<R> {
                 let s = unescape(value.trim());
                 match s.as_slice() {
                     [b] => self.sep = *b,
-                    _ => return Err(format!("unsupported #separator `{value}` (one byte expected)")),
+                    _ => {
+                        return Err(format!(
+                            "unsupported #separator `{value}` (one byte expected)"
+                        ));
+                    }
                 }
             }
             "#set_separator" => self.set_sep = unescape(value),
@@ -248,7 +256,11 @@ impl<R: BufRead> ZeekTsv<R> {
         }
         let mut columns = Vec::with_capacity(self.fields.len());
         for (i, name) in self.fields.iter().enumerate() {
-            let ty = self.types.get(i).map(|t| ZType::parse(t)).unwrap_or(ZType::Str);
+            let ty = self
+                .types
+                .get(i)
+                .map(|t| ZType::parse(t))
+                .unwrap_or(ZType::Str);
             columns.push(Column {
                 id: FieldId::intern(name).map_err(|e| e.to_string())?,
                 ty,
@@ -302,7 +314,11 @@ impl<R: BufRead> ZeekTsv<R> {
             ));
         }
         let time = time
-            .or(if header.ts.is_none() { self.opened } else { None })
+            .or(if header.ts.is_none() {
+                self.opened
+            } else {
+                None
+            })
             .ok_or("no `ts` time in this row (and no #open time in the header)")?;
         Ok(Event {
             time,
@@ -349,7 +365,9 @@ impl<R: BufRead> ZeekTsv<R> {
                     Value::str(text)
                 }
             }
-            ZType::Time => Value::Time(seconds(text).ok_or_else(|| format!("`{text}` is not a time"))?),
+            ZType::Time => {
+                Value::Time(seconds(text).ok_or_else(|| format!("`{text}` is not a time"))?)
+            }
             ZType::Interval => Value::Interval(
                 seconds(text)
                     .ok_or_else(|| format!("`{text}` is not an interval in seconds"))?
@@ -366,7 +384,9 @@ impl<R: BufRead> ZeekTsv<R> {
                 text.parse::<f64>()
                     .map_err(|_| format!("`{text}` is not a number"))?,
             ),
-            ZType::Addr => Value::Ip(parse_ip(text).ok_or_else(|| format!("`{text}` is not an IP address"))?),
+            ZType::Addr => {
+                Value::Ip(parse_ip(text).ok_or_else(|| format!("`{text}` is not an IP address"))?)
+            }
             ZType::Subnet => {
                 let (ip, len) = text
                     .split_once('/')
@@ -428,9 +448,9 @@ impl<R: BufRead> Iterator for ZeekTsv<R> {
                 Err(e) => {
                     self.line_no += 1;
                     self.failed = true;
-                    return Some(Err(self.error(format!(
-                        "read failed: {e}; the rest of the input is lost"
-                    ))));
+                    return Some(Err(
+                        self.error(format!("read failed: {e}; the rest of the input is lost"))
+                    ));
                 }
             }
             let complete = self.buf.last() == Some(&b'\n');
@@ -469,7 +489,6 @@ impl<R: BufRead> Iterator for ZeekTsv<R> {
     }
 }
 
-
 /// Reads a Zeek JSON log.
 pub fn read_json<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, ZeekJson> {
     let stem = path_stem(&ctx.path);
@@ -499,16 +518,23 @@ fn is_addr_field(name: &str) -> bool {
         || name.ends_with(".h")
         || matches!(
             name,
-            "src" | "dst" | "tx_hosts" | "rx_hosts" | "assigned_addr" | "requested_addr"
-                | "client_addr" | "server_addr" | "host_ip"
+            "src"
+                | "dst"
+                | "tx_hosts"
+                | "rx_hosts"
+                | "assigned_addr"
+                | "requested_addr"
+                | "client_addr"
+                | "server_addr"
+                | "host_ip"
         )
 }
 
 fn typed_json(name: &str, v: &Json) -> Option<Value> {
     match (name, v) {
-        ("duration" | "rtt", Json::Number(n)) => {
-            n.as_f64().map(|s| Value::Interval((s * 1e9).round() as i64))
-        }
+        ("duration" | "rtt", Json::Number(n)) => n
+            .as_f64()
+            .map(|s| Value::Interval((s * 1e9).round() as i64)),
         (_, Json::String(s)) if is_addr_field(name) => {
             Some(parse_ip(s).map(Value::Ip).unwrap_or_else(|| Value::str(s)))
         }
@@ -561,7 +587,10 @@ impl RecordMapper for ZeekJson {
         for (k, v) in obj {
             let before = fields.len();
             if k == "ts" {
-                fields.push((FieldId::intern(k).map_err(|e| e.to_string())?, Value::Time(time)));
+                fields.push((
+                    FieldId::intern(k).map_err(|e| e.to_string())?,
+                    Value::Time(time),
+                ));
             } else if v.is_object() {
                 flatten_into(&mut k.clone(), v, &mut fields).map_err(|e| e.to_string())?;
             } else if let Some(tv) = typed_json(k, v) {
@@ -615,7 +644,10 @@ mod tests {
         let e = items[0].as_ref().unwrap();
         assert_eq!(&*e.source, "zeek:conn");
         assert_eq!(e.get_named("id.orig_h").map(Value::type_name), Some("ip"));
-        assert_eq!(e.get_named("duration"), Some(&Value::Interval(3_000_158_000)));
+        assert_eq!(
+            e.get_named("duration"),
+            Some(&Value::Interval(3_000_158_000))
+        );
         assert_eq!(e.get_named("orig_bytes"), None);
         assert_eq!(e.get_named("tunnel_parents"), Some(&Value::List(vec![])));
         assert_eq!(e.common(SRC_PORT), Some(&Value::Int(14291)));
@@ -627,7 +659,7 @@ mod tests {
             Some(&Value::List(vec![Value::str("a"), Value::str("b")]))
         );
         let err = items[2].as_ref().unwrap_err();
-        assert_eq!(err.locator, Locator::Line(11));
+        assert_eq!(err.locator, Locator::Line(10));
         assert!(err.reason.contains("expected 9"), "{}", err.reason);
         // A trailing separator is one empty extra column, not an error.
         assert!(items[3].is_ok());

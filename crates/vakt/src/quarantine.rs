@@ -16,7 +16,13 @@ pub struct Quarantine {
 fn safe_name(path: &str) -> String {
     let mut s: String = path
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.len() > 180 {
         s = s.split_off(s.len() - 180);
@@ -27,7 +33,8 @@ fn safe_name(path: &str) -> String {
 impl Quarantine {
     /// Creates (or reuses) the folder.
     pub fn create(dir: &Path) -> anyhow::Result<Self> {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create quarantine folder {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create quarantine folder {}", dir.display()))?;
         let index_path = dir.join("index.jsonl");
         let index = OpenOptions::new()
             .create(true)
@@ -70,6 +77,8 @@ impl Quarantine {
 
     /// Flushes the index.
     pub fn finish(mut self) -> anyhow::Result<()> {
-        self.index.flush().context("cannot write the quarantine index")
+        self.index
+            .flush()
+            .context("cannot write the quarantine index")
     }
 }

@@ -149,7 +149,9 @@ pub fn read_all(
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::new(files.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {pos}/{len} files {wide_bar} {elapsed}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} {pos}/{len} files {wide_bar} {elapsed}")
+        {
             b.set_style(style);
         }
         b

@@ -56,7 +56,13 @@ pub fn json(s: &Summary) -> serde_json::Value {
 fn table(s: &Summary, show_skipped: bool) -> String {
     let mut out = String::new();
     let t = |x: Option<Timestamp>| x.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
-    let width = s.by_source.keys().map(|k| k.len()).max().unwrap_or(6).max(6);
+    let width = s
+        .by_source
+        .keys()
+        .map(|k| k.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     out.push_str(&format!(
         "{:<width$}  {:>10}  {:>8}  {:<32}  {:<32}\n",
         "source", "events", "rejected", "first", "last"
@@ -84,7 +90,10 @@ fn table(s: &Summary, show_skipped: bool) -> String {
     if s.skipped.is_empty() {
         out.push('\n');
     } else {
-        out.push_str(&format!(", {} skipped (not an event format):\n", s.skipped.len()));
+        out.push_str(&format!(
+            ", {} skipped (not an event format):\n",
+            s.skipped.len()
+        ));
         let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
         for (_, r) in &s.skipped {
             *reasons.entry(r).or_default() += 1;

@@ -27,7 +27,8 @@ fn stats_json(paths: &[&Path]) -> (i32, serde_json::Value) {
     let owned: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     args.extend(owned.iter().map(String::as_str));
     let (code, out, err) = vakt(&args);
-    let json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
+    let json =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}\n{err}"));
     (code, json)
 }
 
@@ -37,17 +38,35 @@ fn stats_json(paths: &[&Path]) -> (i32, serde_json::Value) {
 ///   if not n.startswith('__MACOSX') for l in z.read(n).decode().split('\n') if l.strip()))"`
 const OTRF_COUNTS: &[(&str, u64)] = &[
     ("credential_access/cmd_sam_copy_esentutl.zip", 915),
-    ("credential_access/empire_dcsync_dcerpc_drsuapi_DsGetNCChanges.zip", 8465),
+    (
+        "credential_access/empire_dcsync_dcerpc_drsuapi_DsGetNCChanges.zip",
+        8465,
+    ),
     ("credential_access/psh_lsass_memory_dump_comsvcs.zip", 184),
-    ("credential_access/rdp_interactive_taskmanager_lsass_dump.zip", 5489),
-    ("defense_evasion/reg_disable_eventlog_service_startuptype_modification_via_registry.zip", 3872),
-    ("discovery/empire_shell_net_localgroup_administrators.zip", 884),
+    (
+        "credential_access/rdp_interactive_taskmanager_lsass_dump.zip",
+        5489,
+    ),
+    (
+        "defense_evasion/reg_disable_eventlog_service_startuptype_modification_via_registry.zip",
+        3872,
+    ),
+    (
+        "discovery/empire_shell_net_localgroup_administrators.zip",
+        884,
+    ),
     ("lateral_movement/covenant_copy_smb_CreateRequest.zip", 506),
     ("lateral_movement/empire_psexec_dcerpc_tcp_svcctl.zip", 4348),
-    ("lateral_movement/empire_wmi_dcerpc_wmi_IWbemServices_ExecMethod.zip", 6383),
+    (
+        "lateral_movement/empire_wmi_dcerpc_wmi_IWbemServices_ExecMethod.zip",
+        6383,
+    ),
     ("lateral_movement/schtask_create.zip", 1041),
     ("other/aptsimulator_cobaltstrike.zip", 2611),
-    ("persistence/empire_persistence_registry_modification_run_keys_elevated_user.zip", 657),
+    (
+        "persistence/empire_persistence_registry_modification_run_keys_elevated_user.zip",
+        657,
+    ),
 ];
 
 #[test]
@@ -63,21 +82,36 @@ fn otrf_zips_give_the_independent_counts() {
     assert_eq!(code, 0);
     assert_eq!(s["events"], OTRF_COUNTS.iter().map(|c| c.1).sum::<u64>());
     // The Sysmon channel is there under its own name.
-    assert!(s["by_source"]["evtx:Microsoft-Windows-Sysmon/Operational"]["events"].as_u64() > Some(10_000));
+    assert!(
+        s["by_source"]["evtx:Microsoft-Windows-Sysmon/Operational"]["events"].as_u64()
+            > Some(10_000)
+    );
 }
 
 /// Record counts of EVTX files from python-evtx 0.8.1 (Willi Ballenthin's pure-Python
 /// parser, independent of the Rust `evtx` crate):
 /// `python3 -c "import sys, Evtx.Evtx as e; print(sum(1 for _ in e.Evtx(sys.argv[1]).__enter__().records()))" FILE`
 const EVTX_COUNTS: &[(&str, u64)] = &[
-    ("EVTX-ATTACK-SAMPLES/Command and Control/bits_openvpn.evtx", 1537),
-    ("EVTX-ATTACK-SAMPLES/Lateral Movement/LM_5145_Remote_FileCopy.evtx", 869),
-    ("EVTX-to-MITRE-Attack/EVTX_full_APT_attack_steps/ID5145-4624-DonPAPI full extraction.evtx", 750),
+    (
+        "EVTX-ATTACK-SAMPLES/Command and Control/bits_openvpn.evtx",
+        1537,
+    ),
+    (
+        "EVTX-ATTACK-SAMPLES/Lateral Movement/LM_5145_Remote_FileCopy.evtx",
+        869,
+    ),
+    (
+        "EVTX-to-MITRE-Attack/EVTX_full_APT_attack_steps/ID5145-4624-DonPAPI full extraction.evtx",
+        750,
+    ),
     (
         "EVTX-to-MITRE-Attack/TA0008-Lateral Movement/T1550-Use Alternate Authentication Material/ID4624-Mimikatz Pass the hash.evtx",
         8,
     ),
-    ("EVTX-ATTACK-SAMPLES/AutomatedTestingTools/Malware/rundll32_cmd_schtask.evtx", 50),
+    (
+        "EVTX-ATTACK-SAMPLES/AutomatedTestingTools/Malware/rundll32_cmd_schtask.evtx",
+        50,
+    ),
 ];
 
 #[test]
@@ -100,7 +134,10 @@ fn evtx_files_give_the_independent_counts() {
         .iter()
         .map(|k| k["path"].as_str().unwrap())
         .collect();
-    assert!(skipped.iter().any(|p| p.ends_with("MANIFEST.tsv")), "{skipped:?}");
+    assert!(
+        skipped.iter().any(|p| p.ends_with("MANIFEST.tsv")),
+        "{skipped:?}"
+    );
 }
 
 /// The only records in `../shared/data` that are rejected: rows that are
@@ -111,7 +148,10 @@ const KNOWN_BAD: &[(&str, &str)] = &[
     ("zeek-rita-testdata/has_unknown_field/http.log", "line 9"),
     ("zeek-rita-testdata/truncated/conn.log", "line 67"),
     ("zeek-rita-testdata/truncated/conn_json.log", "line 4"),
-    ("zeek-slips-testdata/test10-mixed-zeek-dir/notice.log", "line 21"),
+    (
+        "zeek-slips-testdata/test10-mixed-zeek-dir/notice.log",
+        "line 21",
+    ),
 ];
 
 #[test]
@@ -134,13 +174,18 @@ fn all_shared_data_reads_with_only_the_deliberately_broken_rows_rejected() {
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let p = v["path"].as_str().unwrap();
-            let rel = p.strip_prefix(data.to_str().unwrap()).unwrap_or(p).trim_start_matches('/');
+            let rel = p
+                .strip_prefix(data.to_str().unwrap())
+                .unwrap_or(p)
+                .trim_start_matches('/');
             (rel.to_owned(), v["where"].as_str().unwrap().to_owned())
         })
         .collect();
     rejected.sort();
-    let expected: Vec<(String, String)> =
-        KNOWN_BAD.iter().map(|(p, w)| (p.to_string(), w.to_string())).collect();
+    let expected: Vec<(String, String)> = KNOWN_BAD
+        .iter()
+        .map(|(p, w)| (p.to_string(), w.to_string()))
+        .collect();
     assert_eq!(rejected, expected);
     assert_eq!(s["rejected"], KNOWN_BAD.len() as u64);
     assert_eq!(code, 2, "records were rejected, so the exit code is 2");
@@ -148,8 +193,14 @@ fn all_shared_data_reads_with_only_the_deliberately_broken_rows_rejected() {
 
     // Every format is there.
     let by = &s["by_source"];
-    assert_eq!(by["fhir:AuditEvent"]["events"], 22, "9 R4 + 13 R5 AuditEvent examples");
-    assert_eq!(by["suricata:eve"]["events"], 3750, "PROVENANCE.md: 3,750 events in the shared split");
+    assert_eq!(
+        by["fhir:AuditEvent"]["events"], 22,
+        "9 R4 + 13 R5 AuditEvent examples"
+    );
+    assert_eq!(
+        by["suricata:eve"]["events"], 3750,
+        "PROVENANCE.md: 3,750 events in the shared split"
+    );
     assert!(by["zeek:conn"]["events"].as_u64() > Some(100_000));
     assert!(by["evtx:Security"]["events"].as_u64() > Some(10_000));
 
@@ -172,7 +223,11 @@ fn all_shared_data_reads_with_only_the_deliberately_broken_rows_rejected() {
     let raw = std::fs::read_dir(q.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().contains("truncated_conn.log"))
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .contains("truncated_conn.log")
+        })
         .map(|e| std::fs::read(e.path()).unwrap())
         .unwrap();
     assert!(raw.starts_with(b"1517336086.507674\tCWjAXr3YklCCTQsYPg"));
@@ -203,7 +258,10 @@ fn stats_json_has_the_documented_shape() {
         assert!(s.get(key).is_some(), "missing {key}");
     }
     let first = s["first"].as_str().unwrap();
-    assert!(chrono::DateTime::parse_from_rfc3339(first).is_ok(), "{first}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(first).is_ok(),
+        "{first}"
+    );
     let conn = &s["by_source"]["zeek:conn"];
     assert!(conn["events"].as_u64() > Some(0));
     assert_eq!(conn["rejected"], 0);
@@ -216,8 +274,24 @@ fn ingest_writes_normalised_events_in_a_deterministic_order() {
     let a = t.path().join("a.jsonl");
     let b = t.path().join("b.jsonl");
     let d = dir.to_str().unwrap();
-    let (c1, _, _) = vakt(&["ingest", "-q", "--threads", "1", "-o", a.to_str().unwrap(), d]);
-    let (c2, _, _) = vakt(&["ingest", "-q", "--threads", "2", "-o", b.to_str().unwrap(), d]);
+    let (c1, _, _) = vakt(&[
+        "ingest",
+        "-q",
+        "--threads",
+        "1",
+        "-o",
+        a.to_str().unwrap(),
+        d,
+    ]);
+    let (c2, _, _) = vakt(&[
+        "ingest",
+        "-q",
+        "--threads",
+        "2",
+        "-o",
+        b.to_str().unwrap(),
+        d,
+    ]);
     assert_eq!((c1, c2), (0, 0));
     let a = std::fs::read_to_string(a).unwrap();
     assert_eq!(a, std::fs::read_to_string(b).unwrap());
