@@ -94,15 +94,15 @@ impl Timestamp {
                 return Self::from_chrono(dt.and_utc(), text);
             }
         }
-        if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-            if let Some(dt) = d.and_hms_opt(0, 0, 0) {
-                return Self::from_chrono(dt.and_utc(), text);
-            }
+        if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            && let Some(dt) = d.and_hms_opt(0, 0, 0)
+        {
+            return Self::from_chrono(dt.and_utc(), text);
         }
-        if t.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
-            if let Ok(ts) = Self::parse_epoch_secs(t) {
-                return Ok(ts);
-            }
+        if t.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && let Ok(ts) = Self::parse_epoch_secs(t)
+        {
+            return Ok(ts);
         }
         Err(Error::BadTime {
             text: text.to_owned(),

@@ -77,10 +77,10 @@ impl RecordMapper for Eve {
         let mut common = Vec::with_capacity(8);
         for (id, v) in fields.iter_mut() {
             let name = id.name();
-            if matches!(name, "src_ip" | "dest_ip") {
-                if let Some(ip) = v.as_str().and_then(|s| s.parse().ok()) {
-                    *v = Value::Ip(ip);
-                }
+            if matches!(name, "src_ip" | "dest_ip")
+                && let Some(ip) = v.as_str().and_then(|s| s.parse().ok())
+            {
+                *v = Value::Ip(ip);
             }
             if let Some(c) = common_for(name) {
                 let cv = match v {

@@ -221,12 +221,11 @@ impl Fhir {
             // R4: a Person entity (type 1) in the Patient role (role 1) named by identifier.
             let is_patient = coding_codes(ent.get("type")).iter().any(|c| c == "1")
                 && coding_codes(ent.get("role")).iter().any(|c| c == "1");
-            if is_patient {
-                if let Some(id) = what.and_then(reference_text) {
-                    if !patients.contains(&id) {
-                        patients.push(id);
-                    }
-                }
+            if is_patient
+                && let Some(id) = what.and_then(reference_text)
+                && !patients.contains(&id)
+            {
+                patients.push(id);
             }
         }
         match patients.len() {

@@ -210,15 +210,15 @@ impl<R: BufRead> Iterator for JsonRecords<R> {
                     }
                     Ok(false) => self.mode = Mode::Done,
                     Ok(true) => {
-                        if let Ok(v) = serde_json::from_slice::<Json>(trim_start(&self.buf)) {
-                            if v.is_object() {
-                                self.mode = Mode::Lines;
-                                return Some(Ok(JsonRecord {
-                                    locator: Locator::Line(self.line_no),
-                                    value: v,
-                                    line: self.buf.clone(),
-                                }));
-                            }
+                        if let Ok(v) = serde_json::from_slice::<Json>(trim_start(&self.buf))
+                            && v.is_object()
+                        {
+                            self.mode = Mode::Lines;
+                            return Some(Ok(JsonRecord {
+                                locator: Locator::Line(self.line_no),
+                                value: v,
+                                line: self.buf.clone(),
+                            }));
                         }
                         // Either a document (pretty-printed, an array, a Bundle) or JSON
                         // Lines whose first line is damaged: the second line tells.

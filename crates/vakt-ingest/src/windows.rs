@@ -255,11 +255,11 @@ fn flat(
 ) -> Result<(), vakt_core::Error> {
     for (k, v) in obj {
         let mut value_done = false;
-        if matches!(k.as_str(), "EventID" | "RecordNumber" | "EventRecordID") {
-            if let Some(s) = scalar(v) {
-                push(out, k, numeric(s))?;
-                value_done = true;
-            }
+        if matches!(k.as_str(), "EventID" | "RecordNumber" | "EventRecordID")
+            && let Some(s) = scalar(v)
+        {
+            push(out, k, numeric(s))?;
+            value_done = true;
         }
         if !value_done {
             flatten_into(&mut k.clone(), v, out)?;
@@ -287,10 +287,10 @@ fn flat(
         if obj.contains_key(canonical) {
             continue;
         }
-        if let Some((_, v)) = sources.iter().find_map(|s| obj.get(*s).map(|v| (s, v))) {
-            if let Some(s) = scalar(v).filter(|s| !matches!(s, Value::List(_))) {
-                push(out, canonical, numeric(s))?;
-            }
+        if let Some((_, v)) = sources.iter().find_map(|s| obj.get(*s).map(|v| (s, v)))
+            && let Some(s) = scalar(v).filter(|s| !matches!(s, Value::List(_)))
+        {
+            push(out, canonical, numeric(s))?;
         }
     }
     Ok(())

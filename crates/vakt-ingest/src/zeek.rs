@@ -204,7 +204,7 @@ impl<R: BufRead> ZeekTsv<R> {
     /// Reads a `#` line; returns an error only for a header that cannot be used.
     fn header_line(&mut self, line: &str) -> Result<(), String> {
         let line = line.trim_start();
-        let (key, value) = match line.split_once(|c| c == ' ' || c == '\t') {
+        let (key, value) = match line.split_once([' ', '\t']) {
             Some((k, v)) => (k, v),
             None => (line, ""),
         };
@@ -295,10 +295,10 @@ impl<R: BufRead> ZeekTsv<R> {
                 Ok(v) => v,
                 Err(_) => Value::str(&String::from_utf8_lossy(raw)),
             };
-            if Some(i) == header.ts {
-                if let Value::Time(t) = value {
-                    time = Some(t);
-                }
+            if Some(i) == header.ts
+                && let Value::Time(t) = value
+            {
+                time = Some(t);
             }
             if let Some(c) = col.common {
                 common.push((c, value.clone()));
@@ -468,10 +468,10 @@ impl<R: BufRead> Iterator for ZeekTsv<R> {
                 }
                 continue;
             }
-            if self.header.is_none() {
-                if let Err(reason) = self.build_header() {
-                    return Some(Err(self.error(reason)));
-                }
+            if self.header.is_none()
+                && let Err(reason) = self.build_header()
+            {
+                return Some(Err(self.error(reason)));
             }
             let Some(header) = self.header.take() else {
                 continue;

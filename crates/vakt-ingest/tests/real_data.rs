@@ -227,7 +227,7 @@ fn evtx_json_flat_exports_get_sigma_names() {
     assert_eq!(e.get_named("Computer"), Some(&Value::str("WORKSTATION5")));
     assert_eq!(e.get_named("EventID"), Some(&Value::Int(4689)));
     assert_eq!(e.time.to_rfc3339(), "2020-10-18T07:50:06.220Z");
-    assert!(&*e.origin.path.to_string() != "" && e.origin.path.contains(".zip!"));
+    assert!(!(*e.origin.path.to_string()).is_empty() && e.origin.path.contains(".zip!"));
     let sysmon = r
         .events
         .iter()

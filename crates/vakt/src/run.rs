@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -197,14 +196,17 @@ pub fn read_all(
     Ok(summary)
 }
 
-fn read_one(path: &PathBuf, opts: &Options, write_events: bool, keep_raw: bool) -> FileResult {
+fn read_one(
+    path: &std::path::Path,
+    opts: &Options,
+    write_events: bool,
+    keep_raw: bool,
+) -> FileResult {
     let mut r = FileResult::default();
     let on_event = |r: &mut FileResult, e: Event| {
         r.by_source.entry(e.source.clone()).or_default().see(e.time);
-        if write_events {
-            if serde_json::to_writer(&mut r.output, &e).is_ok() {
-                r.output.push(b'\n');
-            }
+        if write_events && serde_json::to_writer(&mut r.output, &e).is_ok() {
+            r.output.push(b'\n');
         }
     };
     vakt_ingest::read_path(path, opts, &mut |v| match v {
