@@ -109,9 +109,9 @@ pub fn read_tsv<R: BufRead>(reader: R, ctx: ReadContext) -> ZeekTsv<R> {
         source: Arc::from(format!("zeek:{stem}")),
         ctx,
         sep: b'\t',
-        set_sep: b",".to_vec(),
-        empty: b"(empty)".to_vec(),
-        unset: b"-".to_vec(),
+        set_sep: ",".into(),
+        empty: "(empty)".into(),
+        unset: "-".into(),
         log_path: stem,
         fields: Vec::new(),
         types: Vec::new(),
@@ -142,9 +142,9 @@ pub struct ZeekTsv<R> {
     ctx: ReadContext,
     source: Arc<str>,
     sep: u8,
-    set_sep: Vec<u8>,
-    empty: Vec<u8>,
-    unset: Vec<u8>,
+    set_sep: String,
+    empty: String,
+    unset: String,
     log_path: String,
     fields: Vec<String>,
     types: Vec<String>,
@@ -190,6 +190,40 @@ fn unescape(v: &str) -> Vec<u8> {
     out
 }
 
+/// Fields of a line split at an ASCII separator. Zeek fields are short, so a
+/// plain byte loop beats a vectorised search here.
+fn split_ascii(line: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let bytes = line.as_bytes();
+    let mut start = 0usize;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let rest = bytes.get(start..).unwrap_or_default();
+        match rest.iter().position(|b| *b == sep) {
+            Some(at) => {
+                let field = line.get(start..start + at);
+                start += at + 1;
+                field
+            }
+            None => {
+                done = true;
+                line.get(start..)
+            }
+        }
+    })
+}
+
+/// Equality for the short marker strings (`-`, `(empty)`) without a call to memcmp.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+fn unescape_text(v: &str) -> String {
+    String::from_utf8_lossy(&unescape(v)).into_owned()
+}
+
 impl<R: BufRead> ZeekTsv<R> {
     fn error(&self, reason: String) -> RecordError {
         RecordError {
@@ -213,7 +247,7 @@ impl<R: BufRead> ZeekTsv<R> {
             "#separator" => {
                 let s = unescape(value.trim());
                 match s.as_slice() {
-                    [b] => self.sep = *b,
+                    [b] if b.is_ascii() => self.sep = *b,
                     _ => {
                         return Err(format!(
                             "unsupported #separator `{value}` (one byte expected)"
@@ -221,9 +255,15 @@ impl<R: BufRead> ZeekTsv<R> {
                     }
                 }
             }
-            "#set_separator" => self.set_sep = unescape(value),
-            "#empty_field" => self.empty = unescape(value),
-            "#unset_field" => self.unset = unescape(value),
+            "#set_separator" => {
+                let set_sep = unescape_text(value);
+                // An empty set separator would split between every character.
+                if !set_sep.is_empty() {
+                    self.set_sep = set_sep;
+                }
+            }
+            "#empty_field" => self.empty = unescape_text(value),
+            "#unset_field" => self.unset = unescape_text(value),
             "#open" => self.opened = parse_open(value.trim()),
             "#path" => {
                 self.log_path = value.trim().to_owned();
@@ -277,24 +317,26 @@ impl<R: BufRead> ZeekTsv<R> {
     }
 
     fn row(&self, header: &Header) -> Result<Event, String> {
-        let line = &self.buf[..];
+        // Validating the line once lets every field be a &str without another check.
+        let line = match std::str::from_utf8(&self.buf) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(&self.buf),
+        };
         let mut fields = Vec::with_capacity(header.columns.len());
         let mut common = Vec::with_capacity(8);
         let mut time = None;
         let mut n = 0usize;
-        for (i, raw) in line.split(|b| *b == self.sep).enumerate() {
+        let sep = self.sep;
+        for (i, raw) in split_ascii(&line, sep).enumerate() {
             n += 1;
             let Some(col) = header.columns.get(i) else {
                 continue;
             };
-            if raw == self.unset.as_slice() {
+            if same(raw, &self.unset) {
                 continue;
             }
             // A value that does not fit its declared type is kept as text, not lost.
-            let value = match self.value(&col.ty, raw) {
-                Ok(v) => v,
-                Err(_) => Value::str(&String::from_utf8_lossy(raw)),
-            };
+            let value = self.value(&col.ty, raw).unwrap_or_else(|| Value::str(raw));
             if Some(i) == header.ts
                 && let Value::Time(t) = value
             {
@@ -306,7 +348,7 @@ impl<R: BufRead> ZeekTsv<R> {
             fields.push((col.id, value));
         }
         // Some writers end every row with a separator: one empty extra column.
-        let trailing_sep = n == header.columns.len() + 1 && line.last() == Some(&self.sep);
+        let trailing_sep = n == header.columns.len() + 1 && line.as_bytes().last() == Some(&sep);
         if n != header.columns.len() && !trailing_sep {
             return Err(format!(
                 "expected {} tab-separated fields as the header says, found {n}",
@@ -333,73 +375,38 @@ impl<R: BufRead> ZeekTsv<R> {
         })
     }
 
-    fn value(&self, ty: &ZType, raw: &[u8]) -> Result<Value, String> {
-        if let ZType::List(inner) = ty {
-            if raw == self.empty.as_slice() {
-                return Ok(Value::List(Vec::new()));
-            }
-            let mut items = Vec::new();
-            let mut rest = raw;
-            loop {
-                let cut = find(rest, &self.set_sep);
-                let (item, next) = match cut {
-                    Some(at) => (&rest[..at], Some(&rest[at + self.set_sep.len()..])),
-                    None => (rest, None),
-                };
-                if item != self.unset.as_slice() {
-                    items.push(self.value(inner, item)?);
+    /// The typed value, or `None` when the text does not fit the type.
+    fn value(&self, ty: &ZType, text: &str) -> Option<Value> {
+        Some(match ty {
+            ZType::Str if same(text, &self.empty) => Value::str(""),
+            ZType::Str => Value::str(text),
+            ZType::List(_) if same(text, &self.empty) => Value::List(Vec::new()),
+            ZType::List(inner) => {
+                let mut items = Vec::new();
+                for item in text.split(self.set_sep.as_str()) {
+                    if !same(item, &self.unset) {
+                        items.push(self.value(inner, item)?);
+                    }
                 }
-                match next {
-                    Some(n) => rest = n,
-                    None => break,
-                }
+                Value::List(items)
             }
-            return Ok(Value::List(items));
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| "not valid UTF-8".to_string())?;
-        Ok(match ty {
-            ZType::Str => {
-                if raw == self.empty.as_slice() {
-                    Value::str("")
-                } else {
-                    Value::str(text)
-                }
-            }
-            ZType::Time => {
-                Value::Time(seconds(text).ok_or_else(|| format!("`{text}` is not a time"))?)
-            }
-            ZType::Interval => Value::Interval(
-                seconds(text)
-                    .ok_or_else(|| format!("`{text}` is not an interval in seconds"))?
-                    .0,
-            ),
+            ZType::Time => Value::Time(seconds(text)?),
+            ZType::Interval => Value::Interval(seconds(text)?.0),
             ZType::Int => match text.parse::<i64>() {
                 Ok(i) => Value::Int(i),
-                Err(_) => match text.parse::<u64>() {
-                    Ok(u) => Value::Float(u as f64),
-                    Err(_) => return Err(format!("`{text}` is not an integer")),
-                },
+                Err(_) => Value::Float(text.parse::<u64>().ok()? as f64),
             },
-            ZType::Double => Value::Float(
-                text.parse::<f64>()
-                    .map_err(|_| format!("`{text}` is not a number"))?,
-            ),
-            ZType::Addr => {
-                Value::Ip(parse_ip(text).ok_or_else(|| format!("`{text}` is not an IP address"))?)
-            }
+            ZType::Double => Value::Float(text.parse::<f64>().ok()?),
+            ZType::Addr => Value::Ip(parse_ip(text)?),
             ZType::Subnet => {
-                let (ip, len) = text
-                    .split_once('/')
-                    .and_then(|(a, l)| Some((parse_ip(a)?, l.parse::<u8>().ok()?)))
-                    .ok_or_else(|| format!("`{text}` is not a subnet"))?;
-                Value::Subnet(ip, len)
+                let (a, l) = text.split_once('/')?;
+                Value::Subnet(parse_ip(a)?, l.parse::<u8>().ok()?)
             }
             ZType::Bool => match text {
                 "T" => Value::Bool(true),
                 "F" => Value::Bool(false),
-                _ => return Err(format!("`{text}` is not a bool (T or F)")),
+                _ => return None,
             },
-            ZType::List(_) => Value::List(Vec::new()),
         })
     }
 }
@@ -423,14 +430,6 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
         // IPv6 link-local addresses may carry a zone (`fe80::1%eth0`).
         text.split_once('%').and_then(|(a, _)| a.parse().ok())
     })
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    match needle {
-        [] => None,
-        [b] => memchr::memchr(*b, hay),
-        _ => memchr::memmem::find(hay, needle),
-    }
 }
 
 impl<R: BufRead> Iterator for ZeekTsv<R> {
