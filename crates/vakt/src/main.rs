@@ -4,6 +4,7 @@
 
 mod cli;
 mod ingest;
+mod ordered;
 mod quarantine;
 mod run;
 mod stats;

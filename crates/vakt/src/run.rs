@@ -5,10 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
-use vakt_core::{Event, Timestamp};
+use vakt_core::Timestamp;
 use vakt_ingest::{InputError, Options, RecordError, Visit};
 
 use crate::cli::{Cli, Command, InputArgs};
@@ -48,7 +46,6 @@ impl SourceStats {
 #[derive(Debug, Default)]
 pub struct FileResult {
     pub by_source: BTreeMap<Arc<str>, SourceStats>,
-    pub rejected: Vec<RecordError>,
     pub skipped: Vec<(Arc<str>, String)>,
     pub unreadable: Vec<InputError>,
     /// Normalised events as JSON Lines (ingest only).
@@ -70,24 +67,26 @@ pub struct Summary {
 const REPORT_LIMIT: u64 = 50;
 
 impl Summary {
-    /// Adds a file's result, printing its problems to standard error unless quiet.
-    pub fn add(&mut self, r: &FileResult, quiet: bool, bar: &ProgressBar) {
+    /// Adds a file's result, printing the inputs that could not be read to standard error.
+    pub fn add(&mut self, r: &FileResult, bar: &ProgressBar) {
         self.files += 1;
         for (k, s) in &r.by_source {
             self.by_source.entry(k.clone()).or_default().merge(s);
-        }
-        for e in &r.rejected {
-            self.rejected += 1;
-            if !quiet && self.reported < REPORT_LIMIT {
-                bar.suspend(|| eprintln!("vakt: rejected: {e}"));
-                self.reported += 1;
-            }
         }
         for e in &r.unreadable {
             bar.suspend(|| eprintln!("vakt: cannot read: {e}"));
         }
         self.skipped.extend(r.skipped.iter().cloned());
         self.unreadable.extend(r.unreadable.iter().cloned());
+    }
+
+    /// Counts a rejected record, printing it to standard error unless quiet.
+    pub fn reject(&mut self, e: &RecordError, quiet: bool, bar: &ProgressBar) {
+        self.rejected += 1;
+        if !quiet && self.reported < REPORT_LIMIT {
+            bar.suspend(|| eprintln!("vakt: rejected: {e}"));
+            self.reported += 1;
+        }
     }
 
     /// The totals over every source kind.
@@ -159,36 +158,42 @@ pub fn read_all(
         unreadable: walk_errors,
         ..FileResult::default()
     };
-    summary.add(&walk, input.quiet, &bar);
+    summary.add(&walk, &bar);
     summary.files = 0;
 
     let mut quarantine = match &input.quarantine {
         Some(dir) => Some(Quarantine::create(dir)?),
         None => None,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(input.threads.unwrap_or(0))
-        .build()
-        .context("cannot start worker threads")?;
     let keep_raw = quarantine.is_some();
-    // Files are read in batches so that output stays in path order and memory stays bounded.
-    let batch = pool.current_num_threads().max(1) * 4;
-    for chunk in files.chunks(batch) {
-        let results: Vec<FileResult> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|path| read_one(path, &opts, write_events, keep_raw))
-                .collect()
-        });
-        for r in results {
-            summary.add(&r, input.quiet, &bar);
-            if let Some(q) = quarantine.as_mut() {
-                q.write(&r.rejected)?;
+    let threads = input
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut current = FileResult::default();
+    crate::ordered::run_ordered(
+        files.len(),
+        threads,
+        |i, emit| read_one(&files[i], &opts, write_events, keep_raw, emit),
+        |_, msg| -> anyhow::Result<()> {
+            match msg {
+                Msg::Events(bytes) => {
+                    current.output = bytes;
+                    sink(std::mem::take(&mut current), &bar)?;
+                }
+                Msg::Rejected(e) => {
+                    summary.reject(&e, input.quiet, &bar);
+                    if let Some(q) = quarantine.as_mut() {
+                        q.write(std::slice::from_ref(&e))?;
+                    }
+                }
+                Msg::Done(r) => {
+                    summary.add(&r, &bar);
+                    bar.inc(1);
+                }
             }
-            bar.inc(1);
-            sink(r, &bar)?;
-        }
-    }
+            Ok(())
+        },
+    )?;
     bar.finish_and_clear();
     if let Some(q) = quarantine {
         q.finish()?;
@@ -196,31 +201,51 @@ pub fn read_all(
     Ok(summary)
 }
 
+/// What a worker sends while reading one file.
+enum Msg {
+    /// A batch of normalised events as JSON Lines.
+    Events(Vec<u8>),
+    /// A rejected record.
+    Rejected(RecordError),
+    /// The file is done: its counts.
+    Done(FileResult),
+}
+
+/// Events are handed on in batches of about this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+
 fn read_one(
     path: &std::path::Path,
     opts: &Options,
     write_events: bool,
     keep_raw: bool,
-) -> FileResult {
+    emit: &mut dyn FnMut(Msg),
+) {
     let mut r = FileResult::default();
-    let on_event = |r: &mut FileResult, e: Event| {
-        r.by_source.entry(e.source.clone()).or_default().see(e.time);
-        if write_events && serde_json::to_writer(&mut r.output, &e).is_ok() {
-            r.output.push(b'\n');
-        }
-    };
+    let mut out = Vec::new();
     vakt_ingest::read_path(path, opts, &mut |v| match v {
         Visit::Opened { .. } => {}
-        Visit::Event(e) => on_event(&mut r, e),
+        Visit::Event(e) => {
+            r.by_source.entry(e.source.clone()).or_default().see(e.time);
+            if write_events && serde_json::to_writer(&mut out, &e).is_ok() {
+                out.push(b'\n');
+                if out.len() >= BATCH_BYTES {
+                    emit(Msg::Events(std::mem::take(&mut out)));
+                }
+            }
+        }
         Visit::Rejected(mut e) => {
             r.by_source.entry(e.source.clone()).or_default().rejected += 1;
             if !keep_raw {
                 e.raw = Vec::new();
             }
-            r.rejected.push(e);
+            emit(Msg::Rejected(e));
         }
         Visit::Skipped { path, reason } => r.skipped.push((path, reason)),
         Visit::Unreadable(e) => r.unreadable.push(e),
     });
-    r
+    if !out.is_empty() {
+        emit(Msg::Events(out));
+    }
+    emit(Msg::Done(r));
 }
