@@ -21,7 +21,9 @@ where
     W: Fn(usize, &mut dyn FnMut(M)) + Sync,
     S: FnMut(usize, M) -> Result<(), E>,
 {
-    let (senders, receivers): (Vec<Mutex<Option<SyncSender<M>>>>, Vec<Receiver<M>>) = (0..n)
+    // Each item's sender is taken by the worker that reads the item.
+    type Slot<M> = Mutex<Option<SyncSender<M>>>;
+    let (senders, receivers): (Vec<Slot<M>>, Vec<Receiver<M>>) = (0..n)
         .map(|_| {
             let (tx, rx) = sync_channel(CHANNEL_DEPTH);
             (Mutex::new(Some(tx)), rx)
