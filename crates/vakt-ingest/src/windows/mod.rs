@@ -15,7 +15,10 @@ use vakt_core::field::*;
 use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
 
 use crate::ReadContext;
+
+mod stream;
 use crate::flatten::{flatten_into, scalar};
+pub(crate) use stream::event_from_rendered;
 
 /// Caches the `evtx:<Channel>` source-kind strings of one input.
 #[derive(Default)]
@@ -71,15 +74,28 @@ pub(crate) fn event_from_json(
         }
         _ => flat(obj, &mut fields, &mut time).map_err(|e| e.to_string())?,
     }
+    finish(fields, time, fallback_time, ctx, kinds, locator)
+}
+
+/// The Event from flattened fields: its time, its `evtx:<Channel>` source and common fields.
+pub(crate) fn finish(
+    fields: Vec<(FieldId, Value)>,
+    time: TimeSlot,
+    fallback_time: Option<Timestamp>,
+    ctx: &ReadContext,
+    kinds: &mut SourceKinds,
+    locator: Locator,
+) -> Result<Event, String> {
     let time = match (time, fallback_time) {
         (Some(Ok(t)), _) => t,
         (_, Some(t)) => t,
         (Some(Err(e)), None) => return Err(e),
         (None, None) => return Err("no event time (TimeCreated, @timestamp or EventTime)".into()),
     };
+    let channel_id = channel_field();
     let channel = fields
         .iter()
-        .find(|(id, _)| id.name() == "Channel")
+        .find(|(id, _)| Some(*id) == channel_id)
         .and_then(|(_, v)| v.as_str());
     let source = kinds.get(channel);
     let mut event = Event {
@@ -97,9 +113,18 @@ pub(crate) fn event_from_json(
     Ok(event)
 }
 
-type TimeSlot = Option<Result<Timestamp, String>>;
+fn channel_field() -> Option<FieldId> {
+    static CHANNEL: std::sync::OnceLock<Option<FieldId>> = std::sync::OnceLock::new();
+    *CHANNEL.get_or_init(|| FieldId::intern("Channel").ok())
+}
 
-fn push(out: &mut Vec<(FieldId, Value)>, name: &str, v: Value) -> Result<(), vakt_core::Error> {
+pub(crate) type TimeSlot = Option<Result<Timestamp, String>>;
+
+pub(crate) fn push(
+    out: &mut Vec<(FieldId, Value)>,
+    name: &str,
+    v: Value,
+) -> Result<(), vakt_core::Error> {
     out.push((FieldId::intern(name)?, v));
     Ok(())
 }
@@ -123,80 +148,109 @@ fn nested(
 ) -> Result<(), vakt_core::Error> {
     if let Some(Json::Object(system)) = ev.get("System") {
         for (k, v) in system {
-            match k.as_str() {
-                "Provider" => {
-                    for (a, av) in attrs(v).into_iter().flatten() {
-                        if let Some(s) = scalar(av) {
-                            push(out, &format!("Provider_{a}"), s)?;
-                        }
-                    }
-                }
-                "TimeCreated" => {
-                    if let Some(st) = attrs(v)
-                        .and_then(|a| a.get("SystemTime"))
-                        .and_then(Json::as_str)
-                    {
-                        *time = Some(Timestamp::parse(st).map_err(|e| e.to_string()));
-                        push(out, "TimeCreated", Value::str(st))?;
-                    }
-                }
-                "Correlation" | "Execution" | "Security" => {
-                    for (a, av) in attrs(v).into_iter().flatten() {
-                        if let Some(s) = scalar(av) {
-                            let name = match k.as_str() {
-                                "Correlation" => a.clone(),
-                                other => format!("{other}_{a}"),
-                            };
-                            push(out, &name, s)?;
-                        }
-                    }
-                }
-                "EventID" => {
-                    if let Some(s) = text_of(v) {
-                        push(out, "EventID", numeric(s))?;
-                    }
-                    if let Some(q) = attrs(v).and_then(|a| a.get("Qualifiers")).and_then(scalar) {
-                        push(out, "Qualifiers", q)?;
-                    }
-                }
-                _ => {
-                    if let Some(s) = text_of(v) {
-                        push(out, k, s)?;
-                    }
-                }
-            }
+            system_child(k, v, out, time)?;
         }
     }
     for (k, v) in ev {
-        match k.as_str() {
-            "System" | "#attributes" => {}
-            "EventData" => event_data(v, out)?,
-            "UserData" => {
-                if let Json::Object(m) = v {
-                    for (child, cv) in m {
-                        if child == "#attributes" {
-                            continue;
-                        }
-                        match cv {
-                            Json::Object(inner) => {
-                                for (ik, iv) in inner {
-                                    if ik != "#attributes" {
-                                        flatten_named(ik, iv, out)?;
-                                    }
-                                }
-                            }
-                            other => flatten_named(child, other, out)?,
-                        }
-                    }
+        event_child(k, v, out)?;
+    }
+    Ok(())
+}
+
+/// One child of `Event` other than `System`.
+pub(crate) fn event_child(
+    k: &str,
+    v: &Json,
+    out: &mut Vec<(FieldId, Value)>,
+) -> Result<(), vakt_core::Error> {
+    match k {
+        "System" | "#attributes" => Ok(()),
+        "EventData" => event_data(v, out),
+        "UserData" => user_data(v, out),
+        other => flatten_named(other, v, out),
+    }
+}
+
+/// The attributes of a System element go under `<prefix><attribute>`.
+fn system_attrs(
+    element: &str,
+    attributes: &Map<String, Json>,
+    out: &mut Vec<(FieldId, Value)>,
+    time: &mut TimeSlot,
+) -> Result<(), vakt_core::Error> {
+    for (a, av) in attributes {
+        let Some(s) = scalar(av) else { continue };
+        match (element, a.as_str()) {
+            ("TimeCreated", "SystemTime") => {
+                if let Value::Str(st) = &s {
+                    *time = Some(Timestamp::parse(st).map_err(|e| e.to_string()));
                 }
+                push(out, "TimeCreated", s)?;
             }
-            other => flatten_named(other, v, out)?,
+            ("TimeCreated", _) => {}
+            ("EventID", "Qualifiers") => push(out, "Qualifiers", s)?,
+            ("Correlation", _) => push(out, a, s)?,
+            (el, _) => push(out, &format!("{el}_{a}"), s)?,
         }
     }
     Ok(())
 }
 
-fn event_data(v: &Json, out: &mut Vec<(FieldId, Value)>) -> Result<(), vakt_core::Error> {
+/// One child of `System`, under the names Sigma rules use (`Provider_Name`, `EventID`, …).
+pub(crate) fn system_child(
+    k: &str,
+    v: &Json,
+    out: &mut Vec<(FieldId, Value)>,
+    time: &mut TimeSlot,
+) -> Result<(), vakt_core::Error> {
+    // `evtx_dump --separate-json-attributes` writes `Provider_attributes: {...}`.
+    if let Some(element) = k.strip_suffix("_attributes") {
+        if let Json::Object(a) = v {
+            system_attrs(element, a, out, time)?;
+        }
+        return Ok(());
+    }
+    if let Some(a) = attrs(v) {
+        system_attrs(k, a, out, time)?;
+    }
+    match k {
+        "Provider" | "TimeCreated" | "Correlation" | "Execution" | "Security" => Ok(()),
+        "EventID" => match text_of(v) {
+            Some(s) => push(out, "EventID", numeric(s)),
+            None => Ok(()),
+        },
+        _ => match text_of(v) {
+            Some(s) => push(out, k, s),
+            None => Ok(()),
+        },
+    }
+}
+
+fn user_data(v: &Json, out: &mut Vec<(FieldId, Value)>) -> Result<(), vakt_core::Error> {
+    if let Json::Object(m) = v {
+        for (child, cv) in m {
+            if child == "#attributes" {
+                continue;
+            }
+            match cv {
+                Json::Object(inner) => {
+                    for (ik, iv) in inner {
+                        if ik != "#attributes" {
+                            flatten_named(ik, iv, out)?;
+                        }
+                    }
+                }
+                other => flatten_named(child, other, out)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn event_data(
+    v: &Json,
+    out: &mut Vec<(FieldId, Value)>,
+) -> Result<(), vakt_core::Error> {
     match v {
         Json::Object(m) => {
             for (k, dv) in m {
@@ -216,7 +270,7 @@ fn event_data(v: &Json, out: &mut Vec<(FieldId, Value)>) -> Result<(), vakt_core
     Ok(())
 }
 
-fn flatten_named(
+pub(crate) fn flatten_named(
     name: &str,
     v: &Json,
     out: &mut Vec<(FieldId, Value)>,
