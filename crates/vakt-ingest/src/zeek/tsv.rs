@@ -1,58 +1,12 @@
-//! Zeek logs: TSV with `#fields`/`#types` headers, and Zeek JSON (one object per line).
-//!
-//! TSV values are typed from `#types`: `time` → time, `interval` → interval,
-//! `count`/`int`/`port` → integer, `double` → float, `addr` → IP, `subnet` →
-//! network, `bool` → bool, `set[..]`/`vector[..]` → list of the element type,
-//! everything else → string. The unset value (`-`) leaves the field out; the
-//! empty value (`(empty)`) is an empty list for containers and an empty string
-//! otherwise. A log may carry several headers (concatenated files); each new
-//! header applies to the rows after it. A row whose column count or values do
-//! not fit its header is rejected with its line number.
-//!
-//! Zeek JSON carries no types: `ts` is a time, `duration` and `rtt` are
-//! intervals, address fields (`id.orig_h`, `id_orig_h`, `src`, `tx_hosts`, …)
-//! are IPs when they parse as one; the rest keeps its JSON type.
+//! Zeek TSV logs, typed from their `#types` header.
 
 use std::io::BufRead;
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde_json::Value as Json;
-use vakt_core::field::*;
 use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
 
-use crate::flatten::{flatten_into, scalar};
-use crate::json_events::{JsonEvents, RecordMapper};
+use super::{common_for, parse_ip, path_stem};
 use crate::{ReadContext, RecordError};
-
-/// The common field a Zeek field feeds, given the log's path.
-fn common_for(path: &str, name: &str) -> Option<FieldId> {
-    let name = name.replace('_', ".");
-    let id = match name.as_str() {
-        "id.orig.h" => SRC_IP,
-        "id.orig.p" => SRC_PORT,
-        "id.resp.h" => DST_IP,
-        "id.resp.p" => DST_PORT,
-        "proto" => PROTOCOL,
-        "uid" => METADATA_UID,
-        "orig.bytes" => BYTES_OUT,
-        "resp.bytes" => BYTES_IN,
-        "duration" => DURATION,
-        "src" if path == "notice" => SRC_IP,
-        "dst" if path == "notice" => DST_IP,
-        "query" if path == "dns" => QUERY_HOSTNAME,
-        "host" if path == "http" => URL_HOSTNAME,
-        "uri" if path == "http" => URL_PATH,
-        "user.agent" if path == "http" => USER_AGENT,
-        "server.name" if path == "ssl" => TLS_SNI,
-        "md5" if path == "files" => FILE_MD5,
-        "sha1" if path == "files" => FILE_SHA1,
-        "sha256" if path == "files" => FILE_SHA256,
-        "note" if path == "notice" => FINDING_TITLE,
-        _ => return None,
-    };
-    Some(id)
-}
 
 #[derive(Debug, Clone, PartialEq)]
 enum ZType {
@@ -120,19 +74,6 @@ pub fn read_tsv<R: BufRead>(reader: R, ctx: ReadContext) -> ZeekTsv<R> {
         buf: Vec::with_capacity(1024),
         failed: false,
         opened: None,
-    }
-}
-
-/// The log type a file name suggests: `conn.log` → `conn`, `NASHUA_conn.log` → `conn`,
-/// `conn.16:00:00-17:00:00.log.gz` → `conn`.
-pub(crate) fn path_stem(path: &str) -> String {
-    let name = path.rsplit(['/', '\\', '!']).next().unwrap_or(path);
-    let stem = name.split('.').next().unwrap_or(name);
-    let stem = stem.rsplit('_').next().unwrap_or(stem);
-    if stem.is_empty() {
-        "log".into()
-    } else {
-        stem.to_owned()
     }
 }
 
@@ -425,13 +366,6 @@ fn parse_open(text: &str) -> Option<Timestamp> {
     dt.and_utc().timestamp_nanos_opt().map(Timestamp)
 }
 
-fn parse_ip(text: &str) -> Option<IpAddr> {
-    text.parse().ok().or_else(|| {
-        // IPv6 link-local addresses may carry a zone (`fe80::1%eth0`).
-        text.split_once('%').and_then(|(a, _)| a.parse().ok())
-    })
-}
-
 impl<R: BufRead> Iterator for ZeekTsv<R> {
     type Item = Result<Event, RecordError>;
 
@@ -488,145 +422,10 @@ impl<R: BufRead> Iterator for ZeekTsv<R> {
     }
 }
 
-/// Reads a Zeek JSON log.
-pub fn read_json<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, ZeekJson> {
-    let stem = path_stem(&ctx.path);
-    let path = ctx.path.clone();
-    JsonEvents::new(
-        reader,
-        path,
-        ZeekJson {
-            default_source: Arc::from(format!("zeek:{stem}")),
-            stem,
-            kinds: Vec::new(),
-            ctx,
-        },
-    )
-}
-
-/// Maps Zeek JSON records.
-pub struct ZeekJson {
-    ctx: ReadContext,
-    stem: String,
-    default_source: Arc<str>,
-    kinds: Vec<(String, Arc<str>)>,
-}
-
-fn is_addr_field(name: &str) -> bool {
-    name.ends_with("_h")
-        || name.ends_with(".h")
-        || matches!(
-            name,
-            "src"
-                | "dst"
-                | "tx_hosts"
-                | "rx_hosts"
-                | "assigned_addr"
-                | "requested_addr"
-                | "client_addr"
-                | "server_addr"
-                | "host_ip"
-        )
-}
-
-fn typed_json(name: &str, v: &Json) -> Option<Value> {
-    match (name, v) {
-        ("duration" | "rtt", Json::Number(n)) => n
-            .as_f64()
-            .map(|s| Value::Interval((s * 1e9).round() as i64)),
-        (_, Json::String(s)) if is_addr_field(name) => {
-            Some(parse_ip(s).map(Value::Ip).unwrap_or_else(|| Value::str(s)))
-        }
-        (_, Json::Array(items)) if is_addr_field(name) => Some(Value::List(
-            items.iter().filter_map(|i| typed_json(name, i)).collect(),
-        )),
-        _ => scalar(v),
-    }
-}
-
-fn json_time(v: &Json) -> Result<Timestamp, String> {
-    match v {
-        // Zeek writes microseconds; rounding there undoes the float's error.
-        Json::Number(n) => n
-            .as_f64()
-            .filter(|f| f.is_finite() && f.abs() < 9e9)
-            .map(|f| Timestamp(((f * 1e6).round() as i64) * 1000))
-            .ok_or_else(|| format!("ts `{n}` is not a time")),
-        Json::String(s) => Timestamp::parse(s).map_err(|e| format!("ts: {e}")),
-        _ => Err("ts is not a time".into()),
-    }
-}
-
-impl RecordMapper for ZeekJson {
-    fn source(&self) -> Arc<str> {
-        self.default_source.clone()
-    }
-
-    fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {
-        let Json::Object(obj) = value else {
-            return Err("not a JSON object".into());
-        };
-        let log_path = obj
-            .get("_path")
-            .or_else(|| obj.get("@stream"))
-            .and_then(Json::as_str)
-            .unwrap_or(&self.stem)
-            .to_owned();
-        let source = match self.kinds.iter().find(|(p, _)| *p == log_path) {
-            Some((_, k)) => k.clone(),
-            None => {
-                let k: Arc<str> = Arc::from(format!("zeek:{log_path}"));
-                self.kinds.push((log_path.clone(), k.clone()));
-                k
-            }
-        };
-        let time = json_time(obj.get("ts").ok_or("no `ts` field")?)?;
-        let mut fields = Vec::with_capacity(obj.len());
-        let mut common = Vec::with_capacity(8);
-        for (k, v) in obj {
-            let before = fields.len();
-            if k == "ts" {
-                fields.push((
-                    FieldId::intern(k).map_err(|e| e.to_string())?,
-                    Value::Time(time),
-                ));
-            } else if v.is_object() {
-                flatten_into(&mut k.clone(), v, &mut fields).map_err(|e| e.to_string())?;
-            } else if let Some(tv) = typed_json(k, v) {
-                fields.push((FieldId::intern(k).map_err(|e| e.to_string())?, tv));
-            }
-            for (id, fv) in &fields[before..] {
-                if let Some(c) = common_for(&log_path, id.name()) {
-                    common.push((c, fv.clone()));
-                }
-            }
-        }
-        out.push(Event {
-            time,
-            tenant: self.ctx.tenant.clone(),
-            source,
-            fields,
-            common,
-            origin: Origin {
-                path: self.ctx.path.clone(),
-                locator,
-            },
-        });
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stems() {
-        assert_eq!(path_stem("a/b/conn.log"), "conn");
-        assert_eq!(path_stem("day1/NASHUA_conn.log"), "conn");
-        assert_eq!(path_stem("x/conn.16:00:00-17:00:00.log.gz"), "conn");
-        assert_eq!(path_stem("a.zip!dns.log"), "dns");
-    }
+    use vakt_core::field::SRC_PORT;
 
     #[test]
     fn tsv_types_and_unset() {
