@@ -9,6 +9,7 @@
 //! detection logic; it holds only types and the cheap operations on them.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod error;
 mod event;

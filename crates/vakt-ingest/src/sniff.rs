@@ -32,7 +32,7 @@ pub fn sniff(head: &[u8], complete: bool, name: &str, timestamp_field: Option<&s
     if body.is_empty() {
         return Sniffed::Skip("empty".into());
     }
-    if body.starts_with(b"#separator") {
+    if body.starts_with(b"#separator") || body.starts_with(b"#fields") {
         return Sniffed::Format(Format::Zeek);
     }
     if !matches!(body[0], b'{' | b'[') {

@@ -4,9 +4,14 @@
 //! Two JSON shapes are understood:
 //! - **nested**, as the `evtx` crate and `evtx_dump -o json[l]` render a record:
 //!   `{"Event": {"System": {...}, "EventData": {...} | "UserData": {...}}}`;
-//! - **flat**, as Logstash/NXLog/Winlogbeat-style exports share them (the OTRF
+//! - **flat**, as Logstash/NXLog-style exports share them (the OTRF
 //!   Security-Datasets): every field at the top level, with `Hostname`,
-//!   `SourceName`, `@timestamp`/`TimeCreated`/`EventTime`.
+//!   `SourceName`, `@timestamp`/`TimeCreated`/`EventTime`;
+//! - **Winlogbeat** (Elastic Common Schema): `winlog.event_data.*` and
+//!   `winlog.user_data.*` under their native names, `winlog.channel`,
+//!   `winlog.event_id`, `winlog.computer_name`, `winlog.provider_name`,
+//!   `winlog.record_id` under the System names, the rest of the document
+//!   (`message`, `host.*`, `event.*`) flattened with `.`.
 
 use std::sync::Arc;
 
@@ -49,6 +54,9 @@ pub(crate) fn looks_like_windows(obj: &Map<String, Json>) -> bool {
     if let Some(Json::Object(ev)) = obj.get("Event") {
         return ev.contains_key("System");
     }
+    if let Some(Json::Object(w)) = obj.get("winlog") {
+        return w.contains_key("event_id") || w.contains_key("channel");
+    }
     obj.contains_key("EventID")
         && ["Channel", "SourceName", "ProviderName", "Provider_Name"]
             .iter()
@@ -68,9 +76,12 @@ pub(crate) fn event_from_json(
     };
     let mut fields = Vec::with_capacity(32);
     let mut time = None;
-    match obj.get("Event") {
-        Some(Json::Object(ev)) if ev.contains_key("System") => {
+    match (obj.get("Event"), obj.get("winlog")) {
+        (Some(Json::Object(ev)), _) if ev.contains_key("System") => {
             nested(ev, &mut fields, &mut time).map_err(|e| e.to_string())?
+        }
+        (_, Some(Json::Object(w))) => {
+            winlogbeat(obj, w, &mut fields, &mut time).map_err(|e| e.to_string())?
         }
         _ => flat(obj, &mut fields, &mut time).map_err(|e| e.to_string())?,
     }
@@ -350,6 +361,75 @@ fn flat(
     Ok(())
 }
 
+/// Winlogbeat's ECS document: the Windows names from `winlog`, the rest flattened.
+fn winlogbeat(
+    obj: &Map<String, Json>,
+    winlog: &Map<String, Json>,
+    out: &mut Vec<(FieldId, Value)>,
+    time: &mut TimeSlot,
+) -> Result<(), vakt_core::Error> {
+    const SYSTEM: &[(&str, &str)] = &[
+        ("channel", "Channel"),
+        ("event_id", "EventID"),
+        ("computer_name", "Computer"),
+        ("provider_name", "Provider_Name"),
+        ("provider_guid", "Provider_Guid"),
+        ("record_id", "EventRecordID"),
+        ("task", "Task"),
+        ("opcode", "Opcode"),
+        ("keywords", "Keywords"),
+        ("version", "Version"),
+    ];
+    for (from, to) in SYSTEM {
+        if let Some(v) = winlog.get(*from).and_then(scalar) {
+            let v = if matches!(*to, "EventID" | "EventRecordID") {
+                numeric(v)
+            } else {
+                v
+            };
+            push(out, to, v)?;
+        }
+    }
+    let pid = winlog
+        .get("process")
+        .and_then(|p| p.get("pid"))
+        .and_then(scalar);
+    if let Some(v) = pid {
+        push(out, "Execution_ProcessID", v)?;
+    }
+    let tid = winlog
+        .get("process")
+        .and_then(|p| p.get("thread"))
+        .and_then(|t| t.get("id"))
+        .and_then(scalar);
+    if let Some(v) = tid {
+        push(out, "Execution_ThreadID", v)?;
+    }
+    if let Some(v) = winlog
+        .get("user")
+        .and_then(|u| u.get("identifier"))
+        .and_then(scalar)
+    {
+        push(out, "Security_UserID", v)?;
+    }
+    for data in ["event_data", "user_data"] {
+        if let Some(Json::Object(m)) = winlog.get(data) {
+            for (k, v) in m {
+                flatten_named(k, v, out)?;
+            }
+        }
+    }
+    for (k, v) in obj {
+        if k != "winlog" {
+            flatten_into(&mut k.clone(), v, out)?;
+        }
+    }
+    if let Some(t) = obj.get("@timestamp").and_then(Json::as_str) {
+        *time = Some(Timestamp::parse(t).map_err(|e| format!("@timestamp: {e}")));
+    }
+    Ok(())
+}
+
 /// How a native Windows field feeds a common one.
 #[derive(Clone, Copy)]
 enum Conv {
@@ -480,5 +560,79 @@ impl crate::json_events::RecordMapper for WindowsJson {
             None,
         )?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn winlogbeat_documents_get_windows_names() {
+        let doc = serde_json::json!({
+            "@timestamp": "2024-03-01T10:00:00.123Z",
+            "message": "An account was successfully logged on.",
+            "host": {"name": "dc01.hf.local"},
+            "winlog": {
+                "channel": "Security", "event_id": "4624", "computer_name": "DC01.hf.local",
+                "provider_name": "Microsoft-Windows-Security-Auditing", "record_id": 991,
+                "process": {"pid": 788, "thread": {"id": 1200}},
+                "event_data": {"TargetUserName": "lege01", "IpAddress": "10.20.1.5", "LogonType": "3"}
+            }
+        });
+        let Json::Object(obj) = &doc else {
+            unreachable!()
+        };
+        assert!(looks_like_windows(obj));
+        let ctx = ReadContext::new("wlb.json", "t");
+        let e = event_from_json(
+            &doc,
+            &ctx,
+            &mut SourceKinds::default(),
+            Locator::Line(1),
+            None,
+        )
+        .unwrap();
+        assert_eq!(&*e.source, "evtx:Security");
+        assert_eq!(e.get_named("EventID"), Some(&Value::Int(4624)));
+        assert_eq!(e.get_named("TargetUserName"), Some(&Value::str("lege01")));
+        assert_eq!(e.get_named("host.name"), Some(&Value::str("dc01.hf.local")));
+        assert_eq!(
+            e.common(vakt_core::field::SRC_IP),
+            Some(&Value::Ip("10.20.1.5".parse().unwrap()))
+        );
+        assert_eq!(
+            e.common(vakt_core::field::DEVICE_HOSTNAME),
+            Some(&Value::str("DC01.hf.local"))
+        );
+        assert_eq!(e.time.to_rfc3339(), "2024-03-01T10:00:00.123Z");
+    }
+
+    #[test]
+    fn evtx_dump_separate_attributes() {
+        let doc = serde_json::json!({"Event": {"System": {
+            "Provider_attributes": {"Name": "Microsoft-Windows-Sysmon"},
+            "EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "TimeCreated_attributes": {"SystemTime": "2019-03-19T23:34:25.894341Z"},
+            "Computer": "ws1"
+        }, "EventData": {"Image": "C:\\Windows\\cmd.exe"}}});
+        let ctx = ReadContext::new("x.json", "t");
+        let e = event_from_json(
+            &doc,
+            &ctx,
+            &mut SourceKinds::default(),
+            Locator::Line(1),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            e.get_named("Provider_Name"),
+            Some(&Value::str("Microsoft-Windows-Sysmon"))
+        );
+        assert_eq!(e.time.to_rfc3339(), "2019-03-19T23:34:25.894341Z");
+        assert_eq!(
+            e.common(vakt_core::field::PROCESS_PATH),
+            Some(&Value::str("C:\\Windows\\cmd.exe"))
+        );
     }
 }
