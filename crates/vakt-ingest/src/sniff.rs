@@ -127,6 +127,12 @@ fn classify(obj: &Map<String, Json>, name: &str, timestamp_field: Option<&str>) 
     if has_time {
         return Sniffed::Format(Format::Jsonl);
     }
+    if obj.contains_key("@stream")
+        || obj.contains_key("_path")
+        || name.starts_with("loaded_scripts")
+    {
+        return Sniffed::Skip("Zeek log without a `ts` (no events: e.g. loaded_scripts)".into());
+    }
     Sniffed::Skip("JSON without a timestamp field or a known event shape".into())
 }
 
