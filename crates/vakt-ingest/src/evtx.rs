@@ -8,7 +8,9 @@
 //! truncated file is reported the same way.
 
 use std::collections::VecDeque;
-use std::io::Cursor;
+use std::fs::File;
+use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use evtx::{EvtxChunkData, EvtxParser, ParserSettings};
@@ -20,35 +22,72 @@ use crate::{InputError, ReadContext, RecordError};
 const FILE_HEADER: usize = 4096;
 const CHUNK: usize = 65536;
 
-/// Reads an EVTX file held in memory.
+/// A seekable byte source the parser can own.
+trait Source: Read + Seek + Send {}
+impl<T: Read + Seek + Send> Source for T {}
+
+/// Where the file's bytes are, to quote a damaged chunk's raw bytes.
+enum Bytes {
+    Memory(Arc<[u8]>),
+    File(PathBuf),
+}
+
+/// Reads an EVTX file held in memory (from an archive or a decompressed stream).
 pub fn read(data: Arc<[u8]>, ctx: ReadContext) -> Result<EvtxEvents, InputError> {
+    let len = data.len() as u64;
+    open(
+        Box::new(Cursor::new(data.clone())),
+        len,
+        Bytes::Memory(data),
+        ctx,
+    )
+}
+
+/// Reads an EVTX file from disk, chunk by chunk, without loading it whole.
+pub fn read_file(path: &Path, ctx: ReadContext) -> Result<EvtxEvents, InputError> {
+    let f =
+        File::open(path).map_err(|e| InputError::new(&ctx.path, format!("cannot open: {e}")))?;
+    let len = f
+        .metadata()
+        .map_err(|e| InputError::new(&ctx.path, format!("cannot read: {e}")))?
+        .len();
+    open(Box::new(f), len, Bytes::File(path.to_owned()), ctx)
+}
+
+fn open(
+    source: Box<dyn Source>,
+    len: u64,
+    bytes: Bytes,
+    ctx: ReadContext,
+) -> Result<EvtxEvents, InputError> {
     let settings = ParserSettings::default().num_threads(1);
-    let parser = EvtxParser::from_read_seek(Cursor::new(data.clone()))
+    let parser = EvtxParser::from_read_seek(source)
         .map_err(|e| InputError::new(&ctx.path, format!("not a readable EVTX file: {e}")))?
         .with_configuration(settings.clone());
-    let trailing = data.len().saturating_sub(FILE_HEADER) % CHUNK;
-    let full_chunks = data.len().saturating_sub(FILE_HEADER) / CHUNK;
+    let body = len.saturating_sub(FILE_HEADER as u64);
+    let trailing = (body % CHUNK as u64) as usize;
+    let full_chunks = body / CHUNK as u64;
     Ok(EvtxEvents {
         chunks: parser.into_chunks(),
         settings: Arc::new(settings),
-        data,
+        bytes,
         ctx,
         kinds: SourceKinds::default(),
         pending: VecDeque::new(),
         position: 0,
-        trailing: (trailing > 0).then_some((full_chunks as u64, trailing)),
+        trailing: (trailing > 0).then_some((full_chunks, trailing)),
     })
 }
 
 /// The events of one EVTX file, chunk by chunk.
 pub struct EvtxEvents {
-    chunks: evtx::IntoIterChunks<Cursor<Arc<[u8]>>>,
+    chunks: evtx::IntoIterChunks<Box<dyn Source>>,
     settings: Arc<ParserSettings>,
-    data: Arc<[u8]>,
+    bytes: Bytes,
     ctx: ReadContext,
     kinds: SourceKinds,
     pending: VecDeque<Result<Event, RecordError>>,
-    /// Records emitted or rejected so far: the 1-based record number of the next.
+    /// Records read so far, to place an error that names no record.
     position: u64,
     trailing: Option<(u64, usize)>,
 }
@@ -68,10 +107,29 @@ impl EvtxEvents {
         Arc::from("evtx")
     }
 
+    /// The raw bytes from chunk `n` on, at most `max` of them (for quarantine).
+    fn bytes_at(&self, n: u64, max: usize) -> Vec<u8> {
+        let start = (FILE_HEADER as u64).saturating_add(n.saturating_mul(CHUNK as u64));
+        match &self.bytes {
+            Bytes::Memory(data) => {
+                let start = usize::try_from(start).unwrap_or(usize::MAX);
+                let end = start.saturating_add(max).min(data.len());
+                data.get(start..end).unwrap_or_default().to_vec()
+            }
+            Bytes::File(path) => {
+                let mut out = Vec::new();
+                if let Ok(mut f) = File::open(path)
+                    && f.seek(SeekFrom::Start(start)).is_ok()
+                {
+                    let _ = f.take(max as u64).read_to_end(&mut out);
+                }
+                out
+            }
+        }
+    }
+
     fn chunk_bytes(&self, n: u64) -> Vec<u8> {
-        let start = FILE_HEADER.saturating_add((n as usize).saturating_mul(CHUNK));
-        let end = start.saturating_add(CHUNK).min(self.data.len());
-        self.data.get(start..end).unwrap_or_default().to_vec()
+        self.bytes_at(n, CHUNK)
     }
 
     fn read_chunk(&mut self, mut chunk: EvtxChunkData) {
@@ -172,8 +230,7 @@ impl Iterator for EvtxEvents {
                 }
                 None => {
                     let (n, bytes) = self.trailing.take()?;
-                    let start = FILE_HEADER + n as usize * CHUNK;
-                    let raw = self.data.get(start..).unwrap_or_default().to_vec();
+                    let raw = self.bytes_at(n, CHUNK);
                     return Some(Err(self.error(
                         Locator::Chunk(n),
                         format!(

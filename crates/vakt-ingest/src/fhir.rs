@@ -73,7 +73,8 @@ impl RecordMapper for Fhir {
                     if res.get("resourceType").and_then(Json::as_str) != Some("AuditEvent") {
                         continue;
                     }
-                    match self.audit_event(res, locator) {
+                    // Each entry is placed by its position in the Bundle.
+                    match self.audit_event(res, Locator::Index(i as u64 + 1)) {
                         Ok(e) => out.push(e),
                         Err(why) => problems.push(format!("entry {}: {why}", i + 1)),
                     }

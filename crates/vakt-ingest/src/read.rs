@@ -99,6 +99,7 @@ pub fn read_path(path: &Path, opts: &Options, visit: &mut dyn FnMut(Visit)) {
     match File::open(path) {
         Ok(f) => read_stream(
             display,
+            Some(path),
             Box::new(BufReader::with_capacity(256 * 1024, f)),
             opts,
             0,
@@ -133,8 +134,11 @@ fn read_rest(head: Vec<u8>, r: Stream, path: &Arc<str>) -> Result<Vec<u8>, Input
     Ok(all)
 }
 
+/// `file` is the file on disk when `r` is that file's bytes as they are (not
+/// decompressed, not an archive entry).
 fn read_stream(
     path: Arc<str>,
+    file: Option<&Path>,
     mut r: Stream,
     opts: &Options,
     depth: u32,
@@ -154,6 +158,7 @@ fn read_stream(
         let gz = flate2::bufread::MultiGzDecoder::new(joined);
         return read_stream(
             path,
+            None,
             Box::new(BufReader::with_capacity(256 * 1024, gz)),
             opts,
             depth + 1,
@@ -212,11 +217,15 @@ fn read_stream(
     });
     let events: Box<dyn Iterator<Item = Result<Event, RecordError>>> = match format {
         Format::Evtx => {
-            let bytes = match read_rest(Vec::new(), stream, &path) {
-                Ok(b) => b,
-                Err(e) => return visit(Visit::Unreadable(e)),
+            // A plain file on disk is read chunk by chunk; anything decompressed is in memory.
+            let opened = match file {
+                Some(f) => evtx::read_file(f, ctx),
+                None => match read_rest(Vec::new(), stream, &path) {
+                    Ok(b) => evtx::read(Arc::from(b), ctx),
+                    Err(e) => return visit(Visit::Unreadable(e)),
+                },
             };
-            match evtx::read(Arc::from(bytes), ctx) {
+            match opened {
                 Ok(it) => Box::new(it),
                 Err(e) => return visit(Visit::Unreadable(e)),
             }
@@ -297,7 +306,14 @@ fn read_zip(
             Ok(_) if data.len() as u64 > MAX_IN_MEMORY => visit(Visit::Unreadable(
                 InputError::new(&inner, "larger than 4 GiB once decompressed; not read"),
             )),
-            Ok(_) => read_stream(inner, Box::new(Cursor::new(data)), opts, depth + 1, visit),
+            Ok(_) => read_stream(
+                inner,
+                None,
+                Box::new(Cursor::new(data)),
+                opts,
+                depth + 1,
+                visit,
+            ),
             Err(e) => visit(Visit::Unreadable(InputError::new(
                 &inner,
                 format!("cannot decompress: {e}"),
@@ -347,6 +363,7 @@ fn salvage_zip(
         if !data.is_empty() {
             read_stream(
                 inner.clone(),
+                None,
                 Box::new(Cursor::new(data)),
                 opts,
                 depth + 1,

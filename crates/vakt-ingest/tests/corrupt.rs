@@ -400,3 +400,25 @@ fn truncated_zip_is_salvaged_from_local_headers() {
         .expect("cut reported");
     assert!(cut.path.starts_with(&*path.display().to_string()));
 }
+
+#[test]
+fn evtx_in_memory_path_matches_the_file_path() {
+    let original = std::fs::read(shared().join(EVTX)).unwrap();
+    let mut broken = original.clone();
+    broken[HEADER + 5 * CHUNK..HEADER + 5 * CHUNK + 8].copy_from_slice(b"NotChnk!");
+    let (_d1, _p1, from_file) = read_bytes("b.evtx", &broken);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&broken).unwrap();
+    let (_d2, _p2, from_gz) = read_bytes("b.evtx.gz", &gz.finish().unwrap());
+    assert_eq!(from_file.events.len(), from_gz.events.len());
+    assert!(
+        from_file
+            .events
+            .iter()
+            .zip(&from_gz.events)
+            .all(|(a, b)| same(a, b))
+    );
+    assert_eq!(from_gz.rejected.len(), 1);
+    assert_eq!(from_gz.rejected[0].locator, Locator::Chunk(5));
+    assert_eq!(from_gz.rejected[0].raw, from_file.rejected[0].raw);
+}
