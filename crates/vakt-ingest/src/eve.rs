@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 use vakt_core::field::*;
-use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
 
 use crate::ReadContext;
 use crate::flatten::flatten_into;
@@ -93,17 +93,10 @@ impl RecordMapper for Eve {
                 common.push((c, cv));
             }
         }
-        out.push(Event {
-            time,
-            tenant: self.ctx.tenant.clone(),
-            source: self.source.clone(),
-            fields,
-            common,
-            origin: Origin {
-                path: self.ctx.path.clone(),
-                locator,
-            },
-        });
+        out.push(
+            self.ctx
+                .event(time, self.source.clone(), fields, common, locator),
+        );
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use vakt_core::field::*;
-use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
 
 use crate::ReadContext;
 use crate::flatten::flatten_into;
@@ -294,16 +294,8 @@ impl Fhir {
             common.push((METADATA_UID, Value::str(id)));
         }
 
-        Ok(Event {
-            time,
-            tenant: self.ctx.tenant.clone(),
-            source: self.source.clone(),
-            fields,
-            common,
-            origin: Origin {
-                path: self.ctx.path.clone(),
-                locator,
-            },
-        })
+        Ok(self
+            .ctx
+            .event(time, self.source.clone(), fields, common, locator))
     }
 }

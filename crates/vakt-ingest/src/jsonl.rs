@@ -9,7 +9,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use vakt_core::{Event, Locator, Origin, Timestamp};
+use vakt_core::{Event, Locator, Timestamp};
 
 use crate::ReadContext;
 use crate::flatten::flatten;
@@ -79,17 +79,10 @@ impl RecordMapper for Jsonl {
     fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {
         let time = record_time(value, self.ctx.timestamp_field.as_deref())?;
         let fields = flatten(value).map_err(|e| e.to_string())?;
-        out.push(Event {
-            time,
-            tenant: self.ctx.tenant.clone(),
-            source: self.source.clone(),
-            fields,
-            common: Vec::new(),
-            origin: Origin {
-                path: self.ctx.path.clone(),
-                locator,
-            },
-        });
+        out.push(
+            self.ctx
+                .event(time, self.source.clone(), fields, Vec::new(), locator),
+        );
         Ok(())
     }
 }

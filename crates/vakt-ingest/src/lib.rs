@@ -65,6 +65,28 @@ pub struct ReadContext {
 }
 
 impl ReadContext {
+    /// An event of this input: its tenant and path, with the rest given.
+    pub fn event(
+        &self,
+        time: vakt_core::Timestamp,
+        source: Arc<str>,
+        fields: Vec<(vakt_core::FieldId, vakt_core::Value)>,
+        common: Vec<(vakt_core::FieldId, vakt_core::Value)>,
+        locator: vakt_core::Locator,
+    ) -> vakt_core::Event {
+        vakt_core::Event {
+            time,
+            tenant: self.tenant.clone(),
+            source,
+            fields,
+            common,
+            origin: vakt_core::Origin {
+                path: self.path.clone(),
+                locator,
+            },
+        }
+    }
+
     /// A context for `path` and `tenant`.
     pub fn new(path: &str, tenant: &str) -> Self {
         ReadContext {

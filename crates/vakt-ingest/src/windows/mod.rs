@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use vakt_core::field::*;
-use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
 
 use crate::ReadContext;
 
@@ -109,17 +109,7 @@ pub(crate) fn finish(
         .find(|(id, _)| Some(*id) == channel_id)
         .and_then(|(_, v)| v.as_str());
     let source = kinds.get(channel);
-    let mut event = Event {
-        time,
-        tenant: ctx.tenant.clone(),
-        source,
-        fields,
-        common: Vec::with_capacity(8),
-        origin: Origin {
-            path: ctx.path.clone(),
-            locator,
-        },
-    };
+    let mut event = ctx.event(time, source, fields, Vec::with_capacity(8), locator);
     fill_common(&mut event);
     Ok(event)
 }

@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
 
 use super::{common_for, parse_ip, path_stem};
 use crate::ReadContext;
@@ -124,17 +124,7 @@ impl RecordMapper for ZeekJson {
                 }
             }
         }
-        out.push(Event {
-            time,
-            tenant: self.ctx.tenant.clone(),
-            source,
-            fields,
-            common,
-            origin: Origin {
-                path: self.ctx.path.clone(),
-                locator,
-            },
-        });
+        out.push(self.ctx.event(time, source, fields, common, locator));
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::sync::Arc;
 
-use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
 
 use super::{common_for, parse_ip, path_stem};
 use crate::{ReadContext, RecordError};
@@ -303,17 +303,13 @@ impl<R: BufRead> ZeekTsv<R> {
                 None
             })
             .ok_or("no `ts` time in this row (and no #open time in the header)")?;
-        Ok(Event {
+        Ok(self.ctx.event(
             time,
-            tenant: self.ctx.tenant.clone(),
-            source: header.source.clone(),
+            header.source.clone(),
             fields,
             common,
-            origin: Origin {
-                path: self.ctx.path.clone(),
-                locator: Locator::Line(self.line_no),
-            },
-        })
+            Locator::Line(self.line_no),
+        ))
     }
 
     /// The typed value, or `None` when the text does not fit the type.
