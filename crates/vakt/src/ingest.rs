@@ -16,8 +16,8 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let summary = crate::run::read_all(&args.input, true, |r, _| {
-        out.write_all(&r.output).context("cannot write events")
+    let summary = crate::run::read_all(&args.input, &JsonLines, |batch: Vec<u8>, _| {
+        out.write_all(&batch).context("cannot write events")
     })?;
     out.flush().context("cannot write events")?;
     if !args.input.quiet {
@@ -32,4 +32,34 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(summary.exit_code(args.input.quiet))
+}
+
+/// Events are handed on in batches of about this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Serialises events to JSON Lines on the workers, in batches.
+struct JsonLines;
+
+impl crate::run::EventWork for JsonLines {
+    type Item = Vec<u8>;
+    type State = Vec<u8>;
+
+    fn start(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    fn event(&self, out: &mut Vec<u8>, e: vakt_core::Event, emit: &mut dyn FnMut(Vec<u8>)) {
+        if serde_json::to_writer(&mut *out, &e).is_ok() {
+            out.push(b'\n');
+            if out.len() >= BATCH_BYTES {
+                emit(std::mem::take(out));
+            }
+        }
+    }
+
+    fn finish(&self, out: Vec<u8>, emit: &mut dyn FnMut(Vec<u8>)) {
+        if !out.is_empty() {
+            emit(out);
+        }
+    }
 }

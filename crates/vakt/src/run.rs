@@ -48,8 +48,6 @@ pub struct FileResult {
     pub by_source: BTreeMap<Arc<str>, SourceStats>,
     pub skipped: Vec<(Arc<str>, String)>,
     pub unreadable: Vec<InputError>,
-    /// Normalised events as JSON Lines (ingest only).
-    pub output: Vec<u8>,
 }
 
 /// Totals over all files.
@@ -133,12 +131,27 @@ pub fn options(input: &InputArgs) -> Options {
     }
 }
 
-/// Reads every file under the input paths in parallel and hands each file's
-/// result to `sink` in path order, with a progress bar on a terminal.
-pub fn read_all(
+/// What a command does with the events of one file, on a worker thread.
+pub trait EventWork: Sync {
+    /// What it hands to the main thread.
+    type Item: Send;
+    /// Its state while reading one file.
+    type State;
+    /// A fresh state for a file.
+    fn start(&self) -> Self::State;
+    /// One event; may emit items.
+    fn event(&self, state: &mut Self::State, event: vakt_core::Event, emit: &mut dyn FnMut(Self::Item));
+    /// The file is read; emit what is left.
+    fn finish(&self, state: Self::State, emit: &mut dyn FnMut(Self::Item));
+}
+
+/// Reads every file under the input paths in parallel, runs `work` on each
+/// event, and hands the items to `sink` in path order, with a progress bar on
+/// a terminal. Counts, rejections and quarantine are handled here.
+pub fn read_all<W: EventWork>(
     input: &InputArgs,
-    write_events: bool,
-    mut sink: impl FnMut(FileResult, &ProgressBar) -> anyhow::Result<()>,
+    work: &W,
+    mut sink: impl FnMut(W::Item, &ProgressBar) -> anyhow::Result<()>,
 ) -> anyhow::Result<Summary> {
     let opts = options(input);
     let (files, walk_errors) = vakt_ingest::collect_files(&input.paths);
@@ -169,17 +182,13 @@ pub fn read_all(
     let threads = input
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut current = FileResult::default();
     crate::ordered::run_ordered(
         files.len(),
         threads,
-        |i, emit| read_one(&files[i], &opts, write_events, keep_raw, emit),
+        |i, emit| read_one(&files[i], &opts, work, keep_raw, emit),
         |_, msg| -> anyhow::Result<()> {
             match msg {
-                Msg::Events(bytes) => {
-                    current.output = bytes;
-                    sink(std::mem::take(&mut current), &bar)?;
-                }
+                Msg::Item(item) => sink(item, &bar)?,
                 Msg::Rejected(e) => {
                     summary.reject(&e, input.quiet, &bar);
                     if let Some(q) = quarantine.as_mut() {
@@ -202,37 +211,29 @@ pub fn read_all(
 }
 
 /// What a worker sends while reading one file.
-enum Msg {
-    /// A batch of normalised events as JSON Lines.
-    Events(Vec<u8>),
+enum Msg<T> {
+    /// Something the command's work emitted.
+    Item(T),
     /// A rejected record.
     Rejected(RecordError),
     /// The file is done: its counts.
     Done(FileResult),
 }
 
-/// Events are handed on in batches of about this many bytes.
-const BATCH_BYTES: usize = 1 << 20;
-
-fn read_one(
+fn read_one<W: EventWork>(
     path: &std::path::Path,
     opts: &Options,
-    write_events: bool,
+    work: &W,
     keep_raw: bool,
-    emit: &mut dyn FnMut(Msg),
+    emit: &mut dyn FnMut(Msg<W::Item>),
 ) {
     let mut r = FileResult::default();
-    let mut out = Vec::new();
+    let mut state = work.start();
     vakt_ingest::read_path(path, opts, &mut |v| match v {
         Visit::Opened { .. } => {}
         Visit::Event(e) => {
             r.by_source.entry(e.source.clone()).or_default().see(e.time);
-            if write_events && serde_json::to_writer(&mut out, &e).is_ok() {
-                out.push(b'\n');
-                if out.len() >= BATCH_BYTES {
-                    emit(Msg::Events(std::mem::take(&mut out)));
-                }
-            }
+            work.event(&mut state, e, &mut |item| emit(Msg::Item(item)));
         }
         Visit::Rejected(mut e) => {
             r.by_source.entry(e.source.clone()).or_default().rejected += 1;
@@ -244,8 +245,6 @@ fn read_one(
         Visit::Skipped { path, reason } => r.skipped.push((path, reason)),
         Visit::Unreadable(e) => r.unreadable.push(e),
     });
-    if !out.is_empty() {
-        emit(Msg::Events(out));
-    }
+    work.finish(state, &mut |item| emit(Msg::Item(item)));
     emit(Msg::Done(r));
 }

@@ -10,7 +10,7 @@ use crate::run::Summary;
 
 /// Runs `vakt stats`.
 pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
-    let summary = crate::run::read_all(&args.input, false, |_, _| Ok(()))?;
+    let summary = crate::run::read_all(&args.input, &CountOnly, |(), _| Ok(()))?;
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json(&summary))?),
         OutputFormat::Table => print!("{}", table(&summary, args.show_skipped)),
@@ -113,4 +113,18 @@ fn table(s: &Summary, show_skipped: bool) -> String {
         out.push_str(&format!("unreadable: {e}\n"));
     }
     out
+}
+
+/// Counting is done by the reader loop itself; nothing else to do per event.
+struct CountOnly;
+
+impl crate::run::EventWork for CountOnly {
+    type Item = ();
+    type State = ();
+
+    fn start(&self) {}
+
+    fn event(&self, _: &mut (), _: vakt_core::Event, _: &mut dyn FnMut(())) {}
+
+    fn finish(&self, _: (), _: &mut dyn FnMut(())) {}
 }

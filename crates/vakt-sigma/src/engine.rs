@@ -1,0 +1,354 @@
+//! The rule set: every rule compiled once, registered under the event
+//! sources and event ids its logsource maps to, matched event by event.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use vakt_core::{Event, FieldId, Value};
+
+use crate::compile::{self, Compiled, FieldCond, FieldNames, Placeholders};
+use crate::correlation::CorrelationRule;
+use crate::logsource::{Mapping, Target};
+use crate::matcher::{eval, eval_field};
+use crate::rule::{Rule, RuleBody, RuleMeta, read_rule_file};
+use crate::view::{Tables, View};
+use crate::RuleError;
+
+/// What loading rules gave.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Rule files read.
+    pub files: usize,
+    /// Detection rules loaded (compiled), including those with no mapped events.
+    pub loaded: usize,
+    /// Loaded rules whose logsource maps to no events vakt reads (they never match).
+    pub unmapped: Vec<Arc<RuleMeta>>,
+    /// Correlation rules loaded.
+    pub correlations: usize,
+    /// Filters loaded.
+    pub filters: usize,
+    /// Rules that could not be loaded, with the reason.
+    pub unsupported: Vec<RuleError>,
+}
+
+struct Variant {
+    rule: u32,
+    /// The logsource's own conditions (e.g. `EventType: CreateKey`).
+    extra: Vec<FieldCond>,
+    det: Compiled,
+    /// Filters that exclude this rule's matches.
+    filters: Vec<Compiled>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    by_event_id: FxHashMap<i64, Vec<u32>>,
+    any: Vec<u32>,
+}
+
+/// Per-thread working memory for matching.
+#[derive(Default)]
+pub struct Scratch {
+    tables: Tables,
+    /// Source kind → its buckets, remembered per input.
+    sources: Vec<(Arc<str>, Vec<usize>)>,
+    candidates: Vec<u32>,
+}
+
+/// All rules, compiled, ready to match events.
+pub struct RuleSet {
+    /// The detection rules, by rule number.
+    pub rules: Vec<Arc<RuleMeta>>,
+    /// Correlation rules over them.
+    pub correlations: Vec<CorrelationRule>,
+    variants: Vec<Variant>,
+    buckets: Vec<Bucket>,
+    exact: FxHashMap<String, usize>,
+    /// `evtx:*`-style sources: (prefix, bucket).
+    prefixes: Vec<(String, usize)>,
+    event_id: FieldId,
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    if dir.is_file() {
+        out.push(dir.to_owned());
+        return;
+    }
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().flatten() {
+        let p = e.path();
+        if e.file_type().is_file() && p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+            out.push(p.to_owned());
+        }
+    }
+}
+
+impl RuleSet {
+    /// Loads every rule file under `paths` (folders walked for `.yml`/`.yaml`).
+    pub fn load(paths: &[PathBuf], mapping: &Mapping, placeholders: &Placeholders) -> (RuleSet, LoadReport) {
+        let mut files = Vec::new();
+        for p in paths {
+            yaml_files(p, &mut files);
+        }
+        // YAML parsing is most of the load time: spread it over the cores.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let per = files.len().div_ceil(threads.max(1)).max(1);
+        let parsed: Vec<Vec<Result<Rule, RuleError>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = files
+                .chunks(per)
+                .map(|chunk| s.spawn(move || chunk.iter().flat_map(|f| read_rule_file(f)).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let (set, mut report) = RuleSet::build(parsed.into_iter().flatten().collect(), mapping, placeholders);
+        report.files = files.len();
+        (set, report)
+    }
+
+    /// Compiles parsed rules (and the parse errors that came with them).
+    pub fn build(
+        rules: Vec<Result<Rule, RuleError>>,
+        mapping: &Mapping,
+        placeholders: &Placeholders,
+    ) -> (RuleSet, LoadReport) {
+        let mut report = LoadReport::default();
+        let mut set = RuleSet {
+            rules: Vec::new(),
+            correlations: Vec::new(),
+            variants: Vec::new(),
+            buckets: Vec::new(),
+            exact: FxHashMap::default(),
+            prefixes: Vec::new(),
+            event_id: FieldId::intern("EventID").unwrap_or(FieldId(0)),
+        };
+        let mut filters = Vec::new();
+        let mut correlations = Vec::new();
+        for r in rules {
+            let rule = match r {
+                Ok(rule) => rule,
+                Err(e) => {
+                    report.unsupported.push(e);
+                    continue;
+                }
+            };
+            let unsupported = |reason: String| RuleError {
+                path: rule.meta.path.clone(),
+                title: Some(rule.meta.title.clone()),
+                reason,
+            };
+            match &rule.body {
+                RuleBody::Detection(det) => {
+                    let targets = mapping.targets(&rule.meta.logsource);
+                    let number = set.rules.len() as u32;
+                    let mut variants = Vec::new();
+                    let compiled: Result<(), String> = (|| {
+                        if targets.is_empty() {
+                            // Still compiled, so that a broken rule is reported as such.
+                            let none = FxHashMap::default();
+                            compile::compile(det, &FieldNames { renames: &none }, placeholders)?;
+                        }
+                        for t in &targets {
+                            variants.push((t.clone(), compile_variant(det, t, placeholders, number)?));
+                        }
+                        Ok(())
+                    })();
+                    match compiled {
+                        Err(reason) => report.unsupported.push(unsupported(reason)),
+                        Ok(()) => {
+                            if targets.is_empty() {
+                                report.unmapped.push(rule.meta.clone());
+                            }
+                            set.rules.push(rule.meta.clone());
+                            for (t, v) in variants {
+                                set.register(&t, v);
+                            }
+                            report.loaded += 1;
+                        }
+                    }
+                }
+                RuleBody::Filter(f) => filters.push((rule.meta.clone(), f.clone())),
+                RuleBody::Correlation(c) => correlations.push((rule.meta.clone(), c.clone())),
+            }
+        }
+        // Filters attach to every variant of the rules they name, with that variant's field names.
+        let index = set.rule_index();
+        for (meta, f) in filters {
+            let mut attached = 0;
+            for name in &f.rules {
+                let Some(&r) = index.get(name.as_str()) else { continue };
+                for v in set.variants.iter_mut().filter(|v| v.rule == r) {
+                    let none = FxHashMap::default();
+                    match compile::compile(&f.detection, &FieldNames { renames: &none }, placeholders) {
+                        Ok(c) => {
+                            v.filters.push(c);
+                            attached += 1;
+                        }
+                        Err(reason) => {
+                            report.unsupported.push(RuleError {
+                                path: meta.path.clone(),
+                                title: Some(meta.title.clone()),
+                                reason,
+                            });
+                        }
+                    }
+                }
+            }
+            if attached > 0 {
+                report.filters += 1;
+            } else {
+                report.unsupported.push(RuleError {
+                    path: meta.path.clone(),
+                    title: Some(meta.title.clone()),
+                    reason: format!("the filter names no loaded rule ({})", f.rules.join(", ")),
+                });
+            }
+        }
+        for (meta, c) in correlations {
+            match CorrelationRule::new(meta.clone(), &c, &index, &set.rules) {
+                Ok(cr) => {
+                    set.correlations.push(cr);
+                    report.correlations += 1;
+                }
+                Err(reason) => report.unsupported.push(RuleError {
+                    path: meta.path.clone(),
+                    title: Some(meta.title.clone()),
+                    reason,
+                }),
+            }
+        }
+        (set, report)
+    }
+
+    /// Rule id, name and title → rule number.
+    fn rule_index(&self) -> FxHashMap<String, u32> {
+        let mut m = FxHashMap::default();
+        for (i, r) in self.rules.iter().enumerate() {
+            let i = i as u32;
+            for key in [r.id.as_deref(), r.name.as_deref(), Some(r.title.as_str())].into_iter().flatten() {
+                m.entry(key.to_owned()).or_insert(i);
+            }
+        }
+        m
+    }
+
+    fn register(&mut self, target: &Target, variant: Variant) {
+        let v = self.variants.len() as u32;
+        self.variants.push(variant);
+        for source in &target.sources {
+            let b = match source.strip_suffix('*') {
+                Some(prefix) => match self.prefixes.iter().find(|(p, _)| p == prefix) {
+                    Some((_, b)) => *b,
+                    None => {
+                        self.buckets.push(Bucket::default());
+                        self.prefixes.push((prefix.to_owned(), self.buckets.len() - 1));
+                        self.buckets.len() - 1
+                    }
+                },
+                None => match self.exact.get(source) {
+                    Some(b) => *b,
+                    None => {
+                        self.buckets.push(Bucket::default());
+                        self.exact.insert(source.clone(), self.buckets.len() - 1);
+                        self.buckets.len() - 1
+                    }
+                },
+            };
+            let bucket = &mut self.buckets[b];
+            if target.event_ids.is_empty() {
+                bucket.any.push(v);
+            } else {
+                for id in &target.event_ids {
+                    bucket.by_event_id.entry(*id).or_default().push(v);
+                }
+            }
+        }
+    }
+
+    fn buckets_for(&self, source: &Arc<str>, scratch: &mut Scratch) -> usize {
+        if let Some(i) = scratch.sources.iter().position(|(s, _)| Arc::ptr_eq(s, source) || **s == **source) {
+            return i;
+        }
+        let lower = source.to_lowercase();
+        let mut found: Vec<usize> = self.exact.get(&lower).copied().into_iter().collect();
+        found.extend(self.prefixes.iter().filter(|(p, _)| lower.starts_with(p.as_str())).map(|(_, b)| *b));
+        if scratch.sources.len() > 256 {
+            scratch.sources.clear();
+        }
+        scratch.sources.push((source.clone(), found));
+        scratch.sources.len() - 1
+    }
+
+    /// The numbers of the rules that match `event`, appended to `out` (each once).
+    pub fn matches(&self, event: &Event, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        let at = self.buckets_for(&event.source, scratch);
+        if scratch.sources[at].1.is_empty() {
+            return;
+        }
+        let event_id = event.get(self.event_id).and_then(|v| match v {
+            Value::Int(i) => Some(*i),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        });
+        let mut candidates = std::mem::take(&mut scratch.candidates);
+        candidates.clear();
+        for &b in &scratch.sources[at].1 {
+            let bucket = &self.buckets[b];
+            if let Some(id) = event_id
+                && let Some(vs) = bucket.by_event_id.get(&id)
+            {
+                candidates.extend_from_slice(vs);
+            }
+            candidates.extend_from_slice(&bucket.any);
+        }
+        if !candidates.is_empty() {
+            let mut view = View::new(event, &mut scratch.tables);
+            let first = out.len();
+            for &v in &candidates {
+                let variant = &self.variants[v as usize];
+                if out[first..].contains(&variant.rule) {
+                    continue;
+                }
+                if variant.extra.iter().all(|fc| eval_field(fc, &mut view))
+                    && eval(&variant.det, &mut view)
+                    && !variant.filters.iter().any(|f| eval(f, &mut view))
+                {
+                    out.push(variant.rule);
+                }
+            }
+        }
+        scratch.candidates = candidates;
+    }
+
+    /// How many compiled variants (rule × logsource target) there are.
+    pub fn variant_count(&self) -> usize {
+        self.variants.len()
+    }
+}
+
+fn compile_variant(
+    det: &crate::rule::Detection,
+    t: &Target,
+    placeholders: &Placeholders,
+    rule: u32,
+) -> Result<Variant, String> {
+    let names = FieldNames { renames: &t.fields };
+    let det = compile::compile(det, &names, placeholders)?;
+    let none = FxHashMap::default();
+    let mut extra = Vec::new();
+    for (field, value) in &t.conditions {
+        let d = crate::rule::Detection {
+            selections: vec![("logsource".into(), serde_json::json!({ field.as_str(): value }))],
+            conditions: vec!["logsource".into()],
+        };
+        let c = compile::compile(&d, &FieldNames { renames: &none }, placeholders)?;
+        if let Some(compile::Selection::All(fcs)) = c.selections.into_iter().next() {
+            extra.extend(fcs);
+        }
+    }
+    Ok(Variant {
+        rule,
+        extra,
+        det,
+        filters: Vec::new(),
+    })
+}
