@@ -6,9 +6,7 @@ use serde_json::Value as Json;
 use vakt_core::FieldId;
 
 use crate::condition::{self, Cond};
-use crate::pattern::{
-    self, Cmp, GlobTok, Pattern, Wide, glob_tokens, lower_op, text_op,
-};
+use crate::pattern::{self, Cmp, GlobTok, Pattern, Wide, glob_tokens, lower_op, text_op};
 use crate::rule::Detection;
 
 /// Values for `expand` placeholders (`%name%`).
@@ -17,8 +15,9 @@ pub type Placeholders = FxHashMap<String, Vec<String>>;
 /// One field and what its value must be.
 #[derive(Debug, Clone)]
 pub struct FieldCond {
-    /// The field, already renamed for the logsource.
-    pub field: FieldId,
+    /// The field, already renamed for the logsource; `None` for keywords
+    /// with modifiers (`'|all': [...]`), which look in every field.
+    pub field: Option<FieldId>,
     /// One group per value written in the rule; a group's patterns are
     /// alternatives (encodings, dash variants).
     pub groups: Vec<Vec<Pattern>>,
@@ -132,10 +131,19 @@ fn mods(list: &[&str]) -> Result<Mods, String> {
             other => return Err(format!("unknown value modifier `{other}`")),
         }
     }
-    let kinds = [m.contains, m.startswith, m.endswith, m.re, m.cidr, m.exists, m.fieldref, m.cmp.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let kinds = [
+        m.contains,
+        m.startswith,
+        m.endswith,
+        m.re,
+        m.cidr,
+        m.exists,
+        m.fieldref,
+        m.cmp.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if kinds > 1 && !(m.fieldref && (m.contains || m.startswith || m.endswith)) {
         return Err(format!("modifiers `{}` cannot be combined", list.join("|")));
     }
@@ -158,11 +166,13 @@ fn expand(text: &str, placeholders: &Placeholders) -> Result<Vec<String>, String
     let mut out = vec![String::new()];
     let mut rest = text;
     while let Some(start) = rest.find('%') {
-        let Some(len) = rest[start + 1..].find('%') else { break };
+        let Some(len) = rest[start + 1..].find('%') else {
+            break;
+        };
         let name = &rest[start + 1..start + 1 + len];
-        let values = placeholders
-            .get(name)
-            .ok_or_else(|| format!("placeholder `%{name}%` has no values (add it to the placeholders file)"))?;
+        let values = placeholders.get(name).ok_or_else(|| {
+            format!("placeholder `%{name}%` has no values (add it to the placeholders file)")
+        })?;
         let prefix = &rest[..start];
         out = out
             .iter()
@@ -212,16 +222,22 @@ fn value_patterns(
             return Ok(vec![neg(m, Pattern::Number(f, n.to_string()))]);
         }
         Json::Bool(b) if plain => return Ok(vec![neg(m, Pattern::Bool(*b))]),
-        Json::Array(_) | Json::Object(_) => return Err("a value is a list or map inside a list".into()),
+        Json::Array(_) | Json::Object(_) => {
+            return Err("a value is a list or map inside a list".into());
+        }
         _ => {}
     }
     let text = scalar_text(v).ok_or("value is not a scalar")?;
     if let Some(cmp) = m.cmp {
-        let n: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number"))?;
+        let n: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{text}` is not a number"))?;
         return Ok(vec![neg(m, Pattern::Compare(cmp, n))]);
     }
     if m.cidr {
-        let (ip, len) = pattern::parse_cidr(&text).ok_or_else(|| format!("`{text}` is not a network"))?;
+        let (ip, len) =
+            pattern::parse_cidr(&text).ok_or_else(|| format!("`{text}` is not a network"))?;
         return Ok(vec![neg(m, Pattern::Cidr(ip, len))]);
     }
     if m.re {
@@ -235,9 +251,16 @@ fn value_patterns(
         if m.re_s {
             flags.push('s');
         }
-        let src = if flags.is_empty() { text.clone() } else { format!("(?{flags}){text}") };
+        let src = if flags.is_empty() {
+            text.clone()
+        } else {
+            format!("(?{flags}){text}")
+        };
         let re = regex::Regex::new(&src).map_err(|e| {
-            format!("regular expression not supported: {}", e.to_string().lines().last().unwrap_or(""))
+            format!(
+                "regular expression not supported: {}",
+                e.to_string().lines().last().unwrap_or("")
+            )
         })?;
         return Ok(vec![neg(m, Pattern::Regex(re))]);
     }
@@ -247,7 +270,11 @@ fn value_patterns(
         }
         return Ok(vec![neg(m, Pattern::FieldRef(names.id(&text)?, m.cased))]);
     }
-    let texts = if m.expand { expand(&text, placeholders)? } else { vec![text] };
+    let texts = if m.expand {
+        expand(&text, placeholders)?
+    } else {
+        vec![text]
+    };
     let texts: Vec<String> = if m.windash {
         texts.iter().flat_map(|t| pattern::windash(t)).collect()
     } else {
@@ -259,10 +286,17 @@ fn value_patterns(
     for t in &m.transforms {
         values = match t {
             Transform::Wide(w) => values.iter().map(|v| pattern::wide(v, *w)).collect(),
-            Transform::Base64 => values.iter().map(|v| pattern::base64(v).into_bytes()).collect(),
+            Transform::Base64 => values
+                .iter()
+                .map(|v| pattern::base64(v).into_bytes())
+                .collect(),
             Transform::Base64Offset => values
                 .iter()
-                .flat_map(|v| pattern::base64_offsets(v).into_iter().map(String::into_bytes))
+                .flat_map(|v| {
+                    pattern::base64_offsets(v)
+                        .into_iter()
+                        .map(String::into_bytes)
+                })
                 .collect(),
         };
     }
@@ -273,7 +307,11 @@ fn value_patterns(
     let mut out = Vec::with_capacity(values.len());
     for bytes in values {
         let s = String::from_utf8_lossy(&bytes).into_owned();
-        let mut toks = if encoded { vec![GlobTok::Lit(s)] } else { glob_tokens(&s) };
+        let mut toks = if encoded {
+            vec![GlobTok::Lit(s)]
+        } else {
+            glob_tokens(&s)
+        };
         if m.contains || m.endswith {
             toks.insert(0, GlobTok::Many);
         }
@@ -301,7 +339,11 @@ fn field_cond(
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or("");
     let list: Vec<&str> = parts.collect();
-    let m = mods(&list)?;
+    let mut m = mods(&list)?;
+    if field.is_empty() && !(m.contains || m.startswith || m.endswith || m.re) {
+        // Keywords match anywhere in a value.
+        m.contains = true;
+    }
     let values: Vec<&Json> = match value {
         Json::Array(items) => items.iter().collect(),
         other => vec![other],
@@ -310,17 +352,22 @@ fn field_cond(
     for v in values {
         groups.push(value_patterns(v, &m, names, placeholders)?);
     }
-    if field.is_empty() {
-        return Err("a value modifier without a field name (keyword modifiers are not supported)".into());
-    }
     Ok(Some(FieldCond {
-        field: names.id(field)?,
+        field: if field.is_empty() {
+            None
+        } else {
+            Some(names.id(field)?)
+        },
         groups,
         all: m.all,
     }))
 }
 
-fn selection(v: &Json, names: &FieldNames, placeholders: &Placeholders) -> Result<Selection, String> {
+fn selection(
+    v: &Json,
+    names: &FieldNames,
+    placeholders: &Placeholders,
+) -> Result<Selection, String> {
     match v {
         Json::Object(map) => {
             let mut conds = Vec::with_capacity(map.len());
@@ -331,12 +378,14 @@ fn selection(v: &Json, names: &FieldNames, placeholders: &Placeholders) -> Resul
             }
             Ok(Selection::All(conds))
         }
-        Json::Array(items) if items.iter().all(Json::is_object) && !items.is_empty() => Ok(Selection::Any(
-            items
-                .iter()
-                .map(|i| selection(i, names, placeholders))
-                .collect::<Result<_, _>>()?,
-        )),
+        Json::Array(items) if items.iter().all(Json::is_object) && !items.is_empty() => {
+            Ok(Selection::Any(
+                items
+                    .iter()
+                    .map(|i| selection(i, names, placeholders))
+                    .collect::<Result<_, _>>()?,
+            ))
+        }
         Json::Array(items) => {
             let mut pats = Vec::new();
             for i in items {
@@ -352,7 +401,9 @@ fn selection(v: &Json, names: &FieldNames, placeholders: &Placeholders) -> Resul
             }
             Ok(Selection::Keywords(pats))
         }
-        Json::String(_) | Json::Number(_) => selection(&Json::Array(vec![v.clone()]), names, placeholders),
+        Json::String(_) | Json::Number(_) => {
+            selection(&Json::Array(vec![v.clone()]), names, placeholders)
+        }
         _ => Err("a selection is neither a map, a list of maps, nor keywords".into()),
     }
 }
@@ -377,8 +428,18 @@ fn expr(c: &Cond, names: &[String]) -> Result<Expr, String> {
         Ok(hits)
     };
     Ok(match c {
-        Cond::And(items) => Expr::And(items.iter().map(|i| expr(i, names)).collect::<Result<_, _>>()?),
-        Cond::Or(items) => Expr::Or(items.iter().map(|i| expr(i, names)).collect::<Result<_, _>>()?),
+        Cond::And(items) => Expr::And(
+            items
+                .iter()
+                .map(|i| expr(i, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        Cond::Or(items) => Expr::Or(
+            items
+                .iter()
+                .map(|i| expr(i, names))
+                .collect::<Result<_, _>>()?,
+        ),
         Cond::Not(inner) => Expr::Not(Box::new(expr(inner, names)?)),
         Cond::Sel(n) => Expr::Sel(
             names
@@ -392,11 +453,17 @@ fn expr(c: &Cond, names: &[String]) -> Result<Expr, String> {
 }
 
 /// Compiles a detection for one logsource's field names.
-pub fn compile(det: &Detection, names: &FieldNames, placeholders: &Placeholders) -> Result<Compiled, String> {
+pub fn compile(
+    det: &Detection,
+    names: &FieldNames,
+    placeholders: &Placeholders,
+) -> Result<Compiled, String> {
     let mut selections = Vec::with_capacity(det.selections.len());
     let mut sel_names = Vec::with_capacity(det.selections.len());
     for (name, v) in &det.selections {
-        selections.push(selection(v, names, placeholders).map_err(|e| format!("selection `{name}`: {e}"))?);
+        selections.push(
+            selection(v, names, placeholders).map_err(|e| format!("selection `{name}`: {e}"))?,
+        );
         sel_names.push(name.clone());
     }
     let mut alternatives = Vec::new();
@@ -404,36 +471,29 @@ pub fn compile(det: &Detection, names: &FieldNames, placeholders: &Placeholders)
         let parsed = condition::parse(c).map_err(|e| format!("condition `{c}`: {e}"))?;
         alternatives.push(expr(&parsed, &sel_names)?);
     }
-    let expr = if alternatives.len() == 1 { alternatives.remove(0) } else { Expr::Or(alternatives) };
+    let expr = if alternatives.len() == 1 {
+        alternatives.remove(0)
+    } else {
+        Expr::Or(alternatives)
+    };
     Ok(Compiled { selections, expr })
 }
 
-/// All literal needles (lowercased) a compiled detection's text patterns use.
-pub fn needles(c: &Compiled) -> Vec<&str> {
-    fn from_pattern<'a>(p: &'a Pattern, out: &mut Vec<&'a str>) {
-        match p {
-            Pattern::Text { op, .. } => {
-                if let Some(n) = op.needle() {
-                    out.push(n);
-                }
-            }
-            Pattern::Not(inner) => from_pattern(inner, out),
-            _ => {}
-        }
-    }
-    fn from_sel<'a>(s: &'a Selection, out: &mut Vec<&'a str>) {
+/// The fields a compiled detection reads, in order of first use.
+pub fn fields(c: &Compiled) -> Vec<FieldId> {
+    fn from_sel(s: &Selection, out: &mut Vec<FieldId>) {
         match s {
             Selection::All(fcs) => {
                 for fc in fcs {
-                    for g in &fc.groups {
-                        for p in g {
-                            from_pattern(p, out);
-                        }
+                    if let Some(f) = fc.field
+                        && !out.contains(&f)
+                    {
+                        out.push(f);
                     }
                 }
             }
             Selection::Any(items) => items.iter().for_each(|i| from_sel(i, out)),
-            Selection::Keywords(ps) => ps.iter().for_each(|p| from_pattern(p, out)),
+            Selection::Keywords(_) => {}
         }
     }
     let mut out = Vec::new();

@@ -68,7 +68,11 @@ impl Parser {
             self.pos += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Cond::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Cond::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Cond, String> {
@@ -77,7 +81,11 @@ impl Parser {
             self.pos += 1;
             items.push(self.not()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Cond::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Cond::And(items)
+        })
     }
 
     fn not(&mut self) -> Result<Cond, String> {
@@ -122,7 +130,11 @@ impl Parser {
                     };
                     self.pos += 3;
                     let pat = (!target.eq_ignore_ascii_case("them")).then_some(target);
-                    return Ok(if one { Cond::OneOf(pat) } else { Cond::AllOf(pat) });
+                    return Ok(if one {
+                        Cond::OneOf(pat)
+                    } else {
+                        Cond::AllOf(pat)
+                    });
                 }
                 self.pos += 1;
                 Ok(Cond::Sel(w))
@@ -135,7 +147,9 @@ impl Parser {
 /// Parses a condition.
 pub fn parse(text: &str) -> Result<Cond, String> {
     if text.contains('|') {
-        return Err("aggregation expressions (`| count() …`) are deprecated; use a correlation rule".into());
+        return Err(
+            "aggregation expressions (`| count() …`) are deprecated; use a correlation rule".into(),
+        );
     }
     let mut p = Parser {
         toks: tokens(text),
@@ -143,7 +157,10 @@ pub fn parse(text: &str) -> Result<Cond, String> {
     };
     let c = p.or()?;
     if p.pos != p.toks.len() {
-        return Err(format!("unexpected text after position {} in `{text}`", p.pos));
+        return Err(format!(
+            "unexpected text after position {} in `{text}`",
+            p.pos
+        ));
     }
     Ok(c)
 }
@@ -177,7 +194,10 @@ mod tests {
     fn precedence_and_parentheses() {
         assert_eq!(
             parse("a or b and not c").unwrap(),
-            Cond::Or(vec![s("a"), Cond::And(vec![s("b"), Cond::Not(Box::new(s("c")))])])
+            Cond::Or(vec![
+                s("a"),
+                Cond::And(vec![s("b"), Cond::Not(Box::new(s("c")))])
+            ])
         );
         assert_eq!(
             parse("(a or b) and c").unwrap(),
@@ -185,11 +205,17 @@ mod tests {
         );
         assert_eq!(
             parse("selection and not 1 of filter_*").unwrap(),
-            Cond::And(vec![s("selection"), Cond::Not(Box::new(Cond::OneOf(Some("filter_*".into()))))])
+            Cond::And(vec![
+                s("selection"),
+                Cond::Not(Box::new(Cond::OneOf(Some("filter_*".into()))))
+            ])
         );
         assert_eq!(parse("all of them").unwrap(), Cond::AllOf(None));
         assert_eq!(parse("1 of them").unwrap(), Cond::OneOf(None));
-        assert_eq!(parse("all of sel*").unwrap(), Cond::AllOf(Some("sel*".into())));
+        assert_eq!(
+            parse("all of sel*").unwrap(),
+            Cond::AllOf(Some("sel*".into()))
+        );
         assert_eq!(parse("not (a)").unwrap(), Cond::Not(Box::new(s("a"))));
     }
 

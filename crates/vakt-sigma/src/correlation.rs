@@ -78,11 +78,15 @@ fn field_for(
     aliases: &serde_json::Map<String, Json>,
 ) -> Result<FieldId, String> {
     let real = match aliases.get(name).and_then(Json::as_object) {
-        Some(per_rule) => [rule.name.as_deref(), rule.id.as_deref(), Some(rule.title.as_str())]
-            .into_iter()
-            .flatten()
-            .find_map(|k| per_rule.get(k).and_then(Json::as_str))
-            .ok_or_else(|| format!("alias `{name}` has no field for rule `{}`", rule.title))?,
+        Some(per_rule) => [
+            rule.name.as_deref(),
+            rule.id.as_deref(),
+            Some(rule.title.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|k| per_rule.get(k).and_then(Json::as_str))
+        .ok_or_else(|| format!("alias `{name}` has no field for rule `{}`", rule.title))?,
         None => name,
     };
     FieldId::intern(real).map_err(|e| e.to_string())
@@ -104,7 +108,11 @@ impl CorrelationRule {
         };
         let mut base = Vec::new();
         for r in &def.rules {
-            base.push(*index.get(r.as_str()).ok_or_else(|| format!("correlates `{r}`, which is not a loaded rule"))?);
+            base.push(
+                *index
+                    .get(r.as_str())
+                    .ok_or_else(|| format!("correlates `{r}`, which is not a loaded rule"))?,
+            );
         }
         if base.is_empty() {
             return Err("correlation without `rules`".into());
@@ -139,14 +147,19 @@ impl CorrelationRule {
                 "field" => continue,
                 other => return Err(format!("unknown correlation condition `{other}`")),
             };
-            let n = v.as_f64().ok_or_else(|| format!("condition `{k}` is not a number"))?;
+            let n = v
+                .as_f64()
+                .ok_or_else(|| format!("condition `{k}` is not a number"))?;
             cond.push((op, n));
         }
         if matches!(kind, Kind::EventCount | Kind::ValueCount) {
             if cond.is_empty() {
                 return Err("correlation without a condition".into());
             }
-            if !cond.iter().any(|(op, _)| matches!(op, Op::Gt | Op::Gte | Op::Eq)) {
+            if !cond
+                .iter()
+                .any(|(op, _)| matches!(op, Op::Gt | Op::Gte | Op::Eq))
+            {
                 return Err("only upper bounds (`lt`/`lte`) are not supported: they need the window to close".into());
             }
         }
@@ -231,15 +244,21 @@ impl<'a> Correlator<'a> {
         let t = event.time;
         for &(c, pos) in uses {
             let cr = &self.rules[c];
-            let key: Vec<String> = cr.group_fields[pos].iter().map(|f| text(event, *f)).collect();
+            let key: Vec<String> = cr.group_fields[pos]
+                .iter()
+                .map(|f| text(event, *f))
+                .collect();
             let since = Timestamp(t.0.saturating_sub(cr.timespan_ns));
             let n = cr.rules.len();
-            let state = self.state.entry((c, key.clone())).or_insert_with(|| match cr.kind {
-                Kind::EventCount => State::Count(VecDeque::new()),
-                Kind::ValueCount => State::Values(VecDeque::new()),
-                Kind::Temporal => State::Seen(vec![None; n]),
-                Kind::TemporalOrdered => State::Ordered(Vec::new()),
-            });
+            let state = self
+                .state
+                .entry((c, key.clone()))
+                .or_insert_with(|| match cr.kind {
+                    Kind::EventCount => State::Count(VecDeque::new()),
+                    Kind::ValueCount => State::Values(VecDeque::new()),
+                    Kind::Temporal => State::Seen(vec![None; n]),
+                    Kind::TemporalOrdered => State::Ordered(Vec::new()),
+                });
             let fired: Option<(Timestamp, Vec<usize>)> = match state {
                 State::Count(q) => {
                     q.push_back((t, r));
@@ -255,12 +274,18 @@ impl<'a> Correlator<'a> {
                     }
                 }
                 State::Values(q) => {
-                    let v = cr.value_field[pos].map(|f| text(event, f)).unwrap_or_default();
+                    let v = cr.value_field[pos]
+                        .map(|f| text(event, f))
+                        .unwrap_or_default();
                     q.push_back((t, v, r));
                     while q.front().is_some_and(|(ft, _, _)| *ft < since) {
                         q.pop_front();
                     }
-                    let mut distinct: Vec<&str> = q.iter().map(|(_, v, _)| v.as_str()).filter(|v| !v.is_empty()).collect();
+                    let mut distinct: Vec<&str> = q
+                        .iter()
+                        .map(|(_, v, _)| v.as_str())
+                        .filter(|v| !v.is_empty())
+                        .collect();
                     distinct.sort_unstable();
                     distinct.dedup();
                     if cr.holds(distinct.len() as f64) {
@@ -280,7 +305,10 @@ impl<'a> Correlator<'a> {
                     }
                     if seen.iter().all(Option::is_some) {
                         let first = seen.iter().flatten().map(|(st, _)| *st).min().unwrap_or(t);
-                        let refs = seen.iter_mut().filter_map(|s| s.take().map(|(_, r)| r)).collect();
+                        let refs = seen
+                            .iter_mut()
+                            .filter_map(|s| s.take().map(|(_, r)| r))
+                            .collect();
                         Some((first, refs))
                     } else {
                         None

@@ -4,16 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use rustc_hash::FxHashMap;
 use vakt_core::{Event, FieldId, Value};
 
+use crate::RuleError;
 use crate::compile::{self, Compiled, FieldCond, FieldNames, Placeholders};
 use crate::correlation::CorrelationRule;
 use crate::logsource::{Mapping, Target};
 use crate::matcher::{eval, eval_field};
+use crate::prefilter;
 use crate::rule::{Rule, RuleBody, RuleMeta, read_rule_file};
 use crate::view::{Tables, View};
-use crate::RuleError;
 
 /// What loading rules gave.
 #[derive(Debug, Default)]
@@ -34,6 +36,8 @@ pub struct LoadReport {
 
 struct Variant {
     rule: u32,
+    /// Needle ids one of which must be present (the prefilter), if known.
+    needs: Option<Vec<u32>>,
     /// The logsource's own conditions (e.g. `EventType: CreateKey`).
     extra: Vec<FieldCond>,
     det: Compiled,
@@ -45,12 +49,18 @@ struct Variant {
 struct Bucket {
     by_event_id: FxHashMap<i64, Vec<u32>>,
     any: Vec<u32>,
+    /// Per field: the needle ids its rules need, then the automaton over them.
+    needles: FxHashMap<FieldId, Vec<u32>>,
+    scanners: Vec<(FieldId, AhoCorasick, Vec<u32>)>,
 }
 
 /// Per-thread working memory for matching.
 #[derive(Default)]
 pub struct Scratch {
     tables: Tables,
+    /// Needle id → the stamp of the last event it was found in.
+    present: Vec<u32>,
+    stamp: u32,
     /// Source kind → its buckets, remembered per input.
     sources: Vec<(Arc<str>, Vec<usize>)>,
     candidates: Vec<u32>,
@@ -60,6 +70,8 @@ pub struct Scratch {
 pub struct RuleSet {
     /// The detection rules, by rule number.
     pub rules: Vec<Arc<RuleMeta>>,
+    /// Per rule: the event fields its detection reads (to show with a detection).
+    pub rule_fields: Vec<Vec<FieldId>>,
     /// Correlation rules over them.
     pub correlations: Vec<CorrelationRule>,
     variants: Vec<Variant>,
@@ -68,6 +80,8 @@ pub struct RuleSet {
     /// `evtx:*`-style sources: (prefix, bucket).
     prefixes: Vec<(String, usize)>,
     event_id: FieldId,
+    /// (field, text) → needle id.
+    needle_ids: FxHashMap<(FieldId, String), u32>,
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -75,7 +89,11 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
         out.push(dir.to_owned());
         return;
     }
-    for e in walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().flatten() {
+    for e in walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+    {
         let p = e.path();
         if e.file_type().is_file() && p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
             out.push(p.to_owned());
@@ -85,22 +103,42 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 impl RuleSet {
     /// Loads every rule file under `paths` (folders walked for `.yml`/`.yaml`).
-    pub fn load(paths: &[PathBuf], mapping: &Mapping, placeholders: &Placeholders) -> (RuleSet, LoadReport) {
+    pub fn load(
+        paths: &[PathBuf],
+        mapping: &Mapping,
+        placeholders: &Placeholders,
+    ) -> (RuleSet, LoadReport) {
         let mut files = Vec::new();
         for p in paths {
             yaml_files(p, &mut files);
         }
         // YAML parsing is most of the load time: spread it over the cores.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
         let per = files.len().div_ceil(threads.max(1)).max(1);
         let parsed: Vec<Vec<Result<Rule, RuleError>>> = std::thread::scope(|s| {
             let handles: Vec<_> = files
                 .chunks(per)
-                .map(|chunk| s.spawn(move || chunk.iter().flat_map(|f| read_rule_file(f)).collect::<Vec<_>>()))
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .flat_map(|f| read_rule_file(f))
+                            .collect::<Vec<_>>()
+                    })
+                })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
         });
-        let (set, mut report) = RuleSet::build(parsed.into_iter().flatten().collect(), mapping, placeholders);
+        let (set, mut report) = RuleSet::build(
+            parsed.into_iter().flatten().collect(),
+            mapping,
+            placeholders,
+        );
         report.files = files.len();
         (set, report)
     }
@@ -114,12 +152,14 @@ impl RuleSet {
         let mut report = LoadReport::default();
         let mut set = RuleSet {
             rules: Vec::new(),
+            rule_fields: Vec::new(),
             correlations: Vec::new(),
             variants: Vec::new(),
             buckets: Vec::new(),
             exact: FxHashMap::default(),
             prefixes: Vec::new(),
             event_id: FieldId::intern("EventID").unwrap_or(FieldId(0)),
+            needle_ids: FxHashMap::default(),
         };
         let mut filters = Vec::new();
         let mut correlations = Vec::new();
@@ -148,7 +188,8 @@ impl RuleSet {
                             compile::compile(det, &FieldNames { renames: &none }, placeholders)?;
                         }
                         for t in &targets {
-                            variants.push((t.clone(), compile_variant(det, t, placeholders, number)?));
+                            variants
+                                .push((t.clone(), compile_variant(det, t, placeholders, number)?));
                         }
                         Ok(())
                     })();
@@ -159,6 +200,15 @@ impl RuleSet {
                                 report.unmapped.push(rule.meta.clone());
                             }
                             set.rules.push(rule.meta.clone());
+                            let mut fields = Vec::new();
+                            for (_, v) in &variants {
+                                for f in compile::fields(&v.det) {
+                                    if !fields.contains(&f) {
+                                        fields.push(f);
+                                    }
+                                }
+                            }
+                            set.rule_fields.push(fields);
                             for (t, v) in variants {
                                 set.register(&t, v);
                             }
@@ -175,10 +225,16 @@ impl RuleSet {
         for (meta, f) in filters {
             let mut attached = 0;
             for name in &f.rules {
-                let Some(&r) = index.get(name.as_str()) else { continue };
+                let Some(&r) = index.get(name.as_str()) else {
+                    continue;
+                };
                 for v in set.variants.iter_mut().filter(|v| v.rule == r) {
                     let none = FxHashMap::default();
-                    match compile::compile(&f.detection, &FieldNames { renames: &none }, placeholders) {
+                    match compile::compile(
+                        &f.detection,
+                        &FieldNames { renames: &none },
+                        placeholders,
+                    ) {
                         Ok(c) => {
                             v.filters.push(c);
                             attached += 1;
@@ -216,7 +272,27 @@ impl RuleSet {
                 }),
             }
         }
+        set.build_scanners();
         (set, report)
+    }
+
+    fn build_scanners(&mut self) {
+        let mut texts: Vec<&str> = vec![""; self.needle_ids.len()];
+        for ((_, t), id) in &self.needle_ids {
+            texts[*id as usize] = t.as_str();
+        }
+        for b in &mut self.buckets {
+            for (field, ids) in std::mem::take(&mut b.needles) {
+                let pats: Vec<&str> = ids.iter().map(|i| texts[*i as usize]).collect();
+                if let Ok(ac) = AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&pats)
+                {
+                    b.scanners.push((field, ac, ids));
+                }
+            }
+            b.scanners.sort_by_key(|(f, _, _)| *f);
+        }
     }
 
     /// Rule id, name and title → rule number.
@@ -224,15 +300,28 @@ impl RuleSet {
         let mut m = FxHashMap::default();
         for (i, r) in self.rules.iter().enumerate() {
             let i = i as u32;
-            for key in [r.id.as_deref(), r.name.as_deref(), Some(r.title.as_str())].into_iter().flatten() {
+            for key in [r.id.as_deref(), r.name.as_deref(), Some(r.title.as_str())]
+                .into_iter()
+                .flatten()
+            {
                 m.entry(key.to_owned()).or_insert(i);
             }
         }
         m
     }
 
-    fn register(&mut self, target: &Target, variant: Variant) {
+    fn register(&mut self, target: &Target, mut variant: Variant) {
         let v = self.variants.len() as u32;
+        let need = prefilter::requirement(&variant.det);
+        variant.needs = need.as_ref().map(|r| {
+            r.iter()
+                .map(|key| {
+                    let next = self.needle_ids.len() as u32;
+                    *self.needle_ids.entry(key.clone()).or_insert(next)
+                })
+                .collect()
+        });
+        let needs = variant.needs.clone();
         self.variants.push(variant);
         for source in &target.sources {
             let b = match source.strip_suffix('*') {
@@ -240,7 +329,8 @@ impl RuleSet {
                     Some((_, b)) => *b,
                     None => {
                         self.buckets.push(Bucket::default());
-                        self.prefixes.push((prefix.to_owned(), self.buckets.len() - 1));
+                        self.prefixes
+                            .push((prefix.to_owned(), self.buckets.len() - 1));
                         self.buckets.len() - 1
                     }
                 },
@@ -254,6 +344,14 @@ impl RuleSet {
                 },
             };
             let bucket = &mut self.buckets[b];
+            if let (Some(ids), Some(req)) = (&needs, &need) {
+                for (id, (field, _)) in ids.iter().zip(req) {
+                    let list = bucket.needles.entry(*field).or_default();
+                    if !list.contains(id) {
+                        list.push(*id);
+                    }
+                }
+            }
             if target.event_ids.is_empty() {
                 bucket.any.push(v);
             } else {
@@ -265,12 +363,21 @@ impl RuleSet {
     }
 
     fn buckets_for(&self, source: &Arc<str>, scratch: &mut Scratch) -> usize {
-        if let Some(i) = scratch.sources.iter().position(|(s, _)| Arc::ptr_eq(s, source) || **s == **source) {
+        if let Some(i) = scratch
+            .sources
+            .iter()
+            .position(|(s, _)| Arc::ptr_eq(s, source) || **s == **source)
+        {
             return i;
         }
         let lower = source.to_lowercase();
         let mut found: Vec<usize> = self.exact.get(&lower).copied().into_iter().collect();
-        found.extend(self.prefixes.iter().filter(|(p, _)| lower.starts_with(p.as_str())).map(|(_, b)| *b));
+        found.extend(
+            self.prefixes
+                .iter()
+                .filter(|(p, _)| lower.starts_with(p.as_str()))
+                .map(|(_, b)| *b),
+        );
         if scratch.sources.len() > 256 {
             scratch.sources.clear();
         }
@@ -302,10 +409,47 @@ impl RuleSet {
         }
         if !candidates.is_empty() {
             let mut view = View::new(event, &mut scratch.tables);
+            // One pass per field over the texts the candidates need.
+            scratch.stamp = scratch.stamp.wrapping_add(1).max(1);
+            let stamp = scratch.stamp;
+            if scratch.present.len() < self.needle_ids.len() {
+                scratch.present.resize(self.needle_ids.len(), 0);
+            }
+            for &b in &scratch.sources[at].1 {
+                for (field, ac, ids) in &self.buckets[b].scanners {
+                    let Some(slot) = view.slot(*field) else {
+                        continue;
+                    };
+                    let mut mark = |text: &str| {
+                        for m in ac.find_overlapping_iter(text) {
+                            scratch.present[ids[m.pattern().as_usize()] as usize] = stamp;
+                        }
+                    };
+                    match view.value(slot) {
+                        Value::List(items) => {
+                            for i in items {
+                                if let Some(t) = crate::view::render(i) {
+                                    mark(&t.to_lowercase());
+                                }
+                            }
+                        }
+                        _ => {
+                            if let Some(t) = view.lower(slot) {
+                                mark(t);
+                            }
+                        }
+                    }
+                }
+            }
             let first = out.len();
             for &v in &candidates {
                 let variant = &self.variants[v as usize];
                 if out[first..].contains(&variant.rule) {
+                    continue;
+                }
+                if let Some(ids) = &variant.needs
+                    && !ids.iter().any(|i| scratch.present[*i as usize] == stamp)
+                {
                     continue;
                 }
                 if variant.extra.iter().all(|fc| eval_field(fc, &mut view))
@@ -337,7 +481,10 @@ fn compile_variant(
     let mut extra = Vec::new();
     for (field, value) in &t.conditions {
         let d = crate::rule::Detection {
-            selections: vec![("logsource".into(), serde_json::json!({ field.as_str(): value }))],
+            selections: vec![(
+                "logsource".into(),
+                serde_json::json!({ field.as_str(): value }),
+            )],
             conditions: vec!["logsource".into()],
         };
         let c = compile::compile(&d, &FieldNames { renames: &none }, placeholders)?;
@@ -347,6 +494,7 @@ fn compile_variant(
     }
     Ok(Variant {
         rule,
+        needs: None,
         extra,
         det,
         filters: Vec::new(),

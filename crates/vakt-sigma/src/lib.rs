@@ -21,16 +21,17 @@ mod engine;
 pub mod logsource;
 mod matcher;
 pub mod pattern;
+mod prefilter;
 pub mod rule;
 mod view;
 
 use std::sync::Arc;
 
 pub use compile::Placeholders;
+pub use engine::Scratch;
 pub use engine::{LoadReport, RuleSet};
 pub use logsource::Mapping;
 pub use rule::{Rule, RuleMeta};
-pub use engine::Scratch;
 pub use view::View;
 
 /// A rule that could not be loaded, and why.

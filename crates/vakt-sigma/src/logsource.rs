@@ -102,7 +102,11 @@ impl Mapping {
                 (Some(s), Some(r)) if s == "*" => {
                     let mut filled = t.clone();
                     filled.logsource.service = Some(r.clone());
-                    filled.sources = t.sources.iter().map(|s| s.replace("{service}", r)).collect();
+                    filled.sources = t
+                        .sources
+                        .iter()
+                        .map(|s| s.replace("{service}", r))
+                        .collect();
                     if t.logsource.product == ls.product && t.logsource.category == ls.category {
                         out.push(filled);
                     }
@@ -110,7 +114,10 @@ impl Mapping {
                 }
                 (a, b) => a == b,
             };
-            if service_ok && t.logsource.product == ls.product && t.logsource.category == ls.category {
+            if service_ok
+                && t.logsource.product == ls.product
+                && t.logsource.category == ls.category
+            {
                 out.push(t.clone());
             }
         }
@@ -131,7 +138,8 @@ mod tests {
             service: None,
         });
         assert_eq!(pc.len(), 2);
-        assert!(pc.iter().any(|t| t.event_ids == vec![4688] && t.fields.get("Image").map(String::as_str) == Some("NewProcessName")));
+        assert!(pc.iter().any(|t| t.event_ids == vec![4688]
+            && t.fields.get("Image").map(String::as_str) == Some("NewProcessName")));
         let z = m.targets(&LogSource {
             product: Some("zeek".into()),
             category: None,

@@ -30,7 +30,16 @@ fn eval_sel(s: &Selection, view: &mut View) -> bool {
 
 /// Whether a field condition holds.
 pub fn eval_field(fc: &FieldCond, view: &mut View) -> bool {
-    let slot = view.slot(fc.field);
+    let Some(field) = fc.field else {
+        // Keywords with modifiers: each group must (or one may) match somewhere.
+        let mut group = |g: &Vec<Pattern>| keywords(g, view);
+        return if fc.all {
+            fc.groups.iter().all(&mut group)
+        } else {
+            fc.groups.iter().any(group)
+        };
+    };
+    let slot = view.slot(field);
     let mut group = |g: &Vec<Pattern>| g.iter().any(|p| test(p, slot, view));
     if fc.all {
         fc.groups.iter().all(&mut group)
@@ -67,10 +76,14 @@ fn test_slot(p: &Pattern, slot: usize, view: &mut View) -> bool {
         Pattern::Number(n, text) => match value {
             Value::Int(i) => *i as f64 == *n,
             Value::Float(f) => f == n,
-            _ => view.lower(slot).is_some_and(|t| t.trim() == text || t.trim().parse::<f64>().ok() == Some(*n)),
+            _ => view
+                .lower(slot)
+                .is_some_and(|t| t.trim() == text || t.trim().parse::<f64>().ok() == Some(*n)),
         },
         Pattern::FieldRef(other, cased) => {
-            let Some(o) = view.slot(*other) else { return false };
+            let Some(o) = view.slot(*other) else {
+                return false;
+            };
             if *cased {
                 original(view.value(slot)) == original(view.value(o))
             } else {
@@ -136,7 +149,9 @@ fn test_detached(p: &Pattern, value: &Value, view: &mut View) -> bool {
         }),
         Pattern::Not(inner) => !test_detached(inner, value, view),
         Pattern::FieldRef(other, cased) => {
-            let Some(o) = view.slot(*other) else { return false };
+            let Some(o) = view.slot(*other) else {
+                return false;
+            };
             let (a, b) = (original(value), original(view.value(o)));
             match (a, b) {
                 (Some(a), Some(b)) if *cased => a == b,
@@ -152,9 +167,9 @@ fn keywords(pats: &[Pattern], view: &mut View) -> bool {
     for slot in view.positions() {
         let hit = match view.value(slot) {
             Value::Str(_) => pats.iter().any(|p| test_slot(p, slot, view)),
-            Value::List(items) => items
-                .iter()
-                .any(|i| matches!(i, Value::Str(_)) && pats.iter().any(|p| test_detached(p, i, view))),
+            Value::List(items) => items.iter().any(|i| {
+                matches!(i, Value::Str(_)) && pats.iter().any(|p| test_detached(p, i, view))
+            }),
             _ => false,
         };
         if hit {

@@ -14,13 +14,39 @@ pub enum TextOp {
     /// Whole value equal.
     Equals(String),
     /// Value contains.
-    Contains(String),
+    Contains(Needle),
     /// Value starts with.
     StartsWith(String),
     /// Value ends with.
     EndsWith(String),
     /// Wildcards `*` and `?` anywhere.
     Glob(Vec<GlobTok>),
+}
+
+/// A substring to find, with its searcher built once.
+#[derive(Debug, Clone)]
+pub struct Needle {
+    text: String,
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl Needle {
+    /// A needle for `text`.
+    pub fn new(text: String) -> Self {
+        let finder = memchr::memmem::Finder::new(text.as_bytes()).into_owned();
+        Needle { text, finder }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for Needle {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
 }
 
 /// A piece of a wildcard pattern.
@@ -94,7 +120,11 @@ pub fn glob_tokens(value: &str) -> Vec<GlobTok> {
                 if !lit.is_empty() {
                     out.push(GlobTok::Lit(std::mem::take(&mut lit)));
                 }
-                let tok = if c == '*' { GlobTok::Many } else { GlobTok::One };
+                let tok = if c == '*' {
+                    GlobTok::Many
+                } else {
+                    GlobTok::One
+                };
                 // Runs of `*` are one `*`.
                 if !(tok == GlobTok::Many && out.last() == Some(&GlobTok::Many)) {
                     out.push(tok);
@@ -116,7 +146,7 @@ pub fn text_op(tokens: Vec<GlobTok>) -> TextOp {
         [] => TextOp::Equals(String::new()),
         [Lit(s)] => TextOp::Equals(s.clone()),
         [Many] => TextOp::Glob(tokens),
-        [Many, Lit(s), Many] => TextOp::Contains(s.clone()),
+        [Many, Lit(s), Many] => TextOp::Contains(Needle::new(s.clone())),
         [Lit(s), Many] => TextOp::StartsWith(s.clone()),
         [Many, Lit(s)] => TextOp::EndsWith(s.clone()),
         _ => TextOp::Glob(tokens),
@@ -128,7 +158,7 @@ pub fn lower_op(op: TextOp) -> TextOp {
     let low = |s: String| s.to_lowercase();
     match op {
         TextOp::Equals(s) => TextOp::Equals(low(s)),
-        TextOp::Contains(s) => TextOp::Contains(low(s)),
+        TextOp::Contains(n) => TextOp::Contains(Needle::new(low(n.text))),
         TextOp::StartsWith(s) => TextOp::StartsWith(low(s)),
         TextOp::EndsWith(s) => TextOp::EndsWith(low(s)),
         TextOp::Glob(t) => TextOp::Glob(
@@ -147,7 +177,7 @@ impl TextOp {
     pub fn matches(&self, text: &str) -> bool {
         match self {
             TextOp::Equals(s) => text == s,
-            TextOp::Contains(s) => memchr::memmem::find(text.as_bytes(), s.as_bytes()).is_some(),
+            TextOp::Contains(n) => n.finder.find(text.as_bytes()).is_some(),
             TextOp::StartsWith(s) => text.starts_with(s.as_str()),
             TextOp::EndsWith(s) => text.ends_with(s.as_str()),
             TextOp::Glob(t) => glob_match(t, text),
@@ -157,9 +187,8 @@ impl TextOp {
     /// The literal text every match must contain (for prefilters).
     pub fn needle(&self) -> Option<&str> {
         match self {
-            TextOp::Equals(s) | TextOp::Contains(s) | TextOp::StartsWith(s) | TextOp::EndsWith(s) => {
-                Some(s)
-            }
+            TextOp::Contains(n) => Some(n.as_str()),
+            TextOp::Equals(s) | TextOp::StartsWith(s) | TextOp::EndsWith(s) => Some(s),
             TextOp::Glob(t) => t
                 .iter()
                 .filter_map(|g| match g {
@@ -299,7 +328,10 @@ pub fn windash(value: &str) -> Vec<String> {
 /// Parses `a.b.c.d/n` or an IPv6 network.
 pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
     let (ip, len) = match text.split_once('/') {
-        Some((ip, len)) => (ip.trim().parse::<IpAddr>().ok()?, len.trim().parse::<u8>().ok()?),
+        Some((ip, len)) => (
+            ip.trim().parse::<IpAddr>().ok()?,
+            len.trim().parse::<u8>().ok()?,
+        ),
         None => {
             let ip: IpAddr = text.trim().parse().ok()?;
             (ip, if ip.is_ipv4() { 32 } else { 128 })
@@ -313,11 +345,19 @@ pub fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
 pub fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
             u32::from(a) & mask == u32::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
             u128::from(a) & mask == u128::from(b) & mask
         }
         // An IPv4-mapped IPv6 address is compared as IPv4.
@@ -339,6 +379,7 @@ mod tests {
     #[test]
     fn wildcards_and_escapes() {
         assert_eq!(op("*\\cmd.exe"), TextOp::EndsWith("\\cmd.exe".into()));
+        assert_eq!(op("*Mimi*"), TextOp::Contains(Needle::new("mimi".into())));
         assert_eq!(op("abc*"), TextOp::StartsWith("abc".into()));
         assert!(op("a*b?c").matches("axxxbyc"));
         assert!(!op("a*b?c").matches("axxxbc"));
@@ -347,7 +388,10 @@ mod tests {
         assert!(op("*\\**").matches("x*y"));
         assert!(!op("*\\**").matches("xy"));
         // A backslash before anything else stays a backslash.
-        assert_eq!(op("C:\\Windows\\*"), TextOp::StartsWith("c:\\windows\\".into()));
+        assert_eq!(
+            op("C:\\Windows\\*"),
+            TextOp::StartsWith("c:\\windows\\".into())
+        );
         assert_eq!(op("\\\\"), TextOp::Equals("\\".into()));
         assert!(op("*a*b*").matches("xxaxxbxx"));
         assert!(op("?").matches("é"));

@@ -53,7 +53,10 @@ impl RuleMeta {
     pub fn techniques(&self) -> Vec<String> {
         self.tags
             .iter()
-            .filter_map(|t| t.strip_prefix("attack.t").map(|n| format!("T{}", n.to_ascii_uppercase())))
+            .filter_map(|t| {
+                t.strip_prefix("attack.t")
+                    .map(|n| format!("T{}", n.to_ascii_uppercase()))
+            })
             .collect()
     }
 }
@@ -205,7 +208,10 @@ pub fn rule_from_json(doc: &Json, path: &Arc<str>) -> Result<Rule, String> {
         name: string(obj.get("name")),
         status: string(obj.get("status")).map(|s| s.to_ascii_lowercase()),
         level: string(obj.get("level")).map(|s| s.to_ascii_lowercase()),
-        tags: strings(obj.get("tags")).into_iter().map(|t| t.to_ascii_lowercase()).collect(),
+        tags: strings(obj.get("tags"))
+            .into_iter()
+            .map(|t| t.to_ascii_lowercase())
+            .collect(),
         references: strings(obj.get("references")),
         falsepositives: strings(obj.get("falsepositives")),
         author: string(obj.get("author")),
@@ -220,7 +226,10 @@ pub fn rule_from_json(doc: &Json, path: &Arc<str>) -> Result<Rule, String> {
     let body = if let Some(corr) = obj.get("correlation") {
         let c = corr.as_object().ok_or("`correlation` is not a map")?;
         let kind = string(c.get("type")).ok_or("correlation without `type`")?;
-        if !matches!(kind.as_str(), "event_count" | "value_count" | "temporal" | "temporal_ordered") {
+        if !matches!(
+            kind.as_str(),
+            "event_count" | "value_count" | "temporal" | "temporal_ordered"
+        ) {
             return Err(format!("unknown correlation type `{kind}`"));
         }
         let timespan = string(c.get("timespan")).ok_or("correlation without `timespan`")?;
@@ -237,7 +246,11 @@ pub fn rule_from_json(doc: &Json, path: &Arc<str>) -> Result<Rule, String> {
             group_by: strings(c.get("group-by")),
             timespan_secs,
             condition,
-            aliases: c.get("aliases").and_then(Json::as_object).cloned().unwrap_or_default(),
+            aliases: c
+                .get("aliases")
+                .and_then(Json::as_object)
+                .cloned()
+                .unwrap_or_default(),
             generate: c.get("generate").and_then(Json::as_bool).unwrap_or(false),
         })
     } else if let Some(filter) = obj.get("filter") {
@@ -322,4 +335,17 @@ pub fn read_rule_file(path: &Path) -> Vec<Result<Rule, RuleError>> {
             reason: format!("cannot read: {e}"),
         })],
     }
+}
+
+/// Reads a YAML map of name → list of strings (the placeholders file).
+pub fn yaml_map_of_lists(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
+    let doc: Json = serde_saphyr::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    let Json::Object(m) = doc else {
+        return Err("not a map of name to list of values".into());
+    };
+    Ok(m.iter()
+        .map(|(k, v)| (k.clone(), strings(Some(v))))
+        .collect())
 }

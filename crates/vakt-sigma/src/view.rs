@@ -44,7 +44,11 @@ impl<'e> View<'e> {
         scratch.lower.clear();
         scratch.lower.resize(total, Cached::Unset);
         // Common fields first so that a native field of the same name wins.
-        let common = event.common.iter().enumerate().map(|(i, (f, _))| (*f, event.fields.len() + i));
+        let common = event
+            .common
+            .iter()
+            .enumerate()
+            .map(|(i, (f, _))| (*f, event.fields.len() + i));
         let native = event.fields.iter().enumerate().map(|(i, (f, _))| (*f, i));
         for (f, pos) in common.chain(native) {
             let id = f.0 as usize;
@@ -94,7 +98,11 @@ impl<'e> View<'e> {
                 Value::Str(s) => {
                     if s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
                         let l = s.as_str().to_lowercase();
-                        if l == s.as_str() { Cached::Same } else { Cached::Text(l) }
+                        if l == s.as_str() {
+                            Cached::Same
+                        } else {
+                            Cached::Text(l)
+                        }
                     } else {
                         Cached::Same
                     }

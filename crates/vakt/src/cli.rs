@@ -30,6 +30,128 @@ pub enum Command {
     /// Count the events in logs, per source kind, with their time range and rejected records.
     #[command(after_help = EXIT_CODES)]
     Stats(StatsArgs),
+    /// Run Sigma rules over logs and report the detections.
+    #[command(after_help = EXIT_CODES)]
+    Hunt(HuntArgs),
+    /// Work with Sigma rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `vakt rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load rules and report how many load, which cannot, and why.
+    Check(RulesCheckArgs),
+}
+
+/// Where rules come from and how they are mapped.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Rule files or folders (default: $VAKT_RULES).
+    #[arg(long, value_name = "DIR", env = "VAKT_RULES")]
+    pub rules: Vec<PathBuf>,
+    /// The logsource mapping (default: the one shipped with vakt).
+    #[arg(long, value_name = "FILE")]
+    pub logsources: Option<PathBuf>,
+    /// Values for `expand` placeholders: a YAML map of name to list of values.
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
+}
+
+/// `vakt rules check`.
+#[derive(Debug, Args)]
+pub struct RulesCheckArgs {
+    /// Rule files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The logsource mapping (default: the one shipped with vakt).
+    #[arg(long, value_name = "FILE")]
+    pub logsources: Option<PathBuf>,
+    /// Values for `expand` placeholders.
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// List every unsupported rule, not only the counts by reason.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// `vakt hunt`.
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Only detections of rules at this level or above.
+    #[arg(long, value_enum)]
+    pub min_level: Option<Level>,
+    /// Only rules with one of these statuses (stable, test, experimental, …).
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Only these rule ids.
+    #[arg(long = "rule-id", value_delimiter = ',')]
+    pub rule_ids: Vec<String>,
+    /// Only rules with one of these tags (e.g. attack.t1003, attack.credential_access).
+    #[arg(long = "tag", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = HuntFormat::Table)]
+    pub format: HuntFormat,
+    /// Write the detections here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Sigma levels, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Level {
+    /// informational
+    Informational,
+    /// low
+    Low,
+    /// medium
+    Medium,
+    /// high
+    High,
+    /// critical
+    Critical,
+}
+
+impl Level {
+    /// A rule's level (`None` for a missing or unknown level).
+    pub fn of(text: Option<&str>) -> Option<Level> {
+        Some(match text? {
+            "informational" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// `vakt hunt --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HuntFormat {
+    /// A table for people.
+    Table,
+    /// Comma-separated values.
+    Csv,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
 }
 
 /// Input options shared by every command that reads logs.

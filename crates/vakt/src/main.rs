@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod hunt;
 mod ingest;
 mod ordered;
 mod quarantine;
+mod rules;
 mod run;
 mod stats;
 

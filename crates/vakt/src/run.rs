@@ -119,6 +119,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => crate::ingest::run(args),
         Command::Stats(args) => crate::stats::run(args),
+        Command::Hunt(args) => crate::hunt::run(args),
+        Command::Rules(crate::cli::RulesCommand::Check(args)) => crate::rules::check(args),
     }
 }
 
@@ -140,7 +142,12 @@ pub trait EventWork: Sync {
     /// A fresh state for a file.
     fn start(&self) -> Self::State;
     /// One event; may emit items.
-    fn event(&self, state: &mut Self::State, event: vakt_core::Event, emit: &mut dyn FnMut(Self::Item));
+    fn event(
+        &self,
+        state: &mut Self::State,
+        event: vakt_core::Event,
+        emit: &mut dyn FnMut(Self::Item),
+    );
     /// The file is read; emit what is left.
     fn finish(&self, state: Self::State, emit: &mut dyn FnMut(Self::Item));
 }

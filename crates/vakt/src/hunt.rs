@@ -1,0 +1,390 @@
+//! `vakt hunt`: Sigma rules over logs.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use vakt_core::field::DEVICE_HOSTNAME;
+use vakt_core::{Event, Locator, Timestamp, Value};
+use vakt_sigma::correlation::Correlator;
+use vakt_sigma::{RuleMeta, RuleSet, Scratch};
+
+use crate::cli::{HuntArgs, HuntFormat, Level};
+use crate::run::EventWork;
+
+/// Which rule a detection comes from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Rule(u32),
+    Correlation(usize),
+}
+
+/// One detection.
+#[derive(Debug, Clone)]
+struct Hit {
+    time: Timestamp,
+    source: Source,
+    host: String,
+    fields: Vec<(String, String)>,
+    path: Arc<str>,
+    locator: Locator,
+    /// Kept only for rules that correlations read.
+    event: Option<Arc<Event>>,
+}
+
+struct HuntWork<'a> {
+    set: &'a RuleSet,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    /// Rules whose matching events correlations need.
+    correlated: Vec<bool>,
+}
+
+struct HuntState {
+    scratch: Scratch,
+    matched: Vec<u32>,
+    hits: Vec<Hit>,
+}
+
+const HIT_BATCH: usize = 1024;
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.to_string(),
+        Value::List(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
+        Value::Null => String::new(),
+        other => serde_json::to_value(other)
+            .ok()
+            .map(|j| match j {
+                serde_json::Value::String(s) => s,
+                o => o.to_string(),
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn host(e: &Event) -> String {
+    e.common(DEVICE_HOSTNAME)
+        .or_else(|| e.get_named("Computer"))
+        .map(text)
+        .unwrap_or_default()
+}
+
+impl EventWork for HuntWork<'_> {
+    type Item = Vec<Hit>;
+    type State = HuntState;
+
+    fn start(&self) -> HuntState {
+        HuntState {
+            scratch: Scratch::default(),
+            matched: Vec::new(),
+            hits: Vec::new(),
+        }
+    }
+
+    fn event(&self, st: &mut HuntState, e: Event, emit: &mut dyn FnMut(Vec<Hit>)) {
+        if self.from.is_some_and(|f| e.time < f) || self.to.is_some_and(|t| e.time >= t) {
+            return;
+        }
+        st.matched.clear();
+        self.set.matches(&e, &mut st.scratch, &mut st.matched);
+        if st.matched.is_empty() {
+            return;
+        }
+        let shared = st
+            .matched
+            .iter()
+            .any(|r| self.correlated[*r as usize])
+            .then(|| Arc::new(e.clone()));
+        for &r in &st.matched {
+            let fields = self.set.rule_fields[r as usize]
+                .iter()
+                .filter_map(|f| {
+                    e.get(*f)
+                        .or_else(|| e.common(*f))
+                        .map(|v| (f.name().to_owned(), text(v)))
+                })
+                .collect();
+            st.hits.push(Hit {
+                time: e.time,
+                source: Source::Rule(r),
+                host: host(&e),
+                fields,
+                path: e.origin.path.clone(),
+                locator: e.origin.locator,
+                event: if self.correlated[r as usize] {
+                    shared.clone()
+                } else {
+                    None
+                },
+            });
+        }
+        if st.hits.len() >= HIT_BATCH {
+            emit(std::mem::take(&mut st.hits));
+        }
+    }
+
+    fn finish(&self, st: HuntState, emit: &mut dyn FnMut(Vec<Hit>)) {
+        if !st.hits.is_empty() {
+            emit(st.hits);
+        }
+    }
+}
+
+fn parse_time(t: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
+    t.map(|t| Timestamp::parse(t).map_err(|e| anyhow::anyhow!("{e}")))
+        .transpose()
+}
+
+/// Runs `vakt hunt`.
+pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
+    if args.rules.rules.is_empty() {
+        anyhow::bail!("no rules: give --rules DIR or set VAKT_RULES");
+    }
+    let quiet = args.input.quiet;
+    let (set, report, load_secs) = crate::rules::load(
+        &args.rules.rules,
+        args.rules.logsources.as_deref(),
+        args.rules.placeholders.as_deref(),
+    )?;
+    if !quiet {
+        eprintln!(
+            "vakt: {} rules loaded in {load_secs:.2} s ({} unsupported: `vakt rules check` says why)",
+            report.loaded,
+            report.unsupported.len()
+        );
+    }
+    let correlator = Correlator::new(&set.correlations);
+    let work = HuntWork {
+        set: &set,
+        from: parse_time(args.from.as_deref())?,
+        to: parse_time(args.to.as_deref())?,
+        correlated: (0..set.rules.len() as u32)
+            .map(|r| correlator.wants(r))
+            .collect(),
+    };
+    let started = Instant::now();
+    let mut hits: Vec<Hit> = Vec::new();
+    let summary = crate::run::read_all(&args.input, &work, |batch, _| {
+        hits.extend(batch);
+        Ok(())
+    })?;
+    let scan_secs = started.elapsed().as_secs_f64();
+
+    // Correlations see every match of their rules, across files and sources, in time order.
+    hits.sort_by_key(|h| h.time);
+    let mut correlator = correlator;
+    let mut extra = Vec::new();
+    for (i, h) in hits.iter().enumerate() {
+        if let (Source::Rule(r), Some(e)) = (h.source, &h.event) {
+            for c in correlator.observe(r, e, i) {
+                let cr = &set.correlations[c.correlation];
+                let mut fields: Vec<(String, String)> = cr
+                    .group_by
+                    .iter()
+                    .cloned()
+                    .zip(c.key.iter().cloned())
+                    .collect();
+                fields.push(("events".into(), c.events.len().to_string()));
+                fields.push(("first".into(), c.first.to_rfc3339()));
+                extra.push(Hit {
+                    time: c.last,
+                    source: Source::Correlation(c.correlation),
+                    host: h.host.clone(),
+                    fields,
+                    path: h.path.clone(),
+                    locator: h.locator,
+                    event: None,
+                });
+            }
+        }
+    }
+    // Rules that only feed a correlation do not report on their own.
+    let mut silent = vec![false; set.rules.len()];
+    for cr in &set.correlations {
+        if !cr.generate {
+            for r in &cr.rules {
+                silent[*r as usize] = true;
+            }
+        }
+    }
+    hits.retain(|h| !matches!(h.source, Source::Rule(r) if silent[r as usize]));
+    hits.extend(extra);
+    hits.sort_by_key(|h| h.time);
+
+    let meta = |s: Source| -> &Arc<RuleMeta> {
+        match s {
+            Source::Rule(r) => &set.rules[r as usize],
+            Source::Correlation(c) => &set.correlations[c].meta,
+        }
+    };
+    let min = args.min_level;
+    hits.retain(|h| {
+        let m = meta(h.source);
+        min.is_none_or(|min| Level::of(m.level.as_deref()).is_some_and(|l| l >= min))
+            && (args.status.is_empty()
+                || m.status
+                    .as_ref()
+                    .is_some_and(|s| args.status.iter().any(|w| w.eq_ignore_ascii_case(s))))
+            && (args.rule_ids.is_empty()
+                || m.id.as_ref().is_some_and(|id| args.rule_ids.contains(id)))
+            && (args.tags.is_empty()
+                || args
+                    .tags
+                    .iter()
+                    .any(|t| m.tags.contains(&t.to_ascii_lowercase())))
+    });
+
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    write_hits(&mut out, args.format, &hits, &meta).context("cannot write detections")?;
+    out.flush().context("cannot write detections")?;
+
+    if !quiet {
+        let events = summary.total().events;
+        let mut per_rule: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut per_level: BTreeMap<String, usize> = BTreeMap::new();
+        for h in &hits {
+            let m = meta(h.source);
+            let level = m.level.clone().unwrap_or_else(|| "-".into());
+            *per_rule
+                .entry((level.clone(), m.title.clone()))
+                .or_default() += 1;
+            *per_level.entry(level).or_default() += 1;
+        }
+        let mut rules: Vec<_> = per_rule.into_iter().collect();
+        rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        eprintln!("\ndetections by rule:");
+        for ((level, title), n) in rules.iter().take(25) {
+            eprintln!("  {n:>7}  {level:<13} {title}");
+        }
+        if rules.len() > 25 {
+            eprintln!("  … and {} more rules", rules.len() - 25);
+        }
+        let levels: Vec<String> = per_level.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        eprintln!(
+            "\n{} detections ({}) from {} rules; {} events in {} files scanned in {scan_secs:.2} s ({:.0} events/s); rules loaded in {load_secs:.2} s",
+            hits.len(),
+            if levels.is_empty() {
+                "none".into()
+            } else {
+                levels.join(", ")
+            },
+            rules.len(),
+            events,
+            summary.files,
+            events as f64 / scan_secs.max(1e-9),
+        );
+    }
+    Ok(summary.exit_code(quiet))
+}
+
+fn details(h: &Hit) -> String {
+    h.fields
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ¦ ")
+}
+
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn json_hit(h: &Hit, m: &RuleMeta) -> serde_json::Value {
+    serde_json::json!({
+        "time": h.time.to_rfc3339(),
+        "rule": {
+            "title": m.title, "id": m.id, "level": m.level, "status": m.status,
+            "tags": m.tags, "attack": m.techniques(), "author": m.author,
+        },
+        "host": h.host,
+        "fields": h.fields.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect::<serde_json::Map<_, _>>(),
+        "origin": {"path": &*h.path, "where": h.locator.to_string()},
+    })
+}
+
+fn write_hits<'a>(
+    out: &mut dyn Write,
+    format: HuntFormat,
+    hits: &[Hit],
+    meta: &dyn Fn(Source) -> &'a Arc<RuleMeta>,
+) -> std::io::Result<()> {
+    match format {
+        HuntFormat::Jsonl => {
+            for h in hits {
+                serde_json::to_writer(&mut *out, &json_hit(h, meta(h.source)))?;
+                out.write_all(b"\n")?;
+            }
+        }
+        HuntFormat::Json => {
+            let all: Vec<_> = hits.iter().map(|h| json_hit(h, meta(h.source))).collect();
+            serde_json::to_writer_pretty(&mut *out, &all)?;
+            out.write_all(b"\n")?;
+        }
+        HuntFormat::Csv => {
+            writeln!(out, "time,rule,id,level,attack,host,fields,path,where")?;
+            for h in hits {
+                let m = meta(h.source);
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{}",
+                    h.time.to_rfc3339(),
+                    csv(&m.title),
+                    csv(m.id.as_deref().unwrap_or("")),
+                    csv(m.level.as_deref().unwrap_or("")),
+                    csv(&m.techniques().join(" ")),
+                    csv(&h.host),
+                    csv(&details(h)),
+                    csv(&h.path),
+                    csv(&h.locator.to_string()),
+                )?;
+            }
+        }
+        HuntFormat::Table => {
+            writeln!(
+                out,
+                "{:<24}  {:<8}  {:<50}  {:<18}  {:<60}  origin",
+                "time", "level", "rule", "host", "details"
+            )?;
+            for h in hits {
+                let m = meta(h.source);
+                let name = h.path.rsplit(['/', '\\']).next().unwrap_or(&h.path);
+                writeln!(
+                    out,
+                    "{:<24}  {:<8}  {:<50}  {:<18}  {:<60}  {}",
+                    cut(&h.time.to_rfc3339(), 24),
+                    cut(m.level.as_deref().unwrap_or("-"), 8),
+                    cut(&m.title, 50),
+                    cut(&h.host, 18),
+                    cut(&details(h), 60),
+                    cut(&format!("{name}: {}", h.locator), 60),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
