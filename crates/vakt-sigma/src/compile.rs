@@ -6,6 +6,7 @@ use serde_json::Value as Json;
 use vakt_core::FieldId;
 
 use crate::condition::{self, Cond};
+use crate::pattern::LazyRegex;
 use crate::pattern::{self, Cmp, GlobTok, Pattern, Wide, glob_tokens, lower_op, text_op};
 use crate::rule::Detection;
 
@@ -256,13 +257,9 @@ fn value_patterns(
         } else {
             format!("(?{flags}){text}")
         };
-        let re = regex::Regex::new(&src).map_err(|e| {
-            format!(
-                "regular expression not supported: {}",
-                e.to_string().lines().last().unwrap_or("")
-            )
-        })?;
-        return Ok(vec![neg(m, Pattern::Regex(re))]);
+        let re =
+            LazyRegex::new(src).map_err(|e| format!("regular expression not supported: {e}"))?;
+        return Ok(vec![neg(m, Pattern::Regex(std::sync::Arc::new(re)))]);
     }
     if m.fieldref {
         if m.contains || m.startswith || m.endswith {

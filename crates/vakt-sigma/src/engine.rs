@@ -51,7 +51,29 @@ struct Bucket {
     any: Vec<u32>,
     /// Per field: the needle ids its rules need, then the automaton over them.
     needles: FxHashMap<FieldId, Vec<u32>>,
-    scanners: Vec<(FieldId, AhoCorasick, Vec<u32>)>,
+    scanners: Vec<Scanner>,
+}
+
+/// One field's automaton over the texts its rules need, built the first time
+/// an event of the bucket has the field (most buckets never see an event).
+struct Scanner {
+    field: FieldId,
+    texts: Vec<String>,
+    ids: Vec<u32>,
+    automaton: std::sync::OnceLock<Option<AhoCorasick>>,
+}
+
+impl Scanner {
+    fn automaton(&self) -> Option<&AhoCorasick> {
+        self.automaton
+            .get_or_init(|| {
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&self.texts)
+                    .ok()
+            })
+            .as_ref()
+    }
 }
 
 /// Per-thread working memory for matching.
@@ -149,6 +171,15 @@ impl RuleSet {
         mapping: &Mapping,
         placeholders: &Placeholders,
     ) -> (RuleSet, LoadReport) {
+        let prepared = rules
+            .into_iter()
+            .map(|r| prepare(r, mapping, placeholders))
+            .collect();
+        Self::assemble(prepared, placeholders)
+    }
+
+    /// Registers compiled rules, attaches filters, compiles correlations and the prefilter.
+    fn assemble(rules: Vec<Prepared>, placeholders: &Placeholders) -> (RuleSet, LoadReport) {
         let mut report = LoadReport::default();
         let mut set = RuleSet {
             rules: Vec::new(),
@@ -163,61 +194,36 @@ impl RuleSet {
         };
         let mut filters = Vec::new();
         let mut correlations = Vec::new();
-        for r in rules {
-            let rule = match r {
-                Ok(rule) => rule,
-                Err(e) => {
-                    report.unsupported.push(e);
-                    continue;
-                }
-            };
-            let unsupported = |reason: String| RuleError {
-                path: rule.meta.path.clone(),
-                title: Some(rule.meta.title.clone()),
-                reason,
-            };
-            match &rule.body {
-                RuleBody::Detection(det) => {
-                    let targets = mapping.targets(&rule.meta.logsource);
+        for p in rules {
+            match p {
+                Prepared::Failed(e) => report.unsupported.push(e),
+                Prepared::Filter(meta, f) => filters.push((meta, f)),
+                Prepared::Correlation(meta, c) => correlations.push((meta, c)),
+                Prepared::Detection {
+                    meta,
+                    variants,
+                    unmapped,
+                } => {
+                    if unmapped {
+                        report.unmapped.push(meta.clone());
+                    }
                     let number = set.rules.len() as u32;
-                    let mut variants = Vec::new();
-                    let compiled: Result<(), String> = (|| {
-                        if targets.is_empty() {
-                            // Still compiled, so that a broken rule is reported as such.
-                            let none = FxHashMap::default();
-                            compile::compile(det, &FieldNames { renames: &none }, placeholders)?;
-                        }
-                        for t in &targets {
-                            variants
-                                .push((t.clone(), compile_variant(det, t, placeholders, number)?));
-                        }
-                        Ok(())
-                    })();
-                    match compiled {
-                        Err(reason) => report.unsupported.push(unsupported(reason)),
-                        Ok(()) => {
-                            if targets.is_empty() {
-                                report.unmapped.push(rule.meta.clone());
+                    set.rules.push(meta);
+                    let mut fields = Vec::new();
+                    for (_, v) in &variants {
+                        for f in compile::fields(&v.det) {
+                            if !fields.contains(&f) {
+                                fields.push(f);
                             }
-                            set.rules.push(rule.meta.clone());
-                            let mut fields = Vec::new();
-                            for (_, v) in &variants {
-                                for f in compile::fields(&v.det) {
-                                    if !fields.contains(&f) {
-                                        fields.push(f);
-                                    }
-                                }
-                            }
-                            set.rule_fields.push(fields);
-                            for (t, v) in variants {
-                                set.register(&t, v);
-                            }
-                            report.loaded += 1;
                         }
                     }
+                    set.rule_fields.push(fields);
+                    for (t, mut v) in variants {
+                        v.rule = number;
+                        set.register(&t, v);
+                    }
+                    report.loaded += 1;
                 }
-                RuleBody::Filter(f) => filters.push((rule.meta.clone(), f.clone())),
-                RuleBody::Correlation(c) => correlations.push((rule.meta.clone(), c.clone())),
             }
         }
         // Filters attach to every variant of the rules they name, with that variant's field names.
@@ -283,15 +289,14 @@ impl RuleSet {
         }
         for b in &mut self.buckets {
             for (field, ids) in std::mem::take(&mut b.needles) {
-                let pats: Vec<&str> = ids.iter().map(|i| texts[*i as usize]).collect();
-                if let Ok(ac) = AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(&pats)
-                {
-                    b.scanners.push((field, ac, ids));
-                }
+                b.scanners.push(Scanner {
+                    field,
+                    texts: ids.iter().map(|i| texts[*i as usize].to_owned()).collect(),
+                    ids,
+                    automaton: std::sync::OnceLock::new(),
+                });
             }
-            b.scanners.sort_by_key(|(f, _, _)| *f);
+            b.scanners.sort_by_key(|s| s.field);
         }
     }
 
@@ -416,10 +421,14 @@ impl RuleSet {
                 scratch.present.resize(self.needle_ids.len(), 0);
             }
             for &b in &scratch.sources[at].1 {
-                for (field, ac, ids) in &self.buckets[b].scanners {
-                    let Some(slot) = view.slot(*field) else {
+                for scanner in &self.buckets[b].scanners {
+                    let Some(slot) = view.slot(scanner.field) else {
                         continue;
                     };
+                    let Some(ac) = scanner.automaton() else {
+                        continue;
+                    };
+                    let ids = &scanner.ids;
                     let mut mark = |text: &str| {
                         for m in ac.find_overlapping_iter(text) {
                             scratch.present[ids[m.pattern().as_usize()] as usize] = stamp;
@@ -466,6 +475,56 @@ impl RuleSet {
     /// How many compiled variants (rule × logsource target) there are.
     pub fn variant_count(&self) -> usize {
         self.variants.len()
+    }
+}
+
+/// A rule compiled on its own, before it joins the set.
+enum Prepared {
+    Detection {
+        meta: Arc<RuleMeta>,
+        variants: Vec<(Target, Variant)>,
+        unmapped: bool,
+    },
+    Filter(Arc<RuleMeta>, crate::rule::FilterDef),
+    Correlation(Arc<RuleMeta>, crate::rule::CorrelationDef),
+    Failed(RuleError),
+}
+
+/// Compiles one rule for every logsource target it maps to (thread-safe, so rules compile in parallel).
+fn prepare(r: Result<Rule, RuleError>, mapping: &Mapping, placeholders: &Placeholders) -> Prepared {
+    let rule = match r {
+        Ok(rule) => rule,
+        Err(e) => return Prepared::Failed(e),
+    };
+    match rule.body {
+        RuleBody::Filter(f) => Prepared::Filter(rule.meta, f),
+        RuleBody::Correlation(c) => Prepared::Correlation(rule.meta, c),
+        RuleBody::Detection(det) => {
+            let targets = mapping.targets(&rule.meta.logsource);
+            let compiled: Result<Vec<(Target, Variant)>, String> = (|| {
+                if targets.is_empty() {
+                    // Still compiled, so that a broken rule is reported as such.
+                    let none = FxHashMap::default();
+                    compile::compile(&det, &FieldNames { renames: &none }, placeholders)?;
+                }
+                targets
+                    .iter()
+                    .map(|t| Ok((t.clone(), compile_variant(&det, t, placeholders, 0)?)))
+                    .collect()
+            })();
+            match compiled {
+                Ok(variants) => Prepared::Detection {
+                    unmapped: targets.is_empty(),
+                    meta: rule.meta,
+                    variants,
+                },
+                Err(reason) => Prepared::Failed(RuleError {
+                    path: rule.meta.path.clone(),
+                    title: Some(rule.meta.title.clone()),
+                    reason,
+                }),
+            }
+        }
     }
 }
 

@@ -13,8 +13,8 @@ use vakt_core::FieldId;
 pub enum TextOp {
     /// Whole value equal.
     Equals(String),
-    /// Value contains.
-    Contains(Needle),
+    /// Value contains (the searcher is large: boxed to keep patterns small).
+    Contains(Box<Needle>),
     /// Value starts with.
     StartsWith(String),
     /// Value ends with.
@@ -46,6 +46,36 @@ impl Needle {
 impl PartialEq for Needle {
     fn eq(&self, other: &Self) -> bool {
         self.text == other.text
+    }
+}
+
+/// A regular expression checked when the rule loads and compiled the first
+/// time an event reaches it: most never are, and compiling thousands of them
+/// would dominate the time to load a rule set.
+#[derive(Debug)]
+pub struct LazyRegex {
+    source: String,
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    /// Checks the syntax of `source` (with inline flags already prefixed).
+    pub fn new(source: String) -> Result<Self, String> {
+        regex_syntax::Parser::new()
+            .parse(&source)
+            .map_err(|e| e.to_string().lines().last().unwrap_or("").to_owned())?;
+        Ok(LazyRegex {
+            source,
+            compiled: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Whether `text` matches (a pattern too large to compile matches nothing).
+    pub fn is_match(&self, text: &str) -> bool {
+        self.compiled
+            .get_or_init(|| Regex::new(&self.source).ok())
+            .as_ref()
+            .is_some_and(|r| r.is_match(text))
     }
 }
 
@@ -87,8 +117,8 @@ pub enum Pattern {
     Number(f64, String),
     /// A boolean from the rule.
     Bool(bool),
-    /// A regular expression (`re`).
-    Regex(Regex),
+    /// A regular expression (`re`), compiled when first needed.
+    Regex(std::sync::Arc<LazyRegex>),
     /// Address within a network (`cidr`).
     Cidr(IpAddr, u8),
     /// Numeric comparison.
@@ -146,7 +176,7 @@ pub fn text_op(tokens: Vec<GlobTok>) -> TextOp {
         [] => TextOp::Equals(String::new()),
         [Lit(s)] => TextOp::Equals(s.clone()),
         [Many] => TextOp::Glob(tokens),
-        [Many, Lit(s), Many] => TextOp::Contains(Needle::new(s.clone())),
+        [Many, Lit(s), Many] => TextOp::Contains(Box::new(Needle::new(s.clone()))),
         [Lit(s), Many] => TextOp::StartsWith(s.clone()),
         [Many, Lit(s)] => TextOp::EndsWith(s.clone()),
         _ => TextOp::Glob(tokens),
@@ -158,7 +188,7 @@ pub fn lower_op(op: TextOp) -> TextOp {
     let low = |s: String| s.to_lowercase();
     match op {
         TextOp::Equals(s) => TextOp::Equals(low(s)),
-        TextOp::Contains(n) => TextOp::Contains(Needle::new(low(n.text))),
+        TextOp::Contains(n) => TextOp::Contains(Box::new(Needle::new(low(n.text)))),
         TextOp::StartsWith(s) => TextOp::StartsWith(low(s)),
         TextOp::EndsWith(s) => TextOp::EndsWith(low(s)),
         TextOp::Glob(t) => TextOp::Glob(
@@ -379,7 +409,10 @@ mod tests {
     #[test]
     fn wildcards_and_escapes() {
         assert_eq!(op("*\\cmd.exe"), TextOp::EndsWith("\\cmd.exe".into()));
-        assert_eq!(op("*Mimi*"), TextOp::Contains(Needle::new("mimi".into())));
+        assert_eq!(
+            op("*Mimi*"),
+            TextOp::Contains(Box::new(Needle::new("mimi".into())))
+        );
         assert_eq!(op("abc*"), TextOp::StartsWith("abc".into()));
         assert!(op("a*b?c").matches("axxxbyc"));
         assert!(!op("a*b?c").matches("axxxbc"));
