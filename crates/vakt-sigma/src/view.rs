@@ -20,6 +20,30 @@ pub struct Tables {
     /// By field id: (stamp, position) — valid only when the stamp is current.
     index: Vec<(u32, u32)>,
     lower: Vec<Cached>,
+    /// By field id: the id of the same name without spaces (Sigma writes
+    /// `ThreatName` for Defender's `Threat Name`); 0 not yet known, 1 none, else id + 2.
+    unspaced: Vec<u32>,
+}
+
+impl Tables {
+    fn unspaced(&mut self, f: FieldId) -> Option<FieldId> {
+        let i = f.0 as usize;
+        if i >= self.unspaced.len() {
+            self.unspaced.resize(i + 1, 0);
+        }
+        if self.unspaced[i] == 0 {
+            let name = f.name();
+            self.unspaced[i] = if name.contains(' ') {
+                FieldId::intern(&name.replace(' ', "")).map_or(1, |id| id.0 + 2)
+            } else {
+                1
+            };
+        }
+        match self.unspaced[i] {
+            0 | 1 => None,
+            n => Some(FieldId(n - 2)),
+        }
+    }
 }
 
 /// An event indexed for matching.
@@ -51,14 +75,17 @@ impl<'e> View<'e> {
             .map(|(i, (f, _))| (*f, event.fields.len() + i));
         let native = event.fields.iter().enumerate().map(|(i, (f, _))| (*f, i));
         for (f, pos) in common.chain(native) {
-            let id = f.0 as usize;
-            if id >= scratch.index.len() {
-                scratch.index.resize(id + 1, (0, 0));
-            }
-            let slot = &mut scratch.index[id];
-            // The first native field of a repeated name wins.
-            if slot.0 != stamp || slot.1 as usize >= event.fields.len() {
-                *slot = (stamp, pos as u32);
+            let alias = scratch.unspaced(f);
+            for id in std::iter::once(f).chain(alias) {
+                let id = id.0 as usize;
+                if id >= scratch.index.len() {
+                    scratch.index.resize(id + 1, (0, 0));
+                }
+                let slot = &mut scratch.index[id];
+                // The first native field of a repeated name wins.
+                if slot.0 != stamp || slot.1 as usize >= event.fields.len() {
+                    *slot = (stamp, pos as u32);
+                }
             }
         }
         View {
