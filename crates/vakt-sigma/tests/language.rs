@@ -1,6 +1,9 @@
 //! The Sigma language, case by case: every modifier, every condition form,
 //! filters and correlations, with small hand-written rules and events.
 
+// The cases read better as literal lists.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 use std::sync::Arc;
 
 use vakt_core::{Event, FieldId, Locator, Origin, Timestamp, Value};
