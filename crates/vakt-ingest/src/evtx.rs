@@ -69,42 +69,48 @@ fn open(
     let full_chunks = body / CHUNK as u64;
     Ok(EvtxEvents {
         chunks: parser.into_chunks(),
-        settings: Arc::new(settings),
-        bytes,
-        ctx,
+        shared: Shared {
+            settings: Arc::new(settings),
+            bytes,
+            ctx,
+        },
         kinds: SourceKinds::default(),
         pending: VecDeque::new(),
         position: 0,
         trailing: (trailing > 0).then_some((full_chunks, trailing)),
+        threads: 1,
     })
 }
 
 /// The events of one EVTX file, chunk by chunk.
 pub struct EvtxEvents {
     chunks: evtx::IntoIterChunks<Box<dyn Source>>,
-    settings: Arc<ParserSettings>,
-    bytes: Bytes,
-    ctx: ReadContext,
+    shared: Shared,
     kinds: SourceKinds,
     pending: VecDeque<Result<Event, RecordError>>,
     /// Records read so far, to place an error that names no record.
     position: u64,
     trailing: Option<(u64, usize)>,
+    /// Chunks rendered at once on this many threads (1: in this thread).
+    threads: usize,
 }
 
-impl EvtxEvents {
+/// What rendering a chunk needs, shared by the threads that render chunks.
+struct Shared {
+    settings: Arc<ParserSettings>,
+    bytes: Bytes,
+    ctx: ReadContext,
+}
+
+impl Shared {
     fn error(&self, locator: Locator, reason: String, raw: Vec<u8>) -> RecordError {
         RecordError {
             path: self.ctx.path.clone(),
             locator,
-            source: self.kinds_default(),
+            source: Arc::from("evtx"),
             reason,
             raw,
         }
-    }
-
-    fn kinds_default(&self) -> Arc<str> {
-        Arc::from("evtx")
     }
 
     /// The raw bytes from chunk `n` on, at most `max` of them (for quarantine).
@@ -132,43 +138,43 @@ impl EvtxEvents {
         self.bytes_at(n, CHUNK)
     }
 
-    fn read_chunk(&mut self, mut chunk: EvtxChunkData) {
+    /// The events (and errors) of one chunk, in record order.
+    fn read_chunk(
+        &self,
+        mut chunk: EvtxChunkData,
+        kinds: &mut SourceKinds,
+    ) -> Vec<Result<Event, RecordError>> {
         let number = chunk.number.unwrap_or(0);
         let expected = chunk
             .header
             .last_event_record_id
             .saturating_sub(chunk.header.first_event_record_id)
             .saturating_add(1);
-        let parsed = match chunk.parse(self.settings.clone()) {
+        let mut parsed = match chunk.parse(self.settings.clone()) {
             Ok(parsed) => parsed,
             Err(e) => {
-                let raw = self.chunk_bytes(number);
-                let err = self.error(
+                return vec![Err(self.error(
                     Locator::Chunk(number),
                     format!("EVTX chunk {number} cannot be parsed ({e}); its records (about {expected}) are lost"),
-                    raw,
-                );
-                self.pending.push_back(Err(err));
-                return;
+                    self.chunk_bytes(number),
+                ))];
             }
         };
-        let mut parsed = parsed;
         let mut out = Vec::new();
         for record in parsed.iter() {
-            self.position += 1;
             let item = match record.and_then(|r| r.into_json_bytes()) {
                 Ok(rendered) => {
                     // The record's number in the file, as `evtx_dump` shows it.
                     let locator = Locator::Record(rendered.event_record_id);
                     let fallback = nanos(rendered.timestamp.as_nanosecond());
-                    let mapped = windows::event_from_rendered(
+                    windows::event_from_rendered(
                         &rendered.data,
                         &self.ctx,
-                        &mut self.kinds,
+                        kinds,
                         locator,
                         fallback,
-                    );
-                    mapped.map_err(|reason| self.error(locator, reason, rendered.data))
+                    )
+                    .map_err(|reason| self.error(locator, reason, rendered.data))
                 }
                 Err(e) => {
                     let locator = match &e {
@@ -177,22 +183,129 @@ impl EvtxEvents {
                         }
                         _ => Locator::Chunk(number),
                     };
-                    let raw = self.chunk_bytes(number);
                     Err(self.error(
                         locator,
                         format!("EVTX record in chunk {number} cannot be read: {e}"),
-                        raw,
+                        self.chunk_bytes(number),
                     ))
                 }
             };
             out.push(item);
         }
-        self.pending.extend(out);
+        out
     }
 }
 
 fn nanos(n: i128) -> Option<Timestamp> {
     i64::try_from(n).ok().map(Timestamp)
+}
+
+impl EvtxEvents {
+    /// Renders the chunks of this file on `threads` threads at a time (for large files).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    fn chunk_error(&mut self, e: evtx::err::EvtxError) -> RecordError {
+        let number = match &e {
+            evtx::err::EvtxError::FailedToParseChunk { chunk_id, .. } => Some(*chunk_id),
+            _ => None,
+        };
+        let (locator, raw) = match number {
+            Some(n) => (Locator::Chunk(n), self.shared.chunk_bytes(n)),
+            None => (Locator::Record(self.position + 1), Vec::new()),
+        };
+        let mut why = format!("{e}");
+        if let Some(src) = std::error::Error::source(&e) {
+            why.push_str(&format!(": {src}"));
+        }
+        let reason = match number {
+            Some(n) => format!(
+                "EVTX chunk {n} cannot be read ({why}); its records are lost, reading goes on with the next chunk"
+            ),
+            None => format!("EVTX record cannot be read ({why}); reading goes on"),
+        };
+        self.shared.error(locator, reason, raw)
+    }
+
+    /// Reads the next chunks into `pending`; false when the file is done.
+    fn fill(&mut self) -> bool {
+        let want = if self.threads > 1 {
+            self.threads * 2
+        } else {
+            1
+        };
+        let mut batch = Vec::with_capacity(want);
+        while batch.len() < want {
+            match self.chunks.next() {
+                Some(c) => batch.push(c),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            return false;
+        }
+        if batch.len() == 1 || self.threads == 1 {
+            for c in batch {
+                match c {
+                    Ok(chunk) => {
+                        let items = self.shared.read_chunk(chunk, &mut self.kinds);
+                        self.position += items.len() as u64;
+                        self.pending.extend(items);
+                    }
+                    Err(e) => {
+                        let err = self.chunk_error(e);
+                        self.pending.push_back(Err(err));
+                    }
+                }
+            }
+            return true;
+        }
+        // Render the batch on several threads, each a contiguous run of chunks, and keep the order.
+        let per = batch.len().div_ceil(self.threads);
+        let mut groups: Vec<Vec<Result<EvtxChunkData, evtx::err::EvtxError>>> = Vec::new();
+        let mut it = batch.into_iter();
+        loop {
+            let g: Vec<_> = it.by_ref().take(per).collect();
+            if g.is_empty() {
+                break;
+            }
+            groups.push(g);
+        }
+        let shared = &self.shared;
+        let rendered: Vec<Vec<Result<Vec<Result<Event, RecordError>>, evtx::err::EvtxError>>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = groups
+                    .into_iter()
+                    .map(|g| {
+                        scope.spawn(move || {
+                            let mut kinds = SourceKinds::default();
+                            g.into_iter()
+                                .map(|c| c.map(|chunk| shared.read_chunk(chunk, &mut kinds)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+        for r in rendered.into_iter().flatten() {
+            match r {
+                Ok(items) => {
+                    self.position += items.len() as u64;
+                    self.pending.extend(items);
+                }
+                Err(e) => {
+                    let err = self.chunk_error(e);
+                    self.pending.push_back(Err(err));
+                }
+            }
+        }
+        true
+    }
 }
 
 impl Iterator for EvtxEvents {
@@ -203,42 +316,14 @@ impl Iterator for EvtxEvents {
             if let Some(item) = self.pending.pop_front() {
                 return Some(item);
             }
-            match self.chunks.next() {
-                Some(Ok(chunk)) => self.read_chunk(chunk),
-                Some(Err(e)) => {
-                    let number = match &e {
-                        evtx::err::EvtxError::FailedToParseChunk { chunk_id, .. } => {
-                            Some(*chunk_id)
-                        }
-                        _ => None,
-                    };
-                    let (locator, raw) = match number {
-                        Some(n) => (Locator::Chunk(n), self.chunk_bytes(n)),
-                        None => (Locator::Record(self.position + 1), Vec::new()),
-                    };
-                    let mut why = format!("{e}");
-                    if let Some(src) = std::error::Error::source(&e) {
-                        why.push_str(&format!(": {src}"));
-                    }
-                    let reason = match number {
-                        Some(n) => format!(
-                            "EVTX chunk {n} cannot be read ({why}); its records are lost, reading goes on with the next chunk"
-                        ),
-                        None => format!("EVTX record cannot be read ({why}); reading goes on"),
-                    };
-                    return Some(Err(self.error(locator, reason, raw)));
-                }
-                None => {
-                    let (n, bytes) = self.trailing.take()?;
-                    let raw = self.bytes_at(n, CHUNK);
-                    return Some(Err(self.error(
-                        Locator::Chunk(n),
-                        format!(
-                            "file is truncated: chunk {n} has only {bytes} of {CHUNK} bytes; its records are lost"
-                        ),
-                        raw,
-                    )));
-                }
+            if !self.fill() {
+                let (n, bytes) = self.trailing.take()?;
+                let raw = self.shared.bytes_at(n, CHUNK);
+                return Some(Err(self.shared.error(
+                    Locator::Chunk(n),
+                    format!("file is truncated: chunk {n} has only {bytes} of {CHUNK} bytes; its records are lost"),
+                    raw,
+                )));
             }
         }
     }

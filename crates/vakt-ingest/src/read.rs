@@ -15,6 +15,8 @@ use crate::{Format, InputError, ReadContext, RecordError, eve, evtx, fhir, jsonl
 const HEAD: usize = 64 * 1024;
 /// The most bytes one input may decompress to in memory (a zip entry, a JSON document, an EVTX file).
 const MAX_IN_MEMORY: u64 = 4 << 30;
+/// From this size on, an EVTX file's chunks are rendered in parallel.
+const LARGE_EVTX: u64 = 16 << 20;
 /// Archives inside archives are opened this deep.
 const MAX_NESTING: u32 = 3;
 
@@ -27,6 +29,8 @@ pub struct Options {
     pub tenant: Arc<str>,
     /// For JSON Lines, the timestamp field.
     pub timestamp_field: Option<Arc<str>>,
+    /// Threads that render the chunks of one large EVTX file at once.
+    pub chunk_threads: usize,
 }
 
 impl Default for Options {
@@ -35,6 +39,7 @@ impl Default for Options {
             format: None,
             tenant: Arc::from("default"),
             timestamp_field: None,
+            chunk_threads: 1,
         }
     }
 }
@@ -218,14 +223,22 @@ fn read_stream(
     let events: Box<dyn Iterator<Item = Result<Event, RecordError>>> = match format {
         Format::Evtx => {
             // A plain file on disk is read chunk by chunk; anything decompressed is in memory.
-            let opened = match file {
-                Some(f) => evtx::read_file(f, ctx),
+            let (opened, size) = match file {
+                Some(f) => (
+                    evtx::read_file(f, ctx),
+                    std::fs::metadata(f).map_or(0, |m| m.len()),
+                ),
                 None => match read_rest(Vec::new(), stream, &path) {
-                    Ok(b) => evtx::read(Arc::from(b), ctx),
+                    Ok(b) => {
+                        let n = b.len() as u64;
+                        (evtx::read(Arc::from(b), ctx), n)
+                    }
                     Err(e) => return visit(Visit::Unreadable(e)),
                 },
             };
             match opened {
+                // A large file is rendered on several threads, chunk by chunk.
+                Ok(it) if size >= LARGE_EVTX => Box::new(it.with_threads(opts.chunk_threads)),
                 Ok(it) => Box::new(it),
                 Err(e) => return visit(Visit::Unreadable(e)),
             }

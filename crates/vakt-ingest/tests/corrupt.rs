@@ -422,3 +422,26 @@ fn evtx_in_memory_path_matches_the_file_path() {
     assert_eq!(from_gz.rejected[0].locator, Locator::Chunk(5));
     assert_eq!(from_gz.rejected[0].raw, from_file.rejected[0].raw);
 }
+
+#[test]
+fn evtx_chunks_rendered_in_parallel_keep_order_and_errors() {
+    let original = std::fs::read(shared().join(EVTX)).unwrap();
+    let mut broken = original.clone();
+    broken[HEADER + 7 * CHUNK..HEADER + 7 * CHUNK + 8].copy_from_slice(b"NotChnk!");
+    let serial: Vec<_> = vakt_ingest::evtx::read(
+        std::sync::Arc::from(broken.clone()),
+        vakt_ingest::ReadContext::new("x.evtx", "t"),
+    )
+    .unwrap()
+    .collect();
+    let parallel: Vec<_> = vakt_ingest::evtx::read(
+        std::sync::Arc::from(broken),
+        vakt_ingest::ReadContext::new("x.evtx", "t"),
+    )
+    .unwrap()
+    .with_threads(3)
+    .collect();
+    assert_eq!(serial.len(), parallel.len());
+    assert!(serial.iter().zip(&parallel).all(|(a, b)| a == b));
+    assert_eq!(parallel.iter().filter(|r| r.is_err()).count(), 1);
+}

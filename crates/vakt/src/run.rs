@@ -130,6 +130,9 @@ pub fn options(input: &InputArgs) -> Options {
         format: input.input_format.fixed(),
         tenant: Arc::from(input.tenant.as_str()),
         timestamp_field: input.timestamp_field.as_deref().map(Arc::from),
+        chunk_threads: input
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
 }
 
