@@ -196,6 +196,9 @@ impl Shared {
     }
 }
 
+/// One chunk's events, or why the chunk could not be read.
+type ChunkResult = Result<Vec<Result<Event, RecordError>>, evtx::err::EvtxError>;
+
 fn nanos(n: i128) -> Option<Timestamp> {
     i64::try_from(n).ok().map(Timestamp)
 }
@@ -274,24 +277,23 @@ impl EvtxEvents {
             groups.push(g);
         }
         let shared = &self.shared;
-        let rendered: Vec<Vec<Result<Vec<Result<Event, RecordError>>, evtx::err::EvtxError>>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = groups
-                    .into_iter()
-                    .map(|g| {
-                        scope.spawn(move || {
-                            let mut kinds = SourceKinds::default();
-                            g.into_iter()
-                                .map(|c| c.map(|chunk| shared.read_chunk(chunk, &mut kinds)))
-                                .collect::<Vec<_>>()
-                        })
+        let rendered: Vec<Vec<ChunkResult>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .into_iter()
+                .map(|g| {
+                    scope.spawn(move || {
+                        let mut kinds = SourceKinds::default();
+                        g.into_iter()
+                            .map(|c| c.map(|chunk| shared.read_chunk(chunk, &mut kinds)))
+                            .collect::<Vec<_>>()
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
         for r in rendered.into_iter().flatten() {
             match r {
                 Ok(items) => {
