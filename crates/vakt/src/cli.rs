@@ -48,7 +48,7 @@ pub enum RulesCommand {
 /// Where rules come from and how they are mapped.
 #[derive(Debug, Args)]
 pub struct RuleArgs {
-    /// Rule files or folders (default: $VAKT_RULES).
+    /// Rule files or folders (default: $VAKT_RULES, else `rules:` in the config file).
     #[arg(long, value_name = "DIR", env = "VAKT_RULES")]
     pub rules: Vec<PathBuf>,
     /// The logsource mapping (default: the one shipped with vakt).

@@ -142,8 +142,18 @@ fn parse_time(t: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
 
 /// Runs `vakt hunt`.
 pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
+    let mut args = args;
+    if args.rules.rules.is_empty()
+        && let Some((_, c)) = crate::rules::config()?
+    {
+        args.rules.rules = c.rules;
+        args.rules.logsources = args.rules.logsources.or(c.logsources);
+        args.rules.placeholders = args.rules.placeholders.or(c.placeholders);
+    }
     if args.rules.rules.is_empty() {
-        anyhow::bail!("no rules: give --rules DIR or set VAKT_RULES");
+        anyhow::bail!(
+            "no rules: give --rules DIR, set VAKT_RULES, or name them in a config file (vakt.yml: `rules: [DIR]`)"
+        );
     }
     let quiet = args.input.quiet;
     let (set, report, load_secs) = crate::rules::load(

@@ -38,6 +38,48 @@ fn serde_saphyr_like(text: &str) -> Result<BTreeMap<String, Vec<String>>, String
     vakt_sigma::rule::yaml_map_of_lists(text)
 }
 
+/// The settings a config file may give (`rules`, `logsources`, `placeholders`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Config {
+    /// Rule folders or files.
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
+    /// The logsource mapping.
+    pub logsources: Option<PathBuf>,
+    /// Placeholder values for `expand`.
+    pub placeholders: Option<PathBuf>,
+}
+
+/// The config file: `$VAKT_CONFIG`, else `./vakt.yml`, else `$XDG_CONFIG_HOME/vakt/config.yml`
+/// (or `~/.config/vakt/config.yml`); relative paths in it are relative to the file.
+pub fn config() -> anyhow::Result<Option<(PathBuf, Config)>> {
+    let home = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let candidates: Vec<PathBuf> = match std::env::var_os("VAKT_CONFIG") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => std::iter::once(PathBuf::from("vakt.yml"))
+            .chain(home.map(|h| h.join("vakt/config.yml")))
+            .collect(),
+    };
+    for path in candidates {
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut c: Config = serde_saphyr::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a vakt config: {e}", path.display()))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let fix = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        c.rules = c.rules.into_iter().map(fix).collect();
+        c.logsources = c.logsources.map(fix);
+        c.placeholders = c.placeholders.map(fix);
+        return Ok(Some((path, c)));
+    }
+    Ok(None)
+}
+
 /// Loads the rules, timing it.
 pub fn load(
     paths: &[PathBuf],

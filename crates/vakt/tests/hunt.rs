@@ -1,0 +1,245 @@
+//! `vakt hunt` and `vakt rules check` end to end.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn shared() -> PathBuf {
+    if let Some(p) = std::env::var_os("VAKT_SHARED_DATA") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+fn vakt_in(dir: Option<&Path>, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vakt"));
+    cmd.args(args)
+        .env_remove("VAKT_RULES")
+        .env_remove("VAKT_CONFIG")
+        .env("HOME", "/nonexistent");
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().expect("vakt runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn vakt(args: &[&str]) -> (i32, String, String) {
+    vakt_in(None, args)
+}
+
+const MIMIKATZ: &str = "evtx/EVTX-to-MITRE-Attack/TA0003-Persistence/T1543.003-Create or Modify System Process-Windows Service/ID7045-New service for Mimikatz +npcap.evtx";
+
+#[test]
+fn hunt_reports_detections_with_rule_host_fields_and_origin() {
+    let rules = shared().join("sigma/rules");
+    let f = shared().join(MIMIKATZ);
+    let (code, out, err) = vakt(&[
+        "hunt",
+        f.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let m = hits
+        .iter()
+        .find(|h| h["rule"]["title"] == "Mimikatz Use")
+        .expect("Mimikatz Use");
+    assert_eq!(m["rule"]["level"], "high");
+    assert!(m["rule"]["id"].is_string());
+    assert!(
+        m["rule"]["attack"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{m}"
+    );
+    assert!(!m["host"].as_str().unwrap().is_empty());
+    assert!(m["origin"]["path"].as_str().unwrap().ends_with(".evtx"));
+    assert!(
+        m["origin"]["where"]
+            .as_str()
+            .unwrap()
+            .starts_with("record ")
+    );
+    assert!(chrono::DateTime::parse_from_rfc3339(m["time"].as_str().unwrap()).is_ok());
+    // The summary names the rules, the counts and the speed.
+    assert!(
+        err.contains("detections by rule") && err.contains("events/s"),
+        "{err}"
+    );
+
+    let (_, crit, _) = vakt(&[
+        "hunt",
+        "-q",
+        f.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--min-level",
+        "critical",
+    ]);
+    assert!(crit.lines().all(|l| l.contains("\"level\":\"critical\"")));
+    let (_, csv, _) = vakt(&[
+        "hunt",
+        "-q",
+        f.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert!(csv.starts_with("time,rule,id,level,attack,host,fields,path,where\n"));
+    assert!(csv.contains("Mimikatz Use"));
+    let (_, table, _) = vakt(&[
+        "hunt",
+        "-q",
+        f.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--tag",
+        "attack.t1543.003",
+    ]);
+    assert!(table.starts_with("time"), "{table}");
+    assert!(
+        !table.contains("Mimikatz Use"),
+        "Mimikatz Use is not tagged t1543.003"
+    );
+}
+
+#[test]
+fn rules_come_from_a_config_file_when_not_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = shared().join("sigma/rules/windows/builtin/win_alert_mimikatz_keywords.yml");
+    std::fs::write(
+        dir.path().join("vakt.yml"),
+        format!("rules:\n  - {}\n", rules.display()),
+    )
+    .unwrap();
+    let f = shared().join(MIMIKATZ);
+    let (code, out, err) = vakt_in(
+        Some(dir.path()),
+        &["hunt", "-q", f.to_str().unwrap(), "--format", "jsonl"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (code, _, err) = vakt(&["hunt", f.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no rules"), "{err}");
+}
+
+#[test]
+fn rules_check_counts_and_explains() {
+    let rules = shared().join("sigma");
+    let (code, out, _) = vakt(&[
+        "rules",
+        "check",
+        "--format",
+        "json",
+        rules.join("rules").to_str().unwrap(),
+        rules.join("rules-emerging-threats").to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let loaded = v["loaded"].as_u64().unwrap();
+    let total = v["rules"].as_u64().unwrap();
+    assert!(loaded * 100 >= total * 98, "{loaded}/{total}");
+    // The two emerging-threat rules with `expand` placeholders are reported, so the exit code is 2.
+    assert_eq!(code, 2);
+    assert_eq!(v["unsupported"], 2);
+    assert!(
+        v["unsupported_rules"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("placeholder")
+    );
+}
+
+/// Sigma over health-record access: a CERT's own rule (`product: ehr`) over FHIR
+/// AuditEvents, and a correlation over events from several files.
+#[test]
+fn sigma_over_fhir_auditevents_with_a_correlation_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ehr.yml"),
+        "title: Break-glass access to a patient record
+id: 5d1c2f7e-0000-4000-8000-000000000001
+name: break_glass
+status: test
+level: high
+tags: [attack.t1078]
+logsource: {product: ehr}
+detection:
+    sel:
+        purpose_of_use: ETREAT
+        patient.uid|startswith: 'Patient/'
+    condition: sel
+---
+title: Any read of Patient/example
+id: 5d1c2f7e-0000-4000-8000-000000000002
+name: example_read
+level: low
+logsource: {product: ehr}
+detection:
+    sel:
+        entity.what.reference|startswith: 'Patient/example'
+    condition: sel
+---
+title: Patient/example touched three times
+id: 5d1c2f7e-0000-4000-8000-000000000003
+level: medium
+correlation:
+    type: event_count
+    rules: [example_read]
+    group-by: [patient.uid]
+    timespan: 5000d
+    condition:
+        gte: 3
+",
+    )
+    .unwrap();
+    let r4 = shared().join("fhir-r4-examples/AuditEvent");
+    let r5 = shared().join("fhir-r5-examples/AuditEvent");
+    let (code, out, err) = vakt(&[
+        "hunt",
+        "-q",
+        r4.to_str().unwrap(),
+        r5.to_str().unwrap(),
+        "--rules",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let hits: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let glass: Vec<_> = hits
+        .iter()
+        .filter(|h| h["rule"]["title"] == "Break-glass access to a patient record")
+        .collect();
+    assert_eq!(glass.len(), 1, "{out}");
+    assert!(
+        glass[0]["origin"]["path"]
+            .as_str()
+            .unwrap()
+            .contains("breakglass")
+    );
+    let corr: Vec<_> = hits
+        .iter()
+        .filter(|h| h["rule"]["title"] == "Patient/example touched three times")
+        .collect();
+    assert!(!corr.is_empty(), "{out}");
+    assert_eq!(corr[0]["fields"]["patient.uid"], "Patient/example");
+    // The correlated rule does not report on its own (no `generate: true`).
+    assert!(
+        hits.iter()
+            .all(|h| h["rule"]["title"] != "Any read of Patient/example")
+    );
+}
