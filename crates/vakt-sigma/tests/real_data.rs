@@ -263,6 +263,30 @@ fn finds_what_chainsaw_finds() {
         };
         eprintln!("  extra {n:>4}  {r}  {title}  ({seen})");
     }
+    // Hayabusa's converted rules carry new ids: compare those by title.
+    let text = std::fs::read_to_string(shared().join("sigma-peer/detections.tsv")).unwrap();
+    let hayabusa: BTreeSet<(String, i64, String)> = text
+        .lines()
+        .filter(|l| l.starts_with("hayabusa"))
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (c[1].to_owned(), c[2].parse().unwrap_or(-1), c[4].to_owned())
+        })
+        .collect();
+    let title_of: BTreeMap<&str, &str> = all_rules()
+        .rules
+        .iter()
+        .filter_map(|r| Some((r.id.as_deref()?, r.title.as_str())))
+        .collect();
+    let ours_by_title: BTreeSet<(String, i64, String)> = ours
+        .iter()
+        .filter_map(|(f, r, id)| Some((f.clone(), *r, title_of.get(id.as_str())?.to_string())))
+        .collect();
+    eprintln!(
+        "hayabusa (converted SigmaHQ rules) {} detections; vakt finds {} of them (by file, record and title)",
+        hayabusa.len(),
+        hayabusa.intersection(&ours_by_title).count()
+    );
     // Every miss is explained: rules where vakt applies a logsource condition
     // that Chainsaw's mapping leaves out.
     for (file, record, rule) in &missed {
