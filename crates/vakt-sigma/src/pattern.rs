@@ -420,11 +420,14 @@ mod tests {
         assert_eq!(op("a\\*b"), TextOp::Equals("a*b".into()));
         assert!(op("*\\**").matches("x*y"));
         assert!(!op("*\\**").matches("xy"));
-        // A backslash before anything else stays a backslash.
+        // `\*` is a literal star (the spec); a backslash then a wildcard is `\\*`.
+        assert_eq!(op("C:\\Windows\\*"), TextOp::Equals("c:\\windows*".into()));
         assert_eq!(
-            op("C:\\Windows\\*"),
+            op("C:\\Windows\\\\*"),
             TextOp::StartsWith("c:\\windows\\".into())
         );
+        // A backslash before anything else stays a backslash.
+        assert_eq!(op("C:\\Windows\\x"), TextOp::Equals("c:\\windows\\x".into()));
         assert_eq!(op("\\\\"), TextOp::Equals("\\".into()));
         assert!(op("*a*b*").matches("xxaxxbxx"));
         assert!(op("?").matches("é"));
