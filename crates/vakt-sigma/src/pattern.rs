@@ -427,7 +427,10 @@ mod tests {
             TextOp::StartsWith("c:\\windows\\".into())
         );
         // A backslash before anything else stays a backslash.
-        assert_eq!(op("C:\\Windows\\x"), TextOp::Equals("c:\\windows\\x".into()));
+        assert_eq!(
+            op("C:\\Windows\\x"),
+            TextOp::Equals("c:\\windows\\x".into())
+        );
         assert_eq!(op("\\\\"), TextOp::Equals("\\".into()));
         assert!(op("*a*b*").matches("xxaxxbxx"));
         assert!(op("?").matches("é"));

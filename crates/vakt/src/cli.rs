@@ -36,6 +36,71 @@ pub enum Command {
     /// Work with Sigma rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Simulate a health region (under attack) and write its logs, with ground truth.
+    Sim(SimArgs),
+}
+
+/// `vakt sim`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  vakt sim --out /tmp/region --seed 2018 --patients 100000 --days 3 --scenario apt2018\n\nWrites tenants/<trust>/day-NNN/{windows/events.jsonl, zeek/*.log, ehr/auditevent.ndjson},\ntenants/<trust>/fhir/*.ndjson, registers/*-protected-persons.csv and truth/."
+)]
+pub struct SimArgs {
+    /// Output folder (created).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Seed: the same seed gives the same files, byte for byte.
+    #[arg(long, default_value_t = 2018)]
+    pub seed: u64,
+    /// Patients in the region.
+    #[arg(long, default_value_t = 10_000)]
+    pub patients: usize,
+    /// Staff (default: one per twenty patients, at least 80).
+    #[arg(long)]
+    pub staff: Option<usize>,
+    /// Days to simulate, from Monday 1 January 2018.
+    #[arg(long, default_value_t = 1)]
+    pub days: u32,
+    /// Attack scenario: apt2018, or none.
+    #[arg(long, default_value = "apt2018")]
+    pub scenario: String,
+    /// How quiet the attacker is.
+    #[arg(long, value_enum, default_value_t = StealthArg::Medium)]
+    pub stealth: StealthArg,
+    /// How fast the attacker moves between stages (default: fast for one or two days, else normal).
+    #[arg(long, value_enum)]
+    pub speed: Option<SpeedArg>,
+    /// Hours after the start when the attack begins (default: 08:30 on the first day of the middle third).
+    #[arg(long)]
+    pub attack_start: Option<f64>,
+    /// Share of clinicians' reads without a recorded care relationship.
+    #[arg(long, default_value_t = 0.05)]
+    pub no_relationship_share: f64,
+    /// No summary on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--stealth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StealthArg {
+    /// Noisy.
+    Low,
+    /// Careful.
+    Medium,
+    /// Patient.
+    High,
+}
+
+/// `--speed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpeedArg {
+    /// Minutes between stages.
+    Fast,
+    /// Hours between stages.
+    Normal,
+    /// Days between stages.
+    Slow,
 }
 
 /// `vakt rules …`.

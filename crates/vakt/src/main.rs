@@ -9,6 +9,7 @@ mod ordered;
 mod quarantine;
 mod rules;
 mod run;
+mod sim;
 mod stats;
 
 use std::process::ExitCode;

@@ -121,6 +121,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => crate::stats::run(args),
         Command::Hunt(args) => crate::hunt::run(args),
         Command::Rules(crate::cli::RulesCommand::Check(args)) => crate::rules::check(args),
+        Command::Sim(args) => crate::sim::run(args),
     }
 }
 

@@ -1,0 +1,428 @@
+//! vakt-sim: a synthetic health region under attack, with ground truth.
+//!
+//! `vakt sim` builds a region like Norway's South-East in 2018 — ten counties,
+//! eight health trusts (the tenants), their hospitals, departments, hosts and
+//! staff, and patients with synthetic identity numbers — and lives through N
+//! days of it hour by hour: shifts, EHR reads inside and outside care
+//! relationships, research exports, integration accounts, Windows logons and
+//! process starts, web browsing, monitoring heartbeats, Windows Update checks,
+//! backups and PACS transfers. Scenario `apt2018` adds an attacker. Every
+//! file is in a format vakt reads; `truth/` says which records, accounts and
+//! hosts are the attacker's and exactly whose records were read.
+//!
+//! Output is streamed day by day (memory does not grow with `--days`), and a
+//! seed gives the same files byte for byte.
+//!
+//! Not here: detection (the other crates) — the simulator never reads back.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod attack;
+mod format;
+pub mod nin;
+mod normal;
+mod output;
+pub mod region;
+pub mod rng;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::attack::Attack;
+use crate::normal::Encounter;
+use crate::output::{Output, Rec};
+use crate::region::{Region, Role};
+use crate::rng::Rng;
+
+const SECOND: i64 = 1_000_000_000;
+const MINUTE: i64 = 60 * SECOND;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+/// The simulated period starts on Monday 1 January 2018, 00:00 UTC.
+pub const EPOCH: i64 = 1_514_764_800 * SECOND;
+
+/// An error of the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Writing failed.
+    #[error("cannot write: {0}")]
+    Io(String),
+    /// The parameters do not make a region.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How fast the attacker moves from stage to stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speed {
+    /// Stages minutes apart.
+    Fast,
+    /// Stages hours apart (the whole campaign in about three days).
+    Normal,
+    /// Stages days apart.
+    Slow,
+}
+
+/// How quiet the attacker is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stealth {
+    /// Beacons every minute, reads thousands of records within two hours.
+    Low,
+    /// Beacons every five minutes with jitter, reads hundreds over ten hours.
+    Medium,
+    /// Beacons every fifteen minutes with wide jitter, reads a few hundred over days.
+    High,
+}
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Output folder.
+    pub out: PathBuf,
+    /// Seed.
+    pub seed: u64,
+    /// Patients.
+    pub patients: usize,
+    /// Staff (default: one per twenty patients, at least 80).
+    pub staff: usize,
+    /// Days.
+    pub days: u32,
+    /// `apt2018`, or none for a quiet region.
+    pub scenario: Option<String>,
+    /// Attacker speed.
+    pub speed: Speed,
+    /// Attacker stealth.
+    pub stealth: Stealth,
+    /// Hours after the start when the attack begins.
+    pub attack_start_hours: f64,
+    /// Share of clinicians' reads without a recorded care relationship.
+    pub no_relationship_share: f64,
+    /// Share of patients who are protected persons.
+    pub protected_share: f64,
+    /// Share of patients with a restricted address.
+    pub restricted_share: f64,
+}
+
+impl Config {
+    /// Defaults for `patients` patients over `days` days.
+    pub fn new(out: &Path, seed: u64, patients: usize, days: u32) -> Config {
+        Config {
+            out: out.to_owned(),
+            seed,
+            patients,
+            staff: (patients / 20).max(80),
+            days,
+            scenario: Some("apt2018".into()),
+            speed: if days <= 2 {
+                Speed::Fast
+            } else {
+                Speed::Normal
+            },
+            stealth: Stealth::Medium,
+            attack_start_hours: if days <= 1 {
+                8.5
+            } else {
+                24.0 * f64::from(days / 3) + 8.5
+            },
+            no_relationship_share: 0.05,
+            protected_share: 0.003,
+            restricted_share: 0.001,
+        }
+    }
+}
+
+/// What a run wrote.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Files written, relative to the output folder.
+    pub files: Vec<PathBuf>,
+    /// Records written to the event files.
+    pub records: u64,
+    /// Patients whose records the attacker read.
+    pub exposed: usize,
+    /// Clinicians' reads, and those without a care relationship.
+    pub reads: (u64, u64),
+}
+
+/// The running simulation.
+pub struct World<'a> {
+    cfg: &'a Config,
+    region: &'a Region,
+    rng: Rng,
+    /// Windows record numbers per host.
+    records: Vec<u64>,
+    /// Active encounters by trust and department.
+    active: Vec<Vec<Vec<Encounter>>>,
+    encounters: Vec<BufWriter<File>>,
+    enc_seq: u64,
+    audit_seq: u64,
+    end: i64,
+    dept_staff: Vec<Vec<Vec<usize>>>,
+    trust_staff: Vec<Vec<usize>>,
+    trust_patients: Vec<Vec<u32>>,
+    /// The integration service account of each trust.
+    service: Vec<usize>,
+    reads_without: u64,
+    reads_clinical: u64,
+}
+
+impl World<'_> {
+    fn next_audit_id(&mut self) -> String {
+        self.audit_seq += 1;
+        format!("a{:010}", self.audit_seq)
+    }
+}
+
+fn io(e: std::io::Error) -> SimError {
+    SimError::Io(e.to_string())
+}
+
+/// Writes the FHIR context (Patient, Practitioner, PractitionerRole, CareTeam,
+/// Organization) and the protected-person register.
+fn write_context(region: &Region, out: &mut Output) -> Result<(), SimError> {
+    for (t, trust) in region.trusts.iter().enumerate() {
+        let mut patients = String::new();
+        let mut register = String::new();
+        for p in region.patients.iter().filter(|p| p.trust == t) {
+            let county = &region.counties[p.county];
+            let mut res = json!({
+                "resourceType": "Patient",
+                "id": p.id,
+                "identifier": [{"system": "urn:oid:2.16.578.1.12.4.1.4.1", "value": p.nin}],
+                "name": [{"family": p.family, "given": [p.given]}],
+                "gender": p.gender,
+                "birthDate": format!("{:04}-{:02}-{:02}", p.birth.0, p.birth.1, p.birth.2),
+                "address": [{"use": "home", "district": county.name, "extension": [{
+                    "url": "http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode",
+                    "valueCoding": {"system": "urn:oid:2.16.578.1.12.4.1.1.3402", "code": p.municipality}
+                }]}],
+            });
+            if p.restricted_address {
+                res["meta"] = json!({"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]});
+            }
+            patients.push_str(&res.to_string());
+            patients.push('\n');
+            if let Some(c) = p.protected {
+                register.push_str(&format!("{},{},{},{}\n", p.id, p.nin, c.name(), trust.id));
+            }
+        }
+        out.write_file(
+            &format!("tenants/{}/fhir/Patient.ndjson", trust.id),
+            &patients,
+        )?;
+        let mut orgs = String::new();
+        for d in &trust.departments {
+            orgs.push_str(&json!({"resourceType": "Organization", "id": d.id, "name": format!("{} {}", d.hospital, d.name), "partOf": {"reference": format!("Organization/{}", trust.id)}}).to_string());
+            orgs.push('\n');
+        }
+        out.write_file(
+            &format!("tenants/{}/fhir/Organization.ndjson", trust.id),
+            &orgs,
+        )?;
+        let (mut pract, mut roles) = (String::new(), String::new());
+        let mut teams: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for s in region.staff.iter().filter(|s| s.trust == t) {
+            pract.push_str(&json!({"resourceType": "Practitioner", "id": s.id, "identifier": [{"system": "urn:vakt:username", "value": s.user}], "name": [{"text": s.name}]}).to_string());
+            pract.push('\n');
+            roles.push_str(&json!({"resourceType": "PractitionerRole", "id": format!("{}-role", s.id), "practitioner": {"reference": format!("Practitioner/{}", s.id)}, "organization": {"reference": format!("Organization/{}", trust.departments[s.department].id)}, "code": [{"coding": [{"system": "urn:vakt:role", "code": s.role.code()}]}]}).to_string());
+            roles.push('\n');
+            if s.role.clinical() {
+                teams.entry(s.department).or_default().push(&s.id);
+            }
+        }
+        out.write_file(
+            &format!("tenants/{}/fhir/Practitioner.ndjson", trust.id),
+            &pract,
+        )?;
+        out.write_file(
+            &format!("tenants/{}/fhir/PractitionerRole.ndjson", trust.id),
+            &roles,
+        )?;
+        let mut care = String::new();
+        for (d, members) in teams {
+            let participants: Vec<_> = members
+                .iter()
+                .map(|m| json!({"member": {"reference": format!("Practitioner/{m}")}}))
+                .collect();
+            care.push_str(&json!({"resourceType": "CareTeam", "id": format!("{}-team", trust.departments[d].id), "status": "active", "managingOrganization": [{"reference": format!("Organization/{}", trust.departments[d].id)}], "participant": participants}).to_string());
+            care.push('\n');
+        }
+        out.write_file(&format!("tenants/{}/fhir/CareTeam.ndjson", trust.id), &care)?;
+        out.write_file(
+            &format!("registers/{}-protected-persons.csv", trust.id),
+            &format!("patient_id,nin,category,trust\n{register}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs a simulation.
+pub fn run(cfg: &Config) -> Result<Summary, SimError> {
+    if cfg.patients < 100 {
+        return Err(SimError::Config("at least 100 patients are needed".into()));
+    }
+    if cfg.days == 0 {
+        return Err(SimError::Config("at least one day is needed".into()));
+    }
+    let scenario = match cfg.scenario.as_deref() {
+        None | Some("none") => None,
+        Some("apt2018") => Some(()),
+        Some(other) => {
+            return Err(SimError::Config(format!(
+                "unknown scenario `{other}` (known: apt2018, none)"
+            )));
+        }
+    };
+    let root = Rng::new(cfg.seed);
+    let region = Region::build(
+        &mut root.fork(1),
+        cfg.patients,
+        cfg.staff,
+        cfg.protected_share,
+        cfg.restricted_share,
+    );
+    let mut out = Output::new(&cfg.out)?;
+    write_context(&region, &mut out)?;
+
+    let trusts = region.trusts.len();
+    let mut trust_staff = vec![Vec::new(); trusts];
+    let mut dept_staff: Vec<Vec<Vec<usize>>> = region
+        .trusts
+        .iter()
+        .map(|t| vec![Vec::new(); t.departments.len()])
+        .collect();
+    let mut service = vec![0; trusts];
+    for (i, s) in region.staff.iter().enumerate() {
+        trust_staff[s.trust].push(i);
+        if s.role.clinical() {
+            dept_staff[s.trust][s.department].push(i);
+        }
+        if s.user == "svc-ehr-integration" {
+            service[s.trust] = i;
+        }
+    }
+    let mut trust_patients = vec![Vec::new(); trusts];
+    for (i, p) in region.patients.iter().enumerate() {
+        trust_patients[p.trust].push(i as u32);
+    }
+    let mut encounters = Vec::with_capacity(trusts);
+    for t in &region.trusts {
+        encounters.push(out.appender(&format!("tenants/{}/fhir/Encounter.ndjson", t.id))?);
+    }
+    let mut world = World {
+        cfg,
+        region: &region,
+        rng: root.fork(2),
+        records: vec![0; region.hosts.len()],
+        active: region
+            .trusts
+            .iter()
+            .map(|t| vec![Vec::new(); t.departments.len()])
+            .collect(),
+        encounters,
+        enc_seq: 0,
+        audit_seq: 0,
+        end: EPOCH + i64::from(cfg.days) * DAY,
+        dept_staff,
+        trust_staff,
+        trust_patients,
+        service,
+        reads_without: 0,
+        reads_clinical: 0,
+    };
+    // Patients already in care when the period starts.
+    let mut rng = root.fork(3);
+    for t in 0..trusts {
+        let n = (world.trust_patients[t].len() as f64 * 0.01).ceil() as usize;
+        for _ in 0..n {
+            let dept = rng.below(region.trusts[t].departments.len() as u64) as usize;
+            let p = *rng.pick(&world.trust_patients[t]);
+            let start = EPOCH - rng.range(1, 72) * HOUR;
+            let end = EPOCH + rng.range(12, 120) * HOUR;
+            world.admit(t, dept, p, start, end)?;
+        }
+    }
+    let mut attack = scenario.map(|()| {
+        let start = EPOCH + (cfg.attack_start_hours * HOUR as f64) as i64;
+        Attack::plan(&world, &mut root.fork(4), start, cfg.speed, cfg.stealth)
+    });
+    let mut attack_rng = root.fork(5);
+    let ids: Vec<&str> = region.trusts.iter().map(|t| t.id).collect();
+    for day in 0..cfg.days {
+        out.start_day(day)?;
+        for hour in 0..24u32 {
+            let t0 = EPOCH + i64::from(day) * DAY + i64::from(hour) * HOUR;
+            let mut recs: Vec<Rec> = Vec::new();
+            world.normal_hour(t0, day, hour, &mut recs)?;
+            if let Some(a) = attack.as_mut() {
+                a.hour(&mut world, &mut attack_rng, t0, &mut recs)?;
+            }
+            out.write(&ids, recs)?;
+        }
+    }
+    for w in &mut world.encounters {
+        w.flush().map_err(io)?;
+    }
+    // The truth beyond the event ledger.
+    let mut exposed = 0;
+    if let Some(a) = &attack {
+        exposed = a.exposed.len();
+        let mut csv = String::from("patient_id,nin,county_number,county,municipality,protected\n");
+        let mut by_county: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
+        for p in &a.exposed {
+            let pt = &region.patients[*p as usize];
+            let c = &region.counties[pt.county];
+            let cat = pt.protected.map_or("", |c| c.name());
+            csv.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                pt.id, pt.nin, c.number, c.name, pt.municipality, cat
+            ));
+            *by_county.entry(c.name).or_default() += 1;
+            if !cat.is_empty() {
+                *by_category.entry(cat).or_default() += 1;
+            }
+        }
+        out.write_file("truth/exposed_patients.csv", &csv)?;
+        let v = &region.staff[a.victim];
+        let ad = &region.staff[a.admin];
+        let hosts: Vec<_> = a
+            .hosts
+            .iter()
+            .map(|h| json!({"host": region.hosts[*h].name, "ip": region.hosts[*h].ip.to_string()}))
+            .collect();
+        let truth = json!({
+            "scenario": "apt2018",
+            "trust": region.trusts[a.trust].id,
+            "start": vakt_core::Timestamp(a.t_initial).to_rfc3339(),
+            "accounts": [
+                {"user": v.user, "practitioner": v.id, "role": v.role.code(), "how": "phished; EHR account used for collection"},
+                {"user": ad.user, "practitioner": ad.id, "role": ad.role.code(), "how": "credentials taken from LSASS; used for lateral movement"},
+            ],
+            "hosts": hosts,
+            "indicators": {"c2_domain": attack::C2_DOMAIN, "c2_ip": std::net::Ipv4Addr::from(attack::C2_IP).to_string(), "exfil_ip": std::net::Ipv4Addr::from(attack::EXFIL_IP).to_string(), "tunnel_domain": attack::TUNNEL_DOMAIN},
+            "exposed_patients": exposed,
+            "exposed_by_county": by_county,
+            "exposed_protected_by_category": by_category,
+        });
+        out.write_file(
+            "truth/summary.json",
+            &serde_json::to_string_pretty(&truth).unwrap_or_default(),
+        )?;
+    }
+    let reads = (world.reads_clinical, world.reads_without);
+    drop(world);
+    let (files, records) = out.finish()?;
+    let _ = Role::Physician;
+    Ok(Summary {
+        files,
+        records,
+        exposed,
+        reads,
+    })
+}

@@ -1,0 +1,326 @@
+//! The simulated region: deterministic, readable by vakt, and true to its
+//! own ground truth.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+use vakt_sim::nin::{NinKind, validate};
+use vakt_sim::{Config, run};
+
+fn simulate(dir: &Path, seed: u64) -> vakt_sim::Summary {
+    let mut cfg = Config::new(dir, seed, 3000, 2);
+    cfg.staff = 160;
+    run(&cfg).expect("simulation runs")
+}
+
+fn files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn ndjson(path: &Path) -> Vec<Json> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_bytes() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    simulate(a.path(), 7);
+    simulate(b.path(), 7);
+    simulate(c.path(), 8);
+    let fa = files(a.path());
+    let rel = |root: &Path, f: &Path| f.strip_prefix(root).unwrap().to_owned();
+    assert_eq!(
+        fa.iter().map(|f| rel(a.path(), f)).collect::<Vec<_>>(),
+        files(b.path())
+            .iter()
+            .map(|f| rel(b.path(), f))
+            .collect::<Vec<_>>()
+    );
+    for f in &fa {
+        let other = b.path().join(rel(a.path(), f));
+        assert!(
+            std::fs::read(f).unwrap() == std::fs::read(&other).unwrap(),
+            "{} differs",
+            f.display()
+        );
+    }
+    let audit = "tenants/ous/day-001/ehr/auditevent.ndjson";
+    assert_ne!(
+        std::fs::read(a.path().join(audit)).unwrap(),
+        std::fs::read(c.path().join(audit)).unwrap()
+    );
+}
+
+#[test]
+fn every_file_is_read_by_vakt_with_nothing_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = simulate(dir.path(), 1);
+    let mut events = 0u64;
+    let mut problems = Vec::new();
+    for f in files(dir.path()) {
+        vakt_ingest::read_path(&f, &vakt_ingest::Options::default(), &mut |v| match v {
+            vakt_ingest::Visit::Event(_) => events += 1,
+            vakt_ingest::Visit::Rejected(e) => problems.push(e.to_string()),
+            vakt_ingest::Visit::Unreadable(e) => problems.push(e.to_string()),
+            _ => {}
+        });
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // Every record written is an event (the truth ledger is JSON Lines with a time too).
+    assert!(events >= summary.records, "{events} < {}", summary.records);
+}
+
+#[test]
+fn every_identity_number_validates_as_synthetic() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), 2);
+    let mut n = 0;
+    for f in files(dir.path())
+        .iter()
+        .filter(|f| f.ends_with("fhir/Patient.ndjson"))
+    {
+        for p in ndjson(f) {
+            let nin = p["identifier"][0]["value"].as_str().unwrap();
+            assert_eq!(validate(nin), Ok(NinKind::Synthetic), "{nin}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, 3000);
+    // The protected-person register names real patients of the region.
+    let register: Vec<String> = files(dir.path())
+        .iter()
+        .filter(|f| f.to_string_lossy().ends_with("protected-persons.csv"))
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!register.is_empty());
+    assert!(
+        register
+            .iter()
+            .all(|l| validate(l.split(',').nth(1).unwrap()).is_ok())
+    );
+}
+
+/// The attacker's reads in the EHR logs (the lines the truth ledger marks) are
+/// exactly the patients in `truth/exposed_patients.csv`, and they are reads by
+/// the phished clinician's account.
+#[test]
+fn attacker_reads_equal_the_truth_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = simulate(dir.path(), 3);
+    let truth = std::fs::read_to_string(dir.path().join("truth/events.jsonl")).unwrap();
+    let mut by_file: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    let mut stages = BTreeSet::new();
+    for l in truth.lines() {
+        let v: Json = serde_json::from_str(l).unwrap();
+        stages.insert(v["stage"].as_str().unwrap().to_owned());
+        if v["stage"] == "collection" {
+            by_file
+                .entry(v["file"].as_str().unwrap().to_owned())
+                .or_default()
+                .insert(v["line"].as_u64().unwrap());
+        }
+    }
+    for s in [
+        "initial-access",
+        "execution",
+        "command-and-control",
+        "credential-access",
+        "lateral-movement",
+        "collection",
+        "exfiltration",
+    ] {
+        assert!(stages.contains(s), "no {s} in {stages:?}");
+    }
+    let summary_json: Json = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("truth/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let victim = summary_json["accounts"][0]["practitioner"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut read = BTreeSet::new();
+    for (file, lines) in &by_file {
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        for (i, l) in text.lines().enumerate() {
+            if lines.contains(&(i as u64 + 1)) {
+                let v: Json = serde_json::from_str(l).unwrap();
+                assert_eq!(v["resourceType"], "AuditEvent");
+                assert_eq!(
+                    v["agent"][0]["who"]["reference"],
+                    format!("Practitioner/{victim}")
+                );
+                let p = v["entity"][0]["what"]["reference"].as_str().unwrap();
+                read.insert(p.trim_start_matches("Patient/").to_owned());
+            }
+        }
+    }
+    let exposed: BTreeSet<String> =
+        std::fs::read_to_string(dir.path().join("truth/exposed_patients.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect();
+    assert!(!exposed.is_empty());
+    assert_eq!(read, exposed);
+    assert_eq!(summary.exposed, exposed.len());
+    // Protected persons come first: every protected patient of the trust is among them.
+    let trust = summary_json["trust"].as_str().unwrap();
+    let register = std::fs::read_to_string(
+        dir.path()
+            .join(format!("registers/{trust}-protected-persons.csv")),
+    )
+    .unwrap();
+    for l in register.lines().skip(1) {
+        assert!(exposed.contains(l.split(',').next().unwrap()), "{l}");
+    }
+}
+
+#[test]
+fn benign_periodic_traffic_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), 4);
+    let conn =
+        std::fs::read_to_string(dir.path().join("tenants/ous/day-001/zeek/conn.log")).unwrap();
+    let mut by_pair: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for l in conn.lines().filter(|l| !l.starts_with('#')) {
+        let c: Vec<&str> = l.split('\t').collect();
+        by_pair
+            .entry((c[2].to_owned(), format!("{}:{}", c[4], c[5])))
+            .or_default()
+            .push(c[0].parse().unwrap());
+    }
+    let regular = |ts: &Vec<f64>, period: f64| {
+        let mut t = ts.clone();
+        t.sort_by(f64::total_cmp);
+        t.len() >= 20 && t.windows(2).all(|w| ((w[1] - w[0]) - period).abs() < 2.0)
+    };
+    // Servers report to monitoring every minute; workstations check for updates every hour.
+    assert!(
+        by_pair
+            .iter()
+            .any(|((_, d), ts)| d.ends_with(":5666") && regular(ts, 60.0))
+    );
+    assert!(
+        by_pair
+            .iter()
+            .any(|((_, d), ts)| d == "13.107.4.50:443" && regular(ts, 3600.0))
+    );
+    // Backups move hundreds of gigabytes at night.
+    assert!(conn.lines().filter(|l| !l.starts_with('#')).any(|l| {
+        l.split('\t')
+            .nth(9)
+            .and_then(|b| b.parse::<u64>().ok())
+            .is_some_and(|b| b > 10_000_000_000)
+    }));
+}
+
+/// The share of clinicians' reads without a care relationship, computed from
+/// the written Encounters, CareTeams and AuditEvents, stays near the setting.
+#[test]
+fn reads_without_a_care_relationship_stay_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    simulate(dir.path(), 5);
+    let attacker: BTreeSet<(String, u64)> =
+        std::fs::read_to_string(dir.path().join("truth/events.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: Json = serde_json::from_str(l).unwrap();
+                (
+                    v["file"].as_str().unwrap().to_owned(),
+                    v["line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+    let (mut total, mut without) = (0u64, 0u64);
+    for trust in ["ous", "ahus", "si", "vv"] {
+        let base = dir.path().join("tenants").join(trust);
+        // Practitioner → departments whose care team they are in.
+        let mut team: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for t in ndjson(&base.join("fhir/CareTeam.ndjson")) {
+            let dept = t["managingOrganization"][0]["reference"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            for p in t["participant"].as_array().unwrap() {
+                team.entry(p["member"]["reference"].as_str().unwrap().to_owned())
+                    .or_default()
+                    .insert(dept.clone());
+            }
+        }
+        // Patient → (department, start, end) of each encounter.
+        let mut enc: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+        for e in ndjson(&base.join("fhir/Encounter.ndjson")) {
+            enc.entry(e["subject"]["reference"].as_str().unwrap().to_owned())
+                .or_default()
+                .push((
+                    e["serviceProvider"]["reference"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                    e["period"]["start"].as_str().unwrap().to_owned(),
+                    e["period"]["end"].as_str().unwrap().to_owned(),
+                ));
+        }
+        for day in ["day-001", "day-002"] {
+            let rel = format!("tenants/{trust}/{day}/ehr/auditevent.ndjson");
+            for (i, a) in ndjson(&dir.path().join(&rel)).iter().enumerate() {
+                if a["subtype"][0]["code"] != "read"
+                    || attacker.contains(&(rel.clone(), i as u64 + 1))
+                {
+                    continue;
+                }
+                let who = a["agent"][0]["who"]["reference"].as_str().unwrap();
+                let Some(depts) = team.get(who) else { continue };
+                let patient = a["entity"][0]["what"]["reference"].as_str().unwrap();
+                let t = a["recorded"].as_str().unwrap();
+                let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+                let related = enc.get(patient).is_some_and(|es| {
+                    es.iter()
+                        .any(|(d, s, e)| depts.contains(d) && ts(s) <= ts(t) && ts(t) <= ts(e))
+                });
+                total += 1;
+                if !related {
+                    without += 1;
+                }
+            }
+        }
+    }
+    let share = without as f64 / total as f64;
+    assert!(total > 1000, "{total} reads");
+    assert!(
+        (0.03..=0.07).contains(&share),
+        "{share:.3} of {total} reads without a relationship (setting 0.05)"
+    );
+}
