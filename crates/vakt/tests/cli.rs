@@ -312,11 +312,31 @@ fn ingest_writes_normalised_events_in_a_deterministic_order() {
 fn sim_command_is_deterministic_and_readable() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for d in [a.path(), b.path()] {
-        let (code, _, err) = vakt(&["sim", "-q", "--out", d.to_str().unwrap(), "--seed", "42", "--patients", "800", "--days", "1", "--scenario", "apt2018"]);
+        let (code, _, err) = vakt(&[
+            "sim",
+            "-q",
+            "--out",
+            d.to_str().unwrap(),
+            "--seed",
+            "42",
+            "--patients",
+            "800",
+            "--days",
+            "1",
+            "--scenario",
+            "apt2018",
+        ]);
         assert_eq!(code, 0, "{err}");
     }
-    let same = |rel: &str| std::fs::read(a.path().join(rel)).unwrap() == std::fs::read(b.path().join(rel)).unwrap();
-    for rel in ["truth/events.jsonl", "truth/exposed_patients.csv", "tenants/ous/day-001/zeek/conn.log", "tenants/ous/fhir/Patient.ndjson"] {
+    let same = |rel: &str| {
+        std::fs::read(a.path().join(rel)).unwrap() == std::fs::read(b.path().join(rel)).unwrap()
+    };
+    for rel in [
+        "truth/events.jsonl",
+        "truth/exposed_patients.csv",
+        "tenants/ous/day-001/zeek/conn.log",
+        "tenants/ous/fhir/Patient.ndjson",
+    ] {
         assert!(same(rel), "{rel} differs");
     }
     let (code, s) = stats_json(&[a.path()]);
