@@ -52,7 +52,11 @@ fn tokens(text: &str) -> Vec<Tok> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    depth: usize,
 }
+
+/// Deeper conditions are refused rather than risk the stack.
+const MAX_DEPTH: usize = 64;
 
 impl Parser {
     fn peek_word(&self) -> Option<String> {
@@ -89,11 +93,20 @@ impl Parser {
     }
 
     fn not(&mut self) -> Result<Cond, String> {
-        if self.peek_word().as_deref() == Some("not") {
-            self.pos += 1;
-            return Ok(Cond::Not(Box::new(self.not()?)));
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "the condition is nested more than {MAX_DEPTH} deep"
+            ));
         }
-        self.primary()
+        let c = if self.peek_word().as_deref() == Some("not") {
+            self.pos += 1;
+            self.not().map(|c| Cond::Not(Box::new(c)))
+        } else {
+            self.primary()
+        };
+        self.depth -= 1;
+        c
     }
 
     fn primary(&mut self) -> Result<Cond, String> {
@@ -154,6 +167,7 @@ pub fn parse(text: &str) -> Result<Cond, String> {
     let mut p = Parser {
         toks: tokens(text),
         pos: 0,
+        depth: 0,
     };
     let c = p.or()?;
     if p.pos != p.toks.len() {
@@ -225,6 +239,10 @@ mod tests {
         assert!(parse("a and").is_err());
         assert!(parse("selection | count() > 5").is_err());
         assert!(parse("a b").is_err());
+        // Hostile nesting is refused, not a stack overflow.
+        assert!(parse(&format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000))).is_err());
+        assert!(parse(&"not ".repeat(100_000)).is_err());
+        assert!(parse(&format!("{}a{}", "(".repeat(30), ")".repeat(30))).is_ok());
     }
 
     #[test]

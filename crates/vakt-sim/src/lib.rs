@@ -36,7 +36,7 @@ use serde_json::json;
 use crate::attack::Attack;
 use crate::normal::Encounter;
 use crate::output::{Output, Rec};
-use crate::region::{Region, Role};
+use crate::region::Region;
 use crate::rng::Rng;
 
 const SECOND: i64 = 1_000_000_000;
@@ -418,7 +418,6 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
     let reads = (world.reads_clinical, world.reads_without);
     drop(world);
     let (files, records) = out.finish()?;
-    let _ = Role::Physician;
     Ok(Summary {
         files,
         records,
