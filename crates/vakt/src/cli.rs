@@ -36,8 +36,30 @@ pub enum Command {
     /// Work with Sigma rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Simulate a health region under attack, hunt it with Sigma rules, and compare with the truth.
+    Demo(DemoArgs),
     /// Simulate a health region (under attack) and write its logs, with ground truth.
     Sim(SimArgs),
+}
+
+/// `vakt demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the simulated region and the detections (default: a new folder under the system's temp folder).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Patients in the region.
+    #[arg(long, default_value_t = 20_000)]
+    pub patients: usize,
+    /// Days to simulate.
+    #[arg(long, default_value_t = 2)]
+    pub days: u32,
+    /// Seed.
+    #[arg(long, default_value_t = 2018)]
+    pub seed: u64,
+    /// Sigma rules (default: $VAKT_RULES, the config file, else ../shared/data/sigma/rules).
+    #[arg(long, value_name = "DIR", env = "VAKT_RULES")]
+    pub rules: Vec<PathBuf>,
 }
 
 /// `vakt sim`.

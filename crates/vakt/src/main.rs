@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod demo;
 mod hunt;
 mod ingest;
 mod ordered;

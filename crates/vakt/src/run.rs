@@ -122,6 +122,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hunt(args) => crate::hunt::run(args),
         Command::Rules(crate::cli::RulesCommand::Check(args)) => crate::rules::check(args),
         Command::Sim(args) => crate::sim::run(args),
+        Command::Demo(args) => crate::demo::run(args),
     }
 }
 

@@ -243,3 +243,36 @@ correlation:
             .all(|h| h["rule"]["title"] != "Any read of Patient/example")
     );
 }
+
+#[test]
+fn demo_simulates_hunts_and_compares_with_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = shared().join("sigma/rules");
+    let (code, out, err) = vakt(&[
+        "demo",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--patients",
+        "2000",
+        "--days",
+        "1",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("What the Sigma rules found of the attack"),
+        "{out}"
+    );
+    // The Sigma rules flag the attacker's LSASS dump, and nothing benign.
+    let credential = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("credential-access"))
+        .unwrap();
+    assert!(
+        credential.split_whitespace().last() != Some("0"),
+        "{credential}"
+    );
+    assert!(out.contains(", 0 on benign activity"), "{out}");
+    assert!(dir.path().join("detections.jsonl").exists());
+}
