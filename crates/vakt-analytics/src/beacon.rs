@@ -305,6 +305,8 @@ pub struct PairState {
     pub ts: Vec<u32>,
     /// Bytes sent by the source per connection.
     pub bytes: Vec<f64>,
+    /// Where the first connections were recorded.
+    pub origins: Vec<vakt_core::Origin>,
 }
 
 /// The most connection records kept per pair (one per second of a day).
@@ -331,6 +333,10 @@ pub struct BeaconFinding {
     pub connections: usize,
     /// The score.
     pub score: BeaconScore,
+    /// The median interval between connections, seconds.
+    pub period: f64,
+    /// Where some of its connections were recorded.
+    pub origins: Vec<vakt_core::Origin>,
 }
 
 impl BeaconTracker {
@@ -368,6 +374,39 @@ impl BeaconTracker {
             p.ts.push(t);
             p.bytes.push(bytes);
         }
+        if p.origins.len() < 3 {
+            p.origins.push(e.origin.clone());
+        }
+    }
+
+    /// Adds another tracker's pairs (from another file or worker).
+    pub fn merge(&mut self, other: BeaconTracker) {
+        self.min = match (self.min, other.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max = match (self.max, other.max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (k, v) in other.pairs {
+            let p = self.pairs.entry(k).or_default();
+            let room = MAX_PER_PAIR.saturating_sub(p.ts.len());
+            p.ts.extend(v.ts.iter().take(room));
+            p.bytes.extend(v.bytes.iter().take(room));
+            for o in v.origins {
+                if p.origins.len() < 3 {
+                    p.origins.push(o);
+                }
+            }
+        }
+    }
+
+    /// The pairs, for other detectors' use (prevalence).
+    pub fn pairs(
+        &self,
+    ) -> impl Iterator<Item = (&(std::net::IpAddr, std::net::IpAddr), &PairState)> {
+        self.pairs.iter()
     }
 
     /// Scores every pair with enough connections, highest first.
@@ -379,14 +418,24 @@ impl BeaconTracker {
             .pairs
             .iter()
             .filter_map(|((src, dst), p)| {
-                score(cfg, &p.ts, &p.bytes, min, max)
-                    .ok()
-                    .map(|score| BeaconFinding {
+                score(cfg, &p.ts, &p.bytes, min, max).ok().map(|score| {
+                    let mut ts = p.ts.clone();
+                    ts.sort_unstable();
+                    let mut gaps: Vec<f64> = ts
+                        .windows(2)
+                        .map(|w| f64::from(w[1] - w[0]))
+                        .filter(|g| *g > 0.0)
+                        .collect();
+                    gaps.sort_by(f64::total_cmp);
+                    BeaconFinding {
                         src: *src,
                         dst: *dst,
                         connections: p.ts.len(),
                         score,
-                    })
+                        period: median(&gaps).unwrap_or(0.0),
+                        origins: p.origins.clone(),
+                    }
+                })
             })
             .collect();
         out.sort_by(|a, b| {

@@ -1,13 +1,16 @@
 //! vakt-analytics: behaviour detectors over network and EHR events.
 //!
 //! So far: beacon scoring as RITA v5 computes it ([`beacon`]), with the
-//! robust statistics it rests on ([`stats`]), and a per-pair tracker over
-//! Zeek conn events. Not yet: long connections, DNS tunnelling,
-//! exfiltration, scans and lateral movement, rare destinations, EHR access
-//! analytics, streaming windows, and the wiring into `vakt hunt`.
+//! robust statistics it rests on ([`stats`]); and network detectors in batch
+//! ([`network`]): beacons with common destinations set aside, long
+//! connections, DNS tunnels, large uploads to rare destinations, and hosts
+//! that begin moving laterally. Not yet: SNI/domain beacons and strobes,
+//! jitter-tolerant period estimation, scans, peer-group exfiltration
+//! baselines, allow-lists, streaming windows, EHR access analytics.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod beacon;
+pub mod network;
 pub mod stats;

@@ -11,12 +11,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alert;
 mod error;
 mod event;
 pub mod field;
 mod time;
 mod value;
 
+pub use alert::{Alert, Entity, Severity};
 pub use error::Error;
 pub use event::{Event, Locator, Origin};
 pub use field::FieldId;

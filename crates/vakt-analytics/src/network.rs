@@ -1,0 +1,515 @@
+//! Network behaviour over Zeek and Suricata events: beaconing (RITA's
+//! scoring, with destinations most of the region talks to set aside), long
+//! connections, DNS tunnels, large uploads to rare destinations, and hosts
+//! that begin moving laterally over administrative protocols.
+//!
+//! Batch use: feed every event (`observe`), merge the states of parallel
+//! workers (`merge`), then `alerts`. State is per pair, per registered
+//! domain and per source host, never per event, except the beacon tracker's
+//! capped connection times (at most 86,400 per pair, as RITA keeps).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use vakt_core::field::{BYTES_OUT, DST_IP, DST_PORT, DURATION, QUERY_HOSTNAME, SRC_IP};
+use vakt_core::{Alert, Entity, FieldId, Origin, Severity, Timestamp, Value};
+
+use crate::beacon::{BeaconConfig, BeaconTracker};
+
+/// Private, loopback and link-local addresses: the region's own.
+pub fn internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => v.is_private() || v.is_loopback() || v.is_link_local(),
+        IpAddr::V6(v) => {
+            v.is_loopback()
+                || (v.segments()[0] & 0xfe00) == 0xfc00
+                || (v.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Ports of remote administration: SMB, RPC, RDP, WinRM, SSH.
+const ADMIN_PORTS: &[i64] = &[22, 135, 445, 3389, 5985, 5986];
+
+#[derive(Debug, Default, Clone)]
+struct LongConn {
+    seconds: f64,
+    count: u64,
+    first: i64,
+    last: i64,
+    origins: Vec<Origin>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct DnsDomain {
+    queries: u64,
+    txt_null: u64,
+    subdomains: FxHashSet<String>,
+    entropy_sum: f64,
+    label_len_sum: f64,
+    clients: FxHashSet<IpAddr>,
+    first: i64,
+    last: i64,
+    origins: Vec<Origin>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Upload {
+    bytes: u64,
+    first: i64,
+    last: i64,
+    origins: Vec<Origin>,
+}
+
+#[derive(Debug, Clone)]
+struct AdminUse {
+    t: i64,
+    dst: IpAddr,
+    port: i64,
+    origin: Origin,
+}
+
+/// The state of the network detectors.
+#[derive(Debug, Default)]
+pub struct NetworkAnalytics {
+    beacons: BeaconTracker,
+    long: FxHashMap<(IpAddr, IpAddr), LongConn>,
+    dns: FxHashMap<String, DnsDomain>,
+    uploads: FxHashMap<(IpAddr, IpAddr), Upload>,
+    /// Internal sources of each destination (prevalence).
+    sources: FxHashMap<IpAddr, FxHashSet<IpAddr>>,
+    /// Per internal source: its administrative connections to internal hosts.
+    admin: FxHashMap<IpAddr, Vec<AdminUse>>,
+    internal_hosts: FxHashSet<IpAddr>,
+    min: Option<i64>,
+    max: Option<i64>,
+    qtype: Option<FieldId>,
+    qtype_eve: Option<FieldId>,
+    rrname_eve: Option<FieldId>,
+}
+
+fn shannon(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn num(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Interval(ns) => Some(*ns as f64 / 1e9),
+        _ => None,
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<&str> {
+    match v? {
+        Value::Str(s) => Some(s.as_str()),
+        Value::List(items) => items.first().and_then(|i| i.as_str()),
+        _ => None,
+    }
+}
+
+impl NetworkAnalytics {
+    /// An empty state.
+    pub fn new() -> Self {
+        NetworkAnalytics {
+            beacons: BeaconTracker::new(),
+            qtype: FieldId::intern("qtype_name").ok(),
+            qtype_eve: FieldId::intern("dns.rrtype").ok(),
+            rrname_eve: FieldId::intern("dns.rrname").ok(),
+            ..Default::default()
+        }
+    }
+
+    /// Takes one event (anything that is not a connection or DNS query is ignored).
+    pub fn observe(&mut self, e: &vakt_core::Event) {
+        let t = e.time.0;
+        let source = &*e.source;
+        let is_conn = source == "zeek:conn"
+            || (source == "suricata:eve"
+                && e.get_named("event_type").and_then(|v| v.as_str()) == Some("flow"));
+        let is_dns = source == "zeek:dns"
+            || (source == "suricata:eve"
+                && e.get_named("event_type").and_then(|v| v.as_str()) == Some("dns"));
+        if !is_conn && !is_dns {
+            return;
+        }
+        self.min = Some(self.min.map_or(t, |m| m.min(t)));
+        self.max = Some(self.max.map_or(t, |m| m.max(t)));
+        let src = e.common(SRC_IP).and_then(Value::as_ip);
+        if is_dns {
+            let query = text(e.common(QUERY_HOSTNAME))
+                .or_else(|| text(self.rrname_eve.and_then(|f| e.get(f))));
+            let qtype = text(self.qtype.and_then(|f| e.get(f)))
+                .or_else(|| text(self.qtype_eve.and_then(|f| e.get(f))));
+            if let (Some(q), Some(client)) = (query, src) {
+                self.dns_query(t, client, q, qtype.unwrap_or(""), &e.origin);
+            }
+            return;
+        }
+        let (Some(src), Some(dst)) = (src, e.common(DST_IP).and_then(Value::as_ip)) else {
+            return;
+        };
+        self.beacons.observe(e);
+        if internal(src) {
+            self.internal_hosts.insert(src);
+            self.sources.entry(dst).or_default().insert(src);
+        }
+        let port = num(e.common(DST_PORT)).map_or(0, |p| p as i64);
+        if internal(src) && !internal(dst) {
+            let secs = num(e.common(DURATION)).unwrap_or(0.0);
+            let l = self.long.entry((src, dst)).or_insert_with(|| LongConn {
+                first: t,
+                ..Default::default()
+            });
+            l.seconds += secs;
+            l.count += 1;
+            l.first = l.first.min(t);
+            l.last = l.last.max(t);
+            if l.origins.len() < 3 {
+                l.origins.push(e.origin.clone());
+            }
+            let bytes = num(e.common(BYTES_OUT)).unwrap_or(0.0).max(0.0) as u64;
+            let u = self.uploads.entry((src, dst)).or_insert_with(|| Upload {
+                first: t,
+                ..Default::default()
+            });
+            u.bytes += bytes;
+            u.first = u.first.min(t);
+            u.last = u.last.max(t);
+            if bytes > 1_000_000 && u.origins.len() < 3 {
+                u.origins.push(e.origin.clone());
+            }
+        }
+        if internal(src) && internal(dst) && ADMIN_PORTS.contains(&port) {
+            let uses = self.admin.entry(src).or_default();
+            if uses.len() < 10_000 {
+                uses.push(AdminUse {
+                    t,
+                    dst,
+                    port,
+                    origin: e.origin.clone(),
+                });
+            }
+        }
+    }
+
+    fn dns_query(&mut self, t: i64, client: IpAddr, q: &str, qtype: &str, origin: &Origin) {
+        let q = q.trim_end_matches('.').to_ascii_lowercase();
+        let Some(registered) = psl::domain_str(&q) else {
+            return;
+        };
+        let d = self
+            .dns
+            .entry(registered.to_owned())
+            .or_insert_with(|| DnsDomain {
+                first: t,
+                ..Default::default()
+            });
+        d.queries += 1;
+        d.first = d.first.min(t);
+        d.last = d.last.max(t);
+        if matches!(qtype, "TXT" | "NULL" | "txt" | "null") {
+            d.txt_null += 1;
+        }
+        if d.clients.len() < 1000 {
+            d.clients.insert(client);
+        }
+        let sub = q
+            .strip_suffix(registered)
+            .unwrap_or("")
+            .trim_end_matches('.');
+        if !sub.is_empty() {
+            let label = sub.split('.').next().unwrap_or(sub);
+            d.entropy_sum += shannon(label);
+            d.label_len_sum += label.len() as f64;
+            if d.subdomains.len() < 10_000 {
+                d.subdomains.insert(sub.to_owned());
+            }
+        }
+        if d.origins.len() < 3 {
+            d.origins.push(origin.clone());
+        }
+    }
+
+    /// Adds another state (another file or worker).
+    pub fn merge(&mut self, other: NetworkAnalytics) {
+        self.beacons.merge(other.beacons);
+        for (k, v) in other.long {
+            let l = self.long.entry(k).or_insert_with(|| LongConn {
+                first: v.first,
+                ..Default::default()
+            });
+            l.seconds += v.seconds;
+            l.count += v.count;
+            l.first = l.first.min(v.first);
+            l.last = l.last.max(v.last);
+            l.origins.extend(
+                v.origins
+                    .into_iter()
+                    .take(3usize.saturating_sub(l.origins.len())),
+            );
+        }
+        for (k, v) in other.dns {
+            let d = self.dns.entry(k).or_insert_with(|| DnsDomain {
+                first: v.first,
+                ..Default::default()
+            });
+            d.queries += v.queries;
+            d.txt_null += v.txt_null;
+            d.entropy_sum += v.entropy_sum;
+            d.label_len_sum += v.label_len_sum;
+            d.first = d.first.min(v.first);
+            d.last = d.last.max(v.last);
+            d.subdomains.extend(v.subdomains);
+            d.clients.extend(v.clients);
+            d.origins.extend(
+                v.origins
+                    .into_iter()
+                    .take(3usize.saturating_sub(d.origins.len())),
+            );
+        }
+        for (k, v) in other.uploads {
+            let u = self.uploads.entry(k).or_insert_with(|| Upload {
+                first: v.first,
+                ..Default::default()
+            });
+            u.bytes += v.bytes;
+            u.first = u.first.min(v.first);
+            u.last = u.last.max(v.last);
+            u.origins.extend(
+                v.origins
+                    .into_iter()
+                    .take(3usize.saturating_sub(u.origins.len())),
+            );
+        }
+        for (k, v) in other.sources {
+            self.sources.entry(k).or_default().extend(v);
+        }
+        for (k, v) in other.admin {
+            self.admin.entry(k).or_default().extend(v);
+        }
+        self.internal_hosts.extend(other.internal_hosts);
+        self.min = match (self.min, other.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max = match (self.max, other.max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn prevalence(&self, dst: IpAddr) -> usize {
+        self.sources.get(&dst).map_or(0, FxHashSet::len)
+    }
+
+    /// Destinations at least this many internal hosts talk to are shared
+    /// services (update servers, monitoring), not one host's implant.
+    fn common_threshold(&self) -> usize {
+        5
+    }
+
+    /// Every finding, highest score first.
+    pub fn alerts(&self) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let common = self.common_threshold();
+        // Beacons.
+        for f in self.beacons.findings(&BeaconConfig::default()) {
+            if f.score.score < 0.5 || self.prevalence(f.dst) >= common {
+                continue;
+            }
+            let severity = if f.score.score >= 0.9 {
+                Severity::High
+            } else if f.score.score >= 0.7 {
+                Severity::Medium
+            } else {
+                Severity::Low
+            };
+            out.push(Alert {
+                detector: "beacon",
+                title: format!(
+                    "Beaconing from {} to {} about every {:.0} s",
+                    f.src, f.dst, f.period
+                ),
+                first: Timestamp(self.min.unwrap_or(0)),
+                last: Timestamp(self.max.unwrap_or(0)),
+                score: f.score.score,
+                severity,
+                techniques: vec!["T1071"],
+                entities: vec![Entity::Ip(f.src), Entity::Ip(f.dst)],
+                evidence: vec![
+                    ("connections", f.connections.to_string()),
+                    ("period_s", format!("{:.0}", f.period)),
+                    ("ts_score", f.score.ts.to_string()),
+                    ("ds_score", f.score.ds.to_string()),
+                    ("hist_score", f.score.hist.to_string()),
+                    ("dur_score", f.score.dur.to_string()),
+                    ("prevalence", self.prevalence(f.dst).to_string()),
+                ],
+                origins: f.origins.clone(),
+            });
+        }
+        // Long connections to the outside.
+        for ((src, dst), l) in &self.long {
+            let hours = l.seconds / 3600.0;
+            if hours < 1.0 || self.prevalence(*dst) >= common {
+                continue;
+            }
+            let severity = match hours {
+                h if h >= 12.0 => Severity::High,
+                h if h >= 4.0 => Severity::Medium,
+                _ => Severity::Low,
+            };
+            out.push(Alert {
+                detector: "long-connection",
+                title: format!("{src} held connections to {dst} for {hours:.1} h"),
+                first: Timestamp(l.first),
+                last: Timestamp(l.last),
+                score: (hours / 12.0).min(1.0),
+                severity,
+                techniques: vec!["T1071"],
+                entities: vec![Entity::Ip(*src), Entity::Ip(*dst)],
+                evidence: vec![
+                    ("seconds", format!("{:.0}", l.seconds)),
+                    ("connections", l.count.to_string()),
+                ],
+                origins: l.origins.clone(),
+            });
+        }
+        // DNS tunnels: many distinct, random-looking subdomains, or TXT/NULL traffic.
+        for (domain, d) in &self.dns {
+            let subs = d.subdomains.len();
+            if subs < 30 {
+                continue;
+            }
+            let entropy = d.entropy_sum / d.queries as f64;
+            let length = d.label_len_sum / d.queries as f64;
+            let txt = d.txt_null as f64 / d.queries as f64;
+            let score =
+                ((subs as f64 / 200.0).min(1.0) * 0.4 + (entropy / 4.5).min(1.0) * 0.3 + txt * 0.3)
+                    .min(1.0);
+            if entropy < 3.0 && txt < 0.5 || length < 12.0 && txt < 0.5 {
+                continue;
+            }
+            out.push(Alert {
+                detector: "dns-tunnel",
+                title: format!("DNS tunnel suspected under {domain}: {subs} distinct subdomains"),
+                first: Timestamp(d.first),
+                last: Timestamp(d.last),
+                score,
+                severity: if score >= 0.7 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                techniques: vec!["T1071.004", "T1048.003"],
+                entities: std::iter::once(Entity::Domain(domain.clone()))
+                    .chain(d.clients.iter().take(5).map(|c| Entity::Ip(*c)))
+                    .collect(),
+                evidence: vec![
+                    ("queries", d.queries.to_string()),
+                    ("subdomains", subs.to_string()),
+                    ("label_entropy", format!("{entropy:.2}")),
+                    ("label_length", format!("{length:.1}")),
+                    ("txt_null_share", format!("{txt:.2}")),
+                    ("clients", d.clients.len().to_string()),
+                ],
+                origins: d.origins.clone(),
+            });
+        }
+        // Large uploads to destinations only this host uses.
+        for ((src, dst), u) in &self.uploads {
+            if u.bytes < 50_000_000 || self.prevalence(*dst) > 1 {
+                continue;
+            }
+            let mb = u.bytes as f64 / 1e6;
+            out.push(Alert {
+                detector: "exfiltration",
+                title: format!("{src} uploaded {mb:.0} MB to {dst}, which no other host uses"),
+                first: Timestamp(u.first),
+                last: Timestamp(u.last),
+                score: (mb / 500.0).clamp(0.5, 1.0),
+                severity: if mb >= 500.0 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                techniques: vec!["T1048", "T1041"],
+                entities: vec![Entity::Ip(*src), Entity::Ip(*dst)],
+                evidence: vec![("bytes_out", u.bytes.to_string())],
+                origins: u.origins.clone(),
+            });
+        }
+        // Lateral movement: a host that begins using administrative protocols to
+        // other internal hosts after the first fifth of the data, where it did not before.
+        if let (Some(min), Some(max)) = (self.min, self.max) {
+            let baseline_end = min + (max - min) / 5;
+            for (src, uses) in &self.admin {
+                if uses.iter().any(|u| u.t < baseline_end) {
+                    continue;
+                }
+                let targets: BTreeSet<(String, i64)> =
+                    uses.iter().map(|u| (u.dst.to_string(), u.port)).collect();
+                let hosts: BTreeSet<IpAddr> = uses.iter().map(|u| u.dst).collect();
+                let mut ports: BTreeMap<i64, usize> = BTreeMap::new();
+                for u in uses {
+                    *ports.entry(u.port).or_default() += 1;
+                }
+                let fan_out = hosts.len();
+                // Administrators reach one server at a time, hour after hour; an
+                // intruder reaches several within the hour.
+                let mut by_time: Vec<&AdminUse> = uses.iter().collect();
+                by_time.sort_by_key(|u| u.t);
+                let mut burst = 0;
+                for (i, u) in by_time.iter().enumerate() {
+                    let within: BTreeSet<IpAddr> = by_time[i..]
+                        .iter()
+                        .take_while(|v| v.t - u.t <= 3_600_000_000_000)
+                        .map(|v| v.dst)
+                        .collect();
+                    burst = burst.max(within.len());
+                }
+                if burst < 2 {
+                    continue;
+                }
+                let score = (0.5 + 0.15 * burst as f64).min(1.0);
+                out.push(Alert {
+                    detector: "lateral-movement",
+                    title: format!("{src} began remote administration of {fan_out} internal hosts, {burst} within an hour"),
+                    first: Timestamp(uses.iter().map(|u| u.t).min().unwrap_or(0)),
+                    last: Timestamp(uses.iter().map(|u| u.t).max().unwrap_or(0)),
+                    score,
+                    severity: if burst >= 3 { Severity::High } else { Severity::Medium },
+                    techniques: vec!["T1021"],
+                    entities: std::iter::once(Entity::Ip(*src)).chain(hosts.iter().map(|h| Entity::Ip(*h))).collect(),
+                    evidence: vec![
+                        ("hosts", fan_out.to_string()),
+                        ("hosts_within_an_hour", burst.to_string()),
+                        ("paths", targets.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>().join(" ")),
+                    ],
+                    origins: uses.iter().take(3).map(|u| u.origin.clone()).collect(),
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.title.cmp(&b.title))
+        });
+        out
+    }
+}
