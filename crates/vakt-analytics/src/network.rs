@@ -402,7 +402,7 @@ impl NetworkAnalytics {
             let score =
                 ((subs as f64 / 200.0).min(1.0) * 0.4 + (entropy / 4.5).min(1.0) * 0.3 + txt * 0.3)
                     .min(1.0);
-            if entropy < 3.0 && txt < 0.5 || length < 12.0 && txt < 0.5 {
+            if txt < 0.5 && (entropy < 3.0 || length < 12.0) {
                 continue;
             }
             out.push(Alert {
