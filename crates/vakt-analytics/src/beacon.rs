@@ -335,6 +335,8 @@ pub struct BeaconFinding {
     pub score: BeaconScore,
     /// The median interval between connections, seconds.
     pub period: f64,
+    /// First and last connection, seconds since the epoch.
+    pub span: (u32, u32),
     /// Where some of its connections were recorded.
     pub origins: Vec<vakt_core::Origin>,
 }
@@ -433,6 +435,10 @@ impl BeaconTracker {
                         connections: p.ts.len(),
                         score,
                         period: median(&gaps).unwrap_or(0.0),
+                        span: (
+                            ts.first().copied().unwrap_or(0),
+                            ts.last().copied().unwrap_or(0),
+                        ),
                         origins: p.origins.clone(),
                     }
                 })

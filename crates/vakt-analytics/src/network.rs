@@ -345,8 +345,8 @@ impl NetworkAnalytics {
                     "Beaconing from {} to {} about every {:.0} s",
                     f.src, f.dst, f.period
                 ),
-                first: Timestamp(self.min.unwrap_or(0)),
-                last: Timestamp(self.max.unwrap_or(0)),
+                first: Timestamp::from_parts(i64::from(f.span.0), 0),
+                last: Timestamp::from_parts(i64::from(f.span.1), 0),
                 score: f.score.score,
                 severity,
                 techniques: vec!["T1071"],

@@ -30,9 +30,9 @@ pub enum Command {
     /// Count the events in logs, per source kind, with their time range and rejected records.
     #[command(after_help = EXIT_CODES)]
     Stats(StatsArgs),
-    /// Run Sigma rules over logs and report the detections.
+    /// Run Sigma rules and behaviour analytics over logs and report the detections.
     #[command(after_help = EXIT_CODES)]
-    Hunt(HuntArgs),
+    Hunt(Box<HuntArgs>),
     /// Work with Sigma rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -191,6 +191,10 @@ pub struct HuntArgs {
     /// Only rules with one of these tags (e.g. attack.t1003, attack.credential_access).
     #[arg(long = "tag", value_delimiter = ',')]
     pub tags: Vec<String>,
+    /// Behaviour analytics to run alongside the rules: all, none, or a list of
+    /// beacon, long-connection, dns-tunnel, exfiltration, lateral-movement.
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    pub analytics: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = HuntFormat::Table)]
     pub format: HuntFormat,

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use vakt_analytics::network::NetworkAnalytics;
+use vakt_core::Entity;
 use vakt_core::field::DEVICE_HOSTNAME;
 use vakt_core::{Event, Locator, Timestamp, Value};
 use vakt_sigma::correlation::Correlator;
@@ -21,6 +23,8 @@ use crate::run::EventWork;
 enum Source {
     Rule(u32),
     Correlation(usize),
+    /// A behaviour-analytics alert (index into the alerts' metadata).
+    Alert(usize),
 }
 
 /// One detection.
@@ -38,6 +42,7 @@ struct Hit {
 
 struct HuntWork<'a> {
     set: &'a RuleSet,
+    analytics: bool,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
     /// Rules whose matching events correlations need.
@@ -48,6 +53,13 @@ struct HuntState {
     scratch: Scratch,
     matched: Vec<u32>,
     hits: Vec<Hit>,
+    net: Option<NetworkAnalytics>,
+}
+
+/// What a worker hands on: detections, or a file's analytics state.
+enum Batch {
+    Hits(Vec<Hit>),
+    Net(Box<NetworkAnalytics>),
 }
 
 const HIT_BATCH: usize = 1024;
@@ -75,7 +87,7 @@ fn host(e: &Event) -> String {
 }
 
 impl EventWork for HuntWork<'_> {
-    type Item = Vec<Hit>;
+    type Item = Batch;
     type State = HuntState;
 
     fn start(&self) -> HuntState {
@@ -83,12 +95,16 @@ impl EventWork for HuntWork<'_> {
             scratch: Scratch::default(),
             matched: Vec::new(),
             hits: Vec::new(),
+            net: self.analytics.then(NetworkAnalytics::new),
         }
     }
 
-    fn event(&self, st: &mut HuntState, e: Event, emit: &mut dyn FnMut(Vec<Hit>)) {
+    fn event(&self, st: &mut HuntState, e: Event, emit: &mut dyn FnMut(Batch)) {
         if self.from.is_some_and(|f| e.time < f) || self.to.is_some_and(|t| e.time >= t) {
             return;
+        }
+        if let Some(net) = st.net.as_mut() {
+            net.observe(&e);
         }
         st.matched.clear();
         self.set.matches(&e, &mut st.scratch, &mut st.matched);
@@ -124,13 +140,16 @@ impl EventWork for HuntWork<'_> {
             });
         }
         if st.hits.len() >= HIT_BATCH {
-            emit(std::mem::take(&mut st.hits));
+            emit(Batch::Hits(std::mem::take(&mut st.hits)));
         }
     }
 
-    fn finish(&self, st: HuntState, emit: &mut dyn FnMut(Vec<Hit>)) {
+    fn finish(&self, st: HuntState, emit: &mut dyn FnMut(Batch)) {
         if !st.hits.is_empty() {
-            emit(st.hits);
+            emit(Batch::Hits(st.hits));
+        }
+        if let Some(net) = st.net {
+            emit(Batch::Net(Box::new(net)));
         }
     }
 }
@@ -169,8 +188,15 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let correlator = Correlator::new(&set.correlations);
+    let detectors: Vec<String> = args
+        .analytics
+        .iter()
+        .map(|a| a.to_ascii_lowercase())
+        .collect();
+    let analytics_on = !detectors.iter().all(|d| d == "none");
     let work = HuntWork {
         set: &set,
+        analytics: analytics_on,
         from: parse_time(args.from.as_deref())?,
         to: parse_time(args.to.as_deref())?,
         correlated: (0..set.rules.len() as u32)
@@ -179,10 +205,64 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     };
     let started = Instant::now();
     let mut hits: Vec<Hit> = Vec::new();
+    let mut net = NetworkAnalytics::new();
     let summary = crate::run::read_all(&args.input, &work, |batch, _| {
-        hits.extend(batch);
+        match batch {
+            Batch::Hits(h) => hits.extend(h),
+            Batch::Net(n) => net.merge(*n),
+        }
         Ok(())
     })?;
+    // Behaviour analytics, over all files and sources at once.
+    let mut alert_meta: Vec<Arc<RuleMeta>> = Vec::new();
+    if analytics_on {
+        let all = detectors.iter().any(|d| d == "all");
+        for a in net.alerts() {
+            if !all && !detectors.iter().any(|d| d == a.detector) {
+                continue;
+            }
+            let first = a.origins.first();
+            hits.push(Hit {
+                time: a.first,
+                source: Source::Alert(alert_meta.len()),
+                host: a
+                    .entities
+                    .first()
+                    .map(|e| match e {
+                        Entity::Ip(ip) => ip.to_string(),
+                        Entity::Host(h)
+                        | Entity::Account(h)
+                        | Entity::Domain(h)
+                        | Entity::Patient(h) => h.clone(),
+                    })
+                    .unwrap_or_default(),
+                fields: a
+                    .evidence
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
+                path: first
+                    .map(|o| o.path.clone())
+                    .unwrap_or_else(|| Arc::from("-")),
+                locator: first.map_or(Locator::Record(0), |o| o.locator),
+                event: None,
+            });
+            alert_meta.push(Arc::new(RuleMeta {
+                title: a.title.clone(),
+                id: Some(format!("vakt-analytics-{}", a.detector)),
+                status: Some("vakt-analytics".into()),
+                level: Some(a.severity.name().into()),
+                tags: a
+                    .techniques
+                    .iter()
+                    .map(|t| format!("attack.{}", t.to_ascii_lowercase()))
+                    .collect(),
+                author: Some("vakt".into()),
+                path: Arc::from("vakt-analytics"),
+                ..RuleMeta::default()
+            }));
+        }
+    }
     let scan_secs = started.elapsed().as_secs_f64();
 
     // Correlations see every match of their rules, across files and sources, in time order.
@@ -230,6 +310,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         match s {
             Source::Rule(r) => &set.rules[r as usize],
             Source::Correlation(c) => &set.correlations[c].meta,
+            Source::Alert(a) => &alert_meta[a],
         }
     };
     let min = args.min_level;

@@ -119,7 +119,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => crate::ingest::run(args),
         Command::Stats(args) => crate::stats::run(args),
-        Command::Hunt(args) => crate::hunt::run(args),
+        Command::Hunt(args) => crate::hunt::run(*args),
         Command::Rules(crate::cli::RulesCommand::Check(args)) => crate::rules::check(args),
         Command::Sim(args) => crate::sim::run(args),
         Command::Demo(args) => crate::demo::run(args),

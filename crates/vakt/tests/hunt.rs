@@ -264,15 +264,15 @@ fn demo_simulates_hunts_and_compares_with_the_truth() {
         out.contains("What the Sigma rules found of the attack"),
         "{out}"
     );
-    // The Sigma rules flag the attacker's LSASS dump, and nothing benign.
-    let credential = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("credential-access"))
-        .unwrap();
-    assert!(
-        credential.split_whitespace().last() != Some("0"),
-        "{credential}"
-    );
-    assert!(out.contains(", 0 on benign activity"), "{out}");
+    // The Sigma rules flag the attacker's LSASS dump; the analytics its beacon.
+    let flagged = |stage: &str| {
+        let l = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(stage))
+            .unwrap();
+        l.split_whitespace().last().unwrap().parse::<u64>().unwrap()
+    };
+    assert!(flagged("credential-access") > 0, "{out}");
+    assert!(flagged("command-and-control") > 0, "{out}");
     assert!(dir.path().join("detections.jsonl").exists());
 }
