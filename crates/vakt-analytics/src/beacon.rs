@@ -381,6 +381,16 @@ impl BeaconTracker {
         }
     }
 
+    /// The state held: pairs, and connection records kept over all pairs
+    /// (12 bytes each: a `u32` time and an `f64` size; at most
+    /// [`MAX_PER_PAIR`] per pair).
+    pub fn footprint(&self) -> (usize, usize) {
+        (
+            self.pairs.len(),
+            self.pairs.values().map(|p| p.ts.len()).sum(),
+        )
+    }
+
     /// Adds another tracker's pairs (from another file or worker).
     pub fn merge(&mut self, other: BeaconTracker) {
         self.min = match (self.min, other.min) {

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use vakt_core::field::{BYTES_OUT, DST_IP, DST_PORT, DURATION, QUERY_HOSTNAME, SRC_IP};
+use vakt_core::field::{
+    BYTES_OUT, DST_IP, DST_PORT, DURATION, METADATA_UID, QUERY_HOSTNAME, SRC_IP,
+};
 use vakt_core::{Alert, Entity, FieldId, Origin, Severity, Timestamp, Value};
 
 use crate::beacon::{BeaconConfig, BeaconTracker};
@@ -29,16 +31,30 @@ pub fn internal(ip: IpAddr) -> bool {
     }
 }
 
+/// Connections shorter than this are summed but not tracked one by one.
+const LONG_TRACKED: f64 = 600.0;
+
 /// Ports of remote administration: SMB, RPC, RDP, WinRM, SSH.
 const ADMIN_PORTS: &[i64] = &[22, 135, 445, 3389, 5985, 5986];
 
 #[derive(Debug, Default, Clone)]
-struct LongConn {
+struct Edge {
+    /// Summed duration of closed connections.
     seconds: f64,
     count: u64,
+    /// Connections still open when last logged (Zeek `open_conn`), by uid:
+    /// the longest duration seen. Only those over [`LONG_TRACKED`] seconds.
+    open: FxHashMap<Box<str>, f64>,
+    /// Uids of closed connections over [`LONG_TRACKED`] seconds, so an open
+    /// record of a connection that later closed is not counted twice.
+    closed: FxHashSet<Box<str>>,
     first: i64,
     last: i64,
     origins: Vec<Origin>,
+    /// Bytes the source sent (internal source, external destination only).
+    bytes_out: u64,
+    /// The first records carrying over a megabyte out.
+    upload_origins: Vec<Origin>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -49,14 +65,6 @@ struct DnsDomain {
     entropy_sum: f64,
     label_len_sum: f64,
     clients: FxHashSet<IpAddr>,
-    first: i64,
-    last: i64,
-    origins: Vec<Origin>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct Upload {
-    bytes: u64,
     first: i64,
     last: i64,
     origins: Vec<Origin>,
@@ -74,9 +82,9 @@ struct AdminUse {
 #[derive(Debug, Default)]
 pub struct NetworkAnalytics {
     beacons: BeaconTracker,
-    long: FxHashMap<(IpAddr, IpAddr), LongConn>,
+    /// Pairs across the region's edge (long connections, uploads).
+    long: FxHashMap<(IpAddr, IpAddr), Edge>,
     dns: FxHashMap<String, DnsDomain>,
-    uploads: FxHashMap<(IpAddr, IpAddr), Upload>,
     /// Internal sources of each destination (prevalence).
     sources: FxHashMap<IpAddr, FxHashSet<IpAddr>>,
     /// Per internal source: its administrative connections to internal hosts.
@@ -138,13 +146,14 @@ impl NetworkAnalytics {
     pub fn observe(&mut self, e: &vakt_core::Event) {
         let t = e.time.0;
         let source = &*e.source;
+        let is_open = source == "zeek:open_conn";
         let is_conn = source == "zeek:conn"
             || (source == "suricata:eve"
                 && e.get_named("event_type").and_then(|v| v.as_str()) == Some("flow"));
         let is_dns = source == "zeek:dns"
             || (source == "suricata:eve"
                 && e.get_named("event_type").and_then(|v| v.as_str()) == Some("dns"));
-        if !is_conn && !is_dns {
+        if !is_conn && !is_dns && !is_open {
             return;
         }
         self.min = Some(self.min.map_or(t, |m| m.min(t)));
@@ -163,15 +172,36 @@ impl NetworkAnalytics {
         let (Some(src), Some(dst)) = (src, e.common(DST_IP).and_then(Value::as_ip)) else {
             return;
         };
+        let uid = || text(e.common(METADATA_UID)).map(Box::<str>::from);
+        if is_open {
+            // A connection still open at log rotation: what it has lasted so far.
+            let secs = num(e.common(DURATION)).unwrap_or(0.0);
+            if secs >= LONG_TRACKED && !(internal(src) && internal(dst)) {
+                let l = self.long.entry((src, dst)).or_insert_with(|| Edge {
+                    first: t,
+                    ..Default::default()
+                });
+                let key = uid().unwrap_or_else(|| format!("{t}").into());
+                let d = l.open.entry(key).or_insert(0.0);
+                *d = d.max(secs);
+                l.first = l.first.min(t);
+                l.last = l.last.max(t);
+                if l.origins.len() < 3 {
+                    l.origins.push(e.origin.clone());
+                }
+            }
+            return;
+        }
         self.beacons.observe(e);
         if internal(src) {
             self.internal_hosts.insert(src);
             self.sources.entry(dst).or_default().insert(src);
         }
         let port = num(e.common(DST_PORT)).map_or(0, |p| p as i64);
-        if internal(src) && !internal(dst) {
+        if !(internal(src) && internal(dst)) {
+            // Long connections: anything that crosses the region's edge.
             let secs = num(e.common(DURATION)).unwrap_or(0.0);
-            let l = self.long.entry((src, dst)).or_insert_with(|| LongConn {
+            let l = self.long.entry((src, dst)).or_insert_with(|| Edge {
                 first: t,
                 ..Default::default()
             });
@@ -179,19 +209,21 @@ impl NetworkAnalytics {
             l.count += 1;
             l.first = l.first.min(t);
             l.last = l.last.max(t);
+            if secs >= LONG_TRACKED
+                && let Some(u) = uid()
+            {
+                l.closed.insert(u);
+            }
             if l.origins.len() < 3 {
                 l.origins.push(e.origin.clone());
             }
-            let bytes = num(e.common(BYTES_OUT)).unwrap_or(0.0).max(0.0) as u64;
-            let u = self.uploads.entry((src, dst)).or_insert_with(|| Upload {
-                first: t,
-                ..Default::default()
-            });
-            u.bytes += bytes;
-            u.first = u.first.min(t);
-            u.last = u.last.max(t);
-            if bytes > 1_000_000 && u.origins.len() < 3 {
-                u.origins.push(e.origin.clone());
+            if internal(src) {
+                // Uploads: what an internal host sends out.
+                let bytes = num(e.common(BYTES_OUT)).unwrap_or(0.0).max(0.0) as u64;
+                l.bytes_out += bytes;
+                if bytes > 1_000_000 && l.upload_origins.len() < 3 {
+                    l.upload_origins.push(e.origin.clone());
+                }
             }
         }
         if internal(src) && internal(dst) && ADMIN_PORTS.contains(&port) {
@@ -245,22 +277,49 @@ impl NetworkAnalytics {
         }
     }
 
+    /// What the state holds, one line per detector: memory is bounded by
+    /// these counts, not by the number of records seen.
+    pub fn footprint(&self) -> String {
+        let (pairs, kept) = self.beacons.footprint();
+        let admin: usize = self.admin.values().map(Vec::len).sum();
+        format!(
+            "state              beacon pairs {pairs} holding {kept} connection records \
+             (max {} per pair); pairs across the region's edge {}; \
+             DNS domains {}; admin uses {admin} (max 10000 per host); internal hosts {}",
+            crate::beacon::MAX_PER_PAIR,
+            self.long.len(),
+            self.dns.len(),
+            self.internal_hosts.len()
+        )
+    }
+
     /// Adds another state (another file or worker).
     pub fn merge(&mut self, other: NetworkAnalytics) {
         self.beacons.merge(other.beacons);
         for (k, v) in other.long {
-            let l = self.long.entry(k).or_insert_with(|| LongConn {
+            let l = self.long.entry(k).or_insert_with(|| Edge {
                 first: v.first,
                 ..Default::default()
             });
             l.seconds += v.seconds;
             l.count += v.count;
+            for (u, d) in v.open {
+                let e = l.open.entry(u).or_insert(0.0);
+                *e = e.max(d);
+            }
+            l.closed.extend(v.closed);
             l.first = l.first.min(v.first);
             l.last = l.last.max(v.last);
             l.origins.extend(
                 v.origins
                     .into_iter()
                     .take(3usize.saturating_sub(l.origins.len())),
+            );
+            l.bytes_out += v.bytes_out;
+            l.upload_origins.extend(
+                v.upload_origins
+                    .into_iter()
+                    .take(3usize.saturating_sub(l.upload_origins.len())),
             );
         }
         for (k, v) in other.dns {
@@ -280,20 +339,6 @@ impl NetworkAnalytics {
                 v.origins
                     .into_iter()
                     .take(3usize.saturating_sub(d.origins.len())),
-            );
-        }
-        for (k, v) in other.uploads {
-            let u = self.uploads.entry(k).or_insert_with(|| Upload {
-                first: v.first,
-                ..Default::default()
-            });
-            u.bytes += v.bytes;
-            u.first = u.first.min(v.first);
-            u.last = u.last.max(v.last);
-            u.origins.extend(
-                v.origins
-                    .into_iter()
-                    .take(3usize.saturating_sub(u.origins.len())),
             );
         }
         for (k, v) in other.sources {
@@ -365,7 +410,13 @@ impl NetworkAnalytics {
         }
         // Long connections to the outside.
         for ((src, dst), l) in &self.long {
-            let hours = l.seconds / 3600.0;
+            let still_open: Vec<f64> = l
+                .open
+                .iter()
+                .filter(|(u, _)| !l.closed.contains(*u))
+                .map(|(_, d)| *d)
+                .collect();
+            let hours = (l.seconds + still_open.iter().sum::<f64>()) / 3600.0;
             if hours < 1.0 || self.prevalence(*dst) >= common {
                 continue;
             }
@@ -376,7 +427,14 @@ impl NetworkAnalytics {
             };
             out.push(Alert {
                 detector: "long-connection",
-                title: format!("{src} held connections to {dst} for {hours:.1} h"),
+                title: if still_open.is_empty() {
+                    format!("{src} held connections to {dst} for {hours:.1} h")
+                } else {
+                    format!(
+                        "{src} held connections to {dst} for {hours:.1} h, {} still open",
+                        still_open.len()
+                    )
+                },
                 first: Timestamp(l.first),
                 last: Timestamp(l.last),
                 score: (hours / 12.0).min(1.0),
@@ -384,8 +442,9 @@ impl NetworkAnalytics {
                 techniques: vec!["T1071"],
                 entities: vec![Entity::Ip(*src), Entity::Ip(*dst)],
                 evidence: vec![
-                    ("seconds", format!("{:.0}", l.seconds)),
+                    ("seconds", format!("{:.0}", hours * 3600.0)),
                     ("connections", l.count.to_string()),
+                    ("still_open", still_open.len().to_string()),
                 ],
                 origins: l.origins.clone(),
             });
@@ -432,11 +491,11 @@ impl NetworkAnalytics {
             });
         }
         // Large uploads to destinations only this host uses.
-        for ((src, dst), u) in &self.uploads {
-            if u.bytes < 50_000_000 || self.prevalence(*dst) > 1 {
+        for ((src, dst), u) in &self.long {
+            if u.bytes_out < 50_000_000 || !internal(*src) || self.prevalence(*dst) > 1 {
                 continue;
             }
-            let mb = u.bytes as f64 / 1e6;
+            let mb = u.bytes_out as f64 / 1e6;
             out.push(Alert {
                 detector: "exfiltration",
                 title: format!("{src} uploaded {mb:.0} MB to {dst}, which no other host uses"),
@@ -450,8 +509,12 @@ impl NetworkAnalytics {
                 },
                 techniques: vec!["T1048", "T1041"],
                 entities: vec![Entity::Ip(*src), Entity::Ip(*dst)],
-                evidence: vec![("bytes_out", u.bytes.to_string())],
-                origins: u.origins.clone(),
+                evidence: vec![("bytes_out", u.bytes_out.to_string())],
+                origins: if u.upload_origins.is_empty() {
+                    u.origins.clone()
+                } else {
+                    u.upload_origins.clone()
+                },
             });
         }
         // Lateral movement: a host that begins using administrative protocols to
