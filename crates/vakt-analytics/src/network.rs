@@ -92,9 +92,76 @@ pub struct NetworkAnalytics {
     internal_hosts: FxHashSet<IpAddr>,
     min: Option<i64>,
     max: Option<i64>,
+    /// Per source: its unanswered connections (scans).
+    scans: FxHashMap<IpAddr, Scan>,
     qtype: Option<FieldId>,
     qtype_eve: Option<FieldId>,
     rrname_eve: Option<FieldId>,
+    conn_state: Option<FieldId>,
+    resp_pkts: Option<FieldId>,
+    pkts_toclient_eve: Option<FieldId>,
+}
+
+/// The most distinct targets kept per port or per destination of one scanner.
+const SCAN_CAP: usize = 4096;
+/// Distinct hosts probed on one port that make a horizontal scan.
+const HORIZONTAL: usize = 50;
+/// Distinct ports probed on one host that make a vertical scan.
+const VERTICAL: usize = 100;
+
+/// One source's unanswered connections: hosts per port and ports per host.
+#[derive(Debug, Default, Clone)]
+struct Scan {
+    failed: u64,
+    by_port: FxHashMap<u16, FxHashSet<IpAddr>>,
+    by_dst: FxHashMap<IpAddr, FxHashSet<u16>>,
+    first: i64,
+    last: i64,
+    origins: Vec<Origin>,
+}
+
+impl Scan {
+    fn add(&mut self, t: i64, dst: IpAddr, port: u16, origin: &Origin) {
+        if self.failed == 0 {
+            self.first = t;
+        }
+        self.failed += 1;
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+        let hosts = self.by_port.entry(port).or_default();
+        if hosts.len() < SCAN_CAP {
+            hosts.insert(dst);
+        }
+        let ports = self.by_dst.entry(dst).or_default();
+        if ports.len() < SCAN_CAP {
+            ports.insert(port);
+        }
+        if self.origins.len() < 3 {
+            self.origins.push(origin.clone());
+        }
+    }
+
+    fn merge(&mut self, o: Scan) {
+        if self.failed == 0 {
+            self.first = o.first;
+        }
+        self.failed += o.failed;
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        for (p, h) in o.by_port {
+            let hosts = self.by_port.entry(p).or_default();
+            hosts.extend(h.into_iter().take(SCAN_CAP.saturating_sub(hosts.len())));
+        }
+        for (d, p) in o.by_dst {
+            let ports = self.by_dst.entry(d).or_default();
+            ports.extend(p.into_iter().take(SCAN_CAP.saturating_sub(ports.len())));
+        }
+        self.origins.extend(
+            o.origins
+                .into_iter()
+                .take(3usize.saturating_sub(self.origins.len())),
+        );
+    }
 }
 
 fn shannon(s: &str) -> f64 {
@@ -138,6 +205,9 @@ impl NetworkAnalytics {
             qtype: FieldId::intern("qtype_name").ok(),
             qtype_eve: FieldId::intern("dns.rrtype").ok(),
             rrname_eve: FieldId::intern("dns.rrname").ok(),
+            conn_state: FieldId::intern("conn_state").ok(),
+            resp_pkts: FieldId::intern("resp_pkts").ok(),
+            pkts_toclient_eve: FieldId::intern("flow.pkts_toclient").ok(),
             ..Default::default()
         }
     }
@@ -193,11 +263,19 @@ impl NetworkAnalytics {
             return;
         }
         self.beacons.observe(e);
+        let port = num(e.common(DST_PORT)).map_or(0, |p| p as i64);
+        if self.unanswered(e) {
+            self.scans.entry(src).or_default().add(
+                t,
+                dst,
+                u16::try_from(port).unwrap_or(0),
+                &e.origin,
+            );
+        }
         if internal(src) {
             self.internal_hosts.insert(src);
             self.sources.entry(dst).or_default().insert(src);
         }
-        let port = num(e.common(DST_PORT)).map_or(0, |p| p as i64);
         if !(internal(src) && internal(dst)) {
             // Long connections: anything that crosses the region's edge.
             let secs = num(e.common(DURATION)).unwrap_or(0.0);
@@ -237,6 +315,22 @@ impl NetworkAnalytics {
                 });
             }
         }
+    }
+
+    /// A connection attempt nobody answered: Zeek's states without a
+    /// handshake (S0, REJ, RSTOS0, RSTRH, SH, SHR, OTH), or no packet back.
+    fn unanswered(&self, e: &vakt_core::Event) -> bool {
+        if let Some(state) = text(self.conn_state.and_then(|f| e.get(f))) {
+            return matches!(
+                state,
+                "S0" | "REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR" | "OTH"
+            );
+        }
+        let back = self
+            .resp_pkts
+            .and_then(|f| e.get(f))
+            .or_else(|| self.pkts_toclient_eve.and_then(|f| e.get(f)));
+        num(back) == Some(0.0)
     }
 
     fn dns_query(&mut self, t: i64, client: IpAddr, q: &str, qtype: &str, origin: &Origin) {
@@ -285,11 +379,13 @@ impl NetworkAnalytics {
         format!(
             "state              beacon pairs {pairs} holding {kept} connection records \
              (max {} per pair); pairs across the region's edge {}; \
-             DNS domains {}; admin uses {admin} (max 10000 per host); internal hosts {}",
+             DNS domains {}; admin uses {admin} (max 10000 per host); internal hosts {}; \
+             scanning sources {} (max {SCAN_CAP} targets per port or host)",
             crate::beacon::MAX_PER_PAIR,
             self.long.len(),
             self.dns.len(),
-            self.internal_hosts.len()
+            self.internal_hosts.len(),
+            self.scans.len()
         )
     }
 
@@ -340,6 +436,9 @@ impl NetworkAnalytics {
                     .into_iter()
                     .take(3usize.saturating_sub(d.origins.len())),
             );
+        }
+        for (k, v) in other.scans {
+            self.scans.entry(k).or_default().merge(v);
         }
         for (k, v) in other.sources {
             self.sources.entry(k).or_default().extend(v);
@@ -515,6 +614,65 @@ impl NetworkAnalytics {
                 } else {
                     u.upload_origins.clone()
                 },
+            });
+        }
+        // Scans: many hosts probed on one port, or many ports on one host,
+        // without answer.
+        for (src, sc) in &self.scans {
+            let (h_port, h_hosts) = sc
+                .by_port
+                .iter()
+                .map(|(p, h)| (*p, h.len()))
+                .max_by_key(|(p, n)| (*n, std::cmp::Reverse(*p)))
+                .unwrap_or((0, 0));
+            let (v_dst, v_ports) = sc
+                .by_dst
+                .iter()
+                .map(|(d, p)| (*d, p.len()))
+                .max_by_key(|(d, n)| (*n, std::cmp::Reverse(*d)))
+                .unwrap_or((*src, 0));
+            let horizontal = h_hosts >= HORIZONTAL;
+            let vertical = v_ports >= VERTICAL;
+            if !horizontal && !vertical {
+                continue;
+            }
+            let hosts = sc.by_dst.len();
+            let ports = sc.by_port.len();
+            let kind = match (horizontal, vertical) {
+                (true, true) => "horizontal and vertical scan",
+                (true, false) => "horizontal scan",
+                _ => "vertical scan",
+            };
+            let internal_targets = sc.by_dst.keys().filter(|d| internal(**d)).count();
+            let mut entities = vec![Entity::Ip(*src)];
+            if vertical {
+                entities.push(Entity::Ip(v_dst));
+            }
+            out.push(Alert {
+                detector: "scan",
+                title: format!(
+                    "{src}: {kind}, {} unanswered connections to {hosts} hosts on {ports} ports",
+                    sc.failed
+                ),
+                first: Timestamp(sc.first),
+                last: Timestamp(sc.last),
+                score: ((h_hosts.max(v_ports)) as f64 / 500.0).clamp(0.5, 1.0),
+                severity: if internal(*src) && internal_targets * 2 >= hosts {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                techniques: vec!["T1046"],
+                entities,
+                evidence: vec![
+                    ("unanswered", sc.failed.to_string()),
+                    ("hosts", hosts.to_string()),
+                    ("internal_hosts", internal_targets.to_string()),
+                    ("ports", ports.to_string()),
+                    ("most_hosts_on_one_port", format!("{h_hosts} on {h_port}")),
+                    ("most_ports_on_one_host", format!("{v_ports} on {v_dst}")),
+                ],
+                origins: sc.origins.clone(),
             });
         }
         // Lateral movement: a host that begins using administrative protocols to

@@ -126,3 +126,32 @@ fn rita_missing_host_beacon_and_open_ssh_session() {
         .unwrap();
     assert!((183_601.0..183_601.0 + 3600.0).contains(&secs), "{secs}");
 }
+
+/// Stratosphere's port-scanning scenario: per its README one client,
+/// 172.16.1.11, runs Nmap over three local networks. It is the one scanner.
+#[test]
+fn stratosphere_port_scan_is_the_only_scan() {
+    let mut na = vakt_analytics::network::NetworkAnalytics::new();
+    let p = shared().join("zeek-stratosphere-labelled/002-zeek-scenario-port-scanning/conn.log");
+    vakt_ingest::read_path(&p, &vakt_ingest::Options::default(), &mut |v| {
+        if let vakt_ingest::Visit::Event(e) = v {
+            na.observe(&e);
+        }
+    });
+    let scans: Vec<_> = na
+        .alerts()
+        .into_iter()
+        .filter(|a| a.detector == "scan")
+        .collect();
+    for s in &scans {
+        eprintln!("{} {:?}", s.title, s.evidence);
+    }
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    let s = &scans[0];
+    assert_eq!(
+        s.entities[0],
+        vakt_core::Entity::Ip("172.16.1.11".parse().unwrap())
+    );
+    assert_eq!(s.techniques, vec!["T1046"]);
+    assert_eq!(s.severity, vakt_core::Severity::High);
+}
