@@ -31,6 +31,16 @@ pub fn internal(ip: IpAddr) -> bool {
     }
 }
 
+/// The detectors' names, as in [`Alert::detector`].
+pub const DETECTORS: &[&str] = &[
+    "beacon",
+    "long-connection",
+    "dns-tunnel",
+    "exfiltration",
+    "scan",
+    "lateral-movement",
+];
+
 /// Connections shorter than this are summed but not tracked one by one.
 const LONG_TRACKED: f64 = 600.0;
 

@@ -192,7 +192,7 @@ pub struct HuntArgs {
     #[arg(long = "tag", value_delimiter = ',')]
     pub tags: Vec<String>,
     /// Behaviour analytics to run alongside the rules: all, none, or a list of
-    /// beacon, long-connection, dns-tunnel, exfiltration, lateral-movement.
+    /// beacon, long-connection, dns-tunnel, exfiltration, scan, lateral-movement.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub analytics: Vec<String>,
     /// Output format.

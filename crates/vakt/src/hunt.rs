@@ -193,6 +193,15 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|a| a.to_ascii_lowercase())
         .collect();
+    if let Some(bad) = detectors.iter().find(|d| {
+        !matches!(d.as_str(), "all" | "none")
+            && !vakt_analytics::network::DETECTORS.contains(&d.as_str())
+    }) {
+        anyhow::bail!(
+            "unknown analytics detector `{bad}`: use all, none or a list of {}",
+            vakt_analytics::network::DETECTORS.join(", ")
+        );
+    }
     let analytics_on = !detectors.iter().all(|d| d == "none");
     let work = HuntWork {
         set: &set,

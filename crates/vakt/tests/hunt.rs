@@ -276,3 +276,53 @@ fn demo_simulates_hunts_and_compares_with_the_truth() {
     assert!(flagged("command-and-control") > 0, "{out}");
     assert!(dir.path().join("detections.jsonl").exists());
 }
+
+#[test]
+fn analytics_alone_find_the_rita_beacon_and_unknown_detectors_are_refused() {
+    let rules = tempfile::tempdir().unwrap();
+    let logs = shared().join("zeek-rita-testdata/missing_host/2024-04-19");
+    let (code, out, err) = vakt(&[
+        "hunt",
+        "-q",
+        logs.to_str().unwrap(),
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--analytics",
+        "beacon,long-connection",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["rule"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.into_iter().collect::<Vec<_>>(),
+        ["vakt-analytics-beacon", "vakt-analytics-long-connection"]
+    );
+    let beacon = rows
+        .iter()
+        .find(|r| r["rule"]["id"] == "vakt-analytics-beacon" && r["host"] == "73.54.23.243")
+        .expect("the labelled beacon");
+    assert_eq!(beacon["rule"]["level"], "high");
+    assert!(beacon["origin"]["path"].as_str().unwrap().contains("conn."));
+    let (code, _, err) = vakt(&[
+        "hunt",
+        "-q",
+        logs.to_str().unwrap(),
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--analytics",
+        "beacons",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("unknown analytics detector `beacons`"),
+        "{err}"
+    );
+}
