@@ -44,6 +44,25 @@ pub const DETECTORS: &[&str] = &[
 /// Connections shorter than this are summed but not tracked one by one.
 const LONG_TRACKED: f64 = 600.0;
 
+/// Whether an address is one host's: not multicast, broadcast, unspecified
+/// or link-local (neighbour discovery, mDNS, SSDP and the like are not
+/// conversations between two hosts).
+pub fn unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => {
+            !(v.is_multicast() || v.is_broadcast() || v.is_unspecified() || v.is_link_local())
+        }
+        IpAddr::V6(v) => {
+            !(v.is_multicast() || v.is_unspecified() || (v.segments()[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// The region's own infrastructure services (DNS, NTP, DHCP, NetBIOS, mDNS,
+/// LLMNR, SSDP): clients poll them on a schedule by design, so an internal
+/// server on these ports is not a beacon destination.
+const INFRA_PORTS: &[i64] = &[53, 67, 68, 123, 137, 138, 1900, 5353, 5355];
+
 /// Ports of remote administration: SMB, RPC, RDP, WinRM, SSH.
 const ADMIN_PORTS: &[i64] = &[22, 135, 445, 3389, 5985, 5986];
 
@@ -272,8 +291,13 @@ impl NetworkAnalytics {
             }
             return;
         }
-        self.beacons.observe(e);
+        if !unicast(src) || !unicast(dst) {
+            return;
+        }
         let port = num(e.common(DST_PORT)).map_or(0, |p| p as i64);
+        if !(internal(dst) && INFRA_PORTS.contains(&port)) {
+            self.beacons.observe(e);
+        }
         if self.unanswered(e) {
             self.scans.entry(src).or_default().add(
                 t,
@@ -327,14 +351,14 @@ impl NetworkAnalytics {
         }
     }
 
-    /// A connection attempt nobody answered: Zeek's states without a
-    /// handshake (S0, REJ, RSTOS0, RSTRH, SH, SHR, OTH), or no packet back.
+    /// A connection attempt nobody accepted: Zeek's S0 (no answer), REJ
+    /// (refused) and RSTOS0 (SYN then the prober's reset, as a SYN scan
+    /// does); without Zeek's state, no packet back. Mid-stream states (OTH,
+    /// SH, SHR) are not attempts: a long TLS session whose start the sensor
+    /// missed is one.
     fn unanswered(&self, e: &vakt_core::Event) -> bool {
         if let Some(state) = text(self.conn_state.and_then(|f| e.get(f))) {
-            return matches!(
-                state,
-                "S0" | "REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR" | "OTH"
-            );
+            return matches!(state, "S0" | "REJ" | "RSTOS0");
         }
         let back = self
             .resp_pkts

@@ -155,3 +155,111 @@ fn stratosphere_port_scan_is_the_only_scan() {
     assert_eq!(s.techniques, vec!["T1046"]);
     assert_eq!(s.severity, vakt_core::Severity::High);
 }
+
+/// Stratosphere's labelled Zeek scenarios: every conn record carries a
+/// `label` (Malicious, Benign, Background). A finding is right when its
+/// source→destination pair (or, for a scan, its source) has malicious flows.
+/// Precision = right findings / findings; flow recall = malicious flows in
+/// flagged pairs / malicious flows. The floors sit a little under what this
+/// commit measures (see issue 5's note): 001 is NjRAT's C2 from one infected
+/// host; 008, 010 and 012 are one benign Windows host attacked from the
+/// Internet, where most attackers knock once (nothing behavioural to see)
+/// and the false findings are the host's own periodic cloud and antivirus
+/// traffic, which only allow-lists or a peer group could set aside.
+#[test]
+fn stratosphere_labelled_scenarios_precision_and_recall_floors() {
+    use std::collections::{HashMap, HashSet};
+    use std::net::IpAddr;
+    let base = shared().join("zeek-stratosphere-labelled");
+    let cases = [
+        ("001-zeek-scenario-malicious/labeled-conn.log", 0.9, 0.9),
+        ("008-zeek-mixed/data/conn.log.labeled", 0.55, 0.30),
+        ("010-zeek-mixed/data/conn.log.labeled", 0.5, 0.12),
+        ("012-zeek-mixed/data/conn.log.labeled", 0.6, 0.18),
+    ];
+    for (file, min_precision, min_recall) in cases {
+        let mut na = vakt_analytics::network::NetworkAnalytics::new();
+        let mut malicious: HashMap<(IpAddr, IpAddr), usize> = HashMap::new();
+        vakt_ingest::read_path(
+            &base.join(file),
+            &vakt_ingest::Options::default(),
+            &mut |v| {
+                if let vakt_ingest::Visit::Event(e) = v {
+                    let ip = |f| e.common(f).and_then(vakt_core::Value::as_ip);
+                    if e.get_named("label").and_then(|v| v.as_str()) == Some("Malicious")
+                        && let (Some(s), Some(d)) =
+                            (ip(vakt_core::field::SRC_IP), ip(vakt_core::field::DST_IP))
+                    {
+                        *malicious.entry((s, d)).or_default() += 1;
+                    }
+                    na.observe(&e);
+                }
+            },
+        );
+        let alerts = na.alerts();
+        let mut right = 0;
+        let mut found: HashSet<(IpAddr, IpAddr)> = HashSet::new();
+        for a in &alerts {
+            let ips: Vec<IpAddr> = a
+                .entities
+                .iter()
+                .filter_map(|e| match e {
+                    vakt_core::Entity::Ip(ip) => Some(*ip),
+                    _ => None,
+                })
+                .collect();
+            let hit: Vec<(IpAddr, IpAddr)> = malicious
+                .keys()
+                .filter(|(s, d)| {
+                    ips.first() == Some(s) && (a.detector == "scan" || ips.get(1) == Some(d))
+                })
+                .copied()
+                .collect();
+            if !hit.is_empty() {
+                right += 1;
+            }
+            found.extend(hit);
+        }
+        let total: usize = malicious.values().sum();
+        let caught: usize = found.iter().map(|p| malicious[p]).sum();
+        let precision = right as f64 / alerts.len().max(1) as f64;
+        let recall = caught as f64 / total.max(1) as f64;
+        eprintln!(
+            "{file}: {} findings, precision {precision:.3}, flow recall {recall:.3} \
+             ({caught} of {total} malicious flows; {} of {} malicious pairs)",
+            alerts.len(),
+            found.len(),
+            malicious.len()
+        );
+        assert!(!alerts.is_empty(), "{file}");
+        assert!(precision >= min_precision, "{file}: precision {precision}");
+        assert!(recall >= min_recall, "{file}: recall {recall}");
+    }
+}
+
+/// All of OTRF's APT29 Zeek logs (both days) through the network detectors:
+/// every beacon found goes to the C2, 192.168.0.4 (README ground truth), and
+/// both hosts that call it are found.
+#[test]
+fn apt29_beacons_all_go_to_the_c2() {
+    let mut na = vakt_analytics::network::NetworkAnalytics::new();
+    let (files, errors) = vakt_ingest::collect_files(&[shared().join("zeek-otrf-apt29")]);
+    assert!(errors.is_empty() && files.len() > 10, "{errors:?}");
+    for f in &files {
+        vakt_ingest::read_path(f, &vakt_ingest::Options::default(), &mut |v| {
+            if let vakt_ingest::Visit::Event(e) = v {
+                na.observe(&e);
+            }
+        });
+    }
+    let c2: std::net::IpAddr = "192.168.0.4".parse().unwrap();
+    let beacons: Vec<_> = na
+        .alerts()
+        .into_iter()
+        .filter(|a| a.detector == "beacon")
+        .collect();
+    assert!(beacons.len() >= 2, "{beacons:?}");
+    for b in &beacons {
+        assert_eq!(b.entities[1], vakt_core::Entity::Ip(c2), "{}", b.title);
+    }
+}
