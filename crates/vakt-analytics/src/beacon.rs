@@ -307,10 +307,32 @@ pub struct PairState {
     pub bytes: Vec<f64>,
     /// Where the first connections were recorded.
     pub origins: Vec<vakt_core::Origin>,
+    /// All connections seen, kept or not.
+    pub count: u64,
 }
 
 /// The most connection records kept per pair (one per second of a day).
 pub const MAX_PER_PAIR: usize = 86_400;
+
+/// A pair with at least this many connections is a strobe, as in RITA
+/// (`strobe.connection_limit`): far too many connections to be scored as a
+/// beacon, reported as such instead.
+pub const STROBE_CONNECTIONS: u64 = 86_400;
+
+/// A pair that connects too often to be a beacon.
+#[derive(Debug, Clone)]
+pub struct Strobe {
+    /// Source.
+    pub src: std::net::IpAddr,
+    /// Destination.
+    pub dst: std::net::IpAddr,
+    /// Connections seen.
+    pub connections: u64,
+    /// First and last kept connection, seconds since the epoch.
+    pub span: (u32, u32),
+    /// Where some of its connections were recorded.
+    pub origins: Vec<vakt_core::Origin>,
+}
 
 /// Collects source→destination pairs from connection events (Zeek conn,
 /// Suricata flow) and scores them.
@@ -372,6 +394,7 @@ impl BeaconTracker {
             })
             .unwrap_or(0.0);
         let p = self.pairs.entry((*src, *dst)).or_default();
+        p.count += 1;
         if p.ts.len() < MAX_PER_PAIR {
             p.ts.push(t);
             p.bytes.push(bytes);
@@ -403,6 +426,7 @@ impl BeaconTracker {
         };
         for (k, v) in other.pairs {
             let p = self.pairs.entry(k).or_default();
+            p.count += v.count;
             let room = MAX_PER_PAIR.saturating_sub(p.ts.len());
             p.ts.extend(v.ts.iter().take(room));
             p.bytes.extend(v.bytes.iter().take(room));
@@ -412,6 +436,33 @@ impl BeaconTracker {
                 }
             }
         }
+    }
+
+    /// The strobes: pairs with [`STROBE_CONNECTIONS`] or more connections,
+    /// most connections first.
+    pub fn strobes(&self) -> Vec<Strobe> {
+        let mut out: Vec<Strobe> = self
+            .pairs
+            .iter()
+            .filter(|(_, p)| p.count >= STROBE_CONNECTIONS)
+            .map(|((src, dst), p)| Strobe {
+                src: *src,
+                dst: *dst,
+                connections: p.count,
+                span: (
+                    p.ts.iter().copied().min().unwrap_or(0),
+                    p.ts.iter().copied().max().unwrap_or(0),
+                ),
+                origins: p.origins.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.connections
+                .cmp(&a.connections)
+                .then(a.src.cmp(&b.src))
+                .then(a.dst.cmp(&b.dst))
+        });
+        out
     }
 
     /// The pairs, for other detectors' use (prevalence).
@@ -429,6 +480,7 @@ impl BeaconTracker {
         let mut out: Vec<BeaconFinding> = self
             .pairs
             .iter()
+            .filter(|(_, p)| p.count < STROBE_CONNECTIONS)
             .filter_map(|((src, dst), p)| {
                 score(cfg, &p.ts, &p.bytes, min, max).ok().map(|score| {
                     let mut ts = p.ts.clone();
@@ -468,6 +520,51 @@ impl BeaconTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pair with RITA's strobe limit of connections is a strobe, not a beacon.
+    #[test]
+    fn strobes_are_not_scored_as_beacons() {
+        use std::sync::Arc;
+        use vakt_core::{Locator, Origin, Timestamp};
+        let mut t = BeaconTracker::new();
+        let mut e = Event {
+            time: Timestamp(0),
+            tenant: Arc::from("t"),
+            source: Arc::from("zeek:conn"),
+            fields: Vec::new(),
+            common: Vec::new(),
+            origin: Origin {
+                path: Arc::from("conn.log"),
+                locator: Locator::Line(1),
+            },
+        };
+        let a: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let b: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let c: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        e.set_common(SRC_IP, Value::Ip(a));
+        for (dst, n) in [(b, STROBE_CONNECTIONS + 5), (c, 2000)] {
+            e.set_common(DST_IP, Value::Ip(dst));
+            for i in 0..n {
+                // Two connections a second to b; every 43 s to c.
+                let s = if dst == b {
+                    i as i64 / 2
+                } else {
+                    i as i64 * 43
+                };
+                e.time = Timestamp((1_700_000_000 + s) * 1_000_000_000);
+                t.observe(&e);
+            }
+        }
+        let strobes = t.strobes();
+        assert_eq!(strobes.len(), 1);
+        assert_eq!(
+            (strobes[0].dst, strobes[0].connections),
+            (b, STROBE_CONNECTIONS + 5)
+        );
+        let f = t.findings(&BeaconConfig::default());
+        assert!(f.iter().all(|x| x.dst != b));
+        assert!(f.iter().any(|x| x.dst == c));
+    }
 
     fn near(a: f64, b: f64) -> bool {
         (a - b).abs() < 0.001

@@ -13,11 +13,12 @@ use std::net::IpAddr;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use vakt_core::field::{
-    BYTES_OUT, DST_IP, DST_PORT, DURATION, METADATA_UID, QUERY_HOSTNAME, SRC_IP,
+    BYTES_OUT, DST_IP, DST_PORT, DURATION, METADATA_UID, QUERY_HOSTNAME, SRC_IP, TLS_SNI,
+    URL_HOSTNAME,
 };
 use vakt_core::{Alert, Entity, FieldId, Origin, Severity, Timestamp, Value};
 
-use crate::beacon::{BeaconConfig, BeaconTracker};
+use crate::beacon::{BeaconConfig, BeaconTracker, MAX_PER_PAIR, PairState};
 
 /// Private, loopback and link-local addresses: the region's own.
 pub fn internal(ip: IpAddr) -> bool {
@@ -34,6 +35,7 @@ pub fn internal(ip: IpAddr) -> bool {
 /// The detectors' names, as in [`Alert::detector`].
 pub const DETECTORS: &[&str] = &[
     "beacon",
+    "strobe",
     "long-connection",
     "dns-tunnel",
     "exfiltration",
@@ -111,6 +113,11 @@ struct AdminUse {
 #[derive(Debug, Default)]
 pub struct NetworkAnalytics {
     beacons: BeaconTracker,
+    /// Per source and server name (TLS SNI, HTTP Host): beacons to a name,
+    /// however many addresses stand behind it. Sizes are HTTP request bodies,
+    /// NaN where unknown (TLS).
+    named: FxHashMap<(IpAddr, Box<str>), PairState>,
+    request_body_len: Option<FieldId>,
     /// Pairs across the region's edge (long connections, uploads).
     long: FxHashMap<(IpAddr, IpAddr), Edge>,
     dns: FxHashMap<String, DnsDomain>,
@@ -193,6 +200,17 @@ impl Scan {
     }
 }
 
+/// RITA's thresholds: 0.9 high, 0.7 medium, else low.
+fn severity_of(score: f64) -> Severity {
+    if score >= 0.9 {
+        Severity::High
+    } else if score >= 0.7 {
+        Severity::Medium
+    } else {
+        Severity::Low
+    }
+}
+
 fn shannon(s: &str) -> f64 {
     let mut counts = [0u32; 256];
     for b in s.bytes() {
@@ -235,6 +253,7 @@ impl NetworkAnalytics {
             qtype_eve: FieldId::intern("dns.rrtype").ok(),
             rrname_eve: FieldId::intern("dns.rrname").ok(),
             conn_state: FieldId::intern("conn_state").ok(),
+            request_body_len: FieldId::intern("request_body_len").ok(),
             resp_pkts: FieldId::intern("resp_pkts").ok(),
             pkts_toclient_eve: FieldId::intern("flow.pkts_toclient").ok(),
             ..Default::default()
@@ -252,6 +271,16 @@ impl NetworkAnalytics {
         let is_dns = source == "zeek:dns"
             || (source == "suricata:eve"
                 && e.get_named("event_type").and_then(|v| v.as_str()) == Some("dns"));
+        let is_named = matches!(source, "zeek:ssl" | "zeek:http")
+            || (source == "suricata:eve"
+                && matches!(
+                    e.get_named("event_type").and_then(|v| v.as_str()),
+                    Some("tls" | "http")
+                ));
+        if is_named {
+            self.named_connection(e);
+            return;
+        }
         if !is_conn && !is_dns && !is_open {
             return;
         }
@@ -348,6 +377,45 @@ impl NetworkAnalytics {
                     origin: e.origin.clone(),
                 });
             }
+        }
+    }
+
+    /// A TLS or HTTP session: its server name, for beacons to a name.
+    fn named_connection(&mut self, e: &vakt_core::Event) {
+        let (Some(src), Some(name)) = (
+            e.common(SRC_IP).and_then(Value::as_ip),
+            text(e.common(TLS_SNI)).or_else(|| text(e.common(URL_HOSTNAME))),
+        ) else {
+            return;
+        };
+        // Host headers may carry a port; literal addresses are the IP beacons' job.
+        let name = name.rsplit_once(':').map_or(name, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                name
+            }
+        });
+        let name = name.trim_end_matches('.');
+        if name.is_empty() || name.parse::<IpAddr>().is_ok() || !unicast(src) {
+            return;
+        }
+        let t = e.time.0;
+        let Ok(secs) = u32::try_from(t.div_euclid(1_000_000_000)) else {
+            return;
+        };
+        self.min = Some(self.min.map_or(t, |m| m.min(t)));
+        self.max = Some(self.max.map_or(t, |m| m.max(t)));
+        let size = num(self.request_body_len.and_then(|f| e.get(f))).unwrap_or(f64::NAN);
+        let key = (src, Box::<str>::from(name.to_ascii_lowercase()));
+        let p = self.named.entry(key).or_default();
+        p.count += 1;
+        if p.ts.len() < MAX_PER_PAIR {
+            p.ts.push(secs);
+            p.bytes.push(size);
+        }
+        if p.origins.len() < 3 {
+            p.origins.push(e.origin.clone());
         }
     }
 
@@ -471,6 +539,18 @@ impl NetworkAnalytics {
                     .take(3usize.saturating_sub(d.origins.len())),
             );
         }
+        for (k, v) in other.named {
+            let p = self.named.entry(k).or_default();
+            p.count += v.count;
+            let room = MAX_PER_PAIR.saturating_sub(p.ts.len());
+            p.ts.extend(v.ts.iter().take(room));
+            p.bytes.extend(v.bytes.iter().take(room));
+            p.origins.extend(
+                v.origins
+                    .into_iter()
+                    .take(3usize.saturating_sub(p.origins.len())),
+            );
+        }
         for (k, v) in other.scans {
             self.scans.entry(k).or_default().merge(v);
         }
@@ -510,13 +590,7 @@ impl NetworkAnalytics {
             if f.score.score < 0.5 || self.prevalence(f.dst) >= common {
                 continue;
             }
-            let severity = if f.score.score >= 0.9 {
-                Severity::High
-            } else if f.score.score >= 0.7 {
-                Severity::Medium
-            } else {
-                Severity::Low
-            };
+            let severity = severity_of(f.score.score);
             out.push(Alert {
                 detector: "beacon",
                 title: format!(
@@ -539,6 +613,97 @@ impl NetworkAnalytics {
                     ("prevalence", self.prevalence(f.dst).to_string()),
                 ],
                 origins: f.origins.clone(),
+            });
+        }
+        // Beacons to a server name (TLS SNI, HTTP Host), across its addresses.
+        if let (Some(min), Some(max)) = (self.min, self.max) {
+            let (min, max) = (min.div_euclid(1_000_000_000), max.div_euclid(1_000_000_000));
+            let mut users: FxHashMap<&str, usize> = FxHashMap::default();
+            for (src, name) in self.named.keys() {
+                if internal(*src) {
+                    *users.entry(name).or_default() += 1;
+                }
+            }
+            let cfg = BeaconConfig::default();
+            for ((src, name), p) in &self.named {
+                let used_by = users.get(&**name).copied().unwrap_or(0);
+                if used_by >= common || p.count >= crate::beacon::STROBE_CONNECTIONS {
+                    continue;
+                }
+                // Sizes known (HTTP bodies): RITA's four parts. Unknown (TLS):
+                // the three others, a third each.
+                let sized = p.bytes.iter().all(|b| b.is_finite());
+                let zeros;
+                let (bytes, weights) = if sized {
+                    (&p.bytes[..], cfg.weights)
+                } else {
+                    zeros = vec![0.0; p.ts.len()];
+                    (&zeros[..], [1.0 / 3.0, 0.0, 1.0 / 3.0, 1.0 / 3.0])
+                };
+                let Ok(mut sc) = crate::beacon::score(&cfg, &p.ts, bytes, min, max) else {
+                    continue;
+                };
+                sc.score = crate::beacon::weighted(weights, [sc.ts, sc.ds, sc.dur, sc.hist]);
+                if sc.score < 0.5 {
+                    continue;
+                }
+                let mut ts = p.ts.clone();
+                ts.sort_unstable();
+                let mut gaps: Vec<f64> = ts
+                    .windows(2)
+                    .map(|w| f64::from(w[1] - w[0]))
+                    .filter(|g| *g > 0.0)
+                    .collect();
+                gaps.sort_by(f64::total_cmp);
+                let period = crate::stats::median(&gaps).unwrap_or(0.0);
+                out.push(Alert {
+                    detector: "beacon",
+                    title: format!("Beaconing from {src} to {name} about every {period:.0} s"),
+                    first: Timestamp::from_parts(i64::from(ts[0]), 0),
+                    last: Timestamp::from_parts(i64::from(ts[ts.len() - 1]), 0),
+                    score: sc.score,
+                    severity: severity_of(sc.score),
+                    techniques: vec!["T1071"],
+                    entities: vec![Entity::Ip(*src), Entity::Domain(name.to_string())],
+                    evidence: vec![
+                        ("connections", p.count.to_string()),
+                        ("period_s", format!("{period:.0}")),
+                        ("ts_score", sc.ts.to_string()),
+                        (
+                            "ds_score",
+                            if sized {
+                                sc.ds.to_string()
+                            } else {
+                                "unknown".into()
+                            },
+                        ),
+                        ("hist_score", sc.hist.to_string()),
+                        ("dur_score", sc.dur.to_string()),
+                        ("prevalence", used_by.to_string()),
+                    ],
+                    origins: p.origins.clone(),
+                });
+            }
+        }
+        // Strobes: too many connections to be scored as beacons.
+        for st in self.beacons.strobes() {
+            if self.prevalence(st.dst) >= common {
+                continue;
+            }
+            out.push(Alert {
+                detector: "strobe",
+                title: format!(
+                    "Strobe from {} to {}: {} connections",
+                    st.src, st.dst, st.connections
+                ),
+                first: Timestamp::from_parts(i64::from(st.span.0), 0),
+                last: Timestamp::from_parts(i64::from(st.span.1), 0),
+                score: 1.0,
+                severity: Severity::Medium,
+                techniques: vec!["T1071"],
+                entities: vec![Entity::Ip(st.src), Entity::Ip(st.dst)],
+                evidence: vec![("connections", st.connections.to_string())],
+                origins: st.origins,
             });
         }
         // Long connections to the outside.

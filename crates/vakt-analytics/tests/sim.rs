@@ -72,6 +72,17 @@ fn the_attack_is_found_and_benign_periodic_traffic_is_not() {
         reached.contains(&victim_host),
         "{victim_host} not in {reached:?}"
     );
+    // The same implant, by the name in its TLS handshakes (SNI).
+    assert!(
+        alerts.iter().any(|a| a.detector == "beacon"
+            && a.entities[0] == Entity::Ip(victim)
+            && matches!(&a.entities[1], Entity::Domain(_))),
+        "no beacon to the C2's name"
+    );
+    // Every beacon found is the implant's.
+    for a in alerts.iter().filter(|a| a.detector == "beacon") {
+        assert_eq!(a.entities[0], Entity::Ip(victim), "{}", a.title);
+    }
     assert!(alerts.iter().any(|a| {
         a.detector == "dns-tunnel"
             && a.entities
