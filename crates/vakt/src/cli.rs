@@ -195,6 +195,12 @@ pub struct HuntArgs {
     /// beacon, long-connection, dns-tunnel, exfiltration, scan, lateral-movement.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub analytics: Vec<String>,
+    /// Allow-lists (MISP warninglist JSON files, or folders of them): behaviour
+    /// findings involving an address or name on one are set aside and counted.
+    /// Choose the lists: the whole MISP set includes documentation ranges and
+    /// public clouds, where attackers host too.
+    #[arg(long = "allow-list", value_name = "PATH")]
+    pub allow_lists: Vec<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = HuntFormat::Table)]
     pub format: HuntFormat,

@@ -92,6 +92,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         rule_ids: Vec::new(),
         tags: Vec::new(),
         analytics: vec!["all".into()],
+        allow_lists: Vec::new(),
         format: HuntFormat::Jsonl,
         output: Some(detections.clone()),
     })?;

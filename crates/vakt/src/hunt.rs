@@ -203,6 +203,10 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let analytics_on = !detectors.iter().all(|d| d == "none");
+    let allow = vakt_analytics::allow::AllowLists::load(&args.allow_lists)?;
+    for (path, why) in &allow.unused {
+        eprintln!("allow-list {}: not used: {why}", path.display());
+    }
     let work = HuntWork {
         set: &set,
         analytics: analytics_on,
@@ -226,7 +230,15 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let mut alert_meta: Vec<Arc<RuleMeta>> = Vec::new();
     if analytics_on {
         let all = detectors.iter().any(|d| d == "all");
-        for a in net.alerts() {
+        let (alerts, aside) = allow.filter(net.alerts());
+        if !quiet && !aside.is_empty() {
+            let lists: Vec<String> = aside.iter().map(|(l, n)| format!("{l} {n}")).collect();
+            eprintln!(
+                "behaviour findings set aside by allow-lists: {}",
+                lists.join(", ")
+            );
+        }
+        for a in alerts {
             if !all && !detectors.iter().any(|d| d == a.detector) {
                 continue;
             }
