@@ -8,7 +8,7 @@
 //! domain and per source host, never per event, except the beacon tracker's
 //! capped connection times (at most 86,400 per pair, as RITA keeps).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -874,25 +874,33 @@ impl NetworkAnalytics {
                 origins: sc.origins.clone(),
             });
         }
-        // Lateral movement: a host that begins using administrative protocols to
-        // other internal hosts after the first fifth of the data, where it did not before.
+        // Lateral movement: a host that begins using administrative protocols
+        // to other internal hosts after the first fifth of the data, where it
+        // did not before; or an established administrator's workstation that
+        // reaches many hosts it never administered before, within an hour.
         if let (Some(min), Some(max)) = (self.min, self.max) {
             let baseline_end = min + (max - min) / 5;
             for (src, uses) in &self.admin {
-                if uses.iter().any(|u| u.t < baseline_end) {
+                let known: BTreeSet<IpAddr> = uses
+                    .iter()
+                    .filter(|u| u.t < baseline_end)
+                    .map(|u| u.dst)
+                    .collect();
+                let newcomer = known.is_empty();
+                let fresh: Vec<&AdminUse> = uses
+                    .iter()
+                    .filter(|u| u.t >= baseline_end && !known.contains(&u.dst))
+                    .collect();
+                if fresh.is_empty() {
                     continue;
                 }
                 let targets: BTreeSet<(String, i64)> =
-                    uses.iter().map(|u| (u.dst.to_string(), u.port)).collect();
-                let hosts: BTreeSet<IpAddr> = uses.iter().map(|u| u.dst).collect();
-                let mut ports: BTreeMap<i64, usize> = BTreeMap::new();
-                for u in uses {
-                    *ports.entry(u.port).or_default() += 1;
-                }
+                    fresh.iter().map(|u| (u.dst.to_string(), u.port)).collect();
+                let hosts: BTreeSet<IpAddr> = fresh.iter().map(|u| u.dst).collect();
                 let fan_out = hosts.len();
                 // Administrators reach one server at a time, hour after hour; an
                 // intruder reaches several within the hour.
-                let mut by_time: Vec<&AdminUse> = uses.iter().collect();
+                let mut by_time = fresh.clone();
                 by_time.sort_by_key(|u| u.t);
                 let mut burst = 0;
                 for (i, u) in by_time.iter().enumerate() {
@@ -903,25 +911,50 @@ impl NetworkAnalytics {
                         .collect();
                     burst = burst.max(within.len());
                 }
-                if burst < 2 {
+                // A known administrator needs one more new host to stand out.
+                let needed = if newcomer { 2 } else { 3 };
+                if burst < needed {
                     continue;
                 }
-                let score = (0.5 + 0.15 * burst as f64).min(1.0);
+                let score = (0.5 + 0.15 * (burst + 1 - needed) as f64).min(1.0);
+                let title = if newcomer {
+                    format!(
+                        "{src} began remote administration of {fan_out} internal hosts, {burst} within an hour"
+                    )
+                } else {
+                    format!(
+                        "{src} reached {fan_out} internal hosts it never administered before, {burst} within an hour"
+                    )
+                };
                 out.push(Alert {
                     detector: "lateral-movement",
-                    title: format!("{src} began remote administration of {fan_out} internal hosts, {burst} within an hour"),
-                    first: Timestamp(uses.iter().map(|u| u.t).min().unwrap_or(0)),
-                    last: Timestamp(uses.iter().map(|u| u.t).max().unwrap_or(0)),
+                    title,
+                    first: Timestamp(fresh.iter().map(|u| u.t).min().unwrap_or(0)),
+                    last: Timestamp(fresh.iter().map(|u| u.t).max().unwrap_or(0)),
                     score,
-                    severity: if burst >= 3 { Severity::High } else { Severity::Medium },
+                    severity: if burst > needed {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
                     techniques: vec!["T1021"],
-                    entities: std::iter::once(Entity::Ip(*src)).chain(hosts.iter().map(|h| Entity::Ip(*h))).collect(),
+                    entities: std::iter::once(Entity::Ip(*src))
+                        .chain(hosts.iter().map(|h| Entity::Ip(*h)))
+                        .collect(),
                     evidence: vec![
                         ("hosts", fan_out.to_string()),
                         ("hosts_within_an_hour", burst.to_string()),
-                        ("paths", targets.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>().join(" ")),
+                        ("hosts_administered_before", known.len().to_string()),
+                        (
+                            "paths",
+                            targets
+                                .iter()
+                                .map(|(h, p)| format!("{h}:{p}"))
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                        ),
                     ],
-                    origins: uses.iter().take(3).map(|u| u.origin.clone()).collect(),
+                    origins: fresh.iter().take(3).map(|u| u.origin.clone()).collect(),
                 });
             }
         }
