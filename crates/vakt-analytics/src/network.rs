@@ -8,7 +8,7 @@
 //! domain and per source host, never per event, except the beacon tracker's
 //! capped connection times (at most 86,400 per pair, as RITA keeps).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -45,6 +45,59 @@ pub const DETECTORS: &[&str] = &[
 
 /// Connections shorter than this are summed but not tracked one by one.
 const LONG_TRACKED: f64 = 600.0;
+
+/// An hour of nanoseconds.
+const HOUR_NS: i64 = 3_600_000_000_000;
+/// Hourly upload volumes below this are never unusual.
+const UNUSUAL_UPLOAD_MIN: u64 = 20_000_000;
+/// How many times a host's largest earlier hour, and its peers' usual
+/// largest hour, an hour must exceed to be unusual.
+const UNUSUAL_UPLOAD_FACTOR: u64 = 10;
+
+/// One internal host's bytes out of the region, per hour since the epoch.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HourlyOut {
+    hours: BTreeMap<i64, u64>,
+    /// Where the largest record of each hour over a megabyte came from.
+    big: BTreeMap<i64, (u64, Origin)>,
+}
+
+impl HourlyOut {
+    fn add(&mut self, t: i64, bytes: u64, origin: &Origin) {
+        let h = t.div_euclid(HOUR_NS);
+        *self.hours.entry(h).or_default() += bytes;
+        if bytes > 1_000_000 {
+            let slot = self.big.entry(h).or_insert((0, origin.clone()));
+            if bytes > slot.0 {
+                *slot = (bytes, origin.clone());
+            }
+        }
+    }
+
+    fn merge(&mut self, o: HourlyOut) {
+        for (h, b) in o.hours {
+            *self.hours.entry(h).or_default() += b;
+        }
+        for (h, (b, origin)) in o.big {
+            let slot = self.big.entry(h).or_insert((0, origin.clone()));
+            if b > slot.0 {
+                *slot = (b, origin);
+            }
+        }
+    }
+
+    fn max(&self) -> u64 {
+        self.hours.values().copied().max().unwrap_or(0)
+    }
+}
+
+/// Peers: the same IPv4 /24 or IPv6 /64.
+fn peer_group(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(v) => (false, u128::from(u32::from(v) >> 8)),
+        IpAddr::V6(v) => (true, u128::from(v) >> 64),
+    }
+}
 
 /// Whether an address is one host's: not multicast, broadcast, unspecified
 /// or link-local (neighbour discovery, mDNS, SSDP and the like are not
@@ -125,7 +178,8 @@ pub struct NetworkAnalytics {
     sources: FxHashMap<IpAddr, FxHashSet<IpAddr>>,
     /// Per internal source: its administrative connections to internal hosts.
     admin: FxHashMap<IpAddr, Vec<AdminUse>>,
-    internal_hosts: FxHashSet<IpAddr>,
+    /// Per internal host: bytes sent out of the region, per hour.
+    internal_hosts: FxHashMap<IpAddr, HourlyOut>,
     min: Option<i64>,
     max: Option<i64>,
     /// Per source: its unanswered connections (scans).
@@ -336,7 +390,11 @@ impl NetworkAnalytics {
             );
         }
         if internal(src) {
-            self.internal_hosts.insert(src);
+            let out = self.internal_hosts.entry(src).or_default();
+            if !internal(dst) {
+                let bytes = num(e.common(BYTES_OUT)).unwrap_or(0.0).max(0.0) as u64;
+                out.add(t, bytes, &e.origin);
+            }
             self.sources.entry(dst).or_default().insert(src);
         }
         if !(internal(src) && internal(dst)) {
@@ -560,7 +618,9 @@ impl NetworkAnalytics {
         for (k, v) in other.admin {
             self.admin.entry(k).or_default().extend(v);
         }
-        self.internal_hosts.extend(other.internal_hosts);
+        for (k, v) in other.internal_hosts {
+            self.internal_hosts.entry(k).or_default().merge(v);
+        }
         self.min = match (self.min, other.min) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -872,6 +932,71 @@ impl NetworkAnalytics {
                     ("most_ports_on_one_host", format!("{v_ports} on {v_dst}")),
                 ],
                 origins: sc.origins.clone(),
+            });
+        }
+        // Unusual upload volume: an hour in which an internal host sends out
+        // ten times more than in any earlier hour (after a day of its own
+        // history) and ten times its peer group's usual largest hour.
+        let mut peers: FxHashMap<(bool, u128), Vec<u64>> = FxHashMap::default();
+        for (ip, h) in &self.internal_hosts {
+            peers.entry(peer_group(*ip)).or_default().push(h.max());
+        }
+        for v in peers.values_mut() {
+            v.sort_unstable();
+        }
+        for (ip, h) in &self.internal_hosts {
+            let Some(first) = h.hours.keys().next().copied() else {
+                continue;
+            };
+            let group = &peers[&peer_group(*ip)];
+            // The peers' usual largest hour: the median over the others of the
+            // group (none: no peer condition).
+            let own = h.max();
+            let mut others = group.clone();
+            if let Some(i) = others.iter().position(|b| *b == own) {
+                others.remove(i);
+            }
+            let peer_usual = others.get(others.len() / 2).copied().unwrap_or(0);
+            let mut earlier_max = 0u64;
+            let mut worst: Option<(i64, u64, u64)> = None;
+            for (&hour, &bytes) in &h.hours {
+                if hour - first >= 24
+                    && bytes >= UNUSUAL_UPLOAD_MIN
+                    && bytes > UNUSUAL_UPLOAD_FACTOR * earlier_max.max(1)
+                    && bytes > UNUSUAL_UPLOAD_FACTOR * peer_usual.max(1)
+                    && worst.is_none_or(|(_, b, _)| bytes > b)
+                {
+                    worst = Some((hour, bytes, earlier_max));
+                }
+                earlier_max = earlier_max.max(bytes);
+            }
+            let Some((hour, bytes, before)) = worst else {
+                continue;
+            };
+            let mb = bytes as f64 / 1e6;
+            out.push(Alert {
+                detector: "exfiltration",
+                title: format!(
+                    "{ip} sent {mb:.0} MB out of the region in one hour, over ten times its own and its peers' largest"
+                ),
+                first: Timestamp(hour * HOUR_NS),
+                last: Timestamp((hour + 1) * HOUR_NS - 1),
+                score: (mb / 500.0).clamp(0.5, 1.0),
+                severity: if mb >= 100.0 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                techniques: vec!["T1048", "T1041"],
+                entities: vec![Entity::Ip(*ip)],
+                evidence: vec![
+                    ("bytes_out_in_hour", bytes.to_string()),
+                    ("largest_earlier_hour", before.to_string()),
+                    ("peers_usual_largest_hour", peer_usual.to_string()),
+                    ("peers", others.len().to_string()),
+                    ("history_hours", (hour - first).to_string()),
+                ],
+                origins: h.big.get(&hour).map(|(_, o)| vec![o.clone()]).unwrap_or_default(),
             });
         }
         // Lateral movement: a host that begins using administrative protocols

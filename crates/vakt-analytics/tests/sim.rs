@@ -123,3 +123,32 @@ fn the_attack_is_found_and_benign_periodic_traffic_is_not() {
         "monitoring ranks above the beacon"
     );
 }
+
+/// Five days: the exfiltration hour stands out against the host's own
+/// history and its peers', and no other host's hour does (night backups,
+/// PACS transfers and research exports included).
+#[test]
+fn the_exfiltration_hour_is_unusual_for_the_host_and_its_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = vakt_sim::Config::new(dir.path(), 11, 3000, 5);
+    cfg.staff = 160;
+    vakt_sim::run(&cfg).unwrap();
+    let alerts = analyse(dir.path());
+    let hourly: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.detector == "exfiltration" && a.title.contains("in one hour"))
+        .collect();
+    assert_eq!(hourly.len(), 1, "{hourly:#?}");
+    let truth = std::fs::read_to_string(dir.path().join("truth/events.jsonl")).unwrap();
+    let exfil_hours: std::collections::BTreeSet<String> = truth
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["stage"] == "exfiltration")
+        .map(|v| v["time"].as_str().unwrap()[..13].to_owned())
+        .collect();
+    let hour = hourly[0].first.to_string();
+    assert!(
+        exfil_hours.contains(&hour[..13]),
+        "{hour} not in {exfil_hours:?}"
+    );
+}
