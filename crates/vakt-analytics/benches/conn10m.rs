@@ -6,7 +6,8 @@
 //! so the figure is the detectors' own cost, not a reader's. One day of a
 //! region: 5,000 internal hosts, each with 40 usual destinations among 2,000
 //! popular ones, 5% of connections to a long tail of 100,000 rare addresses,
-//! 2% remote administration between internal hosts, and 20 hidden beacons.
+//! 1% SMB to ten file servers, 1% remote administration by 50 administrators
+//! of their own servers, and 20 hidden beacons.
 //! Reports records/s for observing, the time to score and alert, the number
 //! of pairs, and the peak resident memory (VmHWM).
 
@@ -83,12 +84,25 @@ fn main() {
             let k = rng.below(1440) as i64;
             let t = DAY + k * 60 + rng.below(3) as i64;
             (internal(b * 97), external(200_000 + b), 443, t, 300, 0.2)
-        } else if r < 22 {
+        } else if r < 12 {
+            // Workstations to their file server over SMB.
             let h = rng.below(HOSTS);
-            let d = rng.below(HOSTS);
             let t = DAY + rng.below(86_400) as i64;
-            let port = [445, 3389, 135, 5985, 22][rng.below(5) as usize];
-            (internal(h), internal(d), port, t, 2_000, 1.0)
+            (internal(h), internal(60_000 + h % 10), 445, t, 2_000, 1.0)
+        } else if r < 22 {
+            // 50 administrators, each to its own ten of 500 servers.
+            let a = rng.below(50);
+            let server = (a * 7 + rng.below(10)) % 500;
+            let t = DAY + rng.below(86_400) as i64;
+            let port = [3389, 5985, 22][rng.below(3) as usize];
+            (
+                internal(50_000 + a),
+                internal(61_000 + server),
+                port,
+                t,
+                2_000,
+                1.0,
+            )
         } else if r < 72 {
             let h = rng.below(HOSTS);
             let d = 10_000 + rng.below(100_000);
@@ -130,6 +144,21 @@ fn main() {
     );
     println!("{}", na.footprint());
     println!("alerts             {} ({beacons} beacons)", alerts.len());
+    // The planted beacons go to external(200_000 + b).
+    let planted: Vec<String> = (0..20).map(|b| external(200_000 + b).to_string()).collect();
+    let others: Vec<&str> = alerts
+        .iter()
+        .filter(|a| !planted.iter().any(|p| a.title.contains(&format!(" {p} "))))
+        .map(|a| a.title.as_str())
+        .collect();
+    println!(
+        "planted beacons    {} of 20 found",
+        alerts.len() - others.len()
+    );
+    println!("other findings     {}", others.len());
+    for t in others.iter().take(5) {
+        println!("                   {t}");
+    }
     if let (Some(a), Some(b), Some(c)) = (rss_before, rss_observed, peak_rss_mib()) {
         println!("peak RSS           {c:.0} MiB (before {a:.0}, after observing {b:.0})");
     }

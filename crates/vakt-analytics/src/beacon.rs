@@ -298,6 +298,27 @@ pub fn score(
     })
 }
 
+/// Jitter-tolerant period estimation: the period is the median interval;
+/// the fit is the share of intervals within a quarter period of one, two or
+/// three periods (a jittered beacon, also one that skips a beat, is near 1;
+/// random arrivals are near 0.3, since exponential intervals fall in those
+/// windows with probability 2^-0.75 - 2^-1.25 + 2^-1.75 - 2^-2.25 + 2^-2.75
+/// - 2^-3.25 = 0.305). `gaps` are the positive intervals, sorted.
+pub fn period_fit(gaps: &[f64]) -> (f64, f64) {
+    let Some(period) = median(gaps).filter(|p| *p > 0.0) else {
+        return (0.0, 0.0);
+    };
+    let fitting = gaps
+        .iter()
+        .filter(|g| {
+            let r = *g / period;
+            let k = r.round();
+            (1.0..=3.0).contains(&k) && (r - k).abs() <= 0.25
+        })
+        .count();
+    (period, fitting as f64 / gaps.len() as f64)
+}
+
 /// A pair's connection times and sizes, kept as RITA keeps them (at most 86,400 of each).
 #[derive(Debug, Default, Clone)]
 pub struct PairState {
@@ -357,6 +378,9 @@ pub struct BeaconFinding {
     pub score: BeaconScore,
     /// The median interval between connections, seconds.
     pub period: f64,
+    /// The share of intervals within a quarter period of one, two or three
+    /// periods (see [`period_fit`]).
+    pub fit: f64,
     /// First and last connection, seconds since the epoch.
     pub span: (u32, u32),
     /// Where some of its connections were recorded.
@@ -491,12 +515,14 @@ impl BeaconTracker {
                         .filter(|g| *g > 0.0)
                         .collect();
                     gaps.sort_by(f64::total_cmp);
+                    let (period, fit) = period_fit(&gaps);
                     BeaconFinding {
                         src: *src,
                         dst: *dst,
                         connections: p.ts.len(),
                         score,
-                        period: median(&gaps).unwrap_or(0.0),
+                        period,
+                        fit,
                         span: (
                             ts.first().copied().unwrap_or(0),
                             ts.last().copied().unwrap_or(0),
@@ -520,6 +546,34 @@ impl BeaconTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Jittered beacons fit their period; random arrivals do not.
+    #[test]
+    fn period_fit_tolerates_jitter_and_missed_beats_but_not_randomness() {
+        let mut x: u64 = 7;
+        let mut uniform = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // 300 s with ±20% jitter, every tenth beat missed.
+        let mut gaps: Vec<f64> = (0..500)
+            .map(|i| {
+                let g = 300.0 * (0.8 + 0.4 * uniform());
+                if i % 10 == 0 { g + 300.0 } else { g }
+            })
+            .collect();
+        gaps.sort_by(f64::total_cmp);
+        let (period, fit) = period_fit(&gaps);
+        assert!((270.0..330.0).contains(&period), "{period}");
+        assert!(fit > 0.95, "{fit}");
+        // Exponential intervals (a Poisson process): fit near 0.305.
+        let mut gaps: Vec<f64> = (0..5000).map(|_| -300.0 * (1.0 - uniform()).ln()).collect();
+        gaps.sort_by(f64::total_cmp);
+        let (_, fit) = period_fit(&gaps);
+        assert!((0.25..0.36).contains(&fit), "{fit}");
+    }
 
     /// A pair with RITA's strobe limit of connections is a strobe, not a beacon.
     #[test]

@@ -46,6 +46,15 @@ pub const DETECTORS: &[&str] = &[
 /// Connections shorter than this are summed but not tracked one by one.
 const LONG_TRACKED: f64 = 600.0;
 
+/// Inside the region a beacon must keep time: internal pairs whose intervals
+/// do not fit a period (see [`crate::beacon::period_fit`]; random arrivals
+/// fit about 0.3) are not reported, however high their RITA score — that can
+/// come from the histogram, duration and size parts alone, as with an
+/// administrator's sessions all day. (RITA does not score internal pairs at
+/// all; across the edge its score stands as it is: irregular inbound probing
+/// is worth seeing.)
+const MIN_PERIOD_FIT: f64 = 0.6;
+
 /// An hour of nanoseconds.
 const HOUR_NS: i64 = 3_600_000_000_000;
 /// Hourly upload volumes below this are never unusual.
@@ -57,7 +66,9 @@ const UNUSUAL_UPLOAD_FACTOR: u64 = 10;
 /// One internal host's bytes out of the region, per hour since the epoch.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct HourlyOut {
-    hours: BTreeMap<i64, u64>,
+    /// (hour, bytes), sorted by hour: a few dozen entries per day, so a
+    /// binary search in one allocation beats a tree.
+    hours: Vec<(i64, u64)>,
     /// Where the largest record of each hour over a megabyte came from.
     big: BTreeMap<i64, (u64, Origin)>,
 }
@@ -65,7 +76,7 @@ pub(crate) struct HourlyOut {
 impl HourlyOut {
     fn add(&mut self, t: i64, bytes: u64, origin: &Origin) {
         let h = t.div_euclid(HOUR_NS);
-        *self.hours.entry(h).or_default() += bytes;
+        self.add_hour(h, bytes);
         if bytes > 1_000_000 {
             let slot = self.big.entry(h).or_insert((0, origin.clone()));
             if bytes > slot.0 {
@@ -74,9 +85,21 @@ impl HourlyOut {
         }
     }
 
+    fn add_hour(&mut self, h: i64, bytes: u64) {
+        match self.hours.last_mut() {
+            Some(last) if last.0 == h => last.1 += bytes,
+            Some(last) if last.0 < h => self.hours.push((h, bytes)),
+            None => self.hours.push((h, bytes)),
+            _ => match self.hours.binary_search_by_key(&h, |e| e.0) {
+                Ok(i) => self.hours[i].1 += bytes,
+                Err(i) => self.hours.insert(i, (h, bytes)),
+            },
+        }
+    }
+
     fn merge(&mut self, o: HourlyOut) {
         for (h, b) in o.hours {
-            *self.hours.entry(h).or_default() += b;
+            self.add_hour(h, b);
         }
         for (h, (b, origin)) in o.big {
             let slot = self.big.entry(h).or_insert((0, origin.clone()));
@@ -87,7 +110,7 @@ impl HourlyOut {
     }
 
     fn max(&self) -> u64 {
-        self.hours.values().copied().max().unwrap_or(0)
+        self.hours.iter().map(|e| e.1).max().unwrap_or(0)
     }
 }
 
@@ -647,7 +670,10 @@ impl NetworkAnalytics {
         let common = self.common_threshold();
         // Beacons.
         for f in self.beacons.findings(&BeaconConfig::default()) {
-            if f.score.score < 0.5 || self.prevalence(f.dst) >= common {
+            if f.score.score < 0.5
+                || self.prevalence(f.dst) >= common
+                || (internal(f.src) && internal(f.dst) && f.fit < MIN_PERIOD_FIT)
+            {
                 continue;
             }
             let severity = severity_of(f.score.score);
@@ -666,6 +692,7 @@ impl NetworkAnalytics {
                 evidence: vec![
                     ("connections", f.connections.to_string()),
                     ("period_s", format!("{:.0}", f.period)),
+                    ("period_fit", format!("{:.2}", f.fit)),
                     ("ts_score", f.score.ts.to_string()),
                     ("ds_score", f.score.ds.to_string()),
                     ("hist_score", f.score.hist.to_string()),
@@ -715,7 +742,7 @@ impl NetworkAnalytics {
                     .filter(|g| *g > 0.0)
                     .collect();
                 gaps.sort_by(f64::total_cmp);
-                let period = crate::stats::median(&gaps).unwrap_or(0.0);
+                let (period, fit) = crate::beacon::period_fit(&gaps);
                 out.push(Alert {
                     detector: "beacon",
                     title: format!("Beaconing from {src} to {name} about every {period:.0} s"),
@@ -728,6 +755,7 @@ impl NetworkAnalytics {
                     evidence: vec![
                         ("connections", p.count.to_string()),
                         ("period_s", format!("{period:.0}")),
+                        ("period_fit", format!("{fit:.2}")),
                         ("ts_score", sc.ts.to_string()),
                         (
                             "ds_score",
@@ -945,7 +973,7 @@ impl NetworkAnalytics {
             v.sort_unstable();
         }
         for (ip, h) in &self.internal_hosts {
-            let Some(first) = h.hours.keys().next().copied() else {
+            let Some(first) = h.hours.first().map(|e| e.0) else {
                 continue;
             };
             let group = &peers[&peer_group(*ip)];
@@ -959,7 +987,7 @@ impl NetworkAnalytics {
             let peer_usual = others.get(others.len() / 2).copied().unwrap_or(0);
             let mut earlier_max = 0u64;
             let mut worst: Option<(i64, u64, u64)> = None;
-            for (&hour, &bytes) in &h.hours {
+            for &(hour, bytes) in &h.hours {
                 if hour - first >= 24
                     && bytes >= UNUSUAL_UPLOAD_MIN
                     && bytes > UNUSUAL_UPLOAD_FACTOR * earlier_max.max(1)
