@@ -319,6 +319,22 @@ pub fn period_fit(gaps: &[f64]) -> (f64, f64) {
     (period, fitting as f64 / gaps.len() as f64)
 }
 
+/// Drops a pair's connections before `cutoff` (seconds); its count follows.
+pub fn expire_pair(p: &mut PairState, cutoff: u32) {
+    if p.ts.iter().all(|t| *t >= cutoff) {
+        return;
+    }
+    let before = p.ts.len();
+    let mut i = 0;
+    p.bytes.retain(|_| {
+        let keep = p.ts[i] >= cutoff;
+        i += 1;
+        keep
+    });
+    p.ts.retain(|t| *t >= cutoff);
+    p.count = p.count.saturating_sub((before - p.ts.len()) as u64);
+}
+
 /// A pair's connection times and sizes, kept as RITA keeps them (at most 86,400 of each).
 #[derive(Debug, Default, Clone)]
 pub struct PairState {
@@ -459,6 +475,21 @@ impl BeaconTracker {
                     p.origins.push(o);
                 }
             }
+        }
+    }
+
+    /// Streaming: forgets connections before `cutoff` (seconds since the
+    /// epoch) and the pairs left with none, so the state covers a window.
+    pub fn expire(&mut self, cutoff: i64) {
+        let cutoff32 = u32::try_from(cutoff.max(0)).unwrap_or(u32::MAX);
+        self.pairs.retain(|_, p| {
+            expire_pair(p, cutoff32);
+            !p.ts.is_empty()
+        });
+        self.min = self.min.map(|m| m.max(cutoff));
+        if self.pairs.is_empty() {
+            self.min = None;
+            self.max = None;
         }
     }
 

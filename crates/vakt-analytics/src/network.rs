@@ -554,6 +554,49 @@ impl NetworkAnalytics {
         }
     }
 
+    /// Streaming: forgets everything before `cutoff`, so memory covers a
+    /// window (say the last seven days) however long the stream runs.
+    /// Connection times and sizes, hourly volumes and administrative uses
+    /// are cut record by record; long-connection, upload, DNS and scan
+    /// summaries go whole when their last record is before the cutoff; the
+    /// prevalence of each destination is recounted from the pairs kept.
+    /// Findings afterwards are the window's.
+    pub fn expire(&mut self, cutoff: Timestamp) {
+        let c = cutoff.0;
+        let secs = c.div_euclid(1_000_000_000);
+        self.beacons.expire(secs);
+        let c32 = u32::try_from(secs.max(0)).unwrap_or(u32::MAX);
+        self.named.retain(|_, p| {
+            crate::beacon::expire_pair(p, c32);
+            !p.ts.is_empty()
+        });
+        self.long.retain(|_, l| l.last >= c);
+        self.dns.retain(|_, d| d.last >= c);
+        self.scans.retain(|_, sc| sc.last >= c);
+        self.admin.retain(|_, uses| {
+            uses.retain(|u| u.t >= c);
+            !uses.is_empty()
+        });
+        let hour = c.div_euclid(HOUR_NS);
+        self.internal_hosts.retain(|_, h| {
+            h.hours.retain(|e| e.0 >= hour);
+            h.big.retain(|k, _| *k >= hour);
+            !h.hours.is_empty()
+        });
+        let mut sources: FxHashMap<IpAddr, FxHashSet<IpAddr>> = FxHashMap::default();
+        for ((src, dst), _) in self.beacons.pairs() {
+            if internal(*src) {
+                sources.entry(*dst).or_default().insert(*src);
+            }
+        }
+        self.sources = sources;
+        self.min = self.min.map(|m| m.max(c));
+        if self.max.is_some_and(|m| m < c) {
+            self.min = None;
+            self.max = None;
+        }
+    }
+
     /// What the state holds, one line per detector: memory is bounded by
     /// these counts, not by the number of records seen.
     pub fn footprint(&self) -> String {
