@@ -41,7 +41,16 @@ pub const DETECTORS: &[&str] = &[
     "exfiltration",
     "scan",
     "lateral-movement",
+    "rare-destination",
 ];
+
+/// Internal hosts a region needs before a destination can be called rare.
+const RARE_POPULATION: usize = 20;
+/// At most this many internal hosts use a rare destination.
+const RARE_USERS: usize = 2;
+/// Connections, over at least an hour, that make a rare destination worth
+/// a look (a single visit to an odd website is not).
+const RARE_MIN_CONNECTIONS: u64 = 20;
 
 /// Connections shorter than this are summed but not tracked one by one.
 const LONG_TRACKED: f64 = 600.0;
@@ -813,6 +822,97 @@ impl NetworkAnalytics {
                         ("prevalence", used_by.to_string()),
                     ],
                     origins: p.origins.clone(),
+                });
+            }
+        }
+        // Rare destinations: outside addresses and server names that one or
+        // two of a sizeable region's hosts use, first seen after the first
+        // fifth of the window, used repeatedly; those already reported as
+        // beacons of medium or high severity are left to that finding.
+        let population = self
+            .beacons
+            .pairs()
+            .map(|((s, _), _)| *s)
+            .filter(|s| internal(*s))
+            .collect::<FxHashSet<_>>()
+            .len();
+        if population >= RARE_POPULATION
+            && let (Some(min), Some(max)) = (self.min, self.max)
+        {
+            let baseline_end = (min + (max - min) / 5).div_euclid(1_000_000_000);
+            let beaconed: FxHashSet<String> = out
+                .iter()
+                .filter(|a| a.detector == "beacon" && a.severity >= Severity::Medium)
+                .filter_map(|a| match a.entities.get(1) {
+                    Some(Entity::Ip(ip)) => Some(ip.to_string()),
+                    Some(Entity::Domain(d)) => Some(d.clone()),
+                    _ => None,
+                })
+                .collect();
+            // destination -> (users, connections, first, last, origins)
+            type Use<'a> = (FxHashSet<IpAddr>, u64, u32, u32, &'a [Origin]);
+            let mut rare: BTreeMap<(bool, String), Use> = BTreeMap::new();
+            let ip_pairs = self
+                .beacons
+                .pairs()
+                .filter(|((s, d), _)| internal(*s) && !internal(*d))
+                .map(|((s, d), p)| (*s, (false, d.to_string()), p));
+            let name_pairs = self
+                .named
+                .iter()
+                .filter(|((s, _), _)| internal(*s))
+                .map(|((s, n), p)| (*s, (true, n.to_string()), p));
+            for (src, key, p) in ip_pairs.chain(name_pairs) {
+                let (Some(lo), Some(hi)) = (p.ts.iter().min(), p.ts.iter().max()) else {
+                    continue;
+                };
+                let r = rare
+                    .entry(key)
+                    .or_insert_with(|| (FxHashSet::default(), 0, u32::MAX, 0, &p.origins[..]));
+                r.0.insert(src);
+                r.1 += p.count;
+                r.2 = r.2.min(*lo);
+                r.3 = r.3.max(*hi);
+            }
+            for ((is_name, dst), (users, conns, first, last, origins)) in rare {
+                if users.len() > RARE_USERS
+                    || conns < RARE_MIN_CONNECTIONS
+                    || i64::from(first) < baseline_end
+                    || last - first < 3600
+                    || beaconed.contains(&dst)
+                {
+                    continue;
+                }
+                let mut who: Vec<IpAddr> = users.into_iter().collect();
+                who.sort();
+                let target = if is_name {
+                    Entity::Domain(dst.clone())
+                } else {
+                    Entity::Ip(dst.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])))
+                };
+                out.push(Alert {
+                    detector: "rare-destination",
+                    title: format!(
+                        "{dst}: new, and used only by {}",
+                        who.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                    first: Timestamp::from_parts(i64::from(first), 0),
+                    last: Timestamp::from_parts(i64::from(last), 0),
+                    score: 0.3,
+                    severity: Severity::Low,
+                    techniques: vec!["T1071"],
+                    entities: std::iter::once(target)
+                        .chain(who.iter().map(|h| Entity::Ip(*h)))
+                        .collect(),
+                    evidence: vec![
+                        ("connections", conns.to_string()),
+                        ("hosts", who.len().to_string()),
+                        ("region_hosts", population.to_string()),
+                    ],
+                    origins: origins.to_vec(),
                 });
             }
         }
