@@ -169,12 +169,23 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         args.rules.logsources = args.rules.logsources.or(c.logsources);
         args.rules.placeholders = args.rules.placeholders.or(c.placeholders);
     }
-    if args.rules.rules.is_empty() {
-        anyhow::bail!(
-            "no rules: give --rules DIR, set VAKT_RULES, or name them in a config file (vakt.yml: `rules: [DIR]`)"
-        );
-    }
     let quiet = args.input.quiet;
+    let analytics_wanted = !args
+        .analytics
+        .iter()
+        .all(|d| d.eq_ignore_ascii_case("none"));
+    if args.rules.rules.is_empty() {
+        if !analytics_wanted {
+            anyhow::bail!(
+                "no rules: give --rules DIR, set VAKT_RULES, or name them in a config file (vakt.yml: `rules: [DIR]`)"
+            );
+        }
+        if !quiet {
+            eprintln!(
+                "vakt: no Sigma rules given (--rules DIR, VAKT_RULES or vakt.yml): running the behaviour analytics only"
+            );
+        }
+    }
     let (set, report, load_secs) = crate::rules::load(
         &args.rules.rules,
         args.rules.logsources.as_deref(),
@@ -367,9 +378,15 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         for h in &hits {
             let m = meta(h.source);
             let level = m.level.clone().unwrap_or_else(|| "-".into());
-            *per_rule
-                .entry((level.clone(), m.title.clone()))
-                .or_default() += 1;
+            // Behaviour findings each have their own title: count them per detector.
+            let title = match (h.source, &m.id) {
+                (Source::Alert(_), Some(id)) => format!(
+                    "behaviour analytics: {}",
+                    id.trim_start_matches("vakt-analytics-")
+                ),
+                _ => m.title.clone(),
+            };
+            *per_rule.entry((level.clone(), title)).or_default() += 1;
             *per_level.entry(level).or_default() += 1;
         }
         let mut rules: Vec<_> = per_rule.into_iter().collect();

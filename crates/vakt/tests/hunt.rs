@@ -129,7 +129,16 @@ fn rules_come_from_a_config_file_when_not_given() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
-    let (code, _, err) = vakt(&["hunt", f.to_str().unwrap()]);
+    // No rules anywhere: the behaviour analytics alone (nothing to find in
+    // an EVTX file); with --analytics none as well, an error.
+    let (code, out, err) = vakt(&["hunt", f.to_str().unwrap(), "--format", "jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("running the behaviour analytics only"),
+        "{err}"
+    );
+    assert_eq!(out.lines().count(), 0, "{out}");
+    let (code, _, err) = vakt(&["hunt", f.to_str().unwrap(), "--analytics", "none"]);
     assert_eq!(code, 1);
     assert!(err.contains("no rules"), "{err}");
 }
@@ -325,4 +334,9 @@ fn analytics_alone_find_the_rita_beacon_and_unknown_detectors_are_refused() {
         err.contains("unknown analytics detector `beacons`"),
         "{err}"
     );
+    // Without rules: the analytics alone, summarised per detector.
+    let (code, out, err) = vakt(&["hunt", logs.to_str().unwrap(), "--format", "jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("behaviour analytics: beacon"), "{err}");
+    assert!(out.lines().count() >= 2, "{out}");
 }
