@@ -348,6 +348,44 @@ pub struct PairState {
     pub count: u64,
 }
 
+impl PairState {
+    /// One connection: counted always, kept while under [`MAX_PER_PAIR`];
+    /// the first three origins are kept as evidence.
+    pub fn record(&mut self, t: u32, bytes: f64, origin: &vakt_core::Origin) {
+        self.count += 1;
+        if self.ts.len() < MAX_PER_PAIR {
+            self.ts.push(t);
+            self.bytes.push(bytes);
+        }
+        if self.origins.len() < 3 {
+            self.origins.push(origin.clone());
+        }
+    }
+
+    /// Adds another state of the same pair (another file or worker).
+    pub fn absorb(&mut self, other: PairState) {
+        self.count += other.count;
+        let room = MAX_PER_PAIR.saturating_sub(self.ts.len());
+        self.ts.extend(other.ts.iter().take(room));
+        self.bytes.extend(other.bytes.iter().take(room));
+        let room = 3usize.saturating_sub(self.origins.len());
+        self.origins.extend(other.origins.into_iter().take(room));
+    }
+}
+
+/// Connection times sorted, and the positive intervals between them sorted.
+pub fn sorted_gaps(ts: &[u32]) -> (Vec<u32>, Vec<f64>) {
+    let mut ts = ts.to_vec();
+    ts.sort_unstable();
+    let mut gaps: Vec<f64> = ts
+        .windows(2)
+        .map(|w| f64::from(w[1] - w[0]))
+        .filter(|g| *g > 0.0)
+        .collect();
+    gaps.sort_by(f64::total_cmp);
+    (ts, gaps)
+}
+
 /// The most connection records kept per pair (one per second of a day).
 pub const MAX_PER_PAIR: usize = 86_400;
 
@@ -433,15 +471,10 @@ impl BeaconTracker {
                 _ => None,
             })
             .unwrap_or(0.0);
-        let p = self.pairs.entry((*src, *dst)).or_default();
-        p.count += 1;
-        if p.ts.len() < MAX_PER_PAIR {
-            p.ts.push(t);
-            p.bytes.push(bytes);
-        }
-        if p.origins.len() < 3 {
-            p.origins.push(e.origin.clone());
-        }
+        self.pairs
+            .entry((*src, *dst))
+            .or_default()
+            .record(t, bytes, &e.origin);
     }
 
     /// The state held: pairs, and connection records kept over all pairs
@@ -465,16 +498,7 @@ impl BeaconTracker {
             (a, b) => a.or(b),
         };
         for (k, v) in other.pairs {
-            let p = self.pairs.entry(k).or_default();
-            p.count += v.count;
-            let room = MAX_PER_PAIR.saturating_sub(p.ts.len());
-            p.ts.extend(v.ts.iter().take(room));
-            p.bytes.extend(v.bytes.iter().take(room));
-            for o in v.origins {
-                if p.origins.len() < 3 {
-                    p.origins.push(o);
-                }
-            }
+            self.pairs.entry(k).or_default().absorb(v);
         }
     }
 
@@ -538,14 +562,7 @@ impl BeaconTracker {
             .filter(|(_, p)| p.count < STROBE_CONNECTIONS)
             .filter_map(|((src, dst), p)| {
                 score(cfg, &p.ts, &p.bytes, min, max).ok().map(|score| {
-                    let mut ts = p.ts.clone();
-                    ts.sort_unstable();
-                    let mut gaps: Vec<f64> = ts
-                        .windows(2)
-                        .map(|w| f64::from(w[1] - w[0]))
-                        .filter(|g| *g > 0.0)
-                        .collect();
-                    gaps.sort_by(f64::total_cmp);
+                    let (ts, gaps) = sorted_gaps(&p.ts);
                     let (period, fit) = period_fit(&gaps);
                     BeaconFinding {
                         src: *src,

@@ -18,7 +18,7 @@ use vakt_core::field::{
 };
 use vakt_core::{Alert, Entity, FieldId, Origin, Severity, Timestamp, Value};
 
-use crate::beacon::{BeaconConfig, BeaconTracker, MAX_PER_PAIR, PairState};
+use crate::beacon::{BeaconConfig, BeaconTracker, PairState};
 
 /// Private, loopback and link-local addresses: the region's own.
 pub fn internal(ip: IpAddr) -> bool {
@@ -350,19 +350,17 @@ impl NetworkAnalytics {
     pub fn observe(&mut self, e: &vakt_core::Event) {
         let t = e.time.0;
         let source = &*e.source;
+        // One look at the EVE event type, not one per kind.
+        let eve = if source == "suricata:eve" {
+            e.get_named("event_type").and_then(|v| v.as_str())
+        } else {
+            None
+        };
         let is_open = source == "zeek:open_conn";
-        let is_conn = source == "zeek:conn"
-            || (source == "suricata:eve"
-                && e.get_named("event_type").and_then(|v| v.as_str()) == Some("flow"));
-        let is_dns = source == "zeek:dns"
-            || (source == "suricata:eve"
-                && e.get_named("event_type").and_then(|v| v.as_str()) == Some("dns"));
-        let is_named = matches!(source, "zeek:ssl" | "zeek:http")
-            || (source == "suricata:eve"
-                && matches!(
-                    e.get_named("event_type").and_then(|v| v.as_str()),
-                    Some("tls" | "http")
-                ));
+        let is_conn = source == "zeek:conn" || eve == Some("flow");
+        let is_dns = source == "zeek:dns" || eve == Some("dns");
+        let is_named =
+            matches!(source, "zeek:ssl" | "zeek:http") || matches!(eve, Some("tls" | "http"));
         if is_named {
             self.named_connection(e);
             return;
@@ -498,15 +496,10 @@ impl NetworkAnalytics {
         self.max = Some(self.max.map_or(t, |m| m.max(t)));
         let size = num(self.request_body_len.and_then(|f| e.get(f))).unwrap_or(f64::NAN);
         let key = (src, Box::<str>::from(name.to_ascii_lowercase()));
-        let p = self.named.entry(key).or_default();
-        p.count += 1;
-        if p.ts.len() < MAX_PER_PAIR {
-            p.ts.push(secs);
-            p.bytes.push(size);
-        }
-        if p.origins.len() < 3 {
-            p.origins.push(e.origin.clone());
-        }
+        self.named
+            .entry(key)
+            .or_default()
+            .record(secs, size, &e.origin);
     }
 
     /// A connection attempt nobody accepted: Zeek's S0 (no answer), REJ
@@ -673,16 +666,7 @@ impl NetworkAnalytics {
             );
         }
         for (k, v) in other.named {
-            let p = self.named.entry(k).or_default();
-            p.count += v.count;
-            let room = MAX_PER_PAIR.saturating_sub(p.ts.len());
-            p.ts.extend(v.ts.iter().take(room));
-            p.bytes.extend(v.bytes.iter().take(room));
-            p.origins.extend(
-                v.origins
-                    .into_iter()
-                    .take(3usize.saturating_sub(p.origins.len())),
-            );
+            self.named.entry(k).or_default().absorb(v);
         }
         for (k, v) in other.scans {
             self.scans.entry(k).or_default().merge(v);
@@ -786,14 +770,7 @@ impl NetworkAnalytics {
                 if sc.score < 0.5 {
                     continue;
                 }
-                let mut ts = p.ts.clone();
-                ts.sort_unstable();
-                let mut gaps: Vec<f64> = ts
-                    .windows(2)
-                    .map(|w| f64::from(w[1] - w[0]))
-                    .filter(|g| *g > 0.0)
-                    .collect();
-                gaps.sort_by(f64::total_cmp);
+                let (ts, gaps) = crate::beacon::sorted_gaps(&p.ts);
                 let (period, fit) = crate::beacon::period_fit(&gaps);
                 out.push(Alert {
                     detector: "beacon",
@@ -840,28 +817,24 @@ impl NetworkAnalytics {
             && let (Some(min), Some(max)) = (self.min, self.max)
         {
             let baseline_end = (min + (max - min) / 5).div_euclid(1_000_000_000);
-            let beaconed: FxHashSet<String> = out
+            let beaconed: FxHashSet<Entity> = out
                 .iter()
                 .filter(|a| a.detector == "beacon" && a.severity >= Severity::Medium)
-                .filter_map(|a| match a.entities.get(1) {
-                    Some(Entity::Ip(ip)) => Some(ip.to_string()),
-                    Some(Entity::Domain(d)) => Some(d.clone()),
-                    _ => None,
-                })
+                .filter_map(|a| a.entities.get(1).cloned())
                 .collect();
             // destination -> (users, connections, first, last, origins)
             type Use<'a> = (FxHashSet<IpAddr>, u64, u32, u32, &'a [Origin]);
-            let mut rare: BTreeMap<(bool, String), Use> = BTreeMap::new();
+            let mut rare: BTreeMap<Entity, Use> = BTreeMap::new();
             let ip_pairs = self
                 .beacons
                 .pairs()
                 .filter(|((s, d), _)| internal(*s) && !internal(*d))
-                .map(|((s, d), p)| (*s, (false, d.to_string()), p));
+                .map(|((s, d), p)| (*s, Entity::Ip(*d), p));
             let name_pairs = self
                 .named
                 .iter()
                 .filter(|((s, _), _)| internal(*s))
-                .map(|((s, n), p)| (*s, (true, n.to_string()), p));
+                .map(|((s, n), p)| (*s, Entity::Domain(n.to_string()), p));
             for (src, key, p) in ip_pairs.chain(name_pairs) {
                 let (Some(lo), Some(hi)) = (p.ts.iter().min(), p.ts.iter().max()) else {
                     continue;
@@ -874,7 +847,7 @@ impl NetworkAnalytics {
                 r.2 = r.2.min(*lo);
                 r.3 = r.3.max(*hi);
             }
-            for ((is_name, dst), (users, conns, first, last, origins)) in rare {
+            for (dst, (users, conns, first, last, origins)) in rare {
                 if users.len() > RARE_USERS
                     || conns < RARE_MIN_CONNECTIONS
                     || i64::from(first) < baseline_end
@@ -885,15 +858,15 @@ impl NetworkAnalytics {
                 }
                 let mut who: Vec<IpAddr> = users.into_iter().collect();
                 who.sort();
-                let target = if is_name {
-                    Entity::Domain(dst.clone())
-                } else {
-                    Entity::Ip(dst.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])))
+                let label = match &dst {
+                    Entity::Ip(ip) => ip.to_string(),
+                    Entity::Domain(d) => d.clone(),
+                    _ => continue,
                 };
                 out.push(Alert {
                     detector: "rare-destination",
                     title: format!(
-                        "{dst}: new, and used only by {}",
+                        "{label}: new, and used only by {}",
                         who.iter()
                             .map(ToString::to_string)
                             .collect::<Vec<_>>()
@@ -904,7 +877,7 @@ impl NetworkAnalytics {
                     score: 0.3,
                     severity: Severity::Low,
                     techniques: vec!["T1071"],
-                    entities: std::iter::once(target)
+                    entities: std::iter::once(dst)
                         .chain(who.iter().map(|h| Entity::Ip(*h)))
                         .collect(),
                     evidence: vec![
