@@ -21,14 +21,14 @@ use crate::network::internal;
 
 /// One address range.
 #[derive(Debug, Clone, Copy)]
-struct Net {
+pub(crate) struct Net {
     v6: bool,
     base: u128,
     mask: u128,
 }
 
 impl Net {
-    fn parse(s: &str) -> Option<Net> {
+    pub(crate) fn parse(s: &str) -> Option<Net> {
         let (addr, len) = match s.split_once('/') {
             Some((a, l)) => (
                 a.trim().parse::<IpAddr>().ok()?,
@@ -56,7 +56,7 @@ impl Net {
         })
     }
 
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let (v6, bits) = match ip {
             IpAddr::V4(v) => (false, u128::from(u32::from(v))),
             IpAddr::V6(v) => (true, u128::from(v)),

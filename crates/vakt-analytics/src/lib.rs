@@ -15,4 +15,5 @@
 pub mod allow;
 pub mod beacon;
 pub mod network;
+pub mod rita;
 pub mod stats;

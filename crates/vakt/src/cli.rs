@@ -40,6 +40,28 @@ pub enum Command {
     Demo(DemoArgs),
     /// Simulate a health region (under attack) and write its logs, with ground truth.
     Sim(SimArgs),
+    /// List beacons as RITA v5 would for the same Zeek logs (its filter, window and scores).
+    #[command(after_help = EXIT_CODES)]
+    Beacons(BeaconsArgs),
+}
+
+/// `vakt beacons`.
+#[derive(Debug, Args)]
+pub struct BeaconsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Another internal subnet or address besides RFC 1918 and fc00::/7 (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub internal: Vec<String>,
+    /// Keep connections from external to internal addresses (RITA filters them by default).
+    #[arg(long)]
+    pub keep_external_to_internal: bool,
+    /// List only beacons scoring at least this (RITA: 0.5 medium, 0.7 high, 0.9 critical).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_score: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 /// `vakt demo`.

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod beacons;
 mod cli;
 mod demo;
 mod hunt;

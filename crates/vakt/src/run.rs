@@ -123,6 +123,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules(crate::cli::RulesCommand::Check(args)) => crate::rules::check(args),
         Command::Sim(args) => crate::sim::run(args),
         Command::Demo(args) => crate::demo::run(args),
+        Command::Beacons(args) => crate::beacons::run(args),
     }
 }
 

@@ -340,3 +340,46 @@ fn analytics_alone_find_the_rita_beacon_and_unknown_detectors_are_refused() {
     assert!(err.contains("behaviour analytics: beacon"), "{err}");
     assert!(out.lines().count() >= 2, "{out}");
 }
+
+/// `vakt beacons` lists what RITA lists for the same logs: RITA's own
+/// `proxy_rolling` known answers (see vakt-analytics' real_data tests for how
+/// they are derived), a bad `--internal` is refused.
+#[test]
+fn beacons_lists_ritas_known_answers() {
+    let dir = shared().join("zeek-rita-testdata/proxy_rolling");
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = vakt(&["beacons", d, "--format", "json", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["dataset_range"],
+        serde_json::json!([1714417205, 1714424225])
+    );
+    let list = v["beacons"].as_array().unwrap();
+    let get = |src: &str, dst: &str| {
+        list.iter()
+            .find(|b| b["src"] == src && b["dst"] == dst)
+            .unwrap_or_else(|| panic!("{src} -> {dst} missing"))
+    };
+    let dns = get("10.0.0.238", "75.75.75.75");
+    assert_eq!(
+        (dns["count"].as_u64(), dns["score"].as_f64()),
+        (Some(1160), Some(0.673))
+    );
+    assert_eq!(dns["type"], "ip");
+    let proxied = get("10.0.0.111", "safebrowsing.googleapis.com:443");
+    assert_eq!(
+        (proxied["count"].as_u64(), proxied["score"].as_f64()),
+        (Some(46), Some(0.624))
+    );
+    assert_eq!(
+        (proxied["type"].as_str(), proxied["proxied"].as_bool()),
+        (Some("sni"), Some(true))
+    );
+    // Sorted by score.
+    let scores: Vec<f64> = list.iter().map(|b| b["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]));
+    let (code, _, err) = vakt(&["beacons", d, "--internal", "nonsense"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--internal"), "{err}");
+}
