@@ -544,6 +544,16 @@ impl BeaconTracker {
         out
     }
 
+    /// One pair's state.
+    pub fn pair(&self, src: std::net::IpAddr, dst: std::net::IpAddr) -> Option<&PairState> {
+        self.pairs.get(&(src, dst))
+    }
+
+    /// The dataset's time range, seconds.
+    pub fn range(&self) -> Option<(i64, i64)> {
+        self.min.zip(self.max)
+    }
+
     /// The pairs, for other detectors' use (prevalence).
     pub fn pairs(
         &self,

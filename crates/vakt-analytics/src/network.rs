@@ -64,6 +64,12 @@ const LONG_TRACKED: f64 = 600.0;
 /// is worth seeing.)
 const MIN_PERIOD_FIT: f64 = 0.6;
 
+/// An outbound beacon (internal source, outside destination) must fit a
+/// period at least this well: busy all-day traffic at random times scores
+/// medium under RITA (flat histogram, full duration, symmetric sizes; period
+/// fit about 0.3) without being periodic at all.
+const MIN_OUTBOUND_FIT: f64 = 0.45;
+
 /// An hour of nanoseconds.
 const HOUR_NS: i64 = 3_600_000_000_000;
 /// Hourly upload volumes below this are never unusual.
@@ -287,6 +293,16 @@ impl Scan {
 }
 
 /// RITA's thresholds: 0.9 high, 0.7 medium, else low.
+/// The evidence a hidden beacon adds: how it was found and what the whole pair scored.
+fn hidden_evidence(h: &crate::hidden::Hidden, plain: f64) -> [(&'static str, String); 4] {
+    [
+        ("hidden_beats", h.beats.to_string()),
+        ("hidden_among", h.others.to_string()),
+        ("hidden_z", format!("{:.1}", h.z)),
+        ("whole_pair_score", plain.to_string()),
+    ]
+}
+
 fn severity_of(score: f64) -> Severity {
     if score >= 0.9 {
         Severity::High
@@ -705,36 +721,63 @@ impl NetworkAnalytics {
         let mut out = Vec::new();
         let common = self.common_threshold();
         // Beacons.
-        for f in self.beacons.findings(&BeaconConfig::default()) {
-            if f.score.score < 0.5
-                || self.prevalence(f.dst) >= common
-                || (internal(f.src) && internal(f.dst) && f.fit < MIN_PERIOD_FIT)
+        let cfg = BeaconConfig::default();
+        let range = self.beacons.range();
+        for f in self.beacons.findings(&cfg) {
+            if self.prevalence(f.dst) >= common {
+                continue;
+            }
+            // A beacon hidden in the pair's other traffic scores by its periodic part.
+            let hidden = match (range, self.beacons.pair(f.src, f.dst)) {
+                (Some((min, max)), Some(p)) if f.score.score < 0.9 => {
+                    crate::hidden::hidden_beacon(&cfg, &p.ts, &p.bytes, min, max)
+                        .filter(|h| h.score.score > f.score.score)
+                }
+                _ => None,
+            };
+            let (sc, period, fit) = match &hidden {
+                Some(h) => (h.score, h.period, h.coverage),
+                None => (f.score, f.period, f.fit),
+            };
+            if sc.score < 0.5
+                || (internal(f.src) && internal(f.dst) && fit < MIN_PERIOD_FIT)
+                || (internal(f.src) && !internal(f.dst) && fit < MIN_OUTBOUND_FIT)
             {
                 continue;
             }
-            let severity = severity_of(f.score.score);
+            let severity = severity_of(sc.score);
+            let mut evidence = vec![
+                ("connections", f.connections.to_string()),
+                ("period_s", format!("{period:.0}")),
+                ("period_fit", format!("{fit:.2}")),
+                ("ts_score", sc.ts.to_string()),
+                ("ds_score", sc.ds.to_string()),
+                ("hist_score", sc.hist.to_string()),
+                ("dur_score", sc.dur.to_string()),
+                ("prevalence", self.prevalence(f.dst).to_string()),
+            ];
+            if let Some(h) = &hidden {
+                evidence.extend(hidden_evidence(h, f.score.score));
+            }
             out.push(Alert {
                 detector: "beacon",
-                title: format!(
-                    "Beaconing from {} to {} about every {:.0} s",
-                    f.src, f.dst, f.period
-                ),
+                title: match &hidden {
+                    Some(h) => format!(
+                        "Beaconing from {} to {} about every {:.0} s, hidden among {} other connections",
+                        f.src, f.dst, period, h.others
+                    ),
+                    None => format!(
+                        "Beaconing from {} to {} about every {:.0} s",
+                        f.src, f.dst, period
+                    ),
+                },
                 first: Timestamp::from_parts(i64::from(f.span.0), 0),
                 last: Timestamp::from_parts(i64::from(f.span.1), 0),
-                score: f.score.score,
+                score: sc.score,
                 severity,
                 techniques: vec!["T1071"],
                 entities: vec![Entity::Ip(f.src), Entity::Ip(f.dst)],
-                evidence: vec![
-                    ("connections", f.connections.to_string()),
-                    ("period_s", format!("{:.0}", f.period)),
-                    ("period_fit", format!("{:.2}", f.fit)),
-                    ("ts_score", f.score.ts.to_string()),
-                    ("ds_score", f.score.ds.to_string()),
-                    ("hist_score", f.score.hist.to_string()),
-                    ("dur_score", f.score.dur.to_string()),
-                    ("prevalence", self.prevalence(f.dst).to_string()),
-                ],
+                evidence,
                 origins: f.origins.clone(),
             });
         }
@@ -767,37 +810,64 @@ impl NetworkAnalytics {
                     continue;
                 };
                 sc.score = crate::beacon::weighted(weights, [sc.ts, sc.ds, sc.dur, sc.hist]);
+                let hidden = if sc.score < 0.9 {
+                    crate::hidden::hidden_beacon(&cfg, &p.ts, bytes, min, max)
+                        .map(|mut h| {
+                            h.score.score = crate::beacon::weighted(
+                                weights,
+                                [h.score.ts, h.score.ds, h.score.dur, h.score.hist],
+                            );
+                            h
+                        })
+                        .filter(|h| h.score.score > sc.score)
+                } else {
+                    None
+                };
+                let plain = sc.score;
+                let (ts, gaps) = crate::beacon::sorted_gaps(&p.ts);
+                let (mut period, mut fit) = crate::beacon::period_fit(&gaps);
+                if let Some(h) = &hidden {
+                    (sc, period, fit) = (h.score, h.period, h.coverage);
+                }
                 if sc.score < 0.5 {
                     continue;
                 }
-                let (ts, gaps) = crate::beacon::sorted_gaps(&p.ts);
-                let (period, fit) = crate::beacon::period_fit(&gaps);
+                let mut evidence = vec![
+                    ("connections", p.count.to_string()),
+                    ("period_s", format!("{period:.0}")),
+                    ("period_fit", format!("{fit:.2}")),
+                    ("ts_score", sc.ts.to_string()),
+                    (
+                        "ds_score",
+                        if sized {
+                            sc.ds.to_string()
+                        } else {
+                            "unknown".into()
+                        },
+                    ),
+                    ("hist_score", sc.hist.to_string()),
+                    ("dur_score", sc.dur.to_string()),
+                    ("prevalence", used_by.to_string()),
+                ];
+                if let Some(h) = &hidden {
+                    evidence.extend(hidden_evidence(h, plain));
+                }
                 out.push(Alert {
                     detector: "beacon",
-                    title: format!("Beaconing from {src} to {name} about every {period:.0} s"),
+                    title: match &hidden {
+                        Some(h) => format!(
+                            "Beaconing from {src} to {name} about every {period:.0} s, hidden among {} other connections",
+                            h.others
+                        ),
+                        None => format!("Beaconing from {src} to {name} about every {period:.0} s"),
+                    },
                     first: Timestamp::from_parts(i64::from(ts[0]), 0),
                     last: Timestamp::from_parts(i64::from(ts[ts.len() - 1]), 0),
                     score: sc.score,
                     severity: severity_of(sc.score),
                     techniques: vec!["T1071"],
                     entities: vec![Entity::Ip(*src), Entity::Domain(name.to_string())],
-                    evidence: vec![
-                        ("connections", p.count.to_string()),
-                        ("period_s", format!("{period:.0}")),
-                        ("period_fit", format!("{fit:.2}")),
-                        ("ts_score", sc.ts.to_string()),
-                        (
-                            "ds_score",
-                            if sized {
-                                sc.ds.to_string()
-                            } else {
-                                "unknown".into()
-                            },
-                        ),
-                        ("hist_score", sc.hist.to_string()),
-                        ("dur_score", sc.dur.to_string()),
-                        ("prevalence", used_by.to_string()),
-                    ],
+                    evidence,
                     origins: p.origins.clone(),
                 });
             }
