@@ -416,6 +416,8 @@ pub struct BeaconTracker {
     pairs: FxHashMap<(std::net::IpAddr, std::net::IpAddr), PairState>,
     min: Option<i64>,
     max: Option<i64>,
+    /// The range scores are computed over, when not the range seen.
+    scoring: Option<(i64, i64)>,
     orig_ip_bytes: Option<FieldId>,
 }
 
@@ -549,9 +551,17 @@ impl BeaconTracker {
         self.pairs.get(&(src, dst))
     }
 
-    /// The dataset's time range, seconds.
+    /// The time range scores are computed over, seconds: the one set with
+    /// [`BeaconTracker::set_scoring_range`], else the range seen.
     pub fn range(&self) -> Option<(i64, i64)> {
-        self.min.zip(self.max)
+        self.scoring.or(self.min.zip(self.max))
+    }
+
+    /// Scores over this range (seconds) instead of the range seen: a stream
+    /// scores over its whole window, so a pair seen for minutes of a day's
+    /// window does not earn the histogram and duration parts of a full day.
+    pub fn set_scoring_range(&mut self, range: Option<(i64, i64)>) {
+        self.scoring = range.filter(|(a, b)| a < b);
     }
 
     /// The pairs, for other detectors' use (prevalence).
@@ -563,7 +573,7 @@ impl BeaconTracker {
 
     /// Scores every pair with enough connections, highest first.
     pub fn findings(&self, cfg: &BeaconConfig) -> Vec<BeaconFinding> {
-        let (Some(min), Some(max)) = (self.min, self.max) else {
+        let Some((min, max)) = self.range() else {
             return Vec::new();
         };
         let mut out: Vec<BeaconFinding> = self

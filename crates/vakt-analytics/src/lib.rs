@@ -18,3 +18,4 @@ pub mod hidden;
 pub mod network;
 pub mod rita;
 pub mod stats;
+pub mod stream;

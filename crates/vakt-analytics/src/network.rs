@@ -220,6 +220,8 @@ pub struct NetworkAnalytics {
     internal_hosts: FxHashMap<IpAddr, HourlyOut>,
     min: Option<i64>,
     max: Option<i64>,
+    /// The range beacons are scored over, when not the range seen (ns).
+    scoring: Option<(i64, i64)>,
     /// Per source: its unanswered connections (scans).
     scans: FxHashMap<IpAddr, Scan>,
     qtype: Option<FieldId>,
@@ -572,6 +574,17 @@ impl NetworkAnalytics {
         }
     }
 
+    /// Scores beacons over `[from, to]` instead of the range seen (a stream's
+    /// window; see [`BeaconTracker::set_scoring_range`]).
+    pub fn set_scoring_range(&mut self, from: Timestamp, to: Timestamp) {
+        let ok = from.0 < to.0;
+        self.scoring = ok.then_some((from.0, to.0));
+        self.beacons.set_scoring_range(ok.then_some((
+            from.0.div_euclid(1_000_000_000),
+            to.0.div_euclid(1_000_000_000),
+        )));
+    }
+
     /// Streaming: forgets everything before `cutoff`, so memory covers a
     /// window (say the last seven days) however long the stream runs.
     /// Connection times and sizes, hourly volumes and administrative uses
@@ -782,7 +795,7 @@ impl NetworkAnalytics {
             });
         }
         // Beacons to a server name (TLS SNI, HTTP Host), across its addresses.
-        if let (Some(min), Some(max)) = (self.min, self.max) {
+        if let Some((min, max)) = self.scoring.or(self.min.zip(self.max)) {
             let (min, max) = (min.div_euclid(1_000_000_000), max.div_euclid(1_000_000_000));
             let mut users: FxHashMap<&str, usize> = FxHashMap::default();
             for (src, name) in self.named.keys() {

@@ -223,6 +223,15 @@ pub struct HuntArgs {
     /// public clouds, where attackers host too.
     #[arg(long = "allow-list", value_name = "PATH")]
     pub allow_lists: Vec<std::path::PathBuf>,
+    /// Run the behaviour analytics as a stream over the events in input order
+    /// (rotated logs given in time order), keeping state for this long back
+    /// (e.g. 24h, 90m, 3600s, 7d), as a live sensor feed would; each finding
+    /// says when the stream raised it (`raised`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stream_window: Option<i64>,
+    /// With --stream-window: evaluate this often (stream time).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
+    pub stream_step: i64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = HuntFormat::Table)]
     pub format: HuntFormat,
@@ -364,4 +373,27 @@ pub enum OutputFormat {
     Table,
     /// One JSON object, for scripts.
     Json,
+}
+
+/// A duration in seconds from `90s`, `30m`, `24h`, `7d` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 30m, 24h, 7d)"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: the unit must be s, m, h or d")),
+    };
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("`{s}` must be a positive duration")),
+    }
 }

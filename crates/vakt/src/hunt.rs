@@ -43,6 +43,8 @@ struct Hit {
 struct HuntWork<'a> {
     set: &'a RuleSet,
     analytics: bool,
+    /// Stream mode: network events go to the main thread in input order.
+    stream: bool,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
     /// Rules whose matching events correlations need.
@@ -60,6 +62,16 @@ struct HuntState {
 enum Batch {
     Hits(Vec<Hit>),
     Net(Box<NetworkAnalytics>),
+    /// Stream mode: one network event, in input order.
+    Event(Box<Event>),
+}
+
+/// The event kinds the network analytics read.
+fn network_event(e: &Event) -> bool {
+    matches!(
+        &*e.source,
+        "zeek:conn" | "zeek:open_conn" | "zeek:dns" | "zeek:ssl" | "zeek:http" | "suricata:eve"
+    )
 }
 
 const HIT_BATCH: usize = 1024;
@@ -95,7 +107,7 @@ impl EventWork for HuntWork<'_> {
             scratch: Scratch::default(),
             matched: Vec::new(),
             hits: Vec::new(),
-            net: self.analytics.then(NetworkAnalytics::new),
+            net: (self.analytics && !self.stream).then(NetworkAnalytics::new),
         }
     }
 
@@ -105,6 +117,9 @@ impl EventWork for HuntWork<'_> {
         }
         if let Some(net) = st.net.as_mut() {
             net.observe(&e);
+        }
+        if self.stream && self.analytics && network_event(&e) {
+            emit(Batch::Event(Box::new(e.clone())));
         }
         st.matched.clear();
         self.set.matches(&e, &mut st.scratch, &mut st.matched);
@@ -221,6 +236,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let work = HuntWork {
         set: &set,
         analytics: analytics_on,
+        stream: args.stream_window.is_some(),
         from: parse_time(args.from.as_deref())?,
         to: parse_time(args.to.as_deref())?,
         correlated: (0..set.rules.len() as u32)
@@ -230,18 +246,59 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut hits: Vec<Hit> = Vec::new();
     let mut net = NetworkAnalytics::new();
-    let summary = crate::run::read_all(&args.input, &work, |batch, _| {
+    let stream_mode = args.stream_window.is_some();
+    // Rotated logs of one period arrive together but not interleaved: events
+    // up to a step late are in time.
+    let mut stream = args.stream_window.map(|window| {
+        vakt_analytics::stream::NetworkStream::new(vakt_analytics::stream::StreamConfig {
+            window,
+            step: args.stream_step,
+            lateness: args.stream_step,
+        })
+    });
+    let mut raised: Vec<(Timestamp, vakt_core::Alert)> = Vec::new();
+    let in_time_order = |files: &mut [std::path::PathBuf]| {
+        if stream_mode {
+            crate::run::time_order(files);
+        }
+    };
+    let summary = crate::run::read_all_in(&args.input, &work, in_time_order, |batch, _| {
         match batch {
             Batch::Hits(h) => hits.extend(h),
             Batch::Net(n) => net.merge(*n),
+            Batch::Event(e) => {
+                if let Some(s) = stream.as_mut() {
+                    raised.extend(s.push(&e).into_iter().map(|r| (r.at, r.alert)));
+                }
+            }
         }
         Ok(())
     })?;
-    // Behaviour analytics, over all files and sources at once.
+    // Behaviour analytics, over all files and sources at once (or as the stream raised them).
     let mut alert_meta: Vec<Arc<RuleMeta>> = Vec::new();
     if analytics_on {
         let all = detectors.iter().any(|d| d == "all");
-        let (alerts, aside) = allow.filter(net.alerts());
+        let found: Vec<vakt_core::Alert> = match stream.as_mut() {
+            Some(s) => {
+                raised.extend(s.flush().into_iter().map(|r| (r.at, r.alert)));
+                if !quiet && (s.late() > 0 || s.dropped() > 0) {
+                    eprintln!(
+                        "stream: {} events arrived late ({} of them before the window, left out)",
+                        s.late(),
+                        s.dropped()
+                    );
+                }
+                raised
+                    .into_iter()
+                    .map(|(at, mut a)| {
+                        a.evidence.push(("raised", at.to_rfc3339()));
+                        a
+                    })
+                    .collect()
+            }
+            None => net.alerts(),
+        };
+        let (alerts, aside) = allow.filter(found);
         if !quiet && !aside.is_empty() {
             let lists: Vec<String> = aside.iter().map(|(l, n)| format!("{l} {n}")).collect();
             eprintln!(

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -164,10 +165,45 @@ pub trait EventWork: Sync {
 pub fn read_all<W: EventWork>(
     input: &InputArgs,
     work: &W,
+    sink: impl FnMut(W::Item, &ProgressBar) -> anyhow::Result<()>,
+) -> anyhow::Result<Summary> {
+    read_all_in(input, work, |_| {}, sink)
+}
+
+/// Zeek's rotated logs (`conn.13:00:00-14:00:00.log.gz`, in a folder per
+/// day) in time order: by folder, then by the hour in the name, then by name,
+/// so that a day's conn, dns and ssl logs of one hour come together. Other
+/// files keep their place in name order within their folder.
+pub fn time_order(files: &mut [PathBuf]) {
+    fn hour(p: &Path) -> String {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        name.split('.')
+            .find(|part| {
+                let b = part.as_bytes();
+                b.len() >= 8
+                    && b[2] == b':'
+                    && b[5] == b':'
+                    && b[..2].iter().all(u8::is_ascii_digit)
+            })
+            .map(|s| s[..8].to_owned())
+            .unwrap_or_default()
+    }
+    files.sort_by_cached_key(|p| (p.parent().map(Path::to_path_buf), hour(p), p.clone()));
+}
+
+/// [`read_all`], with the files put in another order first.
+pub fn read_all_in<W: EventWork>(
+    input: &InputArgs,
+    work: &W,
+    order: impl FnOnce(&mut [PathBuf]),
     mut sink: impl FnMut(W::Item, &ProgressBar) -> anyhow::Result<()>,
 ) -> anyhow::Result<Summary> {
     let opts = options(input);
-    let (files, walk_errors) = vakt_ingest::collect_files(&input.paths);
+    let (mut files, walk_errors) = vakt_ingest::collect_files(&input.paths);
+    order(&mut files);
     let mut summary = Summary::default();
     let bar = if input.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()

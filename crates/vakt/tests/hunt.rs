@@ -383,3 +383,53 @@ fn beacons_lists_ritas_known_answers() {
     assert_eq!(code, 1);
     assert!(err.contains("--internal"), "{err}");
 }
+
+/// `vakt hunt --stream-window`: the analytics run as a stream over RITA's
+/// labelled missing_host logs (hourly rotated, two days, read in time order
+/// across log kinds): the labelled HTTP beacon is raised during the first
+/// day, low first and high hours later, each finding saying when it was
+/// raised; a few records logged more than an hour after they ended arrive
+/// late but are still counted (none falls out of the window).
+#[test]
+fn hunt_streams_the_analytics_and_says_when_each_finding_was_raised() {
+    let dir = shared().join("zeek-rita-testdata/missing_host");
+    let (code, out, err) = vakt(&[
+        "hunt",
+        dir.to_str().unwrap(),
+        "--stream-window",
+        "24h",
+        "--analytics",
+        "beacon",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("(0 of them before the window"), "{err}");
+    let raised: Vec<(String, String)> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["host"] == "73.54.23.243")
+        .filter(|v| {
+            v["rule"]["title"]
+                .as_str()
+                .unwrap()
+                .contains("to 64.225.56.201")
+        })
+        .map(|v| {
+            (
+                v["rule"]["level"].as_str().unwrap().to_owned(),
+                v["fields"]["raised"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(!raised.is_empty(), "{out}");
+    let high = raised
+        .iter()
+        .find(|(l, _)| l == "high")
+        .expect("raised as high");
+    assert!(high.1.starts_with("2024-04-19T"), "{raised:?}");
+    assert!(raised[0].1 <= high.1, "{raised:?}");
+    let (code, _, err) = vakt(&["hunt", dir.to_str().unwrap(), "--stream-window", "2x"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unit must be"), "{err}");
+}

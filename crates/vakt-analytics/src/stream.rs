@@ -1,0 +1,218 @@
+//! Streaming: the network detectors over an unbounded stream of events, with
+//! state kept to a sliding window and findings raised as the stream passes
+//! each evaluation step.
+//!
+//! Events should arrive roughly in time order (as live sensors and hourly
+//! rotated logs deliver them); a connection counts by its end (start plus
+//! duration), since that is when it is logged, and Zeek's `open_conn`
+//! records (connections still open, stamped with their start) are never late. An evaluation at stream time `T` happens once
+//! an event later than `T + lateness` has been seen, so events up to
+//! `lateness` late still count; later ones are counted as late and still
+//! observed while they fall inside the window (older ones are dropped and
+//! counted). Each evaluation forgets what lies before `T - window`
+//! ([`NetworkAnalytics::expire`]) and raises the findings not raised before,
+//! or raised before at a lower severity. Beacons are scored over the whole
+//! window (RITA's histogram and duration parts measure a day's coverage: a
+//! pair seen for the first minutes of a stream must not earn them). A
+//! finding not seen for a whole
+//! window is forgotten, so it is raised again if it comes back.
+
+use rustc_hash::FxHashMap;
+use vakt_core::field::DURATION;
+use vakt_core::{Alert, Event, Severity, Timestamp, Value};
+
+use crate::network::NetworkAnalytics;
+
+const NS: i64 = 1_000_000_000;
+
+/// How the stream is cut.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamConfig {
+    /// State covers this many seconds back from each evaluation.
+    pub window: i64,
+    /// Seconds between evaluations.
+    pub step: i64,
+    /// Seconds an event may arrive late and still be in time.
+    pub lateness: i64,
+}
+
+impl Default for StreamConfig {
+    /// A day's window, evaluated every hour, five minutes' lateness.
+    fn default() -> Self {
+        StreamConfig {
+            window: 86_400,
+            step: 3_600,
+            lateness: 300,
+        }
+    }
+}
+
+/// A finding raised by the stream.
+#[derive(Debug, Clone)]
+pub struct Raised {
+    /// The stream time of the evaluation that raised it.
+    pub at: Timestamp,
+    /// The finding.
+    pub alert: Alert,
+}
+
+/// The network detectors over a stream.
+#[derive(Debug)]
+pub struct NetworkStream {
+    cfg: StreamConfig,
+    na: NetworkAnalytics,
+    /// Next evaluation, seconds.
+    next: Option<i64>,
+    /// The latest event time seen, seconds.
+    watermark: i64,
+    /// Findings raised: key → (severity, last evaluation that saw it).
+    raised: FxHashMap<String, (Severity, i64)>,
+    late: u64,
+    dropped: u64,
+    evaluations: u64,
+}
+
+fn key(a: &Alert) -> String {
+    let mut k = String::from(a.detector);
+    for e in &a.entities {
+        k.push('|');
+        k.push_str(&format!("{e:?}"));
+    }
+    k
+}
+
+impl NetworkStream {
+    /// A stream with this configuration.
+    pub fn new(cfg: StreamConfig) -> Self {
+        NetworkStream {
+            cfg: StreamConfig {
+                window: cfg.window.max(1),
+                step: cfg.step.max(1),
+                lateness: cfg.lateness.max(0),
+            },
+            na: NetworkAnalytics::new(),
+            next: None,
+            watermark: i64::MIN,
+            raised: FxHashMap::default(),
+            late: 0,
+            dropped: 0,
+            evaluations: 0,
+        }
+    }
+
+    /// Takes one event; returns the findings raised by the evaluations it
+    /// triggered (none, usually).
+    pub fn push(&mut self, e: &Event) -> Vec<Raised> {
+        // A connection is logged when it ends, stamped with its start: its
+        // end is what arrives in order. Zeek's open_conn records report
+        // connections still open, stamped with their (old) start: never late.
+        let duration = match e.common(DURATION) {
+            Some(Value::Float(d)) if d.is_finite() && *d > 0.0 => *d as i64,
+            Some(Value::Int(d)) if *d > 0 => *d,
+            _ => 0,
+        };
+        let t = e.time.0.div_euclid(NS).saturating_add(duration);
+        let ongoing = &*e.source == "zeek:open_conn";
+        if !ongoing && self.watermark != i64::MIN && t < self.watermark - self.cfg.lateness {
+            self.late += 1;
+            let window_start = self
+                .next
+                .map_or(i64::MIN, |n| n - self.cfg.step - self.cfg.window);
+            if t < window_start {
+                self.dropped += 1;
+                return Vec::new();
+            }
+        }
+        self.na.observe(e);
+        if !ongoing {
+            self.watermark = self.watermark.max(t);
+        }
+        let next = *self
+            .next
+            .get_or_insert_with(|| t.div_euclid(self.cfg.step) * self.cfg.step + self.cfg.step);
+        let mut out = Vec::new();
+        let mut at = next;
+        while self.watermark >= at + self.cfg.lateness {
+            out.extend(self.evaluate(at));
+            at += self.cfg.step;
+        }
+        self.next = Some(at);
+        out
+    }
+
+    /// The stream ends (or the caller wants the findings so far): evaluates
+    /// at the latest event time.
+    pub fn flush(&mut self) -> Vec<Raised> {
+        if self.watermark == i64::MIN {
+            return Vec::new();
+        }
+        self.evaluate(self.watermark + 1)
+    }
+
+    fn evaluate(&mut self, at: i64) -> Vec<Raised> {
+        self.evaluations += 1;
+        self.na.expire(Timestamp((at - self.cfg.window) * NS));
+        // Beacons are scored over the whole window, not the part seen so far.
+        self.na
+            .set_scoring_range(Timestamp((at - self.cfg.window) * NS), Timestamp(at * NS));
+        let mut out = Vec::new();
+        for a in self.na.alerts() {
+            if a.first.0 >= at * NS {
+                // Seen only after this evaluation's time (late evaluation of
+                // an early step): the next step raises it.
+                continue;
+            }
+            let k = key(&a);
+            let new = match self.raised.get_mut(&k) {
+                Some((sev, seen)) => {
+                    *seen = at;
+                    if a.severity > *sev {
+                        *sev = a.severity;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => {
+                    self.raised.insert(k, (a.severity, at));
+                    true
+                }
+            };
+            if new {
+                out.push(Raised {
+                    at: Timestamp(at * NS),
+                    alert: a,
+                });
+            }
+        }
+        let forget = at - self.cfg.window;
+        self.raised.retain(|_, (_, seen)| *seen >= forget);
+        out
+    }
+
+    /// Events that arrived more than the lateness behind the latest one
+    /// (observed while still inside the window).
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+
+    /// Late events dropped because they fell before the window.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Evaluations run.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// The detectors' state (see [`NetworkAnalytics::footprint`]) and the
+    /// findings remembered.
+    pub fn footprint(&self) -> String {
+        format!(
+            "{}; findings remembered {}",
+            self.na.footprint(),
+            self.raised.len()
+        )
+    }
+}
