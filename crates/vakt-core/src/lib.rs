@@ -15,6 +15,8 @@ mod alert;
 mod error;
 mod event;
 pub mod field;
+pub mod nin;
+pub mod pseudo;
 mod time;
 mod value;
 
