@@ -14,6 +14,7 @@
 
 pub mod allow;
 pub mod beacon;
+pub mod ehr;
 pub mod hidden;
 pub mod network;
 pub mod rita;

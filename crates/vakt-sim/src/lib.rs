@@ -197,6 +197,7 @@ fn write_context(region: &Region, out: &mut Output) -> Result<(), SimError> {
                 "name": [{"family": p.family, "given": [p.given]}],
                 "gender": p.gender,
                 "birthDate": format!("{:04}-{:02}-{:02}", p.birth.0, p.birth.1, p.birth.2),
+                "managingOrganization": {"reference": format!("Organization/{}", trust.id)},
                 "address": [{"use": "home", "district": county.name, "extension": [{
                     "url": "http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode",
                     "valueCoding": {"system": "urn:oid:2.16.578.1.12.4.1.1.3402", "code": p.municipality}
@@ -215,7 +216,8 @@ fn write_context(region: &Region, out: &mut Output) -> Result<(), SimError> {
             &format!("tenants/{}/fhir/Patient.ndjson", trust.id),
             &patients,
         )?;
-        let mut orgs = String::new();
+        let mut orgs = json!({"resourceType": "Organization", "id": trust.id, "name": trust.name}).to_string();
+        orgs.push('\n');
         for d in &trust.departments {
             orgs.push_str(&json!({"resourceType": "Organization", "id": d.id, "name": format!("{} {}", d.hospital, d.name), "partOf": {"reference": format!("Organization/{}", trust.id)}}).to_string());
             orgs.push('\n');

@@ -223,6 +223,18 @@ pub struct HuntArgs {
     /// public clouds, where attackers host too.
     #[arg(long = "allow-list", value_name = "PATH")]
     pub allow_lists: Vec<std::path::PathBuf>,
+    /// EHR context for the EHR access analytics: FHIR Patient, Practitioner,
+    /// PractitionerRole, Organization, Encounter, EpisodeOfCare and CareTeam
+    /// resources (NDJSON, Bundle or single resources) and CSV registers of
+    /// protected persons, in files or folders (repeatable). Without it the
+    /// EHR analytics do not run (nothing to tell care relationships from).
+    #[arg(long = "context", value_name = "PATH")]
+    pub context: Vec<std::path::PathBuf>,
+    /// A file holding the secret key (16 bytes or more) that pseudonymises
+    /// patient identifiers in findings; without it a random key is used and
+    /// pseudonyms hold for this run only.
+    #[arg(long, value_name = "FILE", env = "VAKT_PSEUDONYM_KEY_FILE")]
+    pub pseudonym_key_file: Option<std::path::PathBuf>,
     /// Run the behaviour analytics as a stream over the events in input order
     /// (rotated logs given in time order), keeping state for this long back
     /// (e.g. 24h, 90m, 3600s, 7d), as a live sensor feed would; each finding

@@ -93,6 +93,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tags: Vec::new(),
         analytics: vec!["all".into()],
         allow_lists: Vec::new(),
+        context: Vec::new(),
+        pseudonym_key_file: None,
         stream_window: None,
         stream_step: 3600,
         format: HuntFormat::Jsonl,

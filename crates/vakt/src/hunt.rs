@@ -45,6 +45,8 @@ struct HuntWork<'a> {
     analytics: bool,
     /// Stream mode: network events go to the main thread in input order.
     stream: bool,
+    /// EHR analytics: AuditEvents go to the main thread in input order.
+    ehr: bool,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
     /// Rules whose matching events correlations need.
@@ -118,7 +120,9 @@ impl EventWork for HuntWork<'_> {
         if let Some(net) = st.net.as_mut() {
             net.observe(&e);
         }
-        if self.stream && self.analytics && network_event(&e) {
+        if self.analytics
+            && ((self.stream && network_event(&e)) || (self.ehr && &*e.source == "fhir:AuditEvent"))
+        {
             emit(Batch::Event(Box::new(e.clone())));
         }
         st.matched.clear();
@@ -222,13 +226,51 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     if let Some(bad) = detectors.iter().find(|d| {
         !matches!(d.as_str(), "all" | "none")
             && !vakt_analytics::network::DETECTORS.contains(&d.as_str())
+            && !vakt_analytics::ehr::DETECTORS.contains(&d.as_str())
     }) {
         anyhow::bail!(
-            "unknown analytics detector `{bad}`: use all, none or a list of {}",
-            vakt_analytics::network::DETECTORS.join(", ")
+            "unknown analytics detector `{bad}`: use all, none or a list of {}, {}",
+            vakt_analytics::network::DETECTORS.join(", "),
+            vakt_analytics::ehr::DETECTORS.join(", ")
         );
     }
     let analytics_on = !detectors.iter().all(|d| d == "none");
+    let mut context_problems = 0usize;
+    // EHR access analytics, with their context and the pseudonymiser.
+    let mut ehr = if analytics_on && !args.context.is_empty() {
+        let ctx = vakt_analytics::ehr::EhrContext::load(&args.context);
+        if !quiet {
+            let loaded: Vec<String> = ctx.loaded.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            eprintln!("vakt: EHR context: {}", loaded.join(", "));
+        }
+        for p in &ctx.problems {
+            eprintln!("vakt: EHR context: {p}");
+        }
+        context_problems = ctx.problems.len();
+        Some(vakt_analytics::ehr::EhrAnalytics::new(
+            Arc::new(ctx),
+            vakt_analytics::ehr::EhrConfig::default(),
+        ))
+    } else {
+        None
+    };
+    let pseudo = match &args.pseudonym_key_file {
+        Some(f) => {
+            let key = std::fs::read(f)
+                .with_context(|| format!("cannot read the pseudonym key {}", f.display()))?;
+            let key = key.trim_ascii();
+            vakt_core::pseudo::Pseudonymiser::new(key)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
+        }
+        None => {
+            if ehr.is_some() && !quiet {
+                eprintln!(
+                    "vakt: no pseudonym key (--pseudonym-key-file, VAKT_PSEUDONYM_KEY_FILE): patients are pseudonymised with a random key valid for this run only"
+                );
+            }
+            vakt_core::pseudo::Pseudonymiser::ephemeral()
+        }
+    };
     let allow = vakt_analytics::allow::AllowLists::load(&args.allow_lists)?;
     for (path, why) in &allow.unused {
         eprintln!("allow-list {}: not used: {why}", path.display());
@@ -237,6 +279,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         set: &set,
         analytics: analytics_on,
         stream: args.stream_window.is_some(),
+        ehr: ehr.is_some(),
         from: parse_time(args.from.as_deref())?,
         to: parse_time(args.to.as_deref())?,
         correlated: (0..set.rules.len() as u32)
@@ -267,7 +310,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             Batch::Hits(h) => hits.extend(h),
             Batch::Net(n) => net.merge(*n),
             Batch::Event(e) => {
-                if let Some(s) = stream.as_mut() {
+                if &*e.source == "fhir:AuditEvent" {
+                    if let Some(x) = ehr.as_mut() {
+                        x.observe(&e);
+                    }
+                } else if let Some(s) = stream.as_mut() {
                     raised.extend(s.push(&e).into_iter().map(|r| (r.at, r.alert)));
                 }
             }
@@ -298,6 +345,20 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             }
             None => net.alerts(),
         };
+        let mut found = found;
+        if let Some(x) = ehr.as_mut() {
+            x.flush();
+            if !quiet {
+                eprintln!(
+                    "vakt: EHR analytics: {} AuditEvents ({} without a user or patient; {} reads as approved research exports, not judged); {}",
+                    x.events,
+                    x.unattributed,
+                    x.approved_research,
+                    x.footprint()
+                );
+            }
+            found.extend(x.alerts(&pseudo, &args.input.tenant));
+        }
         let (alerts, aside) = allow.filter(found);
         if !quiet && !aside.is_empty() {
             let lists: Vec<String> = aside.iter().map(|(l, n)| format!("{l} {n}")).collect();
@@ -325,11 +386,25 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
                         | Entity::Patient(h) => h.clone(),
                     })
                     .unwrap_or_default(),
-                fields: a
-                    .evidence
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                    .collect(),
+                fields: {
+                    let mut f: Vec<(String, String)> = a
+                        .evidence
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .collect();
+                    let patients: Vec<&str> = a
+                        .entities
+                        .iter()
+                        .filter_map(|e| match e {
+                            Entity::Patient(p) => Some(p.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    if !patients.is_empty() {
+                        f.push(("patients".into(), patients.join(" ")));
+                    }
+                    f
+                },
                 path: first
                     .map(|o| o.path.clone())
                     .unwrap_or_else(|| Arc::from("-")),
@@ -469,6 +544,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             summary.files,
             events as f64 / scan_secs.max(1e-9),
         );
+    }
+    // Context records that could not be used are rejected input too.
+    if context_problems > 0 && summary.unreadable.is_empty() && summary.rejected == 0 {
+        let _ = summary.exit_code(quiet);
+        return Ok(ExitCode::from(2));
     }
     Ok(summary.exit_code(quiet))
 }

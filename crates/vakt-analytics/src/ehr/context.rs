@@ -1,0 +1,754 @@
+//! What the EHR detectors know about the trust: patients, staff and their
+//! departments, care relationships, and the register of protected persons.
+//!
+//! Loaded from a folder (`--context DIR`, walked recursively) of FHIR R4/R5
+//! resources — NDJSON (bulk export), a Bundle, or single resources — and CSV
+//! registers:
+//!
+//! | resource | what is kept |
+//! |---|---|
+//! | `Patient` | identity number (`identifier` with the Norwegian FNR/DNR systems, else any valid 11-digit number), family name, home address (line, postal code, municipality code from `address.extension` or `district`), `deceasedDateTime`/`deceasedBoolean`, `managingOrganization` |
+//! | `Practitioner` | user name (`identifier` with a `username` system, else the id), identity number, family name, address |
+//! | `PractitionerRole` | role code and department (`organization`), per practitioner |
+//! | `Organization` | name, `partOf` (department → trust), whether it is an emergency department (type `ER`/`emergency`, or a name with *akutt*, *legevakt*, *emergency*) |
+//! | `Encounter` | patient, period, department (`serviceProvider`), participants |
+//! | `EpisodeOfCare` | patient, period, `managingOrganization`, `careManager`, `team` |
+//! | `CareTeam` | members; its `subject` (a patient) or its `managingOrganization` (a department team) |
+//! | CSV with `category` | the register of protected persons: `patient_id` and/or `nin`, `category` |
+//!
+//! A resource that cannot be used (no id, an identity number that fails its
+//! check digits, a bad date) is reported with its file and line or entry and
+//! counted; the rest is loaded. Identity numbers are validated with
+//! [`vakt_core::nin::validate`].
+
+use std::path::{Path, PathBuf};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Value as Json;
+use vakt_core::Timestamp;
+
+/// One problem in the context, with where it was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextProblem {
+    /// The file.
+    pub path: PathBuf,
+    /// Line (NDJSON, CSV) or Bundle entry, from 1; 0 for the whole file.
+    pub at: u64,
+    /// What was wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ContextProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.at, self.reason)
+    }
+}
+
+/// A patient.
+#[derive(Debug, Clone, Default)]
+pub struct PatientInfo {
+    /// National identity number (validated).
+    pub nin: Option<Box<str>>,
+    /// Family name, lower case.
+    pub family: Option<Box<str>>,
+    /// Home address line (street and number), lower case.
+    pub address: Option<Box<str>>,
+    /// The street alone (the line without its number), lower case.
+    pub street: Option<Box<str>>,
+    /// Postal code.
+    pub postal: Option<Box<str>>,
+    /// Municipality number (four digits; the first two are the county).
+    pub municipality: Option<u16>,
+    /// When the patient died (ns), if known; `Some(i64::MIN)` when only known to be dead.
+    pub deceased: Option<i64>,
+    /// The trust (organisation id) holding the record.
+    pub trust: Option<Box<str>>,
+}
+
+/// A member of staff (or a service account).
+#[derive(Debug, Clone, Default)]
+pub struct StaffInfo {
+    /// User name.
+    pub user: Box<str>,
+    /// Role code (`physician`, `nurse`, `researcher`, `service`, …), lower case.
+    pub role: Option<Box<str>>,
+    /// Department (organisation id).
+    pub department: Option<Box<str>>,
+    /// National identity number, when the staff record has one.
+    pub nin: Option<Box<str>>,
+    /// Family name, lower case.
+    pub family: Option<Box<str>>,
+    /// Home address line, lower case.
+    pub address: Option<Box<str>>,
+    /// The street alone, lower case.
+    pub street: Option<Box<str>>,
+}
+
+impl StaffInfo {
+    /// A service account (role `service`, or a user name starting `svc`).
+    pub fn is_service(&self) -> bool {
+        self.role.as_deref() == Some("service") || self.user.starts_with("svc")
+    }
+}
+
+/// An organisation (a trust or one of its departments).
+#[derive(Debug, Clone, Default)]
+pub struct OrgInfo {
+    /// Its name.
+    pub name: Box<str>,
+    /// The organisation it is part of.
+    pub part_of: Option<Box<str>>,
+    /// An emergency department.
+    pub emergency: bool,
+}
+
+/// A care relationship: a patient in the care of a department, a team or named staff for a period.
+#[derive(Debug, Clone)]
+pub struct Care {
+    /// From (ns).
+    pub from: i64,
+    /// To (ns; `i64::MAX` while open).
+    pub to: i64,
+    /// The department in charge.
+    pub department: Option<Box<str>>,
+    /// Named staff (practitioner ids) and teams' members.
+    pub staff: Vec<Box<str>>,
+}
+
+/// The trust's context.
+#[derive(Debug, Default)]
+pub struct EhrContext {
+    /// Patients by id (`p0000001`, without `Patient/`).
+    pub patients: FxHashMap<Box<str>, PatientInfo>,
+    /// Identity number → patient id.
+    pub nin_to_patient: FxHashMap<Box<str>, Box<str>>,
+    /// Staff by practitioner id.
+    pub staff: FxHashMap<Box<str>, StaffInfo>,
+    /// User name → practitioner id.
+    pub user_to_staff: FxHashMap<Box<str>, Box<str>>,
+    /// Organisations by id.
+    pub orgs: FxHashMap<Box<str>, OrgInfo>,
+    /// Care relationships per patient id.
+    pub care: FxHashMap<Box<str>, Vec<Care>>,
+    /// Department teams: department id → members (practitioner ids).
+    pub teams: FxHashMap<Box<str>, FxHashSet<Box<str>>>,
+    /// Protected persons: patient id → category.
+    pub protected: FxHashMap<Box<str>, Box<str>>,
+    /// Each trust's home counties (those where at least 1 % of its patients live).
+    pub trust_counties: FxHashMap<Box<str>, FxHashSet<u8>>,
+    /// What could not be used.
+    pub problems: Vec<ContextProblem>,
+    /// Files passed over: not FHIR resources, or events rather than context.
+    pub skipped: Vec<PathBuf>,
+    /// Resources loaded, by type.
+    pub loaded: std::collections::BTreeMap<String, usize>,
+}
+
+const NIN_SYSTEMS: [&str; 3] = [
+    "urn:oid:2.16.578.1.12.4.1.4.1",
+    "urn:oid:2.16.578.1.12.4.1.4.2",
+    "urn:oid:2.16.578.1.12.4.1.4.3",
+];
+
+fn last_segment(r: &str) -> &str {
+    let r = r.split("/_history").next().unwrap_or(r);
+    r.rsplit('/').next().unwrap_or(r)
+}
+
+fn reference(v: Option<&Json>) -> Option<&str> {
+    v?.get("reference").and_then(Json::as_str).map(last_segment)
+}
+
+fn lower(s: &str) -> Box<str> {
+    s.trim().to_lowercase().into_boxed_str()
+}
+
+fn time(v: Option<&Json>) -> Result<Option<i64>, String> {
+    match v.and_then(Json::as_str) {
+        None => Ok(None),
+        Some(s) => {
+            // A date alone is the start of that day.
+            let full = if s.len() == 10 {
+                format!("{s}T00:00:00Z")
+            } else {
+                s.to_owned()
+            };
+            Timestamp::parse(&full)
+                .map(|t| Some(t.0))
+                .map_err(|e| format!("bad date `{s}`: {e}"))
+        }
+    }
+}
+
+/// The street of an address line: the line without its house number.
+fn street_of(line: &str) -> Box<str> {
+    let words: Vec<&str> = line
+        .split_whitespace()
+        .take_while(|w| !w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .collect();
+    lower(&words.join(" "))
+}
+
+struct Address {
+    line: Option<Box<str>>,
+    street: Option<Box<str>>,
+    postal: Option<Box<str>>,
+    municipality: Option<u16>,
+}
+
+fn address(res: &Json) -> Address {
+    let home = res
+        .get("address")
+        .and_then(Json::as_array)
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x.get("use").and_then(Json::as_str) == Some("home"))
+                .or_else(|| a.first())
+        });
+    let Some(a) = home else {
+        return Address {
+            line: None,
+            street: None,
+            postal: None,
+            municipality: None,
+        };
+    };
+    let line = a
+        .get("line")
+        .and_then(Json::as_array)
+        .and_then(|l| l.first())
+        .and_then(Json::as_str)
+        .filter(|s| !s.trim().is_empty());
+    let municipality = a
+        .get("extension")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.get("valueCoding").and_then(|c| c.get("code")).and_then(Json::as_str))
+        .chain(a.get("district").and_then(Json::as_str))
+        .find_map(|c| {
+            (c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| c.parse::<u16>().ok())
+                .flatten()
+        });
+    Address {
+        line: line.map(lower),
+        street: line.map(street_of),
+        postal: a.get("postalCode").and_then(Json::as_str).map(lower),
+        municipality,
+    }
+}
+
+fn family(res: &Json) -> Option<Box<str>> {
+    let name = res.get("name")?.as_array()?.first()?;
+    name.get("family")
+        .and_then(Json::as_str)
+        .map(lower)
+        .or_else(|| {
+            name.get("text")
+                .and_then(Json::as_str)
+                .and_then(|t| t.split_whitespace().last())
+                .map(lower)
+        })
+}
+
+/// The identity number among a resource's identifiers: one under a
+/// Norwegian FNR/DNR/HNR system, else any 11-digit value. `Err` when the one
+/// found fails validation.
+fn nin(res: &Json) -> Result<Option<Box<str>>, String> {
+    let ids: Vec<&Json> = res
+        .get("identifier")
+        .and_then(Json::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    fn value<'a>(i: &&'a Json) -> Option<&'a str> {
+        i.get("value").and_then(Json::as_str)
+    }
+    let chosen = ids
+        .iter()
+        .find(|i| {
+            i.get("system")
+                .and_then(Json::as_str)
+                .is_some_and(|s| NIN_SYSTEMS.contains(&s))
+        })
+        .and_then(value)
+        .or_else(|| {
+            ids.iter()
+                .filter_map(value)
+                .find(|v| vakt_core::nin::looks_like(v))
+        });
+    match chosen {
+        None => Ok(None),
+        Some(v) => vakt_core::nin::validate(v)
+            .map(|_| Some(v.into()))
+            .map_err(|e| format!("identity number {}: {e}", mask(v))),
+    }
+}
+
+/// An identity number shown in an error without giving it away: its birth date part only.
+fn mask(nin: &str) -> String {
+    if nin.len() == 11 {
+        format!("{}*****", &nin[..6])
+    } else {
+        "(not 11 digits)".into()
+    }
+}
+
+impl EhrContext {
+    /// Loads every file under `paths` (folders walked recursively, in name order).
+    pub fn load(paths: &[PathBuf]) -> EhrContext {
+        let mut ctx = EhrContext::default();
+        let mut files = Vec::new();
+        for p in paths {
+            if let Err(e) = collect(p, &mut files) {
+                ctx.problems.push(ContextProblem {
+                    path: p.clone(),
+                    at: 0,
+                    reason: format!("cannot read: {e}"),
+                });
+            }
+        }
+        let mut registers = Vec::new();
+        for f in &files {
+            let name = f.to_string_lossy().to_lowercase();
+            if name.ends_with(".csv") {
+                registers.push(f.clone());
+            } else if name.ends_with(".json") || name.ends_with(".ndjson") || name.ends_with(".jsonl") {
+                ctx.load_json_file(f);
+            }
+        }
+        for f in &registers {
+            ctx.load_register(f);
+        }
+        ctx.finish();
+        ctx
+    }
+
+    fn problem(&mut self, path: &Path, at: u64, reason: impl Into<String>) {
+        self.problems.push(ContextProblem {
+            path: path.to_owned(),
+            at,
+            reason: reason.into(),
+        });
+    }
+
+    fn load_json_file(&mut self, path: &Path) {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return self.problem(path, 0, format!("cannot read: {e}")),
+        };
+        let trimmed = text.trim_start();
+        // One JSON document (a Bundle or a resource), else NDJSON.
+        if let Ok(doc) = serde_json::from_str::<Json>(trimmed) {
+            if doc.get("resourceType").is_none() {
+                self.skipped.push(path.to_owned());
+                return;
+            }
+            if doc.get("resourceType").and_then(Json::as_str) == Some("Bundle") {
+                for (i, e) in doc
+                    .get("entry")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if let Some(r) = e.get("resource") {
+                        self.resource(path, i as u64 + 1, r);
+                    }
+                }
+            } else {
+                self.resource(path, 1, &doc);
+            }
+            return;
+        }
+        // A file whose first record is not a FHIR resource, or is an event
+        // (AuditEvent), is not context: it is passed over whole.
+        let first = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .and_then(|l| serde_json::from_str::<Json>(l).ok());
+        match first.as_ref().and_then(|f| f.get("resourceType")).and_then(Json::as_str) {
+            None | Some("AuditEvent") => {
+                self.skipped.push(path.to_owned());
+                return;
+            }
+            Some(_) => {}
+        }
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Json>(line) {
+                Ok(r) => self.resource(path, i as u64 + 1, &r),
+                Err(e) => self.problem(path, i as u64 + 1, format!("not JSON: {e}")),
+            }
+        }
+    }
+
+    fn resource(&mut self, path: &Path, at: u64, r: &Json) {
+        let Some(kind) = r.get("resourceType").and_then(Json::as_str) else {
+            return self.problem(path, at, "no resourceType: not a FHIR resource");
+        };
+        let result = match kind {
+            "Patient" => self.patient(r),
+            "Practitioner" => self.practitioner(r),
+            "PractitionerRole" => self.practitioner_role(r),
+            "Organization" => self.organization(r),
+            "Encounter" => self.encounter(r),
+            "EpisodeOfCare" => self.episode(r),
+            "CareTeam" => self.care_team(r),
+            _ => return,
+        };
+        match result {
+            Ok(()) => *self.loaded.entry(kind.to_owned()).or_default() += 1,
+            Err(why) => self.problem(path, at, format!("{kind}: {why}")),
+        }
+    }
+
+    fn id(r: &Json) -> Result<Box<str>, String> {
+        r.get("id")
+            .and_then(Json::as_str)
+            .filter(|s| !s.is_empty())
+            .map(Into::into)
+            .ok_or_else(|| "no id".to_owned())
+    }
+
+    fn patient(&mut self, r: &Json) -> Result<(), String> {
+        let id = Self::id(r)?;
+        let a = address(r);
+        let deceased = match (r.get("deceasedDateTime"), r.get("deceasedBoolean")) {
+            (Some(d), _) => time(Some(d))?.or(Some(i64::MIN)),
+            (None, Some(Json::Bool(true))) => Some(i64::MIN),
+            _ => None,
+        };
+        let nin = nin(r);
+        let info = PatientInfo {
+            nin: nin.clone().unwrap_or(None),
+            family: family(r),
+            address: a.line,
+            street: a.street,
+            postal: a.postal,
+            municipality: a.municipality,
+            deceased,
+            trust: reference(r.get("managingOrganization")).map(Into::into),
+        };
+        if let Some(n) = &info.nin {
+            self.nin_to_patient.insert(n.clone(), id.clone());
+        }
+        self.patients.insert(id, info);
+        // The patient is kept; a bad number is still reported.
+        nin.map(|_| ())
+    }
+
+    fn practitioner(&mut self, r: &Json) -> Result<(), String> {
+        let id = Self::id(r)?;
+        let user = r
+            .get("identifier")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .find(|i| {
+                i.get("system")
+                    .and_then(Json::as_str)
+                    .is_some_and(|s| s.contains("username"))
+            })
+            .and_then(|i| i.get("value").and_then(Json::as_str))
+            .map(Into::into)
+            .unwrap_or_else(|| id.clone());
+        let a = address(r);
+        let nin = nin(r);
+        let entry = self.staff.entry(id.clone()).or_default();
+        entry.user = user.clone();
+        entry.nin = nin.clone().unwrap_or(None);
+        entry.family = family(r);
+        entry.address = a.line;
+        entry.street = a.street;
+        self.user_to_staff.insert(user, id);
+        nin.map(|_| ())
+    }
+
+    fn practitioner_role(&mut self, r: &Json) -> Result<(), String> {
+        let who = reference(r.get("practitioner")).ok_or("no practitioner")?;
+        let role = r
+            .get("code")
+            .and_then(Json::as_array)
+            .and_then(|c| c.first())
+            .and_then(|c| c.get("coding"))
+            .and_then(Json::as_array)
+            .and_then(|c| c.first())
+            .and_then(|c| c.get("code"))
+            .and_then(Json::as_str)
+            .map(lower);
+        let dept = reference(r.get("organization")).map(Into::<Box<str>>::into);
+        let entry = self.staff.entry(who.into()).or_insert_with(|| StaffInfo {
+            user: who.into(),
+            ..Default::default()
+        });
+        entry.role = role.or(entry.role.take());
+        entry.department = dept.or(entry.department.take());
+        Ok(())
+    }
+
+    fn organization(&mut self, r: &Json) -> Result<(), String> {
+        let id = Self::id(r)?;
+        let name = r.get("name").and_then(Json::as_str).unwrap_or("").to_owned();
+        let lname = name.to_lowercase();
+        let typed_er = r
+            .get("type")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t.get("coding").and_then(Json::as_array).into_iter().flatten())
+            .filter_map(|c| c.get("code").and_then(Json::as_str))
+            .any(|c| c.eq_ignore_ascii_case("ER") || c.eq_ignore_ascii_case("emergency"));
+        let emergency = typed_er
+            || ["akutt", "legevakt", "emergency"]
+                .iter()
+                .any(|w| lname.contains(w));
+        self.orgs.insert(
+            id,
+            OrgInfo {
+                name: name.into(),
+                part_of: reference(r.get("partOf")).map(Into::into),
+                emergency,
+            },
+        );
+        Ok(())
+    }
+
+    fn period(r: &Json) -> Result<(i64, i64), String> {
+        let p = r.get("period").or_else(|| r.get("actualPeriod"));
+        let from = time(p.and_then(|p| p.get("start")))?.unwrap_or(i64::MIN);
+        let to = time(p.and_then(|p| p.get("end")))?.unwrap_or(i64::MAX);
+        Ok((from, to))
+    }
+
+    fn encounter(&mut self, r: &Json) -> Result<(), String> {
+        let patient = reference(r.get("subject")).ok_or("no subject")?;
+        let (from, to) = Self::period(r)?;
+        let staff = r
+            .get("participant")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| reference(p.get("individual").or_else(|| p.get("actor"))))
+            .map(Into::into)
+            .collect();
+        self.care.entry(patient.into()).or_default().push(Care {
+            from,
+            to,
+            department: reference(r.get("serviceProvider")).map(Into::into),
+            staff,
+        });
+        Ok(())
+    }
+
+    fn episode(&mut self, r: &Json) -> Result<(), String> {
+        let patient = reference(r.get("patient")).ok_or("no patient")?;
+        let (from, to) = Self::period(r)?;
+        let mut staff: Vec<Box<str>> = reference(r.get("careManager"))
+            .map(Into::into)
+            .into_iter()
+            .collect();
+        // Teams are resolved to members when the context is complete.
+        for t in r.get("team").and_then(Json::as_array).into_iter().flatten() {
+            if let Some(id) = reference(Some(t)) {
+                staff.push(format!("CareTeam/{id}").into());
+            }
+        }
+        self.care.entry(patient.into()).or_default().push(Care {
+            from,
+            to,
+            department: reference(r.get("managingOrganization")).map(Into::into),
+            staff,
+        });
+        Ok(())
+    }
+
+    fn care_team(&mut self, r: &Json) -> Result<(), String> {
+        let id = Self::id(r)?;
+        let members: FxHashSet<Box<str>> = r
+            .get("participant")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| reference(p.get("member")))
+            .map(Into::into)
+            .collect();
+        let managing = r
+            .get("managingOrganization")
+            .and_then(Json::as_array)
+            .and_then(|a| a.first())
+            .and_then(|o| reference(Some(o)));
+        if let Some(patient) = reference(r.get("subject")) {
+            let (from, to) = Self::period(r)?;
+            self.care.entry(patient.into()).or_default().push(Care {
+                from,
+                to,
+                department: managing.map(Into::into),
+                staff: members.iter().cloned().collect(),
+            });
+        } else if let Some(dept) = managing {
+            self.teams.entry(dept.into()).or_default().extend(members.iter().cloned());
+        }
+        self.teams
+            .entry(format!("CareTeam/{id}").into())
+            .or_default()
+            .extend(members);
+        Ok(())
+    }
+
+    fn load_register(&mut self, path: &Path) {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return self.problem(path, 0, format!("cannot read: {e}")),
+        };
+        let mut lines = text.lines().enumerate();
+        let Some((_, header)) = lines.next() else {
+            return;
+        };
+        let cols: Vec<String> = header.split(',').map(|c| c.trim().to_lowercase()).collect();
+        let col = |n: &str| cols.iter().position(|c| c == n);
+        let Some(cat) = col("category") else {
+            // Not a register of protected persons.
+            return;
+        };
+        let (pid, nin_col) = (col("patient_id"), col("nin"));
+        if pid.is_none() && nin_col.is_none() {
+            return self.problem(path, 1, "a register needs a patient_id or nin column");
+        }
+        let mut loaded = 0;
+        for (i, line) in lines {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            let get = |c: Option<usize>| c.and_then(|c| f.get(c).copied()).filter(|s| !s.is_empty());
+            let Some(category) = get(Some(cat)) else {
+                self.problem(path, i as u64 + 1, "no category");
+                continue;
+            };
+            let mut id = get(pid).map(|s| last_segment(s).to_owned());
+            if let Some(n) = get(nin_col) {
+                if let Err(e) = vakt_core::nin::validate(n) {
+                    self.problem(path, i as u64 + 1, format!("identity number {}: {e}", mask(n)));
+                    if id.is_none() {
+                        continue;
+                    }
+                } else if id.is_none() {
+                    id = self.nin_to_patient.get(n).map(|p| p.to_string());
+                }
+            }
+            match id {
+                Some(id) => {
+                    self.protected.insert(id.into(), lower(category));
+                    loaded += 1;
+                }
+                None => self.problem(path, i as u64 + 1, "patient not found in the context"),
+            }
+        }
+        *self.loaded.entry("protected person".into()).or_default() += loaded;
+    }
+
+    /// Resolves team references and derives each trust's home counties.
+    fn finish(&mut self) {
+        let teams = &self.teams;
+        for cares in self.care.values_mut() {
+            for c in cares {
+                if c.staff.iter().any(|s| s.starts_with("CareTeam/")) {
+                    let mut members = Vec::new();
+                    for s in &c.staff {
+                        match teams.get(s) {
+                            Some(m) if s.starts_with("CareTeam/") => members.extend(m.iter().cloned()),
+                            _ if s.starts_with("CareTeam/") => {}
+                            _ => members.push(s.clone()),
+                        }
+                    }
+                    c.staff = members;
+                }
+            }
+        }
+        let mut counts: FxHashMap<Box<str>, (usize, FxHashMap<u8, usize>)> = FxHashMap::default();
+        for p in self.patients.values() {
+            if let (Some(t), Some(m)) = (&p.trust, p.municipality) {
+                let e = counts.entry(t.clone()).or_default();
+                e.0 += 1;
+                *e.1.entry((m / 100) as u8).or_default() += 1;
+            }
+        }
+        for (t, (total, by_county)) in counts {
+            let home = by_county
+                .into_iter()
+                .filter(|(_, n)| *n * 100 >= total)
+                .map(|(c, _)| c)
+                .collect();
+            self.trust_counties.insert(t, home);
+        }
+    }
+
+    /// The trust an organisation belongs to (itself when it is part of none).
+    pub fn trust_of(&self, org: &str) -> Box<str> {
+        let mut cur: &str = org;
+        for _ in 0..8 {
+            match self.orgs.get(cur).and_then(|o| o.part_of.as_deref()) {
+                Some(up) => cur = up,
+                None => break,
+            }
+        }
+        cur.into()
+    }
+
+    /// How a member of staff is related to a patient at time `t` (ns):
+    /// named on, or on the team of, a care relationship of the patient, or in
+    /// the department in charge; relationships count from a day before they
+    /// start to `after` ns after they end.
+    pub fn relationship(&self, staff: &str, patient: &str, t: i64, after: i64) -> Relation {
+        const DAY: i64 = 86_400 * 1_000_000_000;
+        let Some(cares) = self.care.get(patient) else {
+            return Relation::None;
+        };
+        let dept = self.staff.get(staff).and_then(|s| s.department.as_deref());
+        let mut best = Relation::None;
+        for c in cares {
+            if t < c.from.saturating_sub(DAY) || t > c.to.saturating_add(after) {
+                continue;
+            }
+            if c.staff.iter().any(|s| &**s == staff) {
+                return Relation::Named;
+            }
+            if let (Some(d), Some(cd)) = (dept, c.department.as_deref()) {
+                if d == cd || self.teams.get(cd).is_some_and(|m| m.contains(staff)) {
+                    best = Relation::Department;
+                }
+            }
+        }
+        best
+    }
+}
+
+/// How a user is related to a patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// Named on the patient's care (encounter participant, care team member, care manager).
+    Named,
+    /// In the department in charge of the patient's care.
+    Department,
+    /// No care relationship.
+    None,
+}
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if p.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for e in entries {
+            collect(&e, out)?;
+        }
+    } else {
+        std::fs::metadata(p)?;
+        out.push(p.to_owned());
+    }
+    Ok(())
+}
