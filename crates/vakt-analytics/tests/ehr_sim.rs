@@ -57,10 +57,15 @@ fn run(seed: u64, patients: usize, days: u32) -> Run {
     let ctx = Arc::new(ctx);
     let mut ehr = EhrAnalytics::new(ctx.clone(), EhrConfig::default());
     let mut hours: BTreeSet<(String, i64)> = BTreeSet::new();
-    for f in files_under(&root.join("tenants"), &|p| p.ends_with("ehr/auditevent.ndjson")) {
+    for f in files_under(&root.join("tenants"), &|p| {
+        p.ends_with("ehr/auditevent.ndjson")
+    }) {
         vakt_ingest::read_path(&f, &vakt_ingest::Options::default(), &mut |v| {
             if let vakt_ingest::Visit::Event(e) = v {
-                if let Some(u) = e.common(vakt_core::field::ACTOR_USER_UID).and_then(|v| v.as_str()) {
+                if let Some(u) = e
+                    .common(vakt_core::field::ACTOR_USER_UID)
+                    .and_then(|v| v.as_str())
+                {
                     hours.insert((u.to_owned(), e.time.0.div_euclid(3_600_000_000_000)));
                 }
                 ehr.observe(&e);
@@ -70,10 +75,9 @@ fn run(seed: u64, patients: usize, days: u32) -> Run {
     ehr.flush();
     let pseudo = Pseudonymiser::new(b"test key for the simulated region").unwrap();
     let alerts = ehr.alerts(&pseudo, "region");
-    let truth: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("truth/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("truth/summary.json")).unwrap())
+            .unwrap();
     let account = truth["accounts"]
         .as_array()
         .unwrap()
@@ -84,7 +88,10 @@ fn run(seed: u64, patients: usize, days: u32) -> Run {
         .unwrap()
         .to_owned();
     let mut attack_hours = BTreeSet::new();
-    for line in std::fs::read_to_string(root.join("truth/events.jsonl")).unwrap().lines() {
+    for line in std::fs::read_to_string(root.join("truth/events.jsonl"))
+        .unwrap()
+        .lines()
+    {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         if v["stage"] == "collection" {
             let t = vakt_core::Timestamp::parse(v["time"].as_str().unwrap()).unwrap();
@@ -92,7 +99,9 @@ fn run(seed: u64, patients: usize, days: u32) -> Run {
         }
     }
     let mut identifiers = Vec::new();
-    for f in files_under(&root.join("tenants"), &|p| p.ends_with("fhir/Patient.ndjson")) {
+    for f in files_under(&root.join("tenants"), &|p| {
+        p.ends_with("fhir/Patient.ndjson")
+    }) {
         for line in std::fs::read_to_string(f).unwrap().lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             identifiers.push(v["id"].as_str().unwrap().to_owned());
@@ -104,7 +113,8 @@ fn run(seed: u64, patients: usize, days: u32) -> Run {
         .map(|a| serde_json::to_string(a).unwrap())
         .collect::<Vec<_>>()
         .join("\n");
-    let user_days: BTreeSet<(String, i64)> = hours.iter().map(|(u, h)| (u.clone(), h / 24)).collect();
+    let user_days: BTreeSet<(String, i64)> =
+        hours.iter().map(|(u, h)| (u.clone(), h / 24)).collect();
     Run {
         alerts,
         account,
@@ -184,10 +194,21 @@ fn the_attackers_collection_is_found_and_benign_bulk_is_not_flagged() {
         eprintln!("{d:<22} findings {n:>4}  precision {p:.3}  recall (collection hours) {rc:.3}");
     }
     for a in r.alerts.iter().filter(|a| is_attacker(a, &r.account)) {
-        eprintln!("  attacker: {} {:.2} {} {:?}", a.detector, a.score, a.title, a.evidence);
+        eprintln!(
+            "  attacker: {} {:.2} {} {:?}",
+            a.detector, a.score, a.title, a.evidence
+        );
     }
-    for a in r.alerts.iter().filter(|a| !is_attacker(a, &r.account)).take(10) {
-        eprintln!("  not the attacker: {} {:.2} {}", a.detector, a.score, a.title);
+    for a in r
+        .alerts
+        .iter()
+        .filter(|a| !is_attacker(a, &r.account))
+        .take(10)
+    {
+        eprintln!(
+            "  not the attacker: {} {:.2} {}",
+            a.detector, a.score, a.title
+        );
     }
     // Floors (measured figures are in the issue note).
     let get = |d: &str| s.get(d).copied().unwrap_or((0, 0.0, 0.0));
@@ -205,8 +226,15 @@ fn the_attackers_collection_is_found_and_benign_bulk_is_not_flagged() {
         .filter(|a| a.detector == "ehr-protected" && a.severity == vakt_core::Severity::High)
         .collect();
     let right = high.iter().filter(|a| is_attacker(a, &r.account)).count();
-    eprintln!("ehr-protected, high only: {} findings, precision {:.3}", high.len(), right as f64 / high.len().max(1) as f64);
-    assert!(!high.is_empty() && right == high.len(), "high protected findings not all the attacker's");
+    eprintln!(
+        "ehr-protected, high only: {} findings, precision {:.3}",
+        high.len(),
+        right as f64 / high.len().max(1) as f64
+    );
+    assert!(
+        !high.is_empty() && right == high.len(),
+        "high protected findings not all the attacker's"
+    );
     // Benign users: findings of medium or high severity per user-day.
     let benign_serious = r
         .alerts
@@ -214,15 +242,23 @@ fn the_attackers_collection_is_found_and_benign_bulk_is_not_flagged() {
         .filter(|a| !is_attacker(a, &r.account) && a.severity >= vakt_core::Severity::Medium)
         .count();
     let rate = benign_serious as f64 / r.user_days as f64;
-    eprintln!("benign medium/high findings: {benign_serious} over {} user-days = {rate:.4}", r.user_days);
+    eprintln!(
+        "benign medium/high findings: {benign_serious} over {} user-days = {rate:.4}",
+        r.user_days
+    );
     assert!(rate <= 0.01, "benign false-positive rate {rate}");
     // Research exports and the integration account are never flagged.
     assert!(
-        !r.alerts.iter().any(|a| a.title.contains("svc-ehr-integration")),
+        !r.alerts
+            .iter()
+            .any(|a| a.title.contains("svc-ehr-integration")),
         "the integration account was flagged"
     );
     // No clear identifier anywhere in the findings.
     for id in &r.identifiers {
-        assert!(!r.output.contains(id.as_str()), "a clear patient identifier leaked");
+        assert!(
+            !r.output.contains(id.as_str()),
+            "a clear patient identifier leaked"
+        );
     }
 }

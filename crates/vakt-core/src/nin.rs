@@ -178,7 +178,11 @@ mod tests {
     #[test]
     fn kinds_dates_and_centuries() {
         // Birth number, 17 May 1970.
-        let any = |date: &str| (100..499).find_map(|i| complete(&format!("{date}{i}"))).unwrap();
+        let any = |date: &str| {
+            (100..499)
+                .find_map(|i| complete(&format!("{date}{i}")))
+                .unwrap()
+        };
         let b = any("170570");
         assert_eq!(validate(&b), Ok(NinKind::Birth));
         // D-number: day + 40.
@@ -191,15 +195,23 @@ mod tests {
         let sd = any("578570");
         assert_eq!(validate(&sd), Ok(NinKind::SyntheticD));
         // 29 February: 2000 was a leap year (individual 500+ with year 00), 1900 was not.
-        let leap = (500..999).find_map(|i| complete(&format!("290200{i}"))).unwrap();
+        let leap = (500..999)
+            .find_map(|i| complete(&format!("290200{i}")))
+            .unwrap();
         assert_eq!(validate(&leap), Ok(NinKind::Birth));
-        let not_leap = (0..499).find_map(|i| complete(&format!("290200{i:03}"))).unwrap();
+        let not_leap = (0..499)
+            .find_map(|i| complete(&format!("290200{i:03}")))
+            .unwrap();
         assert_eq!(validate(&not_leap), Err(NinError::Date));
         // 31 April never.
-        let apr = (0..499).find_map(|i| complete(&format!("310470{i:03}"))).unwrap();
+        let apr = (0..499)
+            .find_map(|i| complete(&format!("310470{i:03}")))
+            .unwrap();
         assert_eq!(validate(&apr), Err(NinError::Date));
         // Individual 750-899 with year 40-99 is not in use.
-        let unused = (750..899).find_map(|i| complete(&format!("010170{i}"))).unwrap();
+        let unused = (750..899)
+            .find_map(|i| complete(&format!("010170{i}")))
+            .unwrap();
         assert_eq!(validate(&unused), Err(NinError::Date));
     }
 

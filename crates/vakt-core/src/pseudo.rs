@@ -272,7 +272,10 @@ mod tests {
             log.iter().map(|r| r.granted).collect::<Vec<_>>(),
             [false, false, true, false]
         );
-        assert_eq!((log[2].who.as_str(), log[2].tenant.as_str()), ("ola", "ous"));
+        assert_eq!(
+            (log[2].who.as_str(), log[2].tenant.as_str()),
+            ("ola", "ous")
+        );
     }
 
     #[test]

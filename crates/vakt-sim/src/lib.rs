@@ -216,7 +216,8 @@ fn write_context(region: &Region, out: &mut Output) -> Result<(), SimError> {
             &format!("tenants/{}/fhir/Patient.ndjson", trust.id),
             &patients,
         )?;
-        let mut orgs = json!({"resourceType": "Organization", "id": trust.id, "name": trust.name}).to_string();
+        let mut orgs =
+            json!({"resourceType": "Organization", "id": trust.id, "name": trust.name}).to_string();
         orgs.push('\n');
         for d in &trust.departments {
             orgs.push_str(&json!({"resourceType": "Organization", "id": d.id, "name": format!("{} {}", d.hospital, d.name), "partOf": {"reference": format!("Organization/{}", trust.id)}}).to_string());

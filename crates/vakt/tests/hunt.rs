@@ -433,3 +433,83 @@ fn hunt_streams_the_analytics_and_says_when_each_finding_was_raised() {
     assert_ne!(code, 0);
     assert!(err.contains("unit must be"), "{err}");
 }
+
+/// A full `vakt hunt` over a simulated region (SigmaHQ rules, network and EHR
+/// analytics, with the EHR context): the attacker's collection is reported,
+/// and no identity number or record id of any patient appears anywhere in
+/// the output or the log; the same key gives the same pseudonyms, another
+/// key other ones; a key too short is refused.
+#[test]
+fn a_full_hunt_never_shows_a_clear_patient_identifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("region");
+    let (code, _, err) = vakt(&[
+        "sim",
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--patients",
+        "3000",
+        "--days",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let key = dir.path().join("key");
+    std::fs::write(&key, "a secret key of the trust, 32 bytes").unwrap();
+    let rules = shared().join("sigma/rules");
+    let hunt = |key: &Path| {
+        vakt(&[
+            "hunt",
+            out.join("tenants").to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--context",
+            out.join("tenants").to_str().unwrap(),
+            "--context",
+            out.join("registers").to_str().unwrap(),
+            "--pseudonym-key-file",
+            key.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ])
+    };
+    let (code, stdout, stderr) = hunt(&key);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("vakt-analytics-ehr-bulk"), "{stderr}");
+    let mut identifiers = Vec::new();
+    for t in std::fs::read_dir(out.join("tenants")).unwrap() {
+        let f = t.unwrap().path().join("fhir/Patient.ndjson");
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            identifiers.push(v["id"].as_str().unwrap().to_owned());
+            identifiers.push(v["identifier"][0]["value"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(identifiers.len() >= 6000);
+    for id in &identifiers {
+        assert!(
+            !stdout.contains(id.as_str()) && !stderr.contains(id.as_str()),
+            "a clear identifier leaked"
+        );
+    }
+    let pseudonyms = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .flat_map(|w| w.split('"'))
+            .filter(|w| w.starts_with("pt-") && w.len() == 19)
+            .map(str::to_owned)
+            .collect()
+    };
+    let first = pseudonyms(&stdout);
+    assert!(!first.is_empty());
+    let (_, again, _) = hunt(&key);
+    assert_eq!(first, pseudonyms(&again));
+    let other = dir.path().join("other");
+    std::fs::write(&other, "another trust's secret key, 32 b").unwrap();
+    let (_, third, _) = hunt(&other);
+    assert_ne!(first, pseudonyms(&third));
+    std::fs::write(&other, "short").unwrap();
+    let (code, _, err) = hunt(&other);
+    assert_eq!(code, 1);
+    assert!(err.contains("at least 16 bytes"), "{err}");
+}

@@ -132,6 +132,8 @@ pub struct EhrContext {
     pub care: FxHashMap<Box<str>, Vec<Care>>,
     /// Department teams: department id → members (practitioner ids).
     pub teams: FxHashMap<Box<str>, FxHashSet<Box<str>>>,
+    /// Any identifier value of a practitioner or organisation → its id (logical references).
+    pub identifiers: FxHashMap<Box<str>, Box<str>>,
     /// Protected persons: patient id → category.
     pub protected: FxHashMap<Box<str>, Box<str>>,
     /// Each trust's home counties (those where at least 1 % of its patients live).
@@ -152,11 +154,19 @@ const NIN_SYSTEMS: [&str; 3] = [
 
 fn last_segment(r: &str) -> &str {
     let r = r.split("/_history").next().unwrap_or(r);
-    r.rsplit('/').next().unwrap_or(r)
+    let r = r.rsplit('/').next().unwrap_or(r);
+    r.strip_prefix("urn:uuid:").unwrap_or(r)
 }
 
+/// A reference's target id: the last segment of `reference` (versions and
+/// `urn:uuid:` stripped), else a logical reference's `identifier.value`
+/// (resolved to an id by the caller where it can be).
 fn reference(v: Option<&Json>) -> Option<&str> {
-    v?.get("reference").and_then(Json::as_str).map(last_segment)
+    let v = v?;
+    v.get("reference")
+        .and_then(Json::as_str)
+        .map(last_segment)
+        .or_else(|| v.get("identifier")?.get("value")?.as_str())
 }
 
 fn lower(s: &str) -> Box<str> {
@@ -197,14 +207,11 @@ struct Address {
 }
 
 fn address(res: &Json) -> Address {
-    let home = res
-        .get("address")
-        .and_then(Json::as_array)
-        .and_then(|a| {
-            a.iter()
-                .find(|x| x.get("use").and_then(Json::as_str) == Some("home"))
-                .or_else(|| a.first())
-        });
+    let home = res.get("address").and_then(Json::as_array).and_then(|a| {
+        a.iter()
+            .find(|x| x.get("use").and_then(Json::as_str) == Some("home"))
+            .or_else(|| a.first())
+    });
     let Some(a) = home else {
         return Address {
             line: None,
@@ -224,7 +231,11 @@ fn address(res: &Json) -> Address {
         .and_then(Json::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|x| x.get("valueCoding").and_then(|c| c.get("code")).and_then(Json::as_str))
+        .filter_map(|x| {
+            x.get("valueCoding")
+                .and_then(|c| c.get("code"))
+                .and_then(Json::as_str)
+        })
         .chain(a.get("district").and_then(Json::as_str))
         .find_map(|c| {
             (c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))
@@ -273,7 +284,10 @@ fn nin(res: &Json) -> Result<Option<Box<str>>, String> {
         })
         .and_then(value)
         .or_else(|| {
+            // An 11-digit identifier under no system at all; one under
+            // another country's system (a Dutch BSN or UZI number) is not ours.
             ids.iter()
+                .filter(|i| i.get("system").is_none())
                 .filter_map(value)
                 .find(|v| vakt_core::nin::looks_like(v))
         });
@@ -313,7 +327,10 @@ impl EhrContext {
             let name = f.to_string_lossy().to_lowercase();
             if name.ends_with(".csv") {
                 registers.push(f.clone());
-            } else if name.ends_with(".json") || name.ends_with(".ndjson") || name.ends_with(".jsonl") {
+            } else if name.ends_with(".json")
+                || name.ends_with(".ndjson")
+                || name.ends_with(".jsonl")
+            {
                 ctx.load_json_file(f);
             }
         }
@@ -367,7 +384,11 @@ impl EhrContext {
             .lines()
             .find(|l| !l.trim().is_empty())
             .and_then(|l| serde_json::from_str::<Json>(l).ok());
-        match first.as_ref().and_then(|f| f.get("resourceType")).and_then(Json::as_str) {
+        match first
+            .as_ref()
+            .and_then(|f| f.get("resourceType"))
+            .and_then(Json::as_str)
+        {
             None | Some("AuditEvent") => {
                 self.skipped.push(path.to_owned());
                 return;
@@ -457,6 +478,7 @@ impl EhrContext {
             .unwrap_or_else(|| id.clone());
         let a = address(r);
         let nin = nin(r);
+        self.remember_identifiers(r, &id);
         let entry = self.staff.entry(id.clone()).or_default();
         entry.user = user.clone();
         entry.nin = nin.clone().unwrap_or(None);
@@ -467,8 +489,28 @@ impl EhrContext {
         nin.map(|_| ())
     }
 
+    fn remember_identifiers(&mut self, r: &Json, id: &str) {
+        for i in r
+            .get("identifier")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(v) = i.get("value").and_then(Json::as_str) {
+                self.identifiers.insert(v.into(), id.into());
+            }
+        }
+    }
+
+    /// A referenced id, resolved through identifiers for logical references.
+    fn resolve<'a>(&'a self, r: &'a str) -> &'a str {
+        self.identifiers.get(r).map_or(r, |id| &**id)
+    }
+
     fn practitioner_role(&mut self, r: &Json) -> Result<(), String> {
         let who = reference(r.get("practitioner")).ok_or("no practitioner")?;
+        let who = self.resolve(who).to_owned();
+        let who = who.as_str();
         let role = r
             .get("code")
             .and_then(Json::as_array)
@@ -479,7 +521,9 @@ impl EhrContext {
             .and_then(|c| c.get("code"))
             .and_then(Json::as_str)
             .map(lower);
-        let dept = reference(r.get("organization")).map(Into::<Box<str>>::into);
+        let dept = reference(r.get("organization"))
+            .map(|o| self.resolve(o))
+            .map(Into::<Box<str>>::into);
         let entry = self.staff.entry(who.into()).or_insert_with(|| StaffInfo {
             user: who.into(),
             ..Default::default()
@@ -491,20 +535,30 @@ impl EhrContext {
 
     fn organization(&mut self, r: &Json) -> Result<(), String> {
         let id = Self::id(r)?;
-        let name = r.get("name").and_then(Json::as_str).unwrap_or("").to_owned();
+        let name = r
+            .get("name")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_owned();
         let lname = name.to_lowercase();
         let typed_er = r
             .get("type")
             .and_then(Json::as_array)
             .into_iter()
             .flatten()
-            .flat_map(|t| t.get("coding").and_then(Json::as_array).into_iter().flatten())
+            .flat_map(|t| {
+                t.get("coding")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+            })
             .filter_map(|c| c.get("code").and_then(Json::as_str))
             .any(|c| c.eq_ignore_ascii_case("ER") || c.eq_ignore_ascii_case("emergency"));
         let emergency = typed_er
             || ["akutt", "legevakt", "emergency"]
                 .iter()
                 .any(|w| lname.contains(w));
+        self.remember_identifiers(r, &id);
         self.orgs.insert(
             id,
             OrgInfo {
@@ -589,7 +643,10 @@ impl EhrContext {
                 staff: members.iter().cloned().collect(),
             });
         } else if let Some(dept) = managing {
-            self.teams.entry(dept.into()).or_default().extend(members.iter().cloned());
+            self.teams
+                .entry(dept.into())
+                .or_default()
+                .extend(members.iter().cloned());
         }
         self.teams
             .entry(format!("CareTeam/{id}").into())
@@ -623,7 +680,8 @@ impl EhrContext {
                 continue;
             }
             let f: Vec<&str> = line.split(',').map(str::trim).collect();
-            let get = |c: Option<usize>| c.and_then(|c| f.get(c).copied()).filter(|s| !s.is_empty());
+            let get =
+                |c: Option<usize>| c.and_then(|c| f.get(c).copied()).filter(|s| !s.is_empty());
             let Some(category) = get(Some(cat)) else {
                 self.problem(path, i as u64 + 1, "no category");
                 continue;
@@ -631,7 +689,11 @@ impl EhrContext {
             let mut id = get(pid).map(|s| last_segment(s).to_owned());
             if let Some(n) = get(nin_col) {
                 if let Err(e) = vakt_core::nin::validate(n) {
-                    self.problem(path, i as u64 + 1, format!("identity number {}: {e}", mask(n)));
+                    self.problem(
+                        path,
+                        i as u64 + 1,
+                        format!("identity number {}: {e}", mask(n)),
+                    );
                     if id.is_none() {
                         continue;
                     }
@@ -659,7 +721,9 @@ impl EhrContext {
                     let mut members = Vec::new();
                     for s in &c.staff {
                         match teams.get(s) {
-                            Some(m) if s.starts_with("CareTeam/") => members.extend(m.iter().cloned()),
+                            Some(m) if s.starts_with("CareTeam/") => {
+                                members.extend(m.iter().cloned())
+                            }
                             _ if s.starts_with("CareTeam/") => {}
                             _ => members.push(s.clone()),
                         }
@@ -716,10 +780,10 @@ impl EhrContext {
             if c.staff.iter().any(|s| &**s == staff) {
                 return Relation::Named;
             }
-            if let (Some(d), Some(cd)) = (dept, c.department.as_deref()) {
-                if d == cd || self.teams.get(cd).is_some_and(|m| m.contains(staff)) {
-                    best = Relation::Department;
-                }
+            if let (Some(d), Some(cd)) = (dept, c.department.as_deref())
+                && (d == cd || self.teams.get(cd).is_some_and(|m| m.contains(staff)))
+            {
+                best = Relation::Department;
             }
         }
         best

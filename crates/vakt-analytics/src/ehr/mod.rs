@@ -364,7 +364,10 @@ impl EhrAnalytics {
         let u = self.user(uid, name);
         let t = e.time.0;
         let purposes = strs(e.common(PURPOSE_OF_USE));
-        let op = e.common(API_OPERATION).and_then(Value::as_str).unwrap_or("");
+        let op = e
+            .common(API_OPERATION)
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let research = purposes.contains(&"HRESCH")
             && self.users[u as usize]
                 .staff
@@ -380,16 +383,25 @@ impl EhrAnalytics {
         // One search or export returning very many patients.
         if ids.len() >= self.cfg.export_min {
             let user = &self.users[u as usize];
-            let score = (0.6 + 0.1 * (ids.len() as f64 / self.cfg.export_min as f64).log2()).min(1.0);
+            let score =
+                (0.6 + 0.1 * (ids.len() as f64 / self.cfg.export_min as f64).log2()).min(1.0);
             self.findings.push(Finding {
                 detector: "ehr-bulk-export",
                 user: u,
                 title: format!(
                     "Account {} {} {} patients in one request ({})",
                     user.name,
-                    if op == "export" { "exported" } else { "retrieved" },
+                    if op == "export" {
+                        "exported"
+                    } else {
+                        "retrieved"
+                    },
                     ids.len(),
-                    if op.is_empty() { "operation unknown" } else { op }
+                    if op.is_empty() {
+                        "operation unknown"
+                    } else {
+                        op
+                    }
                 ),
                 first: t,
                 last: t,
@@ -406,7 +418,9 @@ impl EhrAnalytics {
         }
         self.roll(u, t);
         let explained_purpose = purposes.iter().any(|p| EMERGENCY_PURPOSES.contains(p));
-        let clinical = purposes.iter().any(|p| matches!(*p, "TREAT" | "ETREAT" | "BTG"));
+        let clinical = purposes
+            .iter()
+            .any(|p| matches!(*p, "TREAT" | "ETREAT" | "BTG"));
         let src = e.common(SRC_IP).and_then(Value::as_ip);
         let ctx = Arc::clone(&self.ctx);
         let after = self.cfg.relationship_after;
@@ -427,15 +441,14 @@ impl EhrAnalytics {
         }
         // Addresses: new ones of a user with history.
         let mut new_address = None;
-        if let Some(ip) = src {
-            if !user.addresses.contains_key(&ip) {
-                if user.days_seen >= 1 && user.addresses.len() < 64 {
-                    new_address = Some(ip);
-                }
-                if user.addresses.len() < 64 {
-                    user.addresses.insert(ip, t);
-                }
+        if let Some(ip) = src
+            && !user.addresses.contains_key(&ip)
+            && user.addresses.len() < 64
+        {
+            if user.days_seen >= 1 {
+                new_address = Some(ip);
             }
+            user.addresses.insert(ip, t);
         }
         let mut snoops: Vec<(u32, &'static str, String)> = Vec::new();
         for (k, pid) in ids.iter().enumerate() {
@@ -469,7 +482,10 @@ impl EhrAnalytics {
                 user.day.protected.push((t, *pid, explained));
             }
             if let Some(info) = info {
-                if info.deceased.is_some_and(|d| d == i64::MIN || d < t - 30 * DAY) {
+                if info
+                    .deceased
+                    .is_some_and(|d| d == i64::MIN || d < t - 30 * DAY)
+                {
                     user.day.deceased.push(*pid);
                 }
                 if let (Some(trust), Some(m)) = (&user.trust, info.municipality)
@@ -493,12 +509,25 @@ impl EhrAnalytics {
                         && me.street == info.street
                         && (me.address.is_none() || info.postal.is_some());
                     let why = if own {
-                        Some(("own record", "reads the record of the user themself".to_owned()))
+                        Some((
+                            "own record",
+                            "reads the record of the user themself".to_owned(),
+                        ))
                     } else if let Some(c) = colleague {
-                        let who = ctx.staff.get(c).map(|s| s.user.to_string()).unwrap_or_default();
-                        Some(("colleague", format!("the patient is a colleague (account {who})")))
+                        let who = ctx
+                            .staff
+                            .get(c)
+                            .map(|s| s.user.to_string())
+                            .unwrap_or_default();
+                        Some((
+                            "colleague",
+                            format!("the patient is a colleague (account {who})"),
+                        ))
                     } else if same_family && same_address {
-                        Some(("family", "same family name and address as the user".to_owned()))
+                        Some((
+                            "family",
+                            "same family name and address as the user".to_owned(),
+                        ))
                     } else if same_address {
                         Some(("household", "same address as the user".to_owned()))
                     } else if same_street {
@@ -518,7 +547,9 @@ impl EhrAnalytics {
                 self.findings.push(Finding {
                     detector: "ehr-snooping",
                     user: u,
-                    title: format!("Account {name} read a record without a care relationship: {kind} ({why})"),
+                    title: format!(
+                        "Account {name} read a record without a care relationship: {kind} ({why})"
+                    ),
                     first: t,
                     last: t,
                     score: if kind == "own record" { 0.5 } else { 0.8 },
@@ -577,7 +608,11 @@ impl EhrAnalytics {
             // of the peer group's); with neither, three times the floor.
             let peers = user.peer.map(|p| &self.peers[p as usize]);
             let peer_p95 = peers.filter(|p| p.hours >= 24).map_or(0, Peers::p95);
-            let own = if user.hours_closed >= 3 { user.max_hour } else { 0 };
+            let own = if user.hours_closed >= 3 {
+                user.max_hour
+            } else {
+                0
+            };
             let baseline = own.max(peer_p95);
             let bar = if baseline == 0 {
                 3.0 * cfg.bulk_min as f64
@@ -611,7 +646,9 @@ impl EhrAnalytics {
             // (At least three days of history; hours within two of a usual
             // hour are shift variation, not off-hours.)
             let near_usual = (0..24).any(|x| {
-                let dist = (x as i64 - hod as i64).rem_euclid(24).min((hod as i64 - x as i64).rem_euclid(24));
+                let dist = (x as i64 - hod as i64)
+                    .rem_euclid(24)
+                    .min((hod as i64 - x as i64).rem_euclid(24));
                 user.usual[x] > 0 && dist <= 2
             });
             if user.days_seen >= 3 && !near_usual && reads >= cfg.off_hours_min {
@@ -641,7 +678,10 @@ impl EhrAnalytics {
             if reads >= cfg.scripted_min {
                 let mut ts = h.times.clone();
                 ts.sort_unstable();
-                let mut gaps: Vec<f64> = ts.windows(2).map(|w| (w[1] - w[0]) as f64 / NS as f64).collect();
+                let mut gaps: Vec<f64> = ts
+                    .windows(2)
+                    .map(|w| (w[1] - w[0]) as f64 / NS as f64)
+                    .collect();
                 gaps.sort_by(f64::total_cmp);
                 // Robust variation (MAD over median): a person's pauses do not
                 // hide a script's steady pace, and a person's own reads vary
