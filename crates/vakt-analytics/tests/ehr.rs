@@ -442,3 +442,27 @@ fn public_fhir_examples_and_synthea_load() {
     assert!(ehr.events >= 20, "{}", ehr.events);
     assert_eq!(rejected, 0);
 }
+
+/// An AuditEvent may name the patient by identity number instead of record
+/// id: it is the same patient (here the protected one); a number failing its
+/// check digits is counted as bad input.
+#[test]
+fn patients_named_by_identity_number() {
+    let (_d, mut t) = trust();
+    t.ordinary_days(1);
+    let at = 24 * H + 9 * H;
+    let p5 = nin("060690");
+    t.read(at, "kari", &[&p5], "TREAT", "read", [10, 0, 0, 5]);
+    t.read(
+        at + 60,
+        "kari",
+        &["01010112345"],
+        "TREAT",
+        "read",
+        [10, 0, 0, 5],
+    );
+    assert_eq!(t.ehr.invalid_identity_numbers, 1);
+    let alerts = t.alerts();
+    assert_eq!(of(&alerts, "ehr-protected").len(), 1, "{alerts:#?}");
+    assert!(!format!("{alerts:?}").contains(&p5));
+}

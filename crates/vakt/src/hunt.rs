@@ -357,6 +357,13 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
                     x.footprint()
                 );
             }
+            if x.invalid_identity_numbers > 0 {
+                eprintln!(
+                    "vakt: EHR analytics: {} patients named by an identity number that fails its check digits (bad input)",
+                    x.invalid_identity_numbers
+                );
+                context_problems += x.invalid_identity_numbers as usize;
+            }
             found.extend(x.alerts(&pseudo, &args.input.tenant));
         }
         let (alerts, aside) = allow.filter(found);

@@ -124,6 +124,8 @@ struct Hour {
 struct User {
     name: Box<str>,
     staff: Option<Box<str>>,
+    /// The user's department, and the departments whose teams they are on (interned).
+    depts: Vec<u32>,
     peer: Option<u32>,
     service: bool,
     emergency_dept: bool,
@@ -191,6 +193,27 @@ struct Finding {
     origins: Vec<Origin>,
 }
 
+/// A care relationship with its department interned.
+#[derive(Debug)]
+struct CareC {
+    from: i64,
+    to: i64,
+    dept: u32,
+    staff: Vec<Box<str>>,
+}
+
+/// What the detectors need of a patient, looked up once.
+#[derive(Debug, Default)]
+struct PatientC {
+    cares: Vec<CareC>,
+    known: bool,
+    protected: bool,
+    deceased: Option<i64>,
+    county: Option<u8>,
+}
+
+const NO_DEPT: u32 = u32::MAX;
+
 /// The EHR access detectors.
 #[derive(Debug)]
 pub struct EhrAnalytics {
@@ -200,6 +223,10 @@ pub struct EhrAnalytics {
     user_ids: FxHashMap<Box<str>, u32>,
     patient_ids: FxHashMap<Box<str>, u32>,
     patient_names: Vec<Box<str>>,
+    patient_cache: Vec<PatientC>,
+    dept_ids: FxHashMap<Box<str>, u32>,
+    /// Reused per event.
+    scratch: Vec<u32>,
     peers: Vec<Peers>,
     peer_ids: FxHashMap<(Box<str>, Box<str>), u32>,
     /// Staff identity number → practitioner id (for co-worker look-ups).
@@ -212,14 +239,8 @@ pub struct EhrAnalytics {
     pub events: u64,
     /// AuditEvents with no user or no patient (not judged).
     pub unattributed: u64,
-}
-
-fn strs(v: Option<&Value>) -> Vec<&str> {
-    match v {
-        Some(Value::Str(s)) => vec![s.as_str()],
-        Some(Value::List(items)) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
+    /// Patients named by an identity number that fails validation (bad input).
+    pub invalid_identity_numbers: u64,
 }
 
 fn bare(r: &str) -> &str {
@@ -257,6 +278,9 @@ impl EhrAnalytics {
             user_ids: FxHashMap::default(),
             patient_ids: FxHashMap::default(),
             patient_names: Vec::new(),
+            patient_cache: Vec::new(),
+            dept_ids: FxHashMap::default(),
+            scratch: Vec::new(),
             peers: Vec::new(),
             peer_ids: FxHashMap::default(),
             staff_by_nin,
@@ -265,16 +289,62 @@ impl EhrAnalytics {
             approved_research: 0,
             events: 0,
             unattributed: 0,
+            invalid_identity_numbers: 0,
         }
+    }
+
+    fn dept(&mut self, d: Option<&str>) -> u32 {
+        let Some(d) = d else { return NO_DEPT };
+        if let Some(i) = self.dept_ids.get(d) {
+            return *i;
+        }
+        let i = self.dept_ids.len() as u32;
+        self.dept_ids.insert(d.into(), i);
+        i
     }
 
     fn patient(&mut self, id: &str) -> u32 {
         if let Some(i) = self.patient_ids.get(id) {
             return *i;
         }
+        // An AuditEvent may name the patient by identity number: the record
+        // it belongs to, when the context knows it; a number that fails its
+        // check digits is counted as bad input (and still judged as given).
+        if vakt_core::nin::looks_like(id) {
+            if vakt_core::nin::validate(id).is_err() {
+                self.invalid_identity_numbers += 1;
+            } else if let Some(pid) = self.ctx.nin_to_patient.get(id).cloned() {
+                let i = self.patient(&pid);
+                self.patient_ids.insert(id.into(), i);
+                return i;
+            }
+        }
         let i = self.patient_names.len() as u32;
         self.patient_names.push(id.into());
         self.patient_ids.insert(id.into(), i);
+        let ctx = Arc::clone(&self.ctx);
+        let info = ctx.patients.get(id);
+        let cares = ctx
+            .care
+            .get(id)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| CareC {
+                        from: c.from,
+                        to: c.to,
+                        dept: self.dept(c.department.as_deref()),
+                        staff: c.staff.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.patient_cache.push(PatientC {
+            cares,
+            known: info.is_some(),
+            protected: ctx.protected.contains_key(id),
+            deceased: info.and_then(|p| p.deceased),
+            county: info.and_then(|p| p.municipality).map(|m| (m / 100) as u8),
+        });
         i
     }
 
@@ -333,6 +403,22 @@ impl EhrAnalytics {
             },
             ..Default::default()
         };
+        let mut user = user;
+        let mut depts = vec![self.dept(dept.as_deref())];
+        if let Some(sid) = user.staff.clone() {
+            let teams: Vec<Box<str>> = self
+                .ctx
+                .teams
+                .iter()
+                .filter(|(_, m)| m.contains(&sid))
+                .map(|(d, _)| d.clone())
+                .collect();
+            for d in teams {
+                depts.push(self.dept(Some(&d)));
+            }
+        }
+        depts.retain(|d| *d != NO_DEPT);
+        user.depts = depts;
         let i = self.users.len() as u32;
         self.users.push(user);
         self.user_ids.insert(uid.into(), i);
@@ -355,20 +441,33 @@ impl EhrAnalytics {
                 }
             },
         };
-        let patients = strs(e.common(PATIENT_UID));
-        if patients.is_empty() {
+        let patients = e.common(PATIENT_UID);
+        let n_patients = match patients {
+            Some(Value::Str(_)) => 1,
+            Some(Value::List(items)) => items.iter().filter(|v| v.as_str().is_some()).count(),
+            _ => 0,
+        };
+        if n_patients == 0 {
             self.unattributed += 1;
             return;
         }
         let name = e.common(ACTOR_USER_NAME).and_then(Value::as_str);
         let u = self.user(uid, name);
         let t = e.time.0;
-        let purposes = strs(e.common(PURPOSE_OF_USE));
+        let purposes = e.common(PURPOSE_OF_USE);
+        let has_purpose = |want: &[&str]| match purposes {
+            Some(Value::Str(s)) => want.contains(&s.as_str()),
+            Some(Value::List(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|p| want.contains(&p)),
+            _ => false,
+        };
         let op = e
             .common(API_OPERATION)
             .and_then(Value::as_str)
             .unwrap_or("");
-        let research = purposes.contains(&"HRESCH")
+        let research = has_purpose(&["HRESCH"])
             && self.users[u as usize]
                 .staff
                 .as_deref()
@@ -376,15 +475,34 @@ impl EhrAnalytics {
                 .and_then(|s| s.role.as_deref())
                 == Some("researcher");
         if research {
-            self.approved_research += patients.len() as u64;
+            self.approved_research += n_patients as u64;
             return;
         }
-        let ids: Vec<u32> = patients.iter().map(|p| self.patient(bare(p))).collect();
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        match patients {
+            Some(Value::Str(p)) => ids.push(self.patient(bare(p))),
+            Some(Value::List(items)) => {
+                for p in items.iter().filter_map(Value::as_str) {
+                    ids.push(self.patient(bare(p)));
+                }
+            }
+            _ => {}
+        }
         // One search or export returning very many patients.
         if ids.len() >= self.cfg.export_min {
             let user = &self.users[u as usize];
             let score =
                 (0.6 + 0.1 * (ids.len() as f64 / self.cfg.export_min as f64).log2()).min(1.0);
+            let purpose_text = match purposes {
+                Some(Value::Str(s)) => s.to_string(),
+                Some(Value::List(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => String::new(),
+            };
             self.findings.push(Finding {
                 detector: "ehr-bulk-export",
                 user: u,
@@ -411,16 +529,14 @@ impl EhrAnalytics {
                 evidence: vec![
                     ("patients", ids.len().to_string()),
                     ("operation", op.to_owned()),
-                    ("purpose", purposes.join(",")),
+                    ("purpose", purpose_text),
                 ],
                 origins: vec![e.origin.clone()],
             });
         }
         self.roll(u, t);
-        let explained_purpose = purposes.iter().any(|p| EMERGENCY_PURPOSES.contains(p));
-        let clinical = purposes
-            .iter()
-            .any(|p| matches!(*p, "TREAT" | "ETREAT" | "BTG"));
+        let explained_purpose = has_purpose(&EMERGENCY_PURPOSES);
+        let clinical = has_purpose(&["TREAT", "ETREAT", "BTG"]);
         let src = e.common(SRC_IP).and_then(Value::as_ip);
         let ctx = Arc::clone(&self.ctx);
         let after = self.cfg.relationship_after;
@@ -451,19 +567,23 @@ impl EhrAnalytics {
             user.addresses.insert(ip, t);
         }
         let mut snoops: Vec<(u32, &'static str, String)> = Vec::new();
-        for (k, pid) in ids.iter().enumerate() {
-            let p = bare(patients[k]);
+        for pid in ids.iter() {
             user.hour.patients.insert(*pid);
             if user.service {
                 continue;
             }
-            let rel = match &user.staff {
-                Some(s) => ctx.relationship(s, p, t, after),
-                None => Relation::None,
-            };
-            if rel != Relation::None {
+            let pc = &self.patient_cache[*pid as usize];
+            let related = user.staff.as_deref().is_some_and(|me| {
+                pc.cares.iter().any(|c| {
+                    t >= c.from.saturating_sub(DAY)
+                        && t <= c.to.saturating_add(after)
+                        && (user.depts.contains(&c.dept) || c.staff.iter().any(|s| &**s == me))
+                })
+            });
+            if related {
                 continue;
             }
+            let p: &str = &self.patient_names[*pid as usize];
             let explained = explained_purpose || user.emergency_dept;
             if explained {
                 user.day.explained_no_rel += 1;
@@ -477,24 +597,26 @@ impl EhrAnalytics {
                     .or_insert_with(|| (t, 0, e.origin.clone()));
                 entry.1 += 1;
             }
-            let info = ctx.patients.get(p);
-            if ctx.protected.contains_key(p) && user.day.protected.len() < 1000 {
+            if pc.protected && user.day.protected.len() < 1000 {
                 user.day.protected.push((t, *pid, explained));
             }
-            if let Some(info) = info {
-                if info
+            if pc.known {
+                if pc
                     .deceased
                     .is_some_and(|d| d == i64::MIN || d < t - 30 * DAY)
                 {
                     user.day.deceased.push(*pid);
                 }
-                if let (Some(trust), Some(m)) = (&user.trust, info.municipality)
+                if let (Some(trust), Some(county)) = (&user.trust, pc.county)
                     && let Some(home) = ctx.trust_counties.get(trust)
                     && !home.is_empty()
-                    && !home.contains(&((m / 100) as u8))
+                    && !home.contains(&county)
                 {
                     user.day.out_of_region.push(*pid);
                 }
+                let Some(info) = ctx.patients.get(p) else {
+                    continue;
+                };
                 // Colleague, family, neighbour.
                 if let Some(me) = user.staff.as_deref().and_then(|s| ctx.staff.get(s)) {
                     let colleague = info
@@ -726,6 +848,12 @@ impl EhrAnalytics {
             }
         }
         user.hours_closed += 1;
+        // The buffers go back for the next hour (no allocation per user-hour).
+        let mut h = h;
+        h.patients.clear();
+        h.times.clear();
+        h.origins.clear();
+        user.hour = h;
         self.findings.extend(out);
     }
 
