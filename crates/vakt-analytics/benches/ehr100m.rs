@@ -105,6 +105,7 @@ fn context(staff: u64) -> EhrContext {
         ctx.care.insert(
             id,
             vec![Care {
+                id: None,
                 from: i64::MIN,
                 to: i64::MAX,
                 department: Some(format!("d{:02}", p % DEPTS).into()),

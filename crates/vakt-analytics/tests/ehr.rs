@@ -466,3 +466,71 @@ fn patients_named_by_identity_number() {
     assert_eq!(of(&alerts, "ehr-protected").len(), 1, "{alerts:#?}");
     assert!(!format!("{alerts:?}").contains(&p5));
 }
+
+/// Streaming: an encounter arriving after the context was loaded makes the
+/// accesses after it related; before it they were not; an updated version
+/// of the same encounter (now ended long ago) replaces it.
+#[test]
+fn context_learned_while_streaming() {
+    let (_d, mut t) = trust();
+    t.ordinary_days(1);
+    let at = 24 * H + 9 * H;
+    // Twelve reads without a relationship, and p170 read before its encounter is known.
+    for k in 0..12 {
+        t.read(
+            at + k * 60,
+            "kari",
+            &[&format!("p{}", 150 + k)],
+            "TREAT",
+            "read",
+            [10, 0, 0, 5],
+        );
+    }
+    let enc = |end: &str| {
+        serde_json::json!({"resourceType": "Encounter", "id": "e9", "subject": {"reference": "Patient/p170"},
+            "period": {"start": "2018-01-02T09:30:00Z", "end": end}, "serviceProvider": {"reference": "Organization/card"}})
+    };
+    t.read(
+        at + 30 * 60,
+        "kari",
+        &["p170"],
+        "TREAT",
+        "read",
+        [10, 0, 0, 5],
+    );
+    t.ehr.learn(&enc("2018-01-20T00:00:00Z")).unwrap();
+    t.read(
+        at + 40 * 60,
+        "kari",
+        &["p170"],
+        "TREAT",
+        "read",
+        [10, 0, 0, 5],
+    );
+    // The same encounter, updated: it ended in 2017 (more than the grace period before).
+    t.ehr.learn(&enc("2017-11-01T00:00:00Z")).unwrap();
+    t.read(
+        at + 41 * 60,
+        "kari",
+        &["p170"],
+        "TREAT",
+        "read",
+        [10, 0, 0, 5],
+    );
+    assert!(
+        t.ehr
+            .learn(&serde_json::json!({"resourceType": "Encounter", "id": "x"}))
+            .is_err()
+    );
+    let alerts = t.alerts();
+    let nr = of(&alerts, "ehr-no-relationship");
+    assert_eq!(nr.len(), 1, "{alerts:#?}");
+    // 12 others, p170 before its encounter was known and after it was ended: 14.
+    assert!(
+        nr[0]
+            .evidence
+            .contains(&("without_relationship", "14".into())),
+        "{:?}",
+        nr[0].evidence
+    );
+}

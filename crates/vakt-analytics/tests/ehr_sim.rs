@@ -44,9 +44,17 @@ struct Run {
     output: String,
 }
 
-fn run(seed: u64, patients: usize, days: u32) -> Run {
+fn run(
+    seed: u64,
+    patients: usize,
+    days: u32,
+    stealth: vakt_sim::Stealth,
+    speed: vakt_sim::Speed,
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = vakt_sim::Config::new(dir.path(), seed, patients, days);
+    let mut cfg = vakt_sim::Config::new(dir.path(), seed, patients, days);
+    cfg.stealth = stealth;
+    cfg.speed = speed;
     vakt_sim::run(&cfg).unwrap();
     let root = dir.path();
     let ctx = EhrContext::load(&[root.join("tenants"), root.join("registers")]);
@@ -180,7 +188,13 @@ fn scores(r: &Run) -> BTreeMap<&'static str, (usize, f64, f64)> {
 
 #[test]
 fn the_attackers_collection_is_found_and_benign_bulk_is_not_flagged() {
-    let r = run(2018, 20_000, 2);
+    let r = run(
+        2018,
+        20_000,
+        2,
+        vakt_sim::Stealth::Medium,
+        vakt_sim::Speed::Fast,
+    );
     assert_eq!(r.problems, 0, "the simulated context loads cleanly");
     let s = scores(&r);
     eprintln!(
@@ -216,6 +230,10 @@ fn the_attackers_collection_is_found_and_benign_bulk_is_not_flagged() {
     assert!(p >= 0.9 && rc >= 0.9, "no-relationship {p} {rc}");
     let (_, p, rc) = get("ehr-bulk");
     assert!(p >= 0.9 && rc >= 0.8, "bulk {p} {rc}");
+    let (_, p, rc) = get("ehr-outside-community");
+    assert!(p >= 0.9 && rc >= 0.9, "outside-community {p} {rc}");
+    let (_, p, rc) = get("ehr-scripted");
+    assert!(p >= 0.9 && rc >= 0.8, "scripted {p} {rc}");
     // Protected persons: any look-up without a relationship is reported
     // (benign consults included, at medium); the high ones are the collector's.
     let (_, _, rc) = get("ehr-protected");
@@ -255,6 +273,43 @@ fn the_attackers_collection_is_found_and_benign_bulk_is_not_flagged() {
         "the integration account was flagged"
     );
     // No clear identifier anywhere in the findings.
+    for id in &r.identifiers {
+        assert!(
+            !r.output.contains(id.as_str()),
+            "a clear patient identifier leaked"
+        );
+    }
+}
+
+/// The stealthy attacker (`--stealth high --speed normal`): two hundred
+/// records over 30 hours of day 3, after two days of the victim's normal
+/// work. What is still found is stated by the floors below (measured figures
+/// in the issue note).
+#[test]
+fn the_stealthy_attacker_over_three_days() {
+    let r = run(
+        2018,
+        20_000,
+        3,
+        vakt_sim::Stealth::High,
+        vakt_sim::Speed::Normal,
+    );
+    let s = scores(&r);
+    eprintln!(
+        "attacker {} read in {} hours; {} user-days with reads",
+        r.account,
+        r.attack_hours.len(),
+        r.user_days
+    );
+    for (d, (n, p, rc)) in &s {
+        eprintln!("{d:<22} findings {n:>4}  precision {p:.3}  recall (collection hours) {rc:.3}");
+    }
+    for a in r.alerts.iter().filter(|a| is_attacker(a, &r.account)) {
+        eprintln!("  attacker: {} {:.2} {}", a.detector, a.score, a.title);
+    }
+    let get = |d: &str| s.get(d).copied().unwrap_or((0, 0.0, 0.0));
+    let (_, p, rc) = get("ehr-no-relationship");
+    assert!(p >= 0.9 && rc >= 0.5, "no-relationship {p} {rc}");
     for id in &r.identifiers {
         assert!(
             !r.output.contains(id.as_str()),

@@ -105,6 +105,8 @@ pub struct OrgInfo {
 /// A care relationship: a patient in the care of a department, a team or named staff for a period.
 #[derive(Debug, Clone)]
 pub struct Care {
+    /// The resource it came from (`Encounter/e1`), so that an update replaces it.
+    pub id: Option<Box<str>>,
     /// From (ns).
     pub from: i64,
     /// To (ns; `i64::MAX` while open).
@@ -116,7 +118,7 @@ pub struct Care {
 }
 
 /// The trust's context.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct EhrContext {
     /// Patients by id (`p0000001`, without `Patient/`).
     pub patients: FxHashMap<Box<str>, PatientInfo>,
@@ -426,6 +428,64 @@ impl EhrContext {
         }
     }
 
+    /// Streaming: takes one resource arriving after the load (a new or
+    /// updated Encounter, EpisodeOfCare, CareTeam, Patient, Practitioner,
+    /// PractitionerRole or Organization). Returns what it changed, so that
+    /// cached views can be refreshed.
+    pub fn learn(&mut self, r: &Json) -> Result<Learned, String> {
+        let kind = r
+            .get("resourceType")
+            .and_then(Json::as_str)
+            .ok_or("no resourceType: not a FHIR resource")?;
+        let learned = match kind {
+            "Patient" => Learned::Patient(Self::id(r)?),
+            "Encounter" => {
+                Learned::Patient(reference(r.get("subject")).ok_or("no subject")?.into())
+            }
+            "EpisodeOfCare" => {
+                Learned::Patient(reference(r.get("patient")).ok_or("no patient")?.into())
+            }
+            "CareTeam" => match reference(r.get("subject")) {
+                Some(p) => Learned::Patient(p.into()),
+                None => Learned::Staff,
+            },
+            "Practitioner" | "PractitionerRole" | "Organization" => Learned::Staff,
+            _ => return Ok(Learned::Nothing),
+        };
+        let result = match kind {
+            "Patient" => self.patient(r),
+            "Practitioner" => self.practitioner(r),
+            "PractitionerRole" => self.practitioner_role(r),
+            "Organization" => self.organization(r),
+            "Encounter" => self.encounter(r),
+            "EpisodeOfCare" => self.episode(r),
+            _ => self.care_team(r),
+        };
+        result.map_err(|why| format!("{kind}: {why}"))?;
+        *self.loaded.entry(kind.to_owned()).or_default() += 1;
+        // Episodes may name teams: resolve them now.
+        if let Learned::Patient(p) = &learned
+            && let Some(cares) = self.care.get_mut(p)
+        {
+            for c in cares {
+                if c.staff.iter().any(|s| s.starts_with("CareTeam/")) {
+                    let mut members = Vec::new();
+                    for s in &c.staff {
+                        match self.teams.get(s) {
+                            Some(m) if s.starts_with("CareTeam/") => {
+                                members.extend(m.iter().cloned())
+                            }
+                            _ if s.starts_with("CareTeam/") => {}
+                            _ => members.push(s.clone()),
+                        }
+                    }
+                    c.staff = members;
+                }
+            }
+        }
+        Ok(learned)
+    }
+
     fn id(r: &Json) -> Result<Box<str>, String> {
         r.get("id")
             .and_then(Json::as_str)
@@ -588,13 +648,34 @@ impl EhrContext {
             .filter_map(|p| reference(p.get("individual").or_else(|| p.get("actor"))))
             .map(Into::into)
             .collect();
-        self.care.entry(patient.into()).or_default().push(Care {
-            from,
-            to,
-            department: reference(r.get("serviceProvider")).map(Into::into),
-            staff,
-        });
+        let id = r
+            .get("id")
+            .and_then(Json::as_str)
+            .map(|i| format!("Encounter/{i}").into());
+        self.add_care(
+            patient,
+            Care {
+                id,
+                from,
+                to,
+                department: reference(r.get("serviceProvider")).map(Into::into),
+                staff,
+            },
+        );
         Ok(())
+    }
+
+    /// Adds a care relationship, replacing an earlier version of the same resource.
+    fn add_care(&mut self, patient: &str, care: Care) {
+        let list = self.care.entry(patient.into()).or_default();
+        match care
+            .id
+            .as_ref()
+            .and_then(|id| list.iter().position(|c| c.id.as_ref() == Some(id)))
+        {
+            Some(i) => list[i] = care,
+            None => list.push(care),
+        }
     }
 
     fn episode(&mut self, r: &Json) -> Result<(), String> {
@@ -610,12 +691,20 @@ impl EhrContext {
                 staff.push(format!("CareTeam/{id}").into());
             }
         }
-        self.care.entry(patient.into()).or_default().push(Care {
-            from,
-            to,
-            department: reference(r.get("managingOrganization")).map(Into::into),
-            staff,
-        });
+        let id = r
+            .get("id")
+            .and_then(Json::as_str)
+            .map(|i| format!("EpisodeOfCare/{i}").into());
+        self.add_care(
+            patient,
+            Care {
+                id,
+                from,
+                to,
+                department: reference(r.get("managingOrganization")).map(Into::into),
+                staff,
+            },
+        );
         Ok(())
     }
 
@@ -636,12 +725,16 @@ impl EhrContext {
             .and_then(|o| reference(Some(o)));
         if let Some(patient) = reference(r.get("subject")) {
             let (from, to) = Self::period(r)?;
-            self.care.entry(patient.into()).or_default().push(Care {
-                from,
-                to,
-                department: managing.map(Into::into),
-                staff: members.iter().cloned().collect(),
-            });
+            self.add_care(
+                patient,
+                Care {
+                    id: Some(format!("CareTeam/{id}").into()),
+                    from,
+                    to,
+                    department: managing.map(Into::into),
+                    staff: members.iter().cloned().collect(),
+                },
+            );
         } else if let Some(dept) = managing {
             self.teams
                 .entry(dept.into())
@@ -788,6 +881,17 @@ impl EhrContext {
         }
         best
     }
+}
+
+/// What a resource learned while streaming changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Learned {
+    /// One patient's record or care relationships.
+    Patient(Box<str>),
+    /// Staff, their roles, departments or teams.
+    Staff,
+    /// Nothing the detectors use.
+    Nothing,
 }
 
 /// How a user is related to a patient.

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `ehr-no-relationship` | reads of patients the user has no care relationship with, not explained by an emergency purpose (`ETREAT`, `BTG`) or an emergency department: at least [`EhrConfig::no_relationship_min`] in a day and at least [`EhrConfig::no_relationship_share`] of the user's reads | user, day |
 //! | `ehr-bulk` | distinct patients in an hour at least [`EhrConfig::bulk_factor`] times the user's own largest earlier hour and their peers' (same role and department) 95th percentile, and at least [`EhrConfig::bulk_min`] (three times that with no history at all) | user, hour |
+//! | `ehr-outside-community` | reads of patients in the care of departments neither the user nor their peers treat patients of (the community: departments whose patients they read with a care relationship), at least [`EhrConfig::no_relationship_min`] and half of the user's reads in a day | user, day |
 //! | `ehr-protected` | a protected person's record read without a care relationship (medium without an emergency reason, high for three or more in a day) | user, day |
 //! | `ehr-snooping` | without a relationship: a colleague's record (the patient is staff), a family member's (same family name and address as the user) or a neighbour's (same street) | user, patient |
 //! | `ehr-off-hours` | reads in an hour of the day more than two hours from any the user has worked in (after three days of history) | user, hour |
@@ -47,6 +48,7 @@ const DAY: i64 = 24 * HOUR;
 pub const DETECTORS: &[&str] = &[
     "ehr-no-relationship",
     "ehr-bulk",
+    "ehr-outside-community",
     "ehr-protected",
     "ehr-snooping",
     "ehr-off-hours",
@@ -107,6 +109,7 @@ struct Day {
     deceased: Vec<u32>,
     out_of_region: Vec<u32>,
     clinical_service: usize,
+    outside_community: usize,
     first: i64,
     last: i64,
     origins: Vec<Origin>,
@@ -139,6 +142,8 @@ struct User {
     max_hour: usize,
     /// Hours with reads closed so far.
     hours_closed: u32,
+    /// The departments whose patients the user treats (read with a relationship).
+    community: FxHashSet<u32>,
     addresses: FxHashMap<IpAddr, i64>,
     new_addresses: FxHashMap<IpAddr, (i64, usize, Origin)>,
     hour: Hour,
@@ -150,6 +155,8 @@ struct User {
 struct Peers {
     hist: Vec<u32>,
     hours: u64,
+    /// The departments whose patients the group treats.
+    community: FxHashSet<u32>,
 }
 
 impl Peers {
@@ -322,6 +329,12 @@ impl EhrAnalytics {
         let i = self.patient_names.len() as u32;
         self.patient_names.push(id.into());
         self.patient_ids.insert(id.into(), i);
+        let cache = self.cache_of(id);
+        self.patient_cache.push(cache);
+        i
+    }
+
+    fn cache_of(&mut self, id: &str) -> PatientC {
         let ctx = Arc::clone(&self.ctx);
         let info = ctx.patients.get(id);
         let cares = ctx
@@ -338,14 +351,69 @@ impl EhrAnalytics {
                     .collect()
             })
             .unwrap_or_default();
-        self.patient_cache.push(PatientC {
+        PatientC {
             cares,
             known: info.is_some(),
             protected: ctx.protected.contains_key(id),
             deceased: info.and_then(|p| p.deceased),
             county: info.and_then(|p| p.municipality).map(|m| (m / 100) as u8),
-        });
-        i
+        }
+    }
+
+    /// Streaming: takes a context resource arriving after the load (a new or
+    /// updated Encounter, EpisodeOfCare, CareTeam, Patient, Practitioner,
+    /// PractitionerRole or Organization) and refreshes what depends on it;
+    /// later accesses are judged with it.
+    pub fn learn(&mut self, resource: &serde_json::Value) -> Result<(), String> {
+        match Arc::make_mut(&mut self.ctx).learn(resource)? {
+            context::Learned::Patient(p) => {
+                if let Some(i) = self.patient_ids.get(&*p).copied() {
+                    self.patient_cache[i as usize] = self.cache_of(&p);
+                }
+            }
+            context::Learned::Staff => {
+                self.staff_by_nin = self
+                    .ctx
+                    .staff
+                    .iter()
+                    .filter_map(|(id, s)| s.nin.clone().map(|n| (n, id.clone())))
+                    .collect();
+                for u in 0..self.users.len() {
+                    self.refresh_user(u);
+                }
+            }
+            context::Learned::Nothing => {}
+        }
+        Ok(())
+    }
+
+    /// A user's department, teams, trust and kind, from the context.
+    fn refresh_user(&mut self, u: usize) {
+        let ctx = Arc::clone(&self.ctx);
+        let Some(sid) = self.users[u].staff.clone() else {
+            return;
+        };
+        let info = ctx.staff.get(&sid);
+        let dept = info.and_then(|s| s.department.clone());
+        let mut depts = vec![self.dept(dept.as_deref())];
+        let teams: Vec<Box<str>> = ctx
+            .teams
+            .iter()
+            .filter(|(_, m)| m.contains(&sid))
+            .map(|(d, _)| d.clone())
+            .collect();
+        for d in teams {
+            depts.push(self.dept(Some(&d)));
+        }
+        depts.retain(|d| *d != NO_DEPT);
+        let user = &mut self.users[u];
+        user.depts = depts;
+        user.emergency_dept = dept
+            .as_deref()
+            .and_then(|d| ctx.orgs.get(d))
+            .is_some_and(|o| o.emergency);
+        user.trust = dept.as_deref().map(|d| ctx.trust_of(d));
+        user.service = user.service || info.is_some_and(|s| s.is_service());
     }
 
     fn user(&mut self, uid: &str, name: Option<&str>) -> u32 {
@@ -403,25 +471,10 @@ impl EhrAnalytics {
             },
             ..Default::default()
         };
-        let mut user = user;
-        let mut depts = vec![self.dept(dept.as_deref())];
-        if let Some(sid) = user.staff.clone() {
-            let teams: Vec<Box<str>> = self
-                .ctx
-                .teams
-                .iter()
-                .filter(|(_, m)| m.contains(&sid))
-                .map(|(d, _)| d.clone())
-                .collect();
-            for d in teams {
-                depts.push(self.dept(Some(&d)));
-            }
-        }
-        depts.retain(|d| *d != NO_DEPT);
-        user.depts = depts;
         let i = self.users.len() as u32;
         self.users.push(user);
         self.user_ids.insert(uid.into(), i);
+        self.refresh_user(i as usize);
         i
     }
 
@@ -573,15 +626,32 @@ impl EhrAnalytics {
                 continue;
             }
             let pc = &self.patient_cache[*pid as usize];
-            let related = user.staff.as_deref().is_some_and(|me| {
-                pc.cares.iter().any(|c| {
+            let related = user.staff.as_deref().and_then(|me| {
+                pc.cares.iter().find(|c| {
                     t >= c.from.saturating_sub(DAY)
                         && t <= c.to.saturating_add(after)
                         && (user.depts.contains(&c.dept) || c.staff.iter().any(|s| &**s == me))
                 })
             });
-            if related {
+            if let Some(c) = related {
+                // The departments whose patients a user treats are their community.
+                if c.dept != NO_DEPT && user.community.len() < 256 {
+                    user.community.insert(c.dept);
+                    if let Some(g) = user.peer {
+                        self.peers[g as usize].community.insert(c.dept);
+                    }
+                }
                 continue;
+            }
+            // Outside the community: none of the patient's care departments
+            // is one the user or their peers treat patients of.
+            let peer_community = user.peer.map(|g| &self.peers[g as usize].community);
+            let inside = pc.cares.iter().any(|c| {
+                user.community.contains(&c.dept)
+                    || peer_community.is_some_and(|pc| pc.contains(&c.dept))
+            });
+            if !inside {
+                user.day.outside_community += 1;
             }
             let p: &str = &self.patient_names[*pid as usize];
             let explained = explained_purpose || user.emergency_dept;
@@ -892,6 +962,32 @@ impl EhrAnalytics {
                     ("without_relationship", unexpl.to_string()),
                     ("explained_by_emergency", d.explained_no_rel.to_string()),
                     ("reads", d.reads.to_string()),
+                ],
+                origins: d.origins.clone(),
+            });
+        }
+        if d.outside_community >= cfg.no_relationship_min
+            && d.outside_community * 2 >= d.reads
+            && !user.community.is_empty()
+        {
+            let share = d.outside_community as f64 / d.reads.max(1) as f64;
+            out.push(Finding {
+                detector: "ehr-outside-community",
+                user: u,
+                title: format!(
+                    "Account {name} read {} records of patients in the care of departments neither it nor its peers treat patients of ({:.0} % of its reads in a day)",
+                    d.outside_community,
+                    share * 100.0
+                ),
+                first: d.first,
+                last: d.last,
+                score: (0.4 + 0.5 * share).min(0.95),
+                techniques: vec!["T1213"],
+                patients: Vec::new(),
+                evidence: vec![
+                    ("outside_community", d.outside_community.to_string()),
+                    ("reads", d.reads.to_string()),
+                    ("community_departments", user.community.len().to_string()),
                 ],
                 origins: d.origins.clone(),
             });
