@@ -38,9 +38,15 @@ fn serde_saphyr_like(text: &str) -> Result<BTreeMap<String, Vec<String>>, String
     vakt_sigma::rule::yaml_map_of_lists(text)
 }
 
-/// The settings a config file may give (`rules`, `logsources`, `placeholders`).
+/// The settings a config file may give (`rules`, `logsources`,
+/// `placeholders`, `pseudonym_keys`).
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Config {
+    /// Per tenant: the file holding its pseudonymisation key (16 bytes or
+    /// more), e.g. `pseudonym_keys: {ous: /etc/vakt/ous.key}`; a tenant
+    /// without one uses `--pseudonym-key-file`.
+    #[serde(default)]
+    pub pseudonym_keys: BTreeMap<String, PathBuf>,
     /// Rule folders or files.
     #[serde(default)]
     pub rules: Vec<PathBuf>,
@@ -75,6 +81,11 @@ pub fn config() -> anyhow::Result<Option<(PathBuf, Config)>> {
         c.rules = c.rules.into_iter().map(fix).collect();
         c.logsources = c.logsources.map(fix);
         c.placeholders = c.placeholders.map(fix);
+        c.pseudonym_keys = c
+            .pseudonym_keys
+            .into_iter()
+            .map(|(t, p)| (t, fix(p)))
+            .collect();
         return Ok(Some((path, c)));
     }
     Ok(None)

@@ -504,6 +504,32 @@ fn a_full_hunt_never_shows_a_clear_patient_identifier() {
     assert!(!first.is_empty());
     let (_, again, _) = hunt(&key);
     assert_eq!(first, pseudonyms(&again));
+    // The same key named per tenant in the config file gives the same pseudonyms.
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    std::fs::write(
+        cwd.join("vakt.yml"),
+        format!("pseudonym_keys:\n  default: {}\n", key.display()),
+    )
+    .unwrap();
+    let (code, from_config, err) = vakt_in(
+        Some(&cwd),
+        &[
+            "hunt",
+            out.join("tenants").to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--context",
+            out.join("tenants").to_str().unwrap(),
+            "--context",
+            out.join("registers").to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("random key"), "{err}");
+    assert_eq!(first, pseudonyms(&from_config));
     let other = dir.path().join("other");
     std::fs::write(&other, "another trust's secret key, 32 b").unwrap();
     let (_, third, _) = hunt(&other);
