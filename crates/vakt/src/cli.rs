@@ -223,6 +223,19 @@ pub struct HuntArgs {
     /// public clouds, where attackers host too.
     #[arg(long = "allow-list", value_name = "PATH")]
     pub allow_lists: Vec<std::path::PathBuf>,
+    /// Indicator files or folders (STIX 2.1, MISP events, abuse.ch CSV, plain
+    /// lists; repeatable): every event is matched against all of them, and
+    /// each match is a detection naming the indicator, its source and
+    /// confidence.
+    #[arg(long = "intel", value_name = "PATH")]
+    pub intel: Vec<std::path::PathBuf>,
+    /// MISP warninglists (files or folders): indicators on them are loaded
+    /// but do not alert (unless --intel-force).
+    #[arg(long = "warninglist", value_name = "PATH")]
+    pub warninglists: Vec<std::path::PathBuf>,
+    /// Alert on warninglisted indicators and on MISP attributes not meant for detection (to_ids off) too.
+    #[arg(long)]
+    pub intel_force: bool,
     /// EHR context for the EHR access analytics: FHIR Patient, Practitioner,
     /// PractitionerRole, Organization, Encounter, EpisodeOfCare and CareTeam
     /// resources (NDJSON, Bundle or single resources) and CSV registers of

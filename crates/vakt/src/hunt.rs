@@ -25,6 +25,8 @@ enum Source {
     Correlation(usize),
     /// A behaviour-analytics alert (index into the alerts' metadata).
     Alert(usize),
+    /// An indicator match (index of the indicator).
+    Intel(u32),
 }
 
 /// One detection.
@@ -47,6 +49,8 @@ struct HuntWork<'a> {
     stream: bool,
     /// EHR analytics: AuditEvents go to the main thread in input order.
     ehr: bool,
+    /// Indicators to match every event against, and which may alert.
+    intel: Option<(&'a vakt_intel::Matcher, &'a [bool])>,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
     /// Rules whose matching events correlations need.
@@ -54,6 +58,7 @@ struct HuntWork<'a> {
 }
 
 struct HuntState {
+    intel_hits: Vec<vakt_intel::Hit>,
     scratch: Scratch,
     matched: Vec<u32>,
     hits: Vec<Hit>,
@@ -106,6 +111,7 @@ impl EventWork for HuntWork<'_> {
 
     fn start(&self) -> HuntState {
         HuntState {
+            intel_hits: Vec::new(),
             scratch: Scratch::default(),
             matched: Vec::new(),
             hits: Vec::new(),
@@ -119,6 +125,36 @@ impl EventWork for HuntWork<'_> {
         }
         if let Some(net) = st.net.as_mut() {
             net.observe(&e);
+        }
+        if let Some((m, alerting)) = self.intel {
+            st.intel_hits.clear();
+            m.event(&e, &mut st.intel_hits);
+            for h in st.intel_hits.drain(..) {
+                if !alerting[h.indicator as usize] {
+                    continue;
+                }
+                let ind = &m.indicators()[h.indicator as usize];
+                let mut who = host(&e);
+                if who.is_empty()
+                    && let Some(Value::Ip(ip)) = e.common(vakt_core::field::SRC_IP)
+                {
+                    who = ip.to_string();
+                }
+                st.hits.push(Hit {
+                    time: e.time,
+                    source: Source::Intel(h.indicator),
+                    host: who,
+                    fields: vec![
+                        (h.field.name().to_owned(), h.value),
+                        ("event_source".into(), e.source.to_string()),
+                        ("indicator_source".into(), ind.source.to_string()),
+                        ("indicator_id".into(), ind.id.clone()),
+                    ],
+                    path: e.origin.path.clone(),
+                    locator: e.origin.locator,
+                    event: None,
+                });
+            }
         }
         if self.analytics
             && ((self.stream && network_event(&e)) || (self.ehr && &*e.source == "fhir:AuditEvent"))
@@ -239,6 +275,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     }
     let analytics_on = !detectors.iter().all(|d| d == "none");
     let mut context_problems = 0usize;
+    let mut intel_problems = 0usize;
     // EHR access analytics, with their context and the pseudonymiser.
     let mut ehr = if analytics_on && !args.context.is_empty() {
         let ctx = vakt_analytics::ehr::EhrContext::load(&args.context);
@@ -283,7 +320,48 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     for (path, why) in &allow.unused {
         eprintln!("allow-list {}: not used: {why}", path.display());
     }
+    // Indicators.
+    let intel = if args.intel.is_empty() {
+        None
+    } else {
+        let mut loaded = vakt_intel::load(&args.intel);
+        if !args.warninglists.is_empty() {
+            let lists = vakt_analytics::allow::AllowLists::load(&args.warninglists)?;
+            loaded.mark_warninglisted(&lists);
+        }
+        for p in &loaded.problems {
+            eprintln!("vakt: intel: {p}");
+        }
+        intel_problems = loaded.problems.len();
+        let alerting: Vec<bool> = loaded
+            .indicators
+            .iter()
+            .map(|i| args.intel_force || (i.to_ids && i.warning.is_none()))
+            .collect();
+        if !quiet {
+            let counts: Vec<String> = loaded
+                .counts()
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            let quiet_ones = alerting.iter().filter(|a| !**a).count();
+            eprintln!(
+                "vakt: {} indicators loaded ({}); {} warninglisted or not for detection, not alerting{}; {} patterns or attributes unsupported",
+                loaded.indicators.len(),
+                counts.join(", "),
+                quiet_ones,
+                if args.intel_force {
+                    " (forced: alerting)"
+                } else {
+                    ""
+                },
+                loaded.unsupported.values().sum::<usize>()
+            );
+        }
+        Some((vakt_intel::Matcher::new(loaded.indicators), alerting))
+    };
     let work = HuntWork {
+        intel: intel.as_ref().map(|(m, a)| (m, a.as_slice())),
         set: &set,
         analytics: analytics_on,
         stream: args.stream_window.is_some(),
@@ -485,8 +563,62 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     hits.extend(extra);
     hits.sort_by_key(|h| h.time);
 
+    // One description per matched indicator.
+    let mut intel_meta: std::collections::HashMap<u32, Arc<RuleMeta>> = Default::default();
+    if let Some((m, _)) = &intel {
+        for h in &hits {
+            if let Source::Intel(i) = h.source {
+                intel_meta.entry(i).or_insert_with(|| {
+                    let ind = &m.indicators()[i as usize];
+                    let level = match ind.confidence {
+                        Some(c) if c < 40 => "low",
+                        Some(c) if c < 75 => "medium",
+                        _ => "high",
+                    };
+                    Arc::new(RuleMeta {
+                        title: format!(
+                            "Indicator {} {}{}",
+                            ind.kind.name(),
+                            ind.value,
+                            if ind.name.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", ind.name)
+                            }
+                        ),
+                        id: Some(format!("vakt-intel-{}-{}", ind.kind.name(), ind.value)),
+                        status: Some("vakt-intel".into()),
+                        level: Some(level.into()),
+                        tags: ind
+                            .kill_chain
+                            .iter()
+                            .map(|k| format!("phase.{}", k.to_ascii_lowercase().replace(' ', "_")))
+                            .collect(),
+                        author: Some(ind.source.to_string()),
+                        description: Some(format!(
+                            "confidence {}; TLP {}; valid from {} until {}{}",
+                            ind.confidence.map_or("-".into(), |c| c.to_string()),
+                            ind.tlp.as_deref().unwrap_or("-"),
+                            ind.valid
+                                .0
+                                .map_or("-".into(), |t| Timestamp(t).to_rfc3339()),
+                            ind.valid
+                                .1
+                                .map_or("-".into(), |t| Timestamp(t).to_rfc3339()),
+                            ind.warning
+                                .as_ref()
+                                .map_or(String::new(), |w| format!("; on warninglist {w}"))
+                        )),
+                        path: Arc::from("vakt-intel"),
+                        ..RuleMeta::default()
+                    })
+                });
+            }
+        }
+    }
     let meta = |s: Source| -> &Arc<RuleMeta> {
         match s {
+            Source::Intel(i) => &intel_meta[&i],
             Source::Rule(r) => &set.rules[r as usize],
             Source::Correlation(c) => &set.correlations[c].meta,
             Source::Alert(a) => &alert_meta[a],
@@ -561,7 +693,10 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // Context records that could not be used are rejected input too.
-    if context_problems > 0 && summary.unreadable.is_empty() && summary.rejected == 0 {
+    if context_problems + intel_problems > 0
+        && summary.unreadable.is_empty()
+        && summary.rejected == 0
+    {
         let _ = summary.exit_code(quiet);
         return Ok(ExitCode::from(2));
     }

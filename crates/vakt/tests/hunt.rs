@@ -539,3 +539,146 @@ fn a_full_hunt_never_shows_a_clear_patient_identifier() {
     assert_eq!(code, 1);
     assert!(err.contains("at least 16 bytes"), "{err}");
 }
+
+/// `vakt hunt --intel`: the simulated attack's indicators (from its truth)
+/// match every command-and-control and exfiltration record of the attack
+/// in the network logs, and nothing else; a malformed indicator is reported
+/// with its line and the run exits 2; a warninglisted indicator does not
+/// alert unless forced.
+#[test]
+fn hunt_matches_indicators_against_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("region");
+    let (code, _, err) = vakt(&[
+        "sim",
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "5",
+        "--patients",
+        "3000",
+        "--days",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("truth/summary.json")).unwrap())
+            .unwrap();
+    let ind = &truth["indicators"];
+    let iocs = dir.path().join("iocs.txt");
+    std::fs::write(
+        &iocs,
+        format!(
+            "# from the truth\n{}\n{}\n{}\n{}\n",
+            ind["c2_domain"].as_str().unwrap(),
+            ind["c2_ip"].as_str().unwrap(),
+            ind["exfil_ip"].as_str().unwrap(),
+            ind["tunnel_domain"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let empty = dir.path().join("no-rules");
+    std::fs::create_dir(&empty).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "hunt".into(),
+            out.join("tenants").to_string_lossy().into_owned(),
+            "--rules".into(),
+            empty.to_string_lossy().into_owned(),
+            "--analytics".into(),
+            "none".into(),
+            "--format".into(),
+            "jsonl".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        vakt(&refs)
+    };
+    let (code, stdout, err) = run(&["--intel", iocs.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let matched: std::collections::BTreeSet<(String, u64)> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| {
+            let path = v["origin"]["path"].as_str().unwrap().to_owned();
+            let line: u64 = v["origin"]["where"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("line ")
+                .parse()
+                .unwrap();
+            (path, line)
+        })
+        .collect();
+    assert!(!matched.is_empty());
+    let mut expected = std::collections::BTreeSet::new();
+    for l in std::fs::read_to_string(out.join("truth/events.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let stage = v["stage"].as_str().unwrap();
+        let file = v["file"].as_str().unwrap();
+        if (stage == "command-and-control" || stage == "exfiltration") && file.contains("/zeek/") {
+            expected.insert((
+                out.join(file).to_string_lossy().into_owned(),
+                v["line"].as_u64().unwrap(),
+            ));
+        }
+    }
+    let missed: Vec<_> = expected.difference(&matched).collect();
+    assert!(
+        missed.is_empty(),
+        "{} of {} attack records not matched: {:?}",
+        missed.len(),
+        expected.len(),
+        &missed[..missed.len().min(5)]
+    );
+    // Every match is one of the attack's records (the indicators are its own).
+    let extra: Vec<_> = matched.difference(&expected).collect();
+    assert!(
+        extra.is_empty(),
+        "{} matches outside the attack: {:?}",
+        extra.len(),
+        &extra[..extra.len().min(5)]
+    );
+    // A malformed line: reported with its line, exit code 2, the rest still matched.
+    std::fs::write(
+        &iocs,
+        format!(
+            "{}\nnot an indicator at all\n",
+            ind["c2_ip"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, err) = run(&["--intel", iocs.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!stdout.is_empty());
+    // Warninglisted (here: the test ranges' own list of the C2 address) does not alert unless forced.
+    let wl = dir.path().join("wl.json");
+    std::fs::write(
+        &wl,
+        format!(
+            r#"{{"name": "our own list", "type": "cidr", "list": ["{}/32"]}}"#,
+            ind["c2_ip"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::write(&iocs, format!("{}\n", ind["c2_ip"].as_str().unwrap())).unwrap();
+    let (_, quiet, err) = run(&[
+        "--intel",
+        iocs.to_str().unwrap(),
+        "--warninglist",
+        wl.to_str().unwrap(),
+    ]);
+    assert!(quiet.is_empty(), "{err}");
+    let (_, forced, _) = run(&[
+        "--intel",
+        iocs.to_str().unwrap(),
+        "--warninglist",
+        wl.to_str().unwrap(),
+        "--intel-force",
+    ]);
+    assert!(!forced.is_empty());
+}
