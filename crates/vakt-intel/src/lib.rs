@@ -27,7 +27,10 @@ use std::sync::Arc;
 pub use matcher::{Hit, Matcher};
 
 /// What an indicator's value is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// One IP address.
     Ip,
@@ -64,7 +67,7 @@ impl Kind {
 }
 
 /// One indicator.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Indicator {
     /// What the value is.
     pub kind: Kind,

@@ -43,6 +43,109 @@ pub enum Command {
     /// List beacons as RITA v5 would for the same Zeek logs (its filter, window and scores).
     #[command(after_help = EXIT_CODES)]
     Beacons(BeaconsArgs),
+    /// The event store: statistics, retention.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Threat intelligence: add indicators (retro-hunting the stored history), list, stats, export sightings.
+    #[command(subcommand)]
+    Intel(IntelCommand),
+}
+
+/// `vakt store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Events, segments, bytes and time range of a store.
+    Stats(StoreStatsArgs),
+    /// Delete day partitions older than an age, then the oldest while over a size.
+    Retain(StoreRetainArgs),
+}
+
+/// `vakt store stats`.
+#[derive(Debug, Args)]
+pub struct StoreStatsArgs {
+    /// The store.
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// `vakt store retain`.
+#[derive(Debug, Args)]
+pub struct StoreRetainArgs {
+    /// The store.
+    pub dir: PathBuf,
+    /// Keep this long back from now (e.g. 90d).
+    #[arg(long, value_parser = parse_duration)]
+    pub max_age: Option<i64>,
+    /// Keep at most this many bytes (e.g. 500000000000).
+    #[arg(long)]
+    pub max_bytes: Option<u64>,
+}
+
+/// `vakt intel …`.
+#[derive(Debug, Subcommand)]
+pub enum IntelCommand {
+    /// Add indicator files (STIX 2.1, MISP, CSV/plain lists) to a store and retro-hunt them over its history.
+    #[command(after_help = EXIT_CODES)]
+    Add(IntelAddArgs),
+    /// The indicators held by a store.
+    List(IntelStoreArgs),
+    /// Indicators per kind and source, and sightings, of a store.
+    Stats(IntelStoreArgs),
+    /// Export the recorded sightings as STIX 2.1 Sighting objects or MISP sightings.
+    Export(IntelExportArgs),
+}
+
+/// `vakt intel add`.
+#[derive(Debug, Args)]
+pub struct IntelAddArgs {
+    /// Indicator files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The store.
+    #[arg(long, value_name = "DIR")]
+    pub store: PathBuf,
+    /// MISP warninglists: indicators on them are kept but not hunted (unless --force).
+    #[arg(long = "warninglist", value_name = "PATH")]
+    pub warninglists: Vec<PathBuf>,
+    /// Hunt warninglisted indicators and those not meant for detection too.
+    #[arg(long)]
+    pub force: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// `vakt intel list` / `stats`.
+#[derive(Debug, Args)]
+pub struct IntelStoreArgs {
+    /// The store.
+    #[arg(long, value_name = "DIR")]
+    pub store: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// `vakt intel export`.
+#[derive(Debug, Args)]
+pub struct IntelExportArgs {
+    /// The store.
+    #[arg(long, value_name = "DIR")]
+    pub store: PathBuf,
+    /// STIX 2.1 bundle of Sighting objects, or MISP sightings.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Stix)]
+    pub format: ExportFormat,
+}
+
+/// `vakt intel export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A STIX 2.1 bundle of Sighting objects (with their indicators).
+    Stix,
+    /// MISP sightings (`/sightings/add` payloads).
+    Misp,
 }
 
 /// `vakt beacons`.
@@ -338,6 +441,15 @@ pub struct InputArgs {
 pub struct IngestArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Store the events in this event store (Parquet segments) instead of writing them out.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Events per segment (with --store).
+    #[arg(long, default_value_t = 65_536)]
+    pub segment_events: usize,
+    /// A file holding the secret key that pseudonymises patients in the store (see `vakt hunt`).
+    #[arg(long, value_name = "FILE", env = "VAKT_PSEUDONYM_KEY_FILE")]
+    pub pseudonym_key_file: Option<PathBuf>,
     /// Write the events here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -217,15 +217,12 @@ fn parse_time(t: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
 /// Runs `vakt hunt`.
 pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let mut args = args;
-    let config = crate::rules::config()?;
-    let mut tenant_keys = std::collections::BTreeMap::new();
-    if let Some((_, c)) = config {
-        tenant_keys = c.pseudonym_keys;
-        if args.rules.rules.is_empty() {
-            args.rules.rules = c.rules;
-            args.rules.logsources = args.rules.logsources.or(c.logsources);
-            args.rules.placeholders = args.rules.placeholders.or(c.placeholders);
-        }
+    if args.rules.rules.is_empty()
+        && let Some((_, c)) = crate::rules::config()?
+    {
+        args.rules.rules = c.rules;
+        args.rules.logsources = args.rules.logsources.or(c.logsources);
+        args.rules.placeholders = args.rules.placeholders.or(c.placeholders);
     }
     let quiet = args.input.quiet;
     let analytics_wanted = !args
@@ -294,28 +291,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let read_key = |f: &std::path::Path| -> anyhow::Result<Vec<u8>> {
-        let key = std::fs::read(f)
-            .with_context(|| format!("cannot read the pseudonym key {}", f.display()))?;
-        Ok(key.trim_ascii().to_vec())
-    };
-    let mut pseudo = match &args.pseudonym_key_file {
-        Some(f) => vakt_core::pseudo::Pseudonymiser::new(&read_key(f)?)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?,
-        None => {
-            if ehr.is_some() && !quiet && !tenant_keys.contains_key(&args.input.tenant) {
-                eprintln!(
-                    "vakt: no pseudonym key (--pseudonym-key-file, VAKT_PSEUDONYM_KEY_FILE, or pseudonym_keys in the config): patients are pseudonymised with a random key valid for this run only"
-                );
-            }
-            vakt_core::pseudo::Pseudonymiser::ephemeral()
-        }
-    };
-    for (tenant, f) in &tenant_keys {
-        pseudo = pseudo
-            .with_tenant_key(tenant, &read_key(f)?)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
-    }
+    let pseudo = crate::keys::pseudonymiser(
+        args.pseudonym_key_file.as_deref(),
+        &args.input.tenant,
+        quiet || ehr.is_none(),
+    )?;
     let allow = vakt_analytics::allow::AllowLists::load(&args.allow_lists)?;
     for (path, why) in &allow.unused {
         eprintln!("allow-list {}: not used: {why}", path.display());

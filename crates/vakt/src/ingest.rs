@@ -10,6 +10,9 @@ use crate::cli::IngestArgs;
 
 /// Runs `vakt ingest`.
 pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.store {
+        return to_store(&args, dir);
+    }
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(BufWriter::new(
             File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -62,4 +65,85 @@ impl crate::run::EventWork for JsonLines {
             emit(out);
         }
     }
+}
+
+/// Events handed on in batches (store mode).
+struct Events;
+
+impl crate::run::EventWork for Events {
+    type Item = Vec<vakt_core::Event>;
+    type State = Vec<vakt_core::Event>;
+
+    fn start(&self) -> Vec<vakt_core::Event> {
+        Vec::new()
+    }
+
+    fn event(
+        &self,
+        out: &mut Vec<vakt_core::Event>,
+        e: vakt_core::Event,
+        emit: &mut dyn FnMut(Vec<vakt_core::Event>),
+    ) {
+        out.push(e);
+        if out.len() >= 1024 {
+            emit(std::mem::take(out));
+        }
+    }
+
+    fn finish(&self, out: Vec<vakt_core::Event>, emit: &mut dyn FnMut(Vec<vakt_core::Event>)) {
+        if !out.is_empty() {
+            emit(out);
+        }
+    }
+}
+
+/// `vakt ingest --store DIR`: events into the store, each completed segment
+/// said on standard error (`stored SEGMENT (N events)`) as it becomes visible.
+fn to_store(args: &IngestArgs, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let quiet = args.input.quiet;
+    let (store, removed) = vakt_store::Store::open(dir)?;
+    if removed > 0 && !quiet {
+        eprintln!("vakt: removed {removed} partial segments of an interrupted write");
+    }
+    let pseudo = crate::keys::pseudonymiser(
+        args.pseudonym_key_file.as_deref(),
+        &args.input.tenant,
+        quiet,
+    )?;
+    let mut w = store
+        .writer(std::sync::Arc::new(pseudo))
+        .with_sizes(args.segment_events, args.segment_events.min(16_384));
+    let mut said = 0;
+    let mut say = |w: &vakt_store::StoreWriter| {
+        for s in &w.segments()[said..] {
+            eprintln!("stored {}", s.display());
+        }
+        said = w.segments().len();
+    };
+    let summary = crate::run::read_all(&args.input, &Events, |batch, _| {
+        for e in &batch {
+            w.append(e)?;
+        }
+        if !quiet {
+            say(&w);
+        }
+        Ok(())
+    })?;
+    w.flush()?;
+    if !quiet {
+        say(&w);
+        let t = summary.total();
+        eprintln!(
+            "vakt: {} events from {} files stored in {} segments under {}; {} rejected, {} skipped, {} unreadable",
+            w.written(),
+            summary.files,
+            w.segments().len(),
+            dir.display(),
+            summary.rejected,
+            summary.skipped.len(),
+            summary.unreadable.len()
+        );
+        let _ = t;
+    }
+    Ok(summary.exit_code(quiet))
 }

@@ -7,12 +7,15 @@ mod cli;
 mod demo;
 mod hunt;
 mod ingest;
+mod intel;
+mod keys;
 mod ordered;
 mod quarantine;
 mod rules;
 mod run;
 mod sim;
 mod stats;
+mod store;
 
 use std::process::ExitCode;
 

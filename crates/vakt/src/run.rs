@@ -125,6 +125,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim(args) => crate::sim::run(args),
         Command::Demo(args) => crate::demo::run(args),
         Command::Beacons(args) => crate::beacons::run(args),
+        Command::Store(c) => crate::store::run(c),
+        Command::Intel(c) => crate::intel::run(c),
     }
 }
 
