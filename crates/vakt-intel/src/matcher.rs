@@ -1,8 +1,8 @@
 //! Matching events against indicators.
 //!
-//! Addresses in a hash set; networks in one hash map per prefix length (the
-//! address masked to it), with a bitmap of the IPv4 /16s that hold any
-//! network of /16 or longer so that most addresses need no probe at all;
+//! Addresses in a hash set; IPv4 networks of /16 or longer listed under
+//! their /16 (one probe, then a short list), shorter ones and IPv6 networks
+//! in one hash map per prefix length (the address masked to it);
 //! domains by name, an event's name probed with each of its parent domains;
 //! URLs normalised (lower-case scheme and host, default port and fragment
 //! dropped); hashes and e-mail addresses by value.
@@ -105,13 +105,52 @@ pub struct Hit {
     pub value: String,
 }
 
+/// A bitset over hashed keys (2^21 bits, 256 KiB): a look-up whose bit is
+/// clear cannot be in the map, and the bitset stays in cache where a big
+/// map does not — most events match nothing, so most look-ups end here.
+#[derive(Debug, Default)]
+struct Prefilter(Vec<u64>);
+
+const PREFILTER_BITS: u64 = 1 << 21;
+
+impl Prefilter {
+    fn bit<K: std::hash::Hash + ?Sized>(k: &K) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        k.hash(&mut h);
+        // Fx's low bits are weak: take the high ones.
+        (h.finish() >> 20) % PREFILTER_BITS
+    }
+
+    fn insert<K: std::hash::Hash + ?Sized>(&mut self, k: &K) {
+        if self.0.is_empty() {
+            self.0 = vec![0; (PREFILTER_BITS / 64) as usize];
+        }
+        let b = Self::bit(k);
+        self.0[(b / 64) as usize] |= 1 << (b % 64);
+    }
+
+    fn may<K: std::hash::Hash + ?Sized>(&self, k: &K) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let b = Self::bit(k);
+        self.0[(b / 64) as usize] & (1 << (b % 64)) != 0
+    }
+}
+
 /// All indicators, ready to match.
 #[derive(Debug, Default)]
 pub struct Matcher {
     indicators: Vec<Indicator>,
     ips: FxHashMap<IpAddr, Vec<u32>>,
+    ip_filter: Prefilter,
+    name_filter: Prefilter,
+    /// IPv4 networks of /16 or longer, by their /16 (65,536 slots, empty
+    /// until one is used): (network, length, indicator).
+    v4_long: Vec<Vec<(u32, u8, u32)>>,
+    /// IPv4 networks shorter than /16 and IPv6 networks, by length.
     nets: Vec<(u8, bool, FxHashMap<IpAddr, Vec<u32>>)>,
-    v4_16: Vec<u64>,
     names: FxHashMap<Box<str>, Vec<u32>>,
     urls: FxHashMap<Box<str>, Vec<u32>>,
     hashes: FxHashMap<Box<str>, Vec<u32>>,
@@ -123,7 +162,6 @@ impl Matcher {
     /// Builds the look-up structures.
     pub fn new(indicators: Vec<Indicator>) -> Matcher {
         let mut m = Matcher {
-            v4_16: vec![0u64; 1024],
             hashes_field: FieldId::intern("Hashes").ok(),
             ..Default::default()
         };
@@ -133,6 +171,7 @@ impl Matcher {
             match ind.kind {
                 Kind::Ip => {
                     if let Ok(ip) = ind.value.parse::<IpAddr>() {
+                        m.ip_filter.insert(&ip);
                         m.ips.entry(ip).or_default().push(i);
                     }
                 }
@@ -146,8 +185,12 @@ impl Matcher {
                     if let IpAddr::V4(v) = ip
                         && len >= 16
                     {
-                        let slot = (u32::from(v) >> 16) as usize;
-                        m.v4_16[slot / 64] |= 1 << (slot % 64);
+                        let bits = u32::from(v);
+                        if m.v4_long.is_empty() {
+                            m.v4_long = vec![Vec::new(); 1 << 16];
+                        }
+                        m.v4_long[(bits >> 16) as usize].push((bits, len, i));
+                        continue;
                     }
                     nets.entry((len, ip.is_ipv6()))
                         .or_default()
@@ -155,11 +198,13 @@ impl Matcher {
                         .or_default()
                         .push(i);
                 }
-                Kind::Domain => m
-                    .names
-                    .entry(ind.value.as_str().into())
-                    .or_default()
-                    .push(i),
+                Kind::Domain => {
+                    m.name_filter.insert(ind.value.as_str());
+                    m.names
+                        .entry(ind.value.as_str().into())
+                        .or_default()
+                        .push(i)
+                }
                 Kind::Url => m.urls.entry(ind.value.as_str().into()).or_default().push(i),
                 Kind::Md5 | Kind::Sha1 | Kind::Sha256 => m
                     .hashes
@@ -199,24 +244,24 @@ impl Matcher {
 
     /// The indicators an address matches (exact, and every network holding it).
     pub fn ip(&self, ip: IpAddr, mut f: impl FnMut(u32)) {
-        if let Some(v) = self.ips.get(&ip) {
+        if self.ip_filter.may(&ip)
+            && let Some(v) = self.ips.get(&ip)
+        {
             v.iter().for_each(|i| f(*i));
         }
-        if self.nets.is_empty() {
-            return;
-        }
-        let v4_slot = match ip {
-            IpAddr::V4(v) => {
-                let slot = (u32::from(v) >> 16) as usize;
-                Some(self.v4_16[slot / 64] & (1 << (slot % 64)) != 0)
+        if let IpAddr::V4(v) = ip
+            && let Some(list) = self.v4_long.get((u32::from(v) >> 16) as usize)
+        {
+            let bits = u32::from(v);
+            for (net, len, i) in list {
+                let m = u32::MAX << (32 - u32::from(*len));
+                if bits & m == *net {
+                    f(*i);
+                }
             }
-            IpAddr::V6(_) => None,
-        };
+        }
         for (len, v6, map) in &self.nets {
             if *v6 != ip.is_ipv6() {
-                continue;
-            }
-            if v4_slot == Some(false) && *len >= 16 {
                 continue;
             }
             if let Some(v) = map.get(&mask(ip, *len)) {
@@ -240,7 +285,9 @@ impl Matcher {
         };
         let mut rest = n;
         loop {
-            if let Some(v) = self.names.get(rest) {
+            if self.name_filter.may(rest)
+                && let Some(v) = self.names.get(rest)
+            {
                 v.iter().for_each(|i| f(*i));
             }
             match rest.find('.') {

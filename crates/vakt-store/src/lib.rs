@@ -284,9 +284,13 @@ fn properties(rows_per_group: usize) -> WriterProperties {
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(rows_per_group));
     for c in INDICATOR_COLUMNS {
+        // Sized for a row group's distinct values (the default assumes a
+        // million and writes filters far larger than the data), at a false
+        // positive rate low enough for a thousand indicators at once.
         b = b
             .set_column_bloom_filter_enabled(ColumnPath::from(c), true)
-            .set_column_bloom_filter_fpp(ColumnPath::from(c), 0.01);
+            .set_column_bloom_filter_fpp(ColumnPath::from(c), 0.0005)
+            .set_column_bloom_filter_ndv(ColumnPath::from(c), rows_per_group as u64);
     }
     b.build()
 }
