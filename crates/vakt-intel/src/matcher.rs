@@ -115,11 +115,9 @@ const PREFILTER_BITS: u64 = 1 << 21;
 
 impl Prefilter {
     fn bit<K: std::hash::Hash + ?Sized>(k: &K) -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        k.hash(&mut h);
+        use std::hash::BuildHasher;
         // Fx's low bits are weak: take the high ones.
-        (h.finish() >> 20) % PREFILTER_BITS
+        (rustc_hash::FxBuildHasher.hash_one(k) >> 20) % PREFILTER_BITS
     }
 
     fn insert<K: std::hash::Hash + ?Sized>(&mut self, k: &K) {
