@@ -290,7 +290,7 @@ fn properties(rows_per_group: usize) -> WriterProperties {
         b = b
             .set_column_bloom_filter_enabled(ColumnPath::from(c), true)
             .set_column_bloom_filter_fpp(ColumnPath::from(c), 0.0005)
-            .set_column_bloom_filter_ndv(ColumnPath::from(c), rows_per_group as u64);
+            .set_column_bloom_filter_max_ndv(ColumnPath::from(c), rows_per_group as u64);
     }
     b.build()
 }
