@@ -71,7 +71,11 @@ fn main() {
         let v = match k % 10 {
             0..=3 => ind(Kind::Ip, Ipv4Addr::from(r as u32).to_string()),
             4 => {
-                let len = if r % 100 == 0 { 16 } else { 24 + (r % 7) as u8 };
+                let len = if r.is_multiple_of(100) {
+                    16
+                } else {
+                    24 + (r % 7) as u8
+                };
                 let net = (r as u32) & (u32::MAX << (32 - u32::from(len)));
                 ind(Kind::Cidr, format!("{}/{len}", Ipv4Addr::from(net)))
             }
@@ -80,7 +84,7 @@ fn main() {
                 Kind::Domain,
                 format!(
                     "d{}.example",
-                    (r >> 8) % 2_000_000 + if r % 1000 == 0 { 0 } else { 3_000_000 }
+                    (r >> 8) % 2_000_000 + if r.is_multiple_of(1000) { 0 } else { 3_000_000 }
                 ),
             ),
             8 => ind(
