@@ -24,9 +24,9 @@
 //! | `native` | the native fields as one JSON object (patient references of EHR events left out) |
 //!
 //! Row-group statistics are written for every column and split-block bloom
-//! filters for the indicator columns (`src_ip`, `dst_ip`, `domain`,
-//! `domain_base`, `url`, `md5`, `sha1`, `sha256`), so that a look-up skips
-//! row groups and segments that cannot hold a value.
+//! filters for the indicator columns (`src_ip`, `dst_ip`, `domain_base`,
+//! `url`, `md5`, `sha1`, `sha256`), so that a look-up skips row groups and
+//! segments that cannot hold a value.
 //!
 //! Crash safety: a segment is written to `seg-<id>.parquet.tmp`, synced,
 //! then renamed into place (and the directory synced); readers see only
@@ -106,7 +106,7 @@ pub const COLUMNS: [&str; 19] = [
     "native",
 ];
 
-/// Columns with bloom filters.
+/// Columns with bloom filters (`domain` is looked up through `domain_base`).
 pub const INDICATOR_COLUMNS: [&str; 8] = [
     "src_ip",
     "dst_ip",
@@ -283,14 +283,22 @@ fn properties(rows_per_group: usize) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(rows_per_group));
+    // Filters are sized up front (the default assumes a million distinct
+    // values per row group, far larger than the data): addresses and base
+    // domains for every row at a 1-in-100,000 false positive rate, so that a
+    // thousand indicators at once still skip nearly every row group that
+    // holds none of them; URLs and hashes, present on few events, for an
+    // eighth of the rows at 1 in 10,000.
     for c in INDICATOR_COLUMNS {
-        // Sized for a row group's distinct values (the default assumes a
-        // million and writes filters far larger than the data), at a false
-        // positive rate low enough for a thousand indicators at once.
+        let (ndv, fpp) = match c {
+            "src_ip" | "dst_ip" | "domain_base" => (rows_per_group as u64, 0.00001),
+            "domain" => continue,
+            _ => ((rows_per_group / 8).max(64) as u64, 0.0001),
+        };
         b = b
             .set_column_bloom_filter_enabled(ColumnPath::from(c), true)
-            .set_column_bloom_filter_fpp(ColumnPath::from(c), 0.0005)
-            .set_column_bloom_filter_max_ndv(ColumnPath::from(c), rows_per_group as u64);
+            .set_column_bloom_filter_fpp(ColumnPath::from(c), fpp)
+            .set_column_bloom_filter_max_ndv(ColumnPath::from(c), ndv);
     }
     b.build()
 }
