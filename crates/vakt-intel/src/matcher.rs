@@ -147,6 +147,11 @@ pub struct Matcher {
     /// IPv4 networks of /16 or longer, by their /16 (65,536 slots, empty
     /// until one is used): (network, length, indicator).
     v4_long: Vec<Vec<(u32, u8, u32)>>,
+    /// The same, flattened for the look-up: where each /16's entries start
+    /// in `v4_entries` (65,537 offsets, 256 KiB, mostly cached), and the
+    /// entries as (network, mask, indicator) in one array.
+    v4_start: Vec<u32>,
+    v4_entries: Vec<(u32, u32, u32)>,
     /// IPv4 networks shorter than /16 and IPv6 networks, by length.
     nets: Vec<(u8, bool, FxHashMap<IpAddr, Vec<u32>>)>,
     names: FxHashMap<Box<str>, Vec<u32>>,
@@ -216,6 +221,18 @@ impl Matcher {
                     .push(i),
             }
         }
+        if !m.v4_long.is_empty() {
+            m.v4_start.reserve(1 << 16 | 1);
+            for slot in &m.v4_long {
+                m.v4_start.push(m.v4_entries.len() as u32);
+                for (net, len, i) in slot {
+                    m.v4_entries
+                        .push((*net, u32::MAX << (32 - u32::from(*len)), *i));
+                }
+            }
+            m.v4_start.push(m.v4_entries.len() as u32);
+            m.v4_long = Vec::new();
+        }
         m.nets = nets
             .into_iter()
             .map(|((l, v6), map)| (l, v6, map))
@@ -248,12 +265,16 @@ impl Matcher {
             v.iter().for_each(|i| f(*i));
         }
         if let IpAddr::V4(v) = ip
-            && let Some(list) = self.v4_long.get((u32::from(v) >> 16) as usize)
+            && !self.v4_start.is_empty()
         {
             let bits = u32::from(v);
-            for (net, len, i) in list {
-                let m = u32::MAX << (32 - u32::from(*len));
-                if bits & m == *net {
+            let slot = (bits >> 16) as usize;
+            let (from, to) = (
+                self.v4_start[slot] as usize,
+                self.v4_start[slot + 1] as usize,
+            );
+            for (net, mask, i) in &self.v4_entries[from..to] {
+                if bits & mask == *net {
                     f(*i);
                 }
             }

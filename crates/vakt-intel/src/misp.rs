@@ -4,7 +4,8 @@
 //! `domain`, `hostname`, `domain|ip`, `url`, `uri` with a host, `md5`,
 //! `sha1`, `sha256`, `filename|md5|sha1|sha256`, `email-src`, `email-dst`,
 //! `email`; `to_ids` kept (an attribute not meant for detection is loaded
-//! but marked), sightings counted, TLP from event or attribute tags. Other
+//! but marked), TLP from event or attribute tags (the events' own sightings
+//! are not read yet). Other
 //! types (text, links, filenames, sizes…) are counted as unsupported.
 
 use std::path::Path;

@@ -59,7 +59,10 @@ fn ind(kind: Kind, value: String) -> Indicator {
 }
 
 fn main() {
-    let n: u64 = std::env::var("VAKT_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000_000);
+    let n: u64 = std::env::var("VAKT_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000_000);
     let tmp;
     let dir = match std::env::var_os("VAKT_BENCH_DIR") {
         Some(d) => std::path::PathBuf::from(d),
@@ -69,7 +72,9 @@ fn main() {
         }
     };
     let (store, _) = vakt_store::Store::open(&dir).unwrap();
-    let mut w = store.writer(Arc::new(Pseudonymiser::new(b"benchmark key, 16+ bytes").unwrap()));
+    let mut w = store.writer(Arc::new(
+        Pseudonymiser::new(b"benchmark key, 16+ bytes").unwrap(),
+    ));
     let mut rng = Rng(9);
     let mk = |src: &str| Event {
         time: Timestamp(0),
@@ -77,7 +82,10 @@ fn main() {
         source: Arc::from(src),
         fields: Vec::new(),
         common: Vec::new(),
-        origin: Origin { path: Arc::from(format!("{src}.log")), locator: Locator::Line(0) },
+        origin: Origin {
+            path: Arc::from(format!("{src}.log")),
+            locator: Locator::Line(0),
+        },
     };
     let (mut conn, mut dns) = (mk("zeek:conn"), mk("zeek:dns"));
     let start = 1_514_764_800i64 * 1_000_000_000;
@@ -96,7 +104,11 @@ fn main() {
             conn.origin.locator = Locator::Line(k);
             conn.set_common(SRC_IP, Value::Ip(src));
             conn.set_common(SRC_PORT, Value::Int(49152 + (r >> 20) as i64 % 16000));
-            let dst = if special { c2((r >> 30) % 4) } else { outside((r >> 24) % 200_000) };
+            let dst = if special {
+                c2((r >> 30) % 4)
+            } else {
+                outside((r >> 24) % 200_000)
+            };
             conn.set_common(DST_IP, Value::Ip(IpAddr::V4(dst)));
             conn.set_common(DST_PORT, Value::Int(443));
             // A Zeek conn.log line of this record is about 150 bytes.
@@ -124,11 +136,19 @@ fn main() {
     // 1,000 new indicators, 10 of them in the history.
     let mut inds = Vec::new();
     for i in 0..500u64 {
-        let a = if i < 4 { c2(i) } else { Ipv4Addr::from(0x6000_0000u32 + i as u32) };
+        let a = if i < 4 {
+            c2(i)
+        } else {
+            Ipv4Addr::from(0x6000_0000u32 + i as u32)
+        };
         inds.push(ind(Kind::Ip, a.to_string()));
     }
     for i in 0..300u64 {
-        let d = if i < 4 { format!("c2-{i}.example") } else { format!("never{i}.example") };
+        let d = if i < 4 {
+            format!("c2-{i}.example")
+        } else {
+            format!("never{i}.example")
+        };
         inds.push(ind(Kind::Domain, d));
     }
     for i in 0..200u64 {
@@ -138,7 +158,11 @@ fn main() {
     let t = Instant::now();
     let found = store.retro_hunt(&inds).unwrap();
     let hunt = t.elapsed().as_secs_f64();
-    println!("events stored      {} in {write:.1} s ({:.0} events/s, one core)", st.events, st.events as f64 / write);
+    println!(
+        "events stored      {} in {write:.1} s ({:.0} events/s, one core)",
+        st.events,
+        st.events as f64 / write
+    );
     println!(
         "store size         {} bytes = {:.1} MB per million events; the same as Zeek TSV about {:.1} MB per million ({:.0} %)",
         st.bytes,
@@ -146,7 +170,10 @@ fn main() {
         raw_bytes as f64 / n as f64,
         100.0 * st.bytes as f64 / raw_bytes as f64
     );
-    println!("segments           {}; row groups {}", found.segments.0, found.row_groups.0);
+    println!(
+        "segments           {}; row groups {}",
+        found.segments.0, found.row_groups.0
+    );
     println!(
         "retro-hunt         1,000 indicators in {hunt:.2} s: {} seen; read {} of {} segments ({:.1} % skipped), {} of {} row groups ({:.1} % skipped), {} events compared",
         found.sightings.len(),
