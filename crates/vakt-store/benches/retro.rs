@@ -98,8 +98,8 @@ fn main() {
         let src = IpAddr::V4(Ipv4Addr::new(10, 20, (r >> 8) as u8 % 20, r as u8));
         // On day 3 only, now and then, the attacker's four C2 addresses and names.
         let day3 = k * 30 / n == 2;
-        let special = day3 && (r >> 50) % 10_000 == 0;
-        let e = if r % 4 != 0 {
+        let special = day3 && (r >> 50).is_multiple_of(10_000);
+        let e = if !r.is_multiple_of(4) {
             conn.time = time;
             conn.origin.locator = Locator::Line(k);
             conn.set_common(SRC_IP, Value::Ip(src));
