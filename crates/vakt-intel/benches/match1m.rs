@@ -48,6 +48,7 @@ fn ind(kind: Kind, value: String) -> Indicator {
         kill_chain: Vec::new(),
         to_ids: true,
         warning: None,
+        sightings: 0,
     }
 }
 

@@ -91,6 +91,9 @@ pub struct Indicator {
     pub to_ids: bool,
     /// The warninglist it is on, if any: loaded, but alerts only with force.
     pub warning: Option<String>,
+    /// Sightings the source reports (MISP `Sighting` entries of the attribute).
+    #[serde(default)]
+    pub sightings: u32,
 }
 
 /// A problem with one indicator (or a whole file), with where it was.

@@ -111,6 +111,7 @@ pub fn load(text: &str, path: &Path, out: &mut Loaded) {
                     kill_chain: Vec::new(),
                     to_ids: true,
                     warning: None,
+                    sightings: 0,
                 }),
                 Err(why) => out.problem(path, at.clone(), why),
             }

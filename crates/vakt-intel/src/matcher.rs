@@ -436,6 +436,7 @@ mod tests {
             kill_chain: Vec::new(),
             to_ids: true,
             warning: None,
+            sightings: 0,
         }
     }
 

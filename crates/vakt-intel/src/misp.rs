@@ -4,8 +4,8 @@
 //! `domain`, `hostname`, `domain|ip`, `url`, `uri` with a host, `md5`,
 //! `sha1`, `sha256`, `filename|md5|sha1|sha256`, `email-src`, `email-dst`,
 //! `email`; `to_ids` kept (an attribute not meant for detection is loaded
-//! but marked), TLP from event or attribute tags (the events' own sightings
-//! are not read yet). Other
+//! but marked), TLP from event or attribute tags, the attribute's
+//! `Sighting` entries counted. Other
 //! types (text, links, filenames, sizes…) are counted as unsupported.
 
 use std::path::Path;
@@ -183,6 +183,10 @@ pub fn load(doc: &Json, path: &Path, source: &Arc<str>, out: &mut Loaded) {
                             .unwrap_or_default(),
                         to_ids,
                         warning: None,
+                        sightings: a
+                            .get("Sighting")
+                            .and_then(Json::as_array)
+                            .map_or(0, |s| s.len() as u32),
                     }),
                     Err(why) => out.problem(path, id.clone(), format!("{kind}: {why}")),
                 }

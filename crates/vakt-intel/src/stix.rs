@@ -445,6 +445,7 @@ pub fn load(doc: &Json, path: &Path, source: &Arc<str>, out: &mut Loaded) {
                     kill_chain: kill_chain.clone(),
                     to_ids: true,
                     warning: None,
+                    sightings: 0,
                 }),
                 Err(why) => out.problem(path, at.clone(), why),
             }

@@ -90,6 +90,17 @@ fn misp_events() {
         vec![("domain", 19), ("ip", 12), ("sha1", 37)]
     );
     assert!(sednit.indicators.iter().all(|i| i.name.contains("Sednit")));
+    // The Ursnif event carries sightings on its attributes.
+    let ursnif =
+        vakt_intel::load(
+            &[shared().join("misp-events-pymisp/reportlab_testfiles/sighting_1.json")],
+        );
+    assert_eq!(counts(&ursnif), vec![("domain", 4), ("url", 1)]);
+    assert!(
+        ursnif.indicators.iter().any(|i| i.sightings > 0),
+        "{:?}",
+        ursnif.indicators
+    );
 }
 
 #[test]

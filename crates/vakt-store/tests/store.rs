@@ -126,6 +126,7 @@ fn indicator(kind: Kind, v: &str) -> Indicator {
         kill_chain: Vec::new(),
         to_ids: true,
         warning: None,
+        sightings: 0,
     }
 }
 

@@ -450,6 +450,16 @@ pub struct IngestArgs {
     /// A file holding the secret key that pseudonymises patients in the store (see `vakt hunt`).
     #[arg(long, value_name = "FILE", env = "VAKT_PSEUDONYM_KEY_FILE")]
     pub pseudonym_key_file: Option<PathBuf>,
+    /// With --store: match every event against these indicators as it is
+    /// stored, one JSON line per match on standard output (as `vakt hunt --intel`).
+    #[arg(long = "intel", value_name = "PATH")]
+    pub intel: Vec<PathBuf>,
+    /// MISP warninglists for --intel.
+    #[arg(long = "warninglist", value_name = "PATH")]
+    pub warninglists: Vec<PathBuf>,
+    /// Alert on warninglisted indicators too.
+    #[arg(long)]
+    pub intel_force: bool,
     /// Write the events here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,

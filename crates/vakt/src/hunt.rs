@@ -304,41 +304,10 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let intel = if args.intel.is_empty() {
         None
     } else {
-        let mut loaded = vakt_intel::load(&args.intel);
-        if !args.warninglists.is_empty() {
-            let lists = vakt_analytics::allow::AllowLists::load(&args.warninglists)?;
-            loaded.mark_warninglisted(&lists);
-        }
-        for p in &loaded.problems {
-            eprintln!("vakt: intel: {p}");
-        }
-        intel_problems = loaded.problems.len();
-        let alerting: Vec<bool> = loaded
-            .indicators
-            .iter()
-            .map(|i| args.intel_force || (i.to_ids && i.warning.is_none()))
-            .collect();
-        if !quiet {
-            let counts: Vec<String> = loaded
-                .counts()
-                .iter()
-                .map(|(k, n)| format!("{n} {k}"))
-                .collect();
-            let quiet_ones = alerting.iter().filter(|a| !**a).count();
-            eprintln!(
-                "vakt: {} indicators loaded ({}); {} warninglisted or not for detection, not alerting{}; {} patterns or attributes unsupported",
-                loaded.indicators.len(),
-                counts.join(", "),
-                quiet_ones,
-                if args.intel_force {
-                    " (forced: alerting)"
-                } else {
-                    ""
-                },
-                loaded.unsupported.values().sum::<usize>()
-            );
-        }
-        Some((vakt_intel::Matcher::new(loaded.indicators), alerting))
+        let (m, alerting, problems) =
+            crate::intel::for_matching(&args.intel, &args.warninglists, args.intel_force, quiet)?;
+        intel_problems = problems;
+        Some((m, alerting))
     };
     let work = HuntWork {
         intel: intel.as_ref().map(|(m, a)| (m, a.as_slice())),

@@ -113,6 +113,19 @@ fn to_store(args: &IngestArgs, dir: &std::path::Path) -> anyhow::Result<ExitCode
     let mut w = store
         .writer(std::sync::Arc::new(pseudo))
         .with_sizes(args.segment_events, args.segment_events.min(16_384));
+    let intel = if args.intel.is_empty() {
+        None
+    } else {
+        Some(crate::intel::for_matching(
+            &args.intel,
+            &args.warninglists,
+            args.intel_force,
+            quiet,
+        )?)
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut hits = Vec::new();
+    let mut matched = 0u64;
     let mut said = 0;
     let mut say = |w: &vakt_store::StoreWriter| {
         for s in &w.segments()[said..] {
@@ -123,6 +136,27 @@ fn to_store(args: &IngestArgs, dir: &std::path::Path) -> anyhow::Result<ExitCode
     let summary = crate::run::read_all(&args.input, &Events, |batch, _| {
         for e in &batch {
             w.append(e)?;
+            if let Some((m, alerting, _)) = &intel {
+                hits.clear();
+                m.event(e, &mut hits);
+                for h in hits.iter().filter(|h| alerting[h.indicator as usize]) {
+                    let ind = &m.indicators()[h.indicator as usize];
+                    matched += 1;
+                    serde_json::to_writer(
+                        &mut out,
+                        &serde_json::json!({
+                            "time": e.time.to_rfc3339(),
+                            "indicator": {"kind": ind.kind.name(), "value": ind.value, "source": &*ind.source,
+                                "id": ind.id, "confidence": ind.confidence, "tlp": ind.tlp},
+                            "field": h.field.name(), "value": h.value,
+                            "event_source": &*e.source,
+                            "origin": {"path": &*e.origin.path, "where": e.origin.locator.to_string()},
+                        }),
+                    )
+                    .map_err(std::io::Error::from)?;
+                    out.write_all(b"\n")?;
+                }
+            }
         }
         if !quiet {
             say(&w);
@@ -130,8 +164,12 @@ fn to_store(args: &IngestArgs, dir: &std::path::Path) -> anyhow::Result<ExitCode
         Ok(())
     })?;
     w.flush()?;
+    out.flush()?;
     if !quiet {
         say(&w);
+        if intel.is_some() {
+            eprintln!("vakt: {matched} indicator matches while storing");
+        }
         let t = summary.total();
         eprintln!(
             "vakt: {} events from {} files stored in {} segments under {}; {} rejected, {} skipped, {} unreadable",
@@ -144,6 +182,11 @@ fn to_store(args: &IngestArgs, dir: &std::path::Path) -> anyhow::Result<ExitCode
             summary.unreadable.len()
         );
         let _ = t;
+    }
+    let bad_intel = intel.as_ref().is_some_and(|(_, _, problems)| *problems > 0);
+    if bad_intel && summary.unreadable.is_empty() && summary.rejected == 0 {
+        let _ = summary.exit_code(quiet);
+        return Ok(ExitCode::from(2));
     }
     Ok(summary.exit_code(quiet))
 }

@@ -88,6 +88,51 @@ fn recorded(hunted: i64, s: &Sighting) -> Recorded {
     }
 }
 
+/// Loads indicators for live matching: the matcher, which indicators may
+/// alert (meant for detection and not warninglisted, or all when forced),
+/// and the number of problems (each said on standard error).
+pub fn for_matching(
+    paths: &[std::path::PathBuf],
+    warninglists: &[std::path::PathBuf],
+    force: bool,
+    quiet: bool,
+) -> anyhow::Result<(vakt_intel::Matcher, Vec<bool>, usize)> {
+    let mut loaded = vakt_intel::load(paths);
+    if !warninglists.is_empty() {
+        let lists = vakt_analytics::allow::AllowLists::load(warninglists)?;
+        loaded.mark_warninglisted(&lists);
+    }
+    for p in &loaded.problems {
+        eprintln!("vakt: intel: {p}");
+    }
+    let alerting: Vec<bool> = loaded
+        .indicators
+        .iter()
+        .map(|i| force || (i.to_ids && i.warning.is_none()))
+        .collect();
+    if !quiet {
+        let counts: Vec<String> = loaded
+            .counts()
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        eprintln!(
+            "vakt: {} indicators loaded ({}); {} warninglisted or not for detection, not alerting{}; {} patterns or attributes unsupported",
+            loaded.indicators.len(),
+            counts.join(", "),
+            alerting.iter().filter(|a| !**a).count(),
+            if force { " (forced: alerting)" } else { "" },
+            loaded.unsupported.values().sum::<usize>()
+        );
+    }
+    let problems = loaded.problems.len();
+    Ok((
+        vakt_intel::Matcher::new(loaded.indicators),
+        alerting,
+        problems,
+    ))
+}
+
 /// Runs `vakt intel …`.
 pub fn run(c: IntelCommand) -> anyhow::Result<ExitCode> {
     match c {

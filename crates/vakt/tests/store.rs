@@ -119,27 +119,36 @@ fn intel_add_retro_hunts_the_stored_history() {
     let dir = tempfile::tempdir().unwrap();
     let region = sim(dir.path(), "4");
     let store = dir.path().join("store");
-    let (code, _, err) = vakt(&[
-        "ingest",
-        region.join("tenants").to_str().unwrap(),
-        "--store",
-        store.to_str().unwrap(),
-        "-q",
-    ]);
-    assert_eq!(code, 0, "{err}");
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(region.join("truth/summary.json")).unwrap())
             .unwrap();
     let c2 = truth["indicators"]["c2_ip"].as_str().unwrap().to_owned();
+    let c2_domain = truth["indicators"]["c2_domain"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let iocs = dir.path().join("iocs.txt");
-    std::fs::write(
-        &iocs,
-        format!(
-            "{c2}\n{}\n",
-            truth["indicators"]["c2_domain"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&iocs, format!("{c2}\n{c2_domain}\n")).unwrap();
+    // Stored, and matched live while storing.
+    let (code, live, err) = vakt(&[
+        "ingest",
+        region.join("tenants").to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--intel",
+        iocs.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let live: Vec<serde_json::Value> = live
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!live.is_empty());
+    assert!(
+        live.iter().all(|m| m["indicator"]["value"] == c2.as_str()
+            || m["indicator"]["value"] == c2_domain.as_str())
+    );
     let (code, out, err) = vakt(&[
         "intel",
         "add",
@@ -154,6 +163,12 @@ fn intel_add_retro_hunts_the_stored_history() {
     let s = v["sightings"].as_array().unwrap();
     assert_eq!(s.len(), 2, "{out}");
     let ip = s.iter().find(|x| x["value"] == c2.as_str()).unwrap();
+    // The retro-hunt finds what live matching found while storing.
+    let live_ip = live
+        .iter()
+        .filter(|m| m["indicator"]["value"] == c2.as_str())
+        .count() as u64;
+    assert_eq!(ip["count"].as_u64(), Some(live_ip));
     // The first C2 connection in the truth (network logs).
     let mut first = None;
     for l in std::fs::read_to_string(region.join("truth/events.jsonl"))
