@@ -99,7 +99,12 @@ impl AllowLists {
         let mut out = AllowLists::default();
         for p in paths {
             let mut files = Vec::new();
-            collect(p, &mut files).map_err(|e| AllowListError {
+            vakt_core::files::walk(
+                p,
+                &|f| f.extension().is_some_and(|x| x == "json"),
+                &mut files,
+            )
+            .map_err(|e| AllowListError {
                 path: p.clone(),
                 reason: e.to_string(),
             })?;
@@ -232,24 +237,6 @@ impl AllowLists {
             .collect();
         (kept, aside)
     }
-}
-
-fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if p.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        entries.sort();
-        for e in entries {
-            if e.is_dir() || e.extension().is_some_and(|x| x == "json") {
-                collect(&e, out)?;
-            }
-        }
-    } else {
-        std::fs::metadata(p)?;
-        out.push(p.to_owned());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

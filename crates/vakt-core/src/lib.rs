@@ -15,6 +15,7 @@ mod alert;
 mod error;
 mod event;
 pub mod field;
+pub mod files;
 pub mod nin;
 pub mod pseudo;
 mod time;

@@ -271,7 +271,7 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
     let mut out = Loaded::default();
     let mut files = Vec::new();
     for p in paths {
-        if let Err(e) = collect(p, &mut files) {
+        if let Err(e) = vakt_core::files::walk(p, &|_| true, &mut files) {
             out.problem(p, "", format!("cannot read: {e}"));
         }
     }
@@ -307,22 +307,6 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         }
     }
     out
-}
-
-fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if p.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        entries.sort();
-        for e in entries {
-            collect(&e, out)?;
-        }
-    } else {
-        std::fs::metadata(p)?;
-        out.push(p.to_owned());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -316,7 +316,7 @@ impl EhrContext {
         let mut ctx = EhrContext::default();
         let mut files = Vec::new();
         for p in paths {
-            if let Err(e) = collect(p, &mut files) {
+            if let Err(e) = vakt_core::files::walk(p, &|_| true, &mut files) {
                 ctx.problems.push(ContextProblem {
                     path: p.clone(),
                     at: 0,
@@ -468,19 +468,7 @@ impl EhrContext {
             && let Some(cares) = self.care.get_mut(p)
         {
             for c in cares {
-                if c.staff.iter().any(|s| s.starts_with("CareTeam/")) {
-                    let mut members = Vec::new();
-                    for s in &c.staff {
-                        match self.teams.get(s) {
-                            Some(m) if s.starts_with("CareTeam/") => {
-                                members.extend(m.iter().cloned())
-                            }
-                            _ if s.starts_with("CareTeam/") => {}
-                            _ => members.push(s.clone()),
-                        }
-                    }
-                    c.staff = members;
-                }
+                resolve_teams(&self.teams, c);
             }
         }
         Ok(learned)
@@ -807,22 +795,9 @@ impl EhrContext {
 
     /// Resolves team references and derives each trust's home counties.
     fn finish(&mut self) {
-        let teams = &self.teams;
         for cares in self.care.values_mut() {
             for c in cares {
-                if c.staff.iter().any(|s| s.starts_with("CareTeam/")) {
-                    let mut members = Vec::new();
-                    for s in &c.staff {
-                        match teams.get(s) {
-                            Some(m) if s.starts_with("CareTeam/") => {
-                                members.extend(m.iter().cloned())
-                            }
-                            _ if s.starts_with("CareTeam/") => {}
-                            _ => members.push(s.clone()),
-                        }
-                    }
-                    c.staff = members;
-                }
+                resolve_teams(&self.teams, c);
             }
         }
         let mut counts: FxHashMap<Box<str>, (usize, FxHashMap<u8, usize>)> = FxHashMap::default();
@@ -883,6 +858,25 @@ impl EhrContext {
     }
 }
 
+/// Replaces a care relationship's `CareTeam/…` references by the teams'
+/// members (a team not known is dropped).
+fn resolve_teams(teams: &FxHashMap<Box<str>, FxHashSet<Box<str>>>, c: &mut Care) {
+    if !c.staff.iter().any(|s| s.starts_with("CareTeam/")) {
+        return;
+    }
+    let mut members = Vec::new();
+    for s in &c.staff {
+        if s.starts_with("CareTeam/") {
+            if let Some(m) = teams.get(s) {
+                members.extend(m.iter().cloned());
+            }
+        } else {
+            members.push(s.clone());
+        }
+    }
+    c.staff = members;
+}
+
 /// What a resource learned while streaming changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Learned {
@@ -903,20 +897,4 @@ pub enum Relation {
     Department,
     /// No care relationship.
     None,
-}
-
-fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if p.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        entries.sort();
-        for e in entries {
-            collect(&e, out)?;
-        }
-    } else {
-        std::fs::metadata(p)?;
-        out.push(p.to_owned());
-    }
-    Ok(())
 }
