@@ -36,7 +36,7 @@ pub enum Command {
     /// Work with Sigma rules.
     #[command(subcommand)]
     Rules(RulesCommand),
-    /// Simulate a health region under attack, hunt it with Sigma rules, and compare with the truth.
+    /// Simulate a health region under attack, hunt it with Sigma rules and the analytics, and compare with the truth.
     Demo(DemoArgs),
     /// Simulate a health region (under attack) and write its logs, with ground truth.
     Sim(SimArgs),
