@@ -144,10 +144,7 @@ pub struct Matcher {
     ips: FxHashMap<IpAddr, Vec<u32>>,
     ip_filter: Prefilter,
     name_filter: Prefilter,
-    /// IPv4 networks of /16 or longer, by their /16 (65,536 slots, empty
-    /// until one is used): (network, length, indicator).
-    v4_long: Vec<Vec<(u32, u8, u32)>>,
-    /// The same, flattened for the look-up: where each /16's entries start
+    /// IPv4 networks of /16 or longer, for the look-up: where each /16's entries start
     /// in `v4_entries` (65,537 offsets, 256 KiB, mostly cached), and the
     /// entries as (network, mask, indicator) in one array.
     v4_start: Vec<u32>,
@@ -169,6 +166,8 @@ impl Matcher {
             ..Default::default()
         };
         let mut nets: FxHashMap<(u8, bool), FxHashMap<IpAddr, Vec<u32>>> = FxHashMap::default();
+        // IPv4 networks of /16 or longer under their /16, flattened below.
+        let mut v4_long: Vec<Vec<(u32, u8, u32)>> = Vec::new();
         for (i, ind) in indicators.iter().enumerate() {
             let i = i as u32;
             match ind.kind {
@@ -189,10 +188,10 @@ impl Matcher {
                         && len >= 16
                     {
                         let bits = u32::from(v);
-                        if m.v4_long.is_empty() {
-                            m.v4_long = vec![Vec::new(); 1 << 16];
+                        if v4_long.is_empty() {
+                            v4_long = vec![Vec::new(); 1 << 16];
                         }
-                        m.v4_long[(bits >> 16) as usize].push((bits, len, i));
+                        v4_long[(bits >> 16) as usize].push((bits, len, i));
                         continue;
                     }
                     nets.entry((len, ip.is_ipv6()))
@@ -221,9 +220,9 @@ impl Matcher {
                     .push(i),
             }
         }
-        if !m.v4_long.is_empty() {
+        if !v4_long.is_empty() {
             m.v4_start.reserve(1 << 16 | 1);
-            for slot in &m.v4_long {
+            for slot in &v4_long {
                 m.v4_start.push(m.v4_entries.len() as u32);
                 for (net, len, i) in slot {
                     m.v4_entries
@@ -231,7 +230,6 @@ impl Matcher {
                 }
             }
             m.v4_start.push(m.v4_entries.len() as u32);
-            m.v4_long = Vec::new();
         }
         m.nets = nets
             .into_iter()

@@ -86,10 +86,7 @@ impl Store {
         }
         let mut found: Vec<Option<Sighting>> = vec![None; indicators.len()];
         for seg in self.segments() {
-            let pq = |source| StoreError::Parquet {
-                path: seg.clone(),
-                source,
-            };
+            let pq = crate::pq(&seg);
             let file = File::open(&seg).map_err(crate::io(&seg))?;
             let reader = SerializedFileReader::new_with_options(
                 file,

@@ -83,6 +83,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+fn pq(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> StoreError + Copy + '_ {
+    move |source| StoreError::Parquet {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// The columns, in order.
 pub const COLUMNS: [&str; 19] = [
     "time",
@@ -381,12 +388,7 @@ impl Store {
             let file = File::open(&seg).map_err(io(&seg))?;
             st.bytes += file.metadata().map_err(io(&seg))?.len();
             let reader =
-                parquet::file::reader::SerializedFileReader::new(file).map_err(|source| {
-                    StoreError::Parquet {
-                        path: seg.clone(),
-                        source,
-                    }
-                })?;
+                parquet::file::reader::SerializedFileReader::new(file).map_err(pq(&seg))?;
             let meta = reader.metadata();
             let rows = meta.file_metadata().num_rows() as u64;
             st.segments += 1;
@@ -456,35 +458,39 @@ impl Store {
     }
 }
 
+/// A partition value as a folder name: ASCII letters, digits and `-_.:` as
+/// they are, every other byte of the UTF-8 as `%XX`.
 fn escape(v: &str) -> String {
-    v.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') {
-                c.to_string()
-            } else {
-                format!("%{:02X}", c as u32 & 0xff)
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
+/// The inverse of [`escape`] (a malformed `%` is kept as it is).
 fn unescape(v: &str) -> String {
-    let mut out = String::new();
     let b = v.as_bytes();
+    let mut bytes = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
-            && i + 2 < b.len() + 1
-            && let Ok(x) = u8::from_str_radix(v.get(i + 1..i + 3).unwrap_or(""), 16)
+            && let Some(x) = v
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
-            out.push(x as char);
+            bytes.push(x);
             i += 3;
-            continue;
+        } else {
+            bytes.push(b[i]);
+            i += 1;
         }
-        out.push(b[i] as char);
-        i += 1;
     }
-    out
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn dirs(p: &Path) -> Vec<PathBuf> {
@@ -517,12 +523,17 @@ fn files(p: &Path, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
+const DAY_NS: i64 = 86_400 * 1_000_000_000;
+
+/// A partition: tenant, day number (since the epoch, UTC), source kind.
+type Partition = (Arc<str>, i64, Arc<str>);
+
 /// Appends events to the store in segments.
 #[derive(Debug)]
 pub struct StoreWriter {
     dir: PathBuf,
     pseudo: Arc<Pseudonymiser>,
-    buffers: FxHashMap<(String, String, String), Vec<Row>>,
+    buffers: FxHashMap<Partition, Vec<Row>>,
     segment_rows: usize,
     group_rows: usize,
     written: u64,
@@ -540,13 +551,9 @@ impl StoreWriter {
 
     /// Takes one event; a partition's buffer that is full is written as a segment.
     pub fn append(&mut self, e: &Event) -> Result<(), StoreError> {
-        let day = e
-            .time
-            .to_rfc3339()
-            .get(..10)
-            .unwrap_or("0000-00-00")
-            .to_owned();
-        let key = (e.tenant.to_string(), day, e.source.to_string());
+        // The partition: tenant, UTC day (as a day number until written), source kind.
+        let day = e.time.0.div_euclid(DAY_NS);
+        let key = (e.tenant.clone(), day, e.source.clone());
         let r = row(e, &self.pseudo);
         let full = {
             let buf = self.buffers.entry(key.clone()).or_default();
@@ -581,14 +588,20 @@ impl StoreWriter {
         &self.segments
     }
 
-    fn write(&mut self, key: &(String, String, String), rows: Vec<Row>) -> Result<(), StoreError> {
+    fn write(&mut self, key: &Partition, rows: Vec<Row>) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         let dir = self
             .dir
             .join(format!("tenant={}", escape(&key.0)))
-            .join(format!("day={}", key.1))
+            .join(format!(
+                "day={}",
+                vakt_core::Timestamp(key.1 * DAY_NS)
+                    .to_rfc3339()
+                    .get(..10)
+                    .unwrap_or("0000-00-00")
+            ))
             .join(format!("source={}", escape(&key.2)));
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         self.seq += 1;
@@ -603,10 +616,7 @@ impl StoreWriter {
         let done = dir.join(format!("seg-{id}.parquet"));
         let tmp = dir.join(format!("seg-{id}.parquet.tmp"));
         let file = File::create(&tmp).map_err(io(&tmp))?;
-        let pq = |source| StoreError::Parquet {
-            path: tmp.clone(),
-            source,
-        };
+        let pq = pq(&tmp);
         let mut w =
             ArrowWriter::try_new(file, schema(), Some(properties(self.group_rows))).map_err(pq)?;
         for chunk in rows.chunks(self.group_rows) {
@@ -623,5 +633,30 @@ impl StoreWriter {
         self.written += rows.len() as u64;
         self.segments.push(done);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_round_trip() {
+        for v in [
+            "ous",
+            "zeek:conn",
+            "evtx:Microsoft-Windows-Sysmon/Operational",
+            "Helse Sør-Øst",
+            "50%",
+        ] {
+            let e = escape(v);
+            assert!(
+                e.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:%".contains(&b)),
+                "{e}"
+            );
+            assert_eq!(unescape(&e), v);
+        }
+        assert_ne!(escape("Sør"), escape("S\u{1f8}r"));
     }
 }

@@ -278,7 +278,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         let ctx = vakt_analytics::ehr::EhrContext::load(&args.context);
         if !quiet {
             let loaded: Vec<String> = ctx.loaded.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            eprintln!("vakt: EHR context: {}", loaded.join(", "));
+            eprintln!(
+                "vakt: EHR context: {}; {} files passed over (not FHIR context resources)",
+                loaded.join(", "),
+                ctx.skipped.len()
+            );
         }
         for p in &ctx.problems {
             eprintln!("vakt: EHR context: {p}");

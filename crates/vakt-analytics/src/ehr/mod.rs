@@ -133,7 +133,6 @@ struct User {
     service: bool,
     emergency_dept: bool,
     trust: Option<Box<str>>,
-    first: i64,
     /// Reads per hour of day, over completed days.
     usual: [u32; 24],
     days_seen: u32,
@@ -460,7 +459,6 @@ impl EhrAnalytics {
             trust: dept.as_deref().map(|d| ctx.trust_of(d)),
             staff,
             peer,
-            first: i64::MAX,
             hour: Hour {
                 hour: i64::MIN,
                 ..Default::default()
@@ -591,10 +589,9 @@ impl EhrAnalytics {
         let explained_purpose = has_purpose(&EMERGENCY_PURPOSES);
         let clinical = has_purpose(&["TREAT", "ETREAT", "BTG"]);
         let src = e.common(SRC_IP).and_then(Value::as_ip);
-        let ctx = Arc::clone(&self.ctx);
+        let ctx = &*self.ctx;
         let after = self.cfg.relationship_after;
         let user = &mut self.users[u as usize];
-        user.first = user.first.min(t);
         let hod = (t.rem_euclid(DAY) / HOUR) as usize;
         user.today_hours[hod] += 1;
         user.hour.times.push(t);
