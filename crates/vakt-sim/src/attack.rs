@@ -36,7 +36,8 @@ pub struct Attack {
     pub t_initial: i64,
     t_cred: i64,
     t_discovery: i64,
-    t_lateral: i64,
+    /// When the administrator's stolen credentials are first used.
+    pub t_lateral: i64,
     t_collect: i64,
     t_collect_end: i64,
     t_exfil: i64,
@@ -46,8 +47,8 @@ pub struct Attack {
     /// Patients to read, in order.
     targets: Vec<u32>,
     read: usize,
-    /// Patients read so far.
-    pub exposed: BTreeSet<u32>,
+    /// Patients the attacker's own collection read so far.
+    pub collected: BTreeSet<u32>,
     /// Hosts reached.
     pub hosts: BTreeSet<usize>,
 }
@@ -133,9 +134,21 @@ impl Attack {
             next_beacon: at(0.0) + 5 * MINUTE,
             targets,
             read: 0,
-            exposed: BTreeSet::new(),
+            collected: BTreeSet::new(),
             hosts: BTreeSet::new(),
         }
+    }
+
+    /// Whether an EHR access at `t` by practitioner `who` from `address` was
+    /// made in a session the attacker controlled: by the phished clinician's
+    /// account or from their workstation after the initial access (the
+    /// implant sees what the workstation shows), or by the administrator's
+    /// account after the attacker first used it.
+    pub fn controls(&self, world: &World, who: &str, address: Ipv4Addr, t: i64) -> bool {
+        let r = world.region;
+        let v = &r.staff[self.victim];
+        (t >= self.t_initial && (who == v.id || address == r.hosts[v.workstation].ip))
+            || (t >= self.t_lateral && who == r.staff[self.admin].id)
     }
 
     /// The attacker's records in the hour starting at `t0`.
@@ -408,7 +421,7 @@ impl Attack {
                     from + ((to - from) as f64 * (k as f64 + rng.unit()) / n.max(1) as f64) as i64;
                 let p = self.targets[self.read];
                 self.read += 1;
-                self.exposed.insert(p);
+                self.collected.insert(p);
                 let id = world.next_audit_id();
                 let pid = r.patients[p as usize].id.as_str();
                 let text = audit_event(
@@ -436,7 +449,7 @@ impl Attack {
             let t = self.t_exfil;
             let exfil = Ipv4Addr::from(EXFIL_IP);
             let u = uid(rng);
-            let bytes = 150_000_000 + self.exposed.len() as u64 * 40_000;
+            let bytes = 150_000_000 + self.collected.len() as u64 * 40_000;
             let sp = 49152 + rng.below(16000) as u16;
             recs.push(Rec {
                 t,

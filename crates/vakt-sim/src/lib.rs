@@ -143,8 +143,10 @@ pub struct Summary {
     pub files: Vec<PathBuf>,
     /// Records written to the event files.
     pub records: u64,
-    /// Patients whose records the attacker read.
+    /// Patients whose records were read in sessions the attacker controlled.
     pub exposed: usize,
+    /// Of them, those the attacker's own collection read.
+    pub collected: usize,
     /// Clinicians' reads, and those without a care relationship.
     pub reads: (u64, u64),
 }
@@ -180,6 +182,63 @@ impl World<'_> {
 
 fn io(e: std::io::Error) -> SimError {
     SimError::Io(e.to_string())
+}
+
+/// Adds to `exposed` the patients of the hour's AuditEvents that were made in
+/// a session the attacker controlled (read back from the records as written).
+fn exposed_in(
+    a: &Attack,
+    world: &World,
+    patient_index: &std::collections::HashMap<&str, u32>,
+    recs: &[Rec],
+    exposed: &mut std::collections::BTreeSet<u32>,
+) {
+    for rec in recs.iter().filter(|r| r.stream == output::Stream::Audit) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&rec.text) else {
+            continue;
+        };
+        let agent = &v["agent"][0];
+        let who = agent["who"]["reference"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("Practitioner/");
+        let address = agent["network"]["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+        if !a.controls(world, who, address, rec.t) {
+            continue;
+        }
+        for e in v["entity"].as_array().into_iter().flatten() {
+            if let Some(p) = e["what"]["reference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("Patient/"))
+                .and_then(|id| patient_index.get(id))
+            {
+                exposed.insert(*p);
+            }
+        }
+    }
+}
+
+/// Writes the asset register (a CMDB export): every host with its address,
+/// kind and trust, and whose patient records it holds.
+fn write_assets(region: &Region, out: &mut Output) -> Result<(), SimError> {
+    let mut csv = String::from("host,ip,kind,trust,holds_patients_of\n");
+    for h in &region.hosts {
+        let trust = region.trusts[h.trust].id;
+        let holds = match h.kind {
+            region::HostKind::Ehr | region::HostKind::Backup | region::HostKind::Pacs => trust,
+            _ => "",
+        };
+        csv.push_str(&format!(
+            "{},{},{},{trust},{holds}\n",
+            h.name,
+            h.ip,
+            h.kind.name()
+        ));
+    }
+    out.write_file("registers/assets.csv", &csv)
 }
 
 /// Writes the FHIR context (Patient, Practitioner, PractitionerRole, CareTeam,
@@ -291,6 +350,7 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
     );
     let mut out = Output::new(&cfg.out)?;
     write_context(&region, &mut out)?;
+    write_assets(&region, &mut out)?;
 
     let trusts = region.trusts.len();
     let mut trust_staff = vec![Vec::new(); trusts];
@@ -355,6 +415,13 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
         Attack::plan(&world, &mut root.fork(4), start, cfg.speed, cfg.stealth)
     });
     let mut attack_rng = root.fork(5);
+    let patient_index: std::collections::HashMap<&str, u32> = region
+        .patients
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i as u32))
+        .collect();
+    let mut exposed_set: std::collections::BTreeSet<u32> = std::collections::BTreeSet::new();
     let ids: Vec<&str> = region.trusts.iter().map(|t| t.id).collect();
     for day in 0..cfg.days {
         out.start_day(day)?;
@@ -364,6 +431,7 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
             world.normal_hour(t0, day, hour, &mut recs)?;
             if let Some(a) = attack.as_mut() {
                 a.hour(&mut world, &mut attack_rng, t0, &mut recs)?;
+                exposed_in(a, &world, &patient_index, &recs, &mut exposed_set);
             }
             out.write(&ids, recs)?;
         }
@@ -372,19 +440,27 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
         w.flush().map_err(io)?;
     }
     // The truth beyond the event ledger.
-    let mut exposed = 0;
+    let (mut exposed, mut collected) = (0, 0);
     if let Some(a) = &attack {
-        exposed = a.exposed.len();
-        let mut csv = String::from("patient_id,nin,county_number,county,municipality,protected\n");
+        exposed = exposed_set.len();
+        collected = a.collected.len();
+        let mut csv =
+            String::from("patient_id,nin,county_number,county,municipality,protected,collected\n");
         let mut by_county: BTreeMap<&str, u64> = BTreeMap::new();
         let mut by_category: BTreeMap<&str, u64> = BTreeMap::new();
-        for p in &a.exposed {
+        for p in &exposed_set {
             let pt = &region.patients[*p as usize];
             let c = &region.counties[pt.county];
             let cat = pt.protected.map_or("", |c| c.name());
             csv.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                pt.id, pt.nin, c.number, c.name, pt.municipality, cat
+                "{},{},{},{},{},{},{}\n",
+                pt.id,
+                pt.nin,
+                c.number,
+                c.name,
+                pt.municipality,
+                cat,
+                u8::from(a.collected.contains(p))
             ));
             *by_county.entry(c.name).or_default() += 1;
             if !cat.is_empty() {
@@ -409,7 +485,14 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
             ],
             "hosts": hosts,
             "indicators": {"c2_domain": attack::C2_DOMAIN, "c2_ip": std::net::Ipv4Addr::from(attack::C2_IP).to_string(), "exfil_ip": std::net::Ipv4Addr::from(attack::EXFIL_IP).to_string(), "tunnel_domain": attack::TUNNEL_DOMAIN},
+            "controlled_sessions": [
+                {"practitioner": v.id, "from": vakt_core::Timestamp(a.t_initial).to_rfc3339()},
+                {"address": region.hosts[v.workstation].ip.to_string(), "from": vakt_core::Timestamp(a.t_initial).to_rfc3339()},
+                {"practitioner": ad.id, "from": vakt_core::Timestamp(a.t_lateral).to_rfc3339()},
+            ],
             "exposed_patients": exposed,
+            "exposed_means": "patients whose records were read in a session the attacker controlled: by the phished clinician's account or from their workstation after the initial access, or by the administrator's account after its first use by the attacker",
+            "collected_patients": collected,
             "exposed_by_county": by_county,
             "exposed_protected_by_category": by_category,
         });
@@ -425,6 +508,7 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
         files,
         records,
         exposed,
+        collected,
         reads,
     })
 }

@@ -301,6 +301,22 @@ pub enum HostKind {
     Web,
 }
 
+impl HostKind {
+    /// The name in the asset register.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostKind::Workstation => "workstation",
+            HostKind::Ehr => "ehr-server",
+            HostKind::DomainController => "domain-controller",
+            HostKind::FileServer => "file-server",
+            HostKind::Backup => "backup-server",
+            HostKind::Pacs => "pacs-server",
+            HostKind::Monitoring => "monitoring-server",
+            HostKind::Web => "web-server",
+        }
+    }
+}
+
 /// A host.
 #[derive(Debug, Clone)]
 pub struct Host {

@@ -184,16 +184,69 @@ fn attacker_reads_equal_the_truth_set() {
             }
         }
     }
-    let exposed: BTreeSet<String> =
+    let rows: Vec<Vec<String>> =
         std::fs::read_to_string(dir.path().join("truth/exposed_patients.csv"))
             .unwrap()
             .lines()
             .skip(1)
-            .map(|l| l.split(',').next().unwrap().to_owned())
+            .map(|l| l.split(',').map(str::to_owned).collect())
             .collect();
+    let exposed: BTreeSet<String> = rows.iter().map(|r| r[0].clone()).collect();
+    let collected: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r[6] == "1")
+        .map(|r| r[0].clone())
+        .collect();
     assert!(!exposed.is_empty());
-    assert_eq!(read, exposed);
+    assert_eq!(read, collected);
     assert_eq!(summary.exposed, exposed.len());
+    assert_eq!(summary.collected, collected.len());
+    // Exposed beyond the collection: exactly the patients read in the
+    // sessions the summary says the attacker controlled (an account or an
+    // address, from a time), checked here from the AuditEvents as written.
+    let sessions: Vec<(String, String, i64)> = summary_json["controlled_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["practitioner"].as_str().unwrap_or("").to_owned(),
+                s["address"].as_str().unwrap_or("").to_owned(),
+                vakt_core::Timestamp::parse(s["from"].as_str().unwrap())
+                    .unwrap()
+                    .0,
+            )
+        })
+        .collect();
+    assert_eq!(sessions.len(), 3);
+    let mut in_session = BTreeSet::new();
+    let mut files = Vec::new();
+    vakt_core::files::walk(
+        &dir.path().join("tenants"),
+        &|p| p.ends_with("auditevent.ndjson"),
+        &mut files,
+    )
+    .unwrap();
+    for f in files {
+        for l in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: Json = serde_json::from_str(l).unwrap();
+            let t = vakt_core::Timestamp::parse(v["recorded"].as_str().unwrap())
+                .unwrap()
+                .0;
+            let who = v["agent"][0]["who"]["reference"].as_str().unwrap();
+            let address = v["agent"][0]["network"]["address"].as_str().unwrap();
+            if sessions.iter().any(|(p, a, from)| {
+                t >= *from && (who == format!("Practitioner/{p}") || address == a)
+            }) {
+                for e in v["entity"].as_array().unwrap() {
+                    let p = e["what"]["reference"].as_str().unwrap();
+                    in_session.insert(p.trim_start_matches("Patient/").to_owned());
+                }
+            }
+        }
+    }
+    assert_eq!(in_session, exposed);
+    assert!(exposed.len() > collected.len());
     // Protected persons come first: every protected patient of the trust is among them.
     let trust = summary_json["trust"].as_str().unwrap();
     let register = std::fs::read_to_string(

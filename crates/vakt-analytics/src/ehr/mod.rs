@@ -112,7 +112,23 @@ struct Day {
     outside_community: usize,
     first: i64,
     last: i64,
+    /// First and last read without a care relationship (unexplained, and outside the community).
+    unexplained_span: Span,
+    outside_span: Span,
     origins: Vec<Origin>,
+}
+
+/// The first and last time something was seen (0, 0 when never).
+#[derive(Debug, Default, Clone, Copy)]
+struct Span(i64, i64);
+
+impl Span {
+    fn see(&mut self, t: i64) {
+        if self.0 == 0 || t < self.0 {
+            self.0 = t;
+        }
+        self.1 = self.1.max(t);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -649,6 +665,7 @@ impl EhrAnalytics {
             });
             if !inside {
                 user.day.outside_community += 1;
+                user.day.outside_span.see(t);
             }
             let p: &str = &self.patient_names[*pid as usize];
             let explained = explained_purpose || user.emergency_dept;
@@ -656,6 +673,7 @@ impl EhrAnalytics {
                 user.day.explained_no_rel += 1;
             } else if user.day.unexplained.len() < 100_000 {
                 user.day.unexplained.push(*pid);
+                user.day.unexplained_span.see(t);
             }
             if let Some(ip) = new_address {
                 let entry = user
@@ -950,8 +968,8 @@ impl EhrAnalytics {
                     "Account {name} read {unexpl} patients' records without a care relationship or an emergency reason in a day ({:.0} % of its reads)",
                     share * 100.0
                 ),
-                first: d.first,
-                last: d.last,
+                first: d.unexplained_span.0,
+                last: d.unexplained_span.1,
                 score: (0.5 + 0.5 * share).min(1.0) * (0.7 + 0.3 * ((unexpl as f64).log10() / 3.0).min(1.0)),
                 techniques: vec!["T1213"],
                 patients: d.unexplained.iter().take(20).copied().collect(),
@@ -976,8 +994,8 @@ impl EhrAnalytics {
                     d.outside_community,
                     share * 100.0
                 ),
-                first: d.first,
-                last: d.last,
+                first: d.outside_span.0,
+                last: d.outside_span.1,
                 score: (0.4 + 0.5 * share).min(0.95),
                 techniques: vec!["T1213"],
                 patients: Vec::new(),
