@@ -1,11 +1,11 @@
 //! The Alert: what every detector emits, in one shape.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Origin, Timestamp};
 
 /// How serious an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing.
@@ -34,7 +34,7 @@ impl Severity {
 }
 
 /// An entity an alert involves.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "lowercase")]
 pub enum Entity {
     /// A host by name.
@@ -77,6 +77,36 @@ pub struct Alert {
 impl Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Severity {
+    /// From a Sigma level name (`critical`, `high`, `medium`, `low`, else informational).
+    pub fn from_level(level: &str) -> Severity {
+        match level.to_ascii_lowercase().as_str() {
+            "critical" => Severity::Critical,
+            "high" => Severity::High,
+            "medium" => Severity::Medium,
+            "low" => Severity::Low,
+            _ => Severity::Informational,
+        }
+    }
+
+    /// One step more serious (critical stays critical).
+    pub fn raised(self) -> Severity {
+        match self {
+            Severity::Informational => Severity::Low,
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod alert;
+pub mod county;
 mod error;
 mod event;
 pub mod field;

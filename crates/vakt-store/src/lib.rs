@@ -11,7 +11,7 @@
 //! | `time` | Int64, ns since the epoch, UTC |
 //! | `source` | source kind (`zeek:conn`, `evtx:Security`, `fhir:AuditEvent`, …) |
 //! | `host` | device host name |
-//! | `user` | account (actor user name, else user name) |
+//! | `user` | account (actor user name, else user name; for FHIR AuditEvents the agent's reference, `Practitioner/<id>`) |
 //! | `src_ip`, `dst_ip` | addresses, canonical text |
 //! | `src_port`, `dst_port` | Int32 |
 //! | `domain` | the name the event is about: DNS query, TLS SNI, HTTP host, destination host name (lower case) |
@@ -52,8 +52,10 @@ use vakt_core::pseudo::Pseudonymiser;
 use vakt_core::{Event, Value};
 
 mod hunt;
+mod scan;
 
 pub use hunt::{Sighting, Sightings};
+pub use scan::{SCAN_COLUMNS, ScanRow, ScanStats};
 
 /// A store error.
 #[derive(Debug, thiserror::Error)]
@@ -191,7 +193,16 @@ fn row(e: &Event, pseudo: &Pseudonymiser) -> Row {
     let t = &mut r.text;
     t[T_SOURCE] = Some(e.source.to_string());
     t[T_HOST] = s(e.common(DEVICE_HOSTNAME)).or_else(|| s(e.get_named("Computer")));
-    t[T_USER] = s(e.common(ACTOR_USER_NAME)).or_else(|| s(e.common(USER_NAME)));
+    // An EHR access names its agent by reference (`Practitioner/<id>`): unique,
+    // where the display name is not.
+    let ehr_agent = if e.source.starts_with("fhir:") {
+        s(e.common(ACTOR_USER_UID))
+    } else {
+        None
+    };
+    t[T_USER] = ehr_agent
+        .or_else(|| s(e.common(ACTOR_USER_NAME)))
+        .or_else(|| s(e.common(USER_NAME)));
     t[T_SRC] = s(e.common(SRC_IP));
     t[T_DST] = s(e.common(DST_IP));
     r.src_port = e.common(SRC_PORT).and_then(Value::as_i64).map(|p| p as i32);

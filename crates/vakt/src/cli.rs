@@ -49,6 +49,76 @@ pub enum Command {
     /// Threat intelligence: add indicators (retro-hunting the stored history), list, stats, export sightings.
     #[command(subcommand)]
     Intel(IntelCommand),
+    /// Correlate a case's alerts into incidents (entity graph, ATT&CK stages, patient zero).
+    Incidents(IncidentsArgs),
+    /// Scope an incident: the patients whose records were exposed, by county, trust and category, and the clocks.
+    Scope(ScopeArgs),
+    /// Write an incident's report: self-contained HTML (or JSON).
+    Report(ReportArgs),
+}
+
+/// `vakt incidents`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A case folder holds case.json (store, alerts, incidents, context, assets, tenant, key, clocks);\n`vakt demo --dir DIR` makes one. Writes the incidents to the case's incidents file."
+)]
+pub struct IncidentsArgs {
+    /// The case folder.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub case: PathBuf,
+    /// Alerts sharing an entity join when at most this long apart (30m, 24h, 2d).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub gap: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// `vakt scope`.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// The incident id (`INC-20180101-001`), or `top` for the most severe.
+    pub incident: String,
+    /// The case folder.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub case: PathBuf,
+    /// Containment: accesses after this time (RFC 3339) are out of scope.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// A notification clock besides GDPR Art. 33's 72 hours: `NAME=HOURS` (repeatable).
+    #[arg(long = "clock", value_name = "NAME=HOURS")]
+    pub clocks: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// `vakt report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The incident id, or `top` for the most severe.
+    pub incident: String,
+    /// The case folder.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub case: PathBuf,
+    /// Where to write (default: the case folder's report-<incident>.html or .json).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Containment time (RFC 3339), as for `vakt scope`.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// html (self-contained, no network needed to view) or json.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Self-contained HTML.
+    Html,
+    /// JSON.
+    Json,
 }
 
 /// `vakt store …`.
@@ -170,9 +240,9 @@ pub struct BeaconsArgs {
 /// `vakt demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where to write the simulated region and the detections (default: a new folder under the system's temp folder).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    /// The case folder: the simulated region, its store, alerts, incidents and report (default: a new folder under the system's temp folder).
+    #[arg(long, alias = "out", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// Patients in the region.
     #[arg(long, default_value_t = 20_000)]
     pub patients: usize,
@@ -182,9 +252,18 @@ pub struct DemoArgs {
     /// Seed.
     #[arg(long, default_value_t = 2018)]
     pub seed: u64,
+    /// How hard the attacker tries not to be seen.
+    #[arg(long, value_enum, default_value_t = StealthArg::Medium)]
+    pub stealth: StealthArg,
+    /// How fast the attack unfolds (default: fast, so that it fits in the simulated days).
+    #[arg(long, value_enum)]
+    pub speed: Option<SpeedArg>,
     /// Sigma rules (default: $VAKT_RULES, the config file, else ../shared/data/sigma/rules).
     #[arg(long, value_name = "DIR", env = "VAKT_RULES")]
     pub rules: Vec<PathBuf>,
+    /// table: a short summary for people; json: one JSON object (incidents, exposure, truth).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 /// `vakt sim`.
@@ -366,6 +445,10 @@ pub struct HuntArgs {
     /// Write the detections here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write every detection as an alert record (JSON lines: engine,
+    /// severity, ATT&CK, who acted and what was reached): the input of `vakt incidents`.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
 }
 
 /// Sigma levels, lowest first.

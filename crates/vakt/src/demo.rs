@@ -1,14 +1,22 @@
-//! `vakt demo`: a simulated region under attack, hunted with Sigma rules,
-//! and what was found compared with the ground truth.
+//! `vakt demo`: a simulated region under attack, end to end — simulated,
+//! stored, hunted with every detector, correlated into incidents, the attack
+//! scoped to the patients exposed and reported — and what was found compared
+//! with the simulator's ground truth.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Context;
+use serde_json::{Value as Json, json};
+use vakt_incident::case::Case;
+use vakt_incident::scope::Clock;
+use vakt_incident::{AlertRecord, Exposure, Incident};
 
 use crate::cli::{
-    DemoArgs, HuntArgs, HuntFormat, InputArgs, InputFormat, RuleArgs, SimArgs, StealthArg,
+    DemoArgs, HuntArgs, HuntFormat, IngestArgs, InputArgs, InputFormat, OutputFormat, RuleArgs,
+    SimArgs,
 };
 
 fn rules(args: &DemoArgs) -> anyhow::Result<Vec<PathBuf>> {
@@ -28,58 +36,84 @@ fn rules(args: &DemoArgs) -> anyhow::Result<Vec<PathBuf>> {
     })
 }
 
+const TENANT: &str = "default";
+
+fn input(dir: &Path, quiet: bool) -> InputArgs {
+    InputArgs {
+        paths: vec![dir.join("tenants")],
+        input_format: InputFormat::Auto,
+        quarantine: None,
+        tenant: TENANT.into(),
+        timestamp_field: None,
+        quiet,
+        threads: None,
+    }
+}
+
 /// Runs `vakt demo`.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let out = match &args.out {
+    let started = Instant::now();
+    let dir = match &args.dir {
         Some(o) => o.clone(),
         None => std::env::temp_dir().join(format!("vakt-demo-{}", std::process::id())),
     };
+    let json_out = args.format == OutputFormat::Json;
     eprintln!(
         "vakt demo: a region of {} patients over {} days, attacked in the manner of January 2018 → {}",
         args.patients,
         args.days,
-        out.display()
+        dir.display()
     );
+    // 1. The region.
     crate::sim::run(SimArgs {
-        out: out.clone(),
+        out: dir.clone(),
         seed: args.seed,
         patients: args.patients,
         staff: None,
         days: args.days,
         scenario: "apt2018".into(),
-        stealth: StealthArg::Medium,
-        speed: None,
+        stealth: args.stealth,
+        speed: args.speed,
         attack_start: None,
         no_relationship_share: 0.05,
         quiet: false,
     })?;
+    // The demo's pseudonym key: synthetic data, so derived from the seed
+    // (the same seed gives the same pseudonyms).
+    let key_file = dir.join("pseudonym.key");
+    std::fs::write(
+        &key_file,
+        format!("vakt-demo-key-for-synthetic-data-seed-{}", args.seed),
+    )
+    .with_context(|| format!("cannot write {}", key_file.display()))?;
+    // 2. The store.
+    eprintln!(
+        "\nvakt demo: storing the region's events in {}",
+        dir.join("store").display()
+    );
+    let _ = std::fs::remove_dir_all(dir.join("store"));
+    crate::ingest::run(IngestArgs {
+        input: input(&dir, true),
+        store: Some(dir.join("store")),
+        segment_events: 65_536,
+        pseudonym_key_file: Some(key_file.clone()),
+        intel: Vec::new(),
+        warninglists: Vec::new(),
+        intel_force: false,
+        output: None,
+    })?;
+    // 3. Every detector.
     let rule_dirs = rules(&args)?;
     if rule_dirs.is_empty() {
         eprintln!(
-            "vakt demo: no Sigma rules found (give --rules DIR); the simulated logs are in {}",
-            out.display()
+            "vakt demo: no Sigma rules found (give --rules DIR): running the behaviour analytics only"
         );
-        return Ok(ExitCode::SUCCESS);
     }
-    let detections = out.join("detections.jsonl");
-    eprintln!(
-        "\nvakt demo: hunting the region's logs with the Sigma rules of {}",
-        rule_dirs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let detections = dir.join("detections.jsonl");
+    let alerts_file = dir.join("alerts.jsonl");
+    eprintln!("\nvakt demo: hunting with the Sigma rules and the network and EHR analytics");
     crate::hunt::run(HuntArgs {
-        input: InputArgs {
-            paths: vec![out.join("tenants")],
-            input_format: InputFormat::Auto,
-            quarantine: None,
-            tenant: "default".into(),
-            timestamp_field: None,
-            quiet: false,
-            threads: None,
-        },
+        input: input(&dir, false),
         rules: RuleArgs {
             rules: rule_dirs,
             logsources: None,
@@ -93,90 +127,317 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tags: Vec::new(),
         analytics: vec!["all".into()],
         allow_lists: Vec::new(),
-        context: vec![out.join("tenants"), out.join("registers")],
+        context: vec![dir.join("tenants"), dir.join("registers")],
         intel: Vec::new(),
         warninglists: Vec::new(),
         intel_force: false,
-        pseudonym_key_file: None,
+        pseudonym_key_file: Some(key_file.clone()),
         stream_window: None,
         stream_step: 3600,
         format: HuntFormat::Jsonl,
-        output: Some(detections.clone()),
+        output: Some(detections),
+        alerts: Some(alerts_file.clone()),
     })?;
-    compare(&out, &detections)?;
+    // 4. Incidents.
+    let case = Case {
+        store: dir.join("store"),
+        alerts: alerts_file,
+        incidents: dir.join("incidents.json"),
+        context: vec![dir.join("tenants"), dir.join("registers")],
+        assets: vec![dir.join("registers")],
+        tenant: TENANT.into(),
+        pseudonym_key_file: Some(key_file.clone()),
+        clocks: vec![
+            Clock {
+                name: "National health CERT (as the operator configures)".into(),
+                hours: 24,
+                due: None,
+            },
+            Clock {
+                name: "Police (as the operator configures)".into(),
+                hours: 72,
+                due: None,
+            },
+        ],
+    };
+    case.save(&dir)?;
+    let case = crate::case::load(&dir)?;
+    let (alerts, incidents, _) = crate::case::correlate(&case, 24 * 3600)?;
+    std::fs::write(
+        &case.incidents,
+        serde_json::to_string_pretty(&incidents)? + "\n",
+    )?;
+    // 5. The most severe incident, scoped and reported.
+    let scoper = crate::case::Scoper::new(&case, &[])?;
+    let mut scoped: Option<(Incident, Exposure, PathBuf)> = None;
+    if let Some(top) = incidents.first() {
+        let e = scoper.scope(top, &alerts, None)?;
+        let mut inc = top.clone();
+        inc.weigh_exposure(e.confirmed);
+        let report = dir.join(format!("report-{}.html", inc.id));
+        std::fs::write(&report, vakt_incident::report::html(&inc, &alerts, &e))
+            .with_context(|| format!("cannot write {}", report.display()))?;
+        std::fs::write(
+            dir.join(format!("report-{}.json", inc.id)),
+            vakt_incident::report::json(&inc, &alerts, &e)?,
+        )?;
+        scoped = Some((inc, e, report));
+    }
+    // 6. Against the truth.
+    let truth = compare(&dir, &key_file, &alerts, &incidents, scoped.as_ref())?;
+    let summary = json!({
+        "dir": dir.display().to_string(),
+        "seed": args.seed,
+        "patients": args.patients,
+        "days": args.days,
+        "incidents": incidents.iter().map(|i| {
+            let mut i = i.clone();
+            if let Some((s, _, _)) = &scoped && s.id == i.id {
+                i.severity = s.severity;
+            }
+            json!({
+                "id": i.id,
+                "severity": i.severity,
+                "title": i.title,
+                "first": i.first,
+                "last": i.last,
+                "stages": i.stages.iter().map(|s| s.stage.clone()).collect::<Vec<_>>(),
+                "entities": i.nodes.iter().map(|n| json!({"key": n.key, "role": n.role, "first_seen": n.first_seen})).collect::<Vec<_>>(),
+                "patient_zero": i.patient_zero,
+                "alerts": i.alerts.len(),
+            })
+        }).collect::<Vec<_>>(),
+        "exposure": scoped.as_ref().map(|(i, e, r)| json!({
+            "incident": i.id,
+            "confirmed": e.confirmed,
+            "possible": e.possible,
+            "by_county": e.by_county,
+            "by_trust": e.by_trust,
+            "by_category": e.by_category,
+            "awareness": e.awareness,
+            "clocks": e.clocks,
+            "scope_seconds": e.seconds,
+            "report": r.display().to_string(),
+        })),
+        "truth": truth,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary, &incidents, scoped.as_ref());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints, stage by stage, how many of the attacker's records the rules flagged.
-fn compare(out: &Path, detections: &Path) -> anyhow::Result<()> {
-    let truth = std::fs::read_to_string(out.join("truth/events.jsonl"))
-        .context("cannot read the truth ledger")?;
-    let mut stages: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut records: BTreeMap<(String, u64), String> = BTreeMap::new();
-    for l in truth.lines() {
-        let v: serde_json::Value = serde_json::from_str(l)?;
-        let stage = v["stage"].as_str().unwrap_or("?").to_owned();
-        stages.entry(stage.clone()).or_default().0 += 1;
-        records.insert(
-            (
-                v["file"].as_str().unwrap_or("").to_owned(),
-                v["line"].as_u64().unwrap_or(0),
-            ),
-            stage,
+fn print_summary(s: &Json, incidents: &[Incident], scoped: Option<&(Incident, Exposure, PathBuf)>) {
+    let mut by_sev: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in incidents {
+        *by_sev.entry(i.severity.name()).or_default() += 1;
+    }
+    println!(
+        "\n{} incidents ({})",
+        incidents.len(),
+        by_sev
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for i in incidents.iter().take(6) {
+        println!(
+            "  {}  {:<9} {:>3} alerts  {}",
+            i.id,
+            i.severity.name(),
+            i.alerts.len(),
+            i.title
         );
     }
-    let found = std::fs::read_to_string(detections).context("cannot read the detections")?;
-    let (mut total, mut on_records, mut on_attack) = (0usize, 0usize, BTreeSet::new());
-    for l in found.lines() {
-        let v: serde_json::Value = serde_json::from_str(l)?;
-        total += 1;
-        let path = v["origin"]["path"].as_str().unwrap_or("");
-        let line = v["origin"]["where"]
-            .as_str()
-            .and_then(|w| w.strip_prefix("line "))
-            .and_then(|n| n.parse::<u64>().ok());
-        let rel = Path::new(path)
-            .strip_prefix(out)
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        if let Some(n) = line
-            && records.contains_key(&(rel.clone(), n))
-        {
-            on_records += 1;
-            on_attack.insert((rel, n));
+    if let Some((inc, e, report)) = scoped {
+        println!(
+            "\nThe most severe, {} ({}): stages in the order seen:",
+            inc.id,
+            inc.severity.name()
+        );
+        for st in &inc.stages {
+            println!("  {:<22} {}", st.stage, st.first.to_rfc3339());
+        }
+        if let Some(pz) = &inc.patient_zero {
+            println!("  patient zero: {} at {}", pz.entity, pz.time.to_rfc3339());
+        }
+        println!(
+            "\nExposed: {} patients confirmed, {} more possible; by county (confirmed + possible):",
+            e.confirmed, e.possible
+        );
+        for (c, n) in &e.by_county {
+            println!("  {c:<22} {:>7} + {}", n.confirmed, n.possible);
+        }
+        if let Some(a) = e.awareness {
+            println!("Clocks from awareness at {}:", a.to_rfc3339());
+            for c in &e.clocks {
+                println!(
+                    "  {:<52} due {}",
+                    c.name,
+                    c.due.map_or("-".into(), |d| d.to_rfc3339())
+                );
+            }
+        }
+        println!("Report: {}", report.display());
+    }
+    let t = &s["truth"];
+    println!(
+        "\nAgainst the truth: {} patients exposed (the attacker's collection read {}); scoped {} — {} ({} missed, {} extra).",
+        t["exposed"],
+        t["collected"],
+        t["scoped_confirmed"],
+        if t["equal"] == true {
+            "the same set"
+        } else {
+            "not the same set"
+        },
+        t["missing"],
+        t["extra"]
+    );
+    println!(
+        "Detection: precision {:.3} ({} of {} alerts about the attack), stage recall {:.3} ({} of the attack's stages seen); the attack is in {} incident(s).",
+        t["precision"].as_f64().unwrap_or(0.0),
+        t["alerts_on_attack"],
+        t["alerts"],
+        t["recall"].as_f64().unwrap_or(0.0),
+        t["stages_found"].as_array().map_or(0, Vec::len),
+        t["attack_incidents"]
+    );
+    println!(
+        "\nThe case folder: {} (vakt incidents|scope|report --case DIR)",
+        s["dir"].as_str().unwrap_or("")
+    );
+}
+
+/// Compares the incidents and the scope with the simulator's truth.
+fn compare(
+    dir: &Path,
+    key_file: &Path,
+    alerts: &[AlertRecord],
+    incidents: &[Incident],
+    scoped: Option<&(Incident, Exposure, PathBuf)>,
+) -> anyhow::Result<Json> {
+    let summary: Json = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("truth/summary.json"))
+            .context("cannot read the truth summary")?,
+    )?;
+    // The attacker's records (file, line) and stages.
+    let ledger = std::fs::read_to_string(dir.join("truth/events.jsonl"))
+        .context("cannot read the truth ledger")?;
+    let mut records: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut stage_first: BTreeMap<String, String> = BTreeMap::new();
+    for l in ledger.lines() {
+        let v: Json = serde_json::from_str(l)?;
+        let stage = v["stage"].as_str().unwrap_or("?").to_owned();
+        let t = v["time"].as_str().unwrap_or("").to_owned();
+        let e = stage_first.entry(stage).or_insert(t.clone());
+        if t < *e {
+            *e = t;
+        }
+        records.insert((
+            dir.join(v["file"].as_str().unwrap_or(""))
+                .display()
+                .to_string(),
+            v["line"].as_u64().unwrap_or(0),
+        ));
+    }
+    // Who and what the attacker used.
+    let mut marks: BTreeSet<String> = BTreeSet::new();
+    for a in summary["accounts"].as_array().into_iter().flatten() {
+        if let Some(u) = a["user"].as_str() {
+            marks.insert(format!("account:{}", u.to_lowercase()));
         }
     }
-    for key in &on_attack {
-        if let Some(stage) = records.get(key) {
-            stages.entry(stage.clone()).or_default().1 += 1;
+    for h in summary["hosts"].as_array().into_iter().flatten() {
+        if let Some(n) = h["host"].as_str() {
+            marks.insert(format!("host:{}", vakt_incident::record::host_key(n)));
         }
     }
-    println!(
-        "\nWhat the Sigma rules found of the attack (ground truth in {}):",
-        out.join("truth").display()
-    );
-    println!(
-        "  {:<22} {:>16} {:>12}",
-        "stage", "attacker records", "flagged"
-    );
-    for (stage, (n, hit)) in &stages {
-        println!("  {stage:<22} {n:>16} {hit:>12}");
+    let start = summary["start"]
+        .as_str()
+        .and_then(|s| vakt_core::Timestamp::parse(s).ok())
+        .unwrap_or_default();
+    let assets = vakt_incident::Assets::load(&[dir.join("registers")]);
+    let on_attack = |a: &AlertRecord| -> bool {
+        let at_record = a.origins.iter().any(|o| {
+            o.rsplit_once(": line ").is_some_and(|(p, n)| {
+                n.parse::<u64>()
+                    .is_ok_and(|n| records.contains(&(p.to_owned(), n)))
+            })
+        });
+        let keys = a.actors.iter().filter_map(|e| match e {
+            vakt_core::Entity::Account(x) => {
+                vakt_incident::record::account_key(x).map(|k| format!("account:{k}"))
+            }
+            vakt_core::Entity::Host(h) => {
+                Some(format!("host:{}", vakt_incident::record::host_key(h)))
+            }
+            vakt_core::Entity::Ip(ip) => assets.by_ip(ip).map(|h| format!("host:{}", h.name)),
+            _ => None,
+        });
+        let mut keys = keys;
+        at_record || (a.first >= start && keys.any(|k| marks.contains(&k)))
+    };
+    let attack: BTreeSet<&str> = alerts
+        .iter()
+        .filter(|a| on_attack(a))
+        .map(|a| a.id.as_str())
+        .collect();
+    let attack_incidents: Vec<&Incident> = incidents
+        .iter()
+        .filter(|i| i.alerts.iter().any(|a| attack.contains(a.as_str())))
+        .collect();
+    let stages_true: Vec<String> = {
+        let mut v: Vec<(String, String)> = stage_first
+            .iter()
+            .map(|(s, t)| (t.clone(), s.clone()))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, s)| s).collect()
+    };
+    let found: BTreeSet<String> = attack_incidents
+        .iter()
+        .flat_map(|i| i.stages.iter().map(|s| s.stage.clone()))
+        .collect();
+    let stages_found: Vec<&String> = stages_true.iter().filter(|s| found.contains(*s)).collect();
+    // The exposed patients, pseudonymised as the scope has them.
+    let pseudo = crate::keys::pseudonymiser(Some(key_file), TENANT, true)?;
+    let csv = std::fs::read_to_string(dir.join("truth/exposed_patients.csv"))
+        .context("cannot read the truth's exposed patients")?;
+    let mut exposed: BTreeSet<String> = BTreeSet::new();
+    let mut collected = 0usize;
+    for l in csv.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if let Some(nin) = f.get(1) {
+            exposed.insert(pseudo.pseudonym(TENANT, nin));
+        }
+        if f.get(6) == Some(&"1") {
+            collected += 1;
+        }
     }
-    println!(
-        "  {total} detections and alerts in all: {on_records} on {} attacker records, {} elsewhere.",
-        on_attack.len(),
-        total - on_records
-    );
-    println!(
-        "  The behaviour analytics report the beacon, the DNS tunnel, the upload, the burst of remote administration and the\n  EHR collection (bulk, no care relationship, protected persons, a script's pace) once each: an alert points at its\n  first records, not at every record it covers."
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("truth/summary.json"))?)?;
-    println!(
-        "\nThe breach (truth): trust {}, {} patients' records read; by county: {}",
-        summary["trust"].as_str().unwrap_or("?"),
-        summary["exposed_patients"],
-        summary["exposed_by_county"]
-    );
-    Ok(())
+    let scoped_set: BTreeSet<String> = scoped
+        .map(|(_, e, _)| e.notification.iter().map(|n| n.patient.clone()).collect())
+        .unwrap_or_default();
+    let missing = exposed.difference(&scoped_set).count();
+    let extra = scoped_set.difference(&exposed).count();
+    Ok(json!({
+        "exposed": exposed.len(),
+        "collected": collected,
+        "scoped_confirmed": scoped_set.len(),
+        "equal": missing == 0 && extra == 0,
+        "missing": missing,
+        "extra": extra,
+        "alerts": alerts.len(),
+        "alerts_on_attack": attack.len(),
+        "precision": attack.len() as f64 / alerts.len().max(1) as f64,
+        "recall": stages_found.len() as f64 / stages_true.len().max(1) as f64,
+        "stages_true": stages_true,
+        "stages_found": stages_found,
+        "attack_incidents": attack_incidents.len(),
+        "attack_incident": attack_incidents.first().map(|i| i.id.clone()),
+    }))
 }

@@ -40,6 +40,79 @@ struct Hit {
     locator: Locator,
     /// Kept only for rules that correlations read.
     event: Option<Arc<Event>>,
+    /// Who acted, and what was reached (for incidents).
+    actors: Vec<Entity>,
+    targets: Vec<Entity>,
+    /// The last evidence, when the detection spans time.
+    last: Option<Timestamp>,
+}
+
+/// Who acted in an event and what it reached: the source address when the
+/// event has one (a logon from elsewhere, a connection), else the host it was
+/// logged on, and the accounts; the destination, the logging host when the
+/// activity came from elsewhere, and the names asked for.
+fn entities(e: &Event) -> (Vec<Entity>, Vec<Entity>) {
+    use vakt_core::field::{
+        ACTOR_USER_NAME, DST_IP, QUERY_HOSTNAME, SRC_IP, TLS_SNI, URL_HOSTNAME, USER_NAME,
+    };
+    let mut actors = Vec::new();
+    let mut targets = Vec::new();
+    let h = host(e);
+    let src = e.common(SRC_IP).and_then(Value::as_ip);
+    match src {
+        Some(ip) if !ip.is_loopback() && !ip.is_unspecified() => {
+            actors.push(Entity::Ip(ip));
+            if !h.is_empty() {
+                targets.push(Entity::Host(h));
+            }
+        }
+        _ => {
+            if !h.is_empty() {
+                actors.push(Entity::Host(h));
+            }
+        }
+    }
+    for f in [ACTOR_USER_NAME, USER_NAME] {
+        if let Some(Value::Str(u)) = e.common(f)
+            && !u.is_empty()
+            && !actors
+                .iter()
+                .any(|a| matches!(a, Entity::Account(x) if x == &**u))
+        {
+            actors.push(Entity::Account(u.to_string()));
+        }
+    }
+    if let Some(ip) = e.common(DST_IP).and_then(Value::as_ip) {
+        targets.push(Entity::Ip(ip));
+    }
+    for f in [QUERY_HOSTNAME, TLS_SNI, URL_HOSTNAME] {
+        if let Some(Value::Str(n)) = e.common(f)
+            && !n.is_empty()
+        {
+            targets.push(Entity::Domain(n.to_string()));
+        }
+    }
+    (actors, targets)
+}
+
+/// A behaviour finding's entities as actors and targets.
+fn alert_entities(a: &vakt_core::Alert) -> (Vec<Entity>, Vec<Entity>) {
+    let (mut actors, mut targets) = (Vec::new(), Vec::new());
+    for (i, e) in a.entities.iter().enumerate() {
+        let actor = match e {
+            Entity::Account(_) => true,
+            Entity::Patient(_) | Entity::Domain(_) => false,
+            // A DNS tunnel names its domain first, then the clients.
+            Entity::Ip(_) if a.detector == "dns-tunnel" => true,
+            Entity::Ip(_) | Entity::Host(_) => i == 0,
+        };
+        if actor {
+            actors.push(e.clone());
+        } else {
+            targets.push(e.clone());
+        }
+    }
+    (actors, targets)
 }
 
 struct HuntWork<'a> {
@@ -129,6 +202,11 @@ impl EventWork for HuntWork<'_> {
         if let Some((m, alerting)) = self.intel {
             st.intel_hits.clear();
             m.event(&e, &mut st.intel_hits);
+            let ents = if st.intel_hits.is_empty() {
+                Default::default()
+            } else {
+                entities(&e)
+            };
             for h in st.intel_hits.drain(..) {
                 if !alerting[h.indicator as usize] {
                     continue;
@@ -153,6 +231,9 @@ impl EventWork for HuntWork<'_> {
                     path: e.origin.path.clone(),
                     locator: e.origin.locator,
                     event: None,
+                    actors: ents.0.clone(),
+                    targets: ents.1.clone(),
+                    last: None,
                 });
             }
         }
@@ -171,6 +252,7 @@ impl EventWork for HuntWork<'_> {
             .iter()
             .any(|r| self.correlated[*r as usize])
             .then(|| Arc::new(e.clone()));
+        let (actors, targets) = entities(&e);
         for &r in &st.matched {
             let fields = self.set.rule_fields[r as usize]
                 .iter()
@@ -192,6 +274,9 @@ impl EventWork for HuntWork<'_> {
                 } else {
                     None
                 },
+                actors: actors.clone(),
+                targets: targets.clone(),
+                last: None,
             });
         }
         if st.hits.len() >= HIT_BATCH {
@@ -418,6 +503,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             let first = a.origins.first();
+            let (actors, targets) = alert_entities(&a);
             hits.push(Hit {
                 time: a.first,
                 source: Source::Alert(alert_meta.len()),
@@ -456,6 +542,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
                     .unwrap_or_else(|| Arc::from("-")),
                 locator: first.map_or(Locator::Record(0), |o| o.locator),
                 event: None,
+                actors,
+                targets,
+                last: Some(a.last),
             });
             alert_meta.push(Arc::new(RuleMeta {
                 title: a.title.clone(),
@@ -499,6 +588,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
                     path: h.path.clone(),
                     locator: h.locator,
                     event: None,
+                    actors: h.actors.clone(),
+                    targets: h.targets.clone(),
+                    last: None,
                 });
             }
         }
@@ -602,6 +694,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     };
     write_hits(&mut out, args.format, &hits, &meta).context("cannot write detections")?;
     out.flush().context("cannot write detections")?;
+    if let Some(p) = &args.alerts {
+        write_alerts(p, &hits, &meta)?;
+    }
 
     if !quiet {
         let events = summary.total().events;
@@ -654,6 +749,60 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(summary.exit_code(quiet))
+}
+
+/// Every detection as an alert record (JSON lines), the input of incidents.
+fn write_alerts<'a>(
+    path: &std::path::Path,
+    hits: &[Hit],
+    meta: &dyn Fn(Source) -> &'a Arc<RuleMeta>,
+) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    for (i, h) in hits.iter().enumerate() {
+        let m = meta(h.source);
+        let engine = match h.source {
+            Source::Rule(_) => "sigma",
+            Source::Correlation(_) => "correlation",
+            Source::Alert(_) => "analytics",
+            Source::Intel(_) => "intel",
+        };
+        let tactics = m
+            .tags
+            .iter()
+            .filter_map(|t| t.strip_prefix("attack."))
+            .filter(|t| !(t.starts_with('t') && t[1..].starts_with(|c: char| c.is_ascii_digit())))
+            .filter(|t| !t.starts_with('g') && !t.starts_with('s'))
+            .map(|t| t.replace('_', "-"))
+            .chain(
+                m.tags
+                    .iter()
+                    .filter_map(|t| t.strip_prefix("phase."))
+                    .map(|t| t.replace('_', "-")),
+            )
+            .collect();
+        let rec = vakt_incident::AlertRecord {
+            id: format!("A{:06}", i + 1),
+            engine: engine.into(),
+            rule: m.id.clone().unwrap_or_else(|| m.title.clone()),
+            title: m.title.clone(),
+            severity: vakt_core::Severity::from_level(m.level.as_deref().unwrap_or("")),
+            first: h.time,
+            last: h.last.unwrap_or(h.time),
+            techniques: m.techniques(),
+            tactics,
+            actors: h.actors.clone(),
+            targets: h.targets.clone(),
+            evidence: h.fields.clone(),
+            origins: vec![format!("{}: {}", h.path, h.locator)],
+        };
+        serde_json::to_writer(&mut out, &rec)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 fn details(h: &Hit) -> String {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod beacons;
+mod case;
 mod cli;
 mod demo;
 mod hunt;

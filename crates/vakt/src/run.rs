@@ -127,6 +127,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Beacons(args) => crate::beacons::run(args),
         Command::Store(c) => crate::store::run(c),
         Command::Intel(c) => crate::intel::run(c),
+        Command::Incidents(a) => crate::case::run_incidents(a),
+        Command::Scope(a) => crate::case::run_scope(a),
+        Command::Report(a) => crate::case::run_report(a),
     }
 }
 

@@ -44,7 +44,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             .map(|m| m.len())
             .sum();
         eprintln!(
-            "vakt: {} days of {} patients and {} staff: {} records in {} files ({:.1} MB) in {secs:.1} s; {} clinician reads, {:.1} % without a care relationship; {} patients' records read by the attacker (truth/)",
+            "vakt: {} days of {} patients and {} staff: {} records in {} files ({:.1} MB) in {secs:.1} s; {} clinician reads, {:.1} % without a care relationship; {} patients exposed, {} of them read by the attacker's collection (truth/)",
             cfg.days,
             cfg.patients,
             cfg.staff,
@@ -54,6 +54,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             summary.reads.0,
             100.0 * summary.reads.1 as f64 / summary.reads.0.max(1) as f64,
             summary.exposed,
+            summary.collected,
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -7,7 +7,7 @@
 //!
 //! | resource | what is kept |
 //! |---|---|
-//! | `Patient` | identity number (`identifier` with the Norwegian FNR/DNR systems, else any valid 11-digit number), family name, home address (line, postal code, municipality code from `address.extension` or `district`), `deceasedDateTime`/`deceasedBoolean`, `managingOrganization` |
+//! | `Patient` | identity number (`identifier` with the Norwegian FNR/DNR systems, else any valid 11-digit number), family name, home address (line, postal code, municipality code from `address.extension` or `district`), `deceasedDateTime`/`deceasedBoolean`, `managingOrganization`, `birthDate`, restricted (`meta.security` R/V) |
 //! | `Practitioner` | user name (`identifier` with a `username` system, else the id), identity number, family name, address |
 //! | `PractitionerRole` | role code and department (`organization`), per practitioner |
 //! | `Organization` | name, `partOf` (department → trust), whether it is an emergency department (type `ER`/`emergency`, or a name with *akutt*, *legevakt*, *emergency*) |
@@ -63,6 +63,11 @@ pub struct PatientInfo {
     pub deceased: Option<i64>,
     /// The trust (organisation id) holding the record.
     pub trust: Option<Box<str>>,
+    /// Birth date as FHIR writes it (`YYYY-MM-DD`, or shorter).
+    pub birth: Option<Box<str>>,
+    /// The record is marked restricted or very restricted (`meta.security`
+    /// confidentiality `R`/`V`: a restricted address, for instance).
+    pub restricted: bool,
 }
 
 /// A member of staff (or a service account).
@@ -500,6 +505,13 @@ impl EhrContext {
             municipality: a.municipality,
             deceased,
             trust: reference(r.get("managingOrganization")).map(Into::into),
+            birth: r.get("birthDate").and_then(Json::as_str).map(Into::into),
+            restricted: r
+                .pointer("/meta/security")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .any(|c| matches!(c.get("code").and_then(Json::as_str), Some("R" | "V"))),
         };
         if let Some(n) = &info.nin {
             self.nin_to_patient.insert(n.clone(), id.clone());

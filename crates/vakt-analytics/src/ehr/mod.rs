@@ -112,22 +112,39 @@ struct Day {
     outside_community: usize,
     first: i64,
     last: i64,
-    /// First and last read without a care relationship (unexplained, and outside the community).
+    /// When reads without a care relationship (unexplained, and outside the community) began in earnest.
     unexplained_span: Span,
     outside_span: Span,
     origins: Vec<Origin>,
 }
 
-/// The first and last time something was seen (0, 0 when never).
-#[derive(Debug, Default, Clone, Copy)]
-struct Span(i64, i64);
+/// When something was seen: first and last, and the onset — the first
+/// time it was seen three times within an hour (a burst stands out from a
+/// day's scattered reads; without a burst, the first time).
+#[derive(Debug, Default, Clone)]
+struct Span {
+    first: i64,
+    last: i64,
+    onset: Option<i64>,
+    recent: [i64; 2],
+    seen: usize,
+}
 
 impl Span {
     fn see(&mut self, t: i64) {
-        if self.0 == 0 || t < self.0 {
-            self.0 = t;
+        if self.seen == 0 || t < self.first {
+            self.first = t;
         }
-        self.1 = self.1.max(t);
+        self.last = self.last.max(t);
+        if self.onset.is_none() && self.seen >= 2 && t - self.recent[0] <= HOUR {
+            self.onset = Some(self.recent[0]);
+        }
+        self.recent = [self.recent[1], t];
+        self.seen += 1;
+    }
+
+    fn start(&self) -> i64 {
+        self.onset.unwrap_or(self.first)
     }
 }
 
@@ -968,8 +985,8 @@ impl EhrAnalytics {
                     "Account {name} read {unexpl} patients' records without a care relationship or an emergency reason in a day ({:.0} % of its reads)",
                     share * 100.0
                 ),
-                first: d.unexplained_span.0,
-                last: d.unexplained_span.1,
+                first: d.unexplained_span.start(),
+                last: d.unexplained_span.last,
                 score: (0.5 + 0.5 * share).min(1.0) * (0.7 + 0.3 * ((unexpl as f64).log10() / 3.0).min(1.0)),
                 techniques: vec!["T1213"],
                 patients: d.unexplained.iter().take(20).copied().collect(),
@@ -994,8 +1011,8 @@ impl EhrAnalytics {
                     d.outside_community,
                     share * 100.0
                 ),
-                first: d.outside_span.0,
-                last: d.outside_span.1,
+                first: d.outside_span.start(),
+                last: d.outside_span.last,
                 score: (0.4 + 0.5 * share).min(0.95),
                 techniques: vec!["T1213"],
                 patients: Vec::new(),

@@ -1,0 +1,507 @@
+//! Correlation: alerts become incidents.
+//!
+//! Every alert names who acted (a host, an address, an account) and what was
+//! reached (hosts, addresses, names). Two alerts join when they share such an
+//! entity and lie close in time (the gap is measured from the end of what
+//! already joined on that entity, so a beacon that lasts for days holds the
+//! story together). Host names and addresses are one host through the asset
+//! register. Patients never join alerts (many clinicians read the same
+//! patient), and a target reached by many unrelated actors (a domain
+//! controller, a popular cloud address) is a hub that joins nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use vakt_core::{Entity, Severity, Timestamp};
+
+use crate::assets::{Assets, internal};
+use crate::record::{AlertRecord, account_key, host_key};
+use crate::stages::{candidates, pick, rank};
+
+/// How alerts join.
+#[derive(Debug, Clone, Copy)]
+pub struct CorrelationConfig {
+    /// Alerts sharing an entity join when the later starts at most this long
+    /// (ns) after the end of those before it.
+    pub gap: i64,
+    /// A target reached by this many distinct actors or more joins nothing.
+    pub hub_actors: usize,
+}
+
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        CorrelationConfig {
+            gap: 24 * 3_600_000_000_000,
+            hub_actors: 5,
+        }
+    }
+}
+
+/// An entity of an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// `host:<name>`, `ip:<address>`, `account:<name>` or `domain:<name>`.
+    pub key: String,
+    /// `host`, `ip`, `account` or `domain`.
+    pub kind: String,
+    /// Name or address.
+    pub name: String,
+    /// The host's address, when known.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// `compromised` (the attacker acted there or with it), `reached`
+    /// (an internal host the attacker connected to) or `external`.
+    pub role: String,
+    /// What the asset register says the host is for.
+    #[serde(default)]
+    pub asset_kind: Option<String>,
+    /// The organisation the host belongs to.
+    #[serde(default)]
+    pub trust: Option<String>,
+    /// Whose patient records the host holds (asset register).
+    #[serde(default)]
+    pub holds_patients_of: Option<String>,
+    /// First seen in the incident's alerts.
+    pub first_seen: Timestamp,
+    /// Alerts naming it.
+    pub alerts: usize,
+}
+
+/// Who reached what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    /// Node key.
+    pub from: String,
+    /// Node key.
+    pub to: String,
+    /// First seen.
+    pub first_seen: Timestamp,
+    /// The stage (or rule) that showed it.
+    pub what: String,
+}
+
+/// A stage and when it was first seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSeen {
+    /// ATT&CK tactic.
+    pub stage: String,
+    /// First alert of the stage.
+    pub first: Timestamp,
+    /// Alerts of the stage.
+    pub alerts: usize,
+}
+
+/// Where the incident began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatientZero {
+    /// Node key of the first compromised host (or account).
+    pub entity: String,
+    /// When.
+    pub time: Timestamp,
+    /// The first alert's title.
+    pub alert: String,
+    /// Its first origin.
+    #[serde(default)]
+    pub origin: Option<String>,
+}
+
+/// An incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// `INC-YYYYMMDD-NNN`.
+    pub id: String,
+    /// One line.
+    pub title: String,
+    /// Rises with stage, spread and exposure.
+    pub severity: Severity,
+    /// Why the severity is what it is.
+    pub severity_reasons: Vec<String>,
+    /// First evidence.
+    pub first: Timestamp,
+    /// Last evidence.
+    pub last: Timestamp,
+    /// ATT&CK stages in the order first seen.
+    pub stages: Vec<StageSeen>,
+    /// The first event.
+    pub patient_zero: Option<PatientZero>,
+    /// Entities.
+    pub nodes: Vec<Node>,
+    /// Who reached what, with first-seen times.
+    pub edges: Vec<Edge>,
+    /// Contributing alert ids, in time order.
+    pub alerts: Vec<String>,
+    /// The stage each alert stands for in this incident (alert id → tactic).
+    #[serde(default)]
+    pub alert_stages: BTreeMap<String, String>,
+}
+
+impl Incident {
+    /// Nodes with a role.
+    pub fn nodes_with(&self, role: &str) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(move |n| n.role == role)
+    }
+
+    /// Raises the severity for the patients exposed (100 or more: one step).
+    pub fn weigh_exposure(&mut self, confirmed: usize) {
+        if confirmed >= 100 {
+            self.severity = self.severity.raised();
+            self.severity_reasons
+                .push(format!("{confirmed} patients' records confirmed exposed"));
+        }
+    }
+}
+
+/// An entity's key and what is known of it.
+#[derive(Debug, Clone)]
+struct Keyed {
+    key: String,
+    kind: &'static str,
+    name: String,
+    ip: Option<IpAddr>,
+    internal: bool,
+}
+
+fn keyed(e: &Entity, assets: &Assets) -> Option<Keyed> {
+    match e {
+        Entity::Host(h) => {
+            let name = host_key(h);
+            if name.is_empty() || name == "-" {
+                return None;
+            }
+            let ip = assets.by_name(&name).and_then(|a| a.ip);
+            Some(Keyed {
+                key: format!("host:{name}"),
+                kind: "host",
+                name,
+                ip,
+                internal: true,
+            })
+        }
+        Entity::Ip(ip) => {
+            if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
+                return None;
+            }
+            match assets.by_ip(ip) {
+                Some(a) => Some(Keyed {
+                    key: format!("host:{}", a.name),
+                    kind: "host",
+                    name: a.name.clone(),
+                    ip: Some(*ip),
+                    internal: true,
+                }),
+                None => Some(Keyed {
+                    key: format!("ip:{ip}"),
+                    kind: "ip",
+                    name: ip.to_string(),
+                    ip: Some(*ip),
+                    internal: internal(ip),
+                }),
+            }
+        }
+        Entity::Account(a) => account_key(a).map(|n| Keyed {
+            key: format!("account:{n}"),
+            kind: "account",
+            name: n,
+            ip: None,
+            internal: true,
+        }),
+        Entity::Domain(d) => {
+            let n = d.trim_end_matches('.').to_lowercase();
+            (!n.is_empty()).then(|| Keyed {
+                key: format!("domain:{n}"),
+                kind: "domain",
+                name: n,
+                ip: None,
+                internal: false,
+            })
+        }
+        Entity::Patient(_) => None,
+    }
+}
+
+struct Dsu(Vec<usize>);
+
+impl Dsu {
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.0[x] != x {
+            self.0[x] = self.0[self.0[x]];
+            x = self.0[x];
+        }
+        x
+    }
+    fn union(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a != b {
+            self.0[a.max(b)] = a.min(b);
+        }
+    }
+}
+
+/// Turns alerts into incidents (most severe first, then earliest).
+pub fn correlate(
+    alerts: &[AlertRecord],
+    assets: &Assets,
+    cfg: &CorrelationConfig,
+) -> Vec<Incident> {
+    // Each alert's entities, as actors and targets.
+    let ents: Vec<(Vec<Keyed>, Vec<Keyed>)> = alerts
+        .iter()
+        .map(|a| {
+            let actors: Vec<Keyed> = a.actors.iter().filter_map(|e| keyed(e, assets)).collect();
+            let targets: Vec<Keyed> = a
+                .targets
+                .iter()
+                .filter_map(|e| keyed(e, assets))
+                .filter(|t| !actors.iter().any(|x| x.key == t.key))
+                .collect();
+            (actors, targets)
+        })
+        .collect();
+    // Hubs: targets reached by many distinct actors.
+    let mut reached_by: FxHashMap<&str, BTreeSet<&str>> = FxHashMap::default();
+    for (actors, targets) in &ents {
+        for t in targets {
+            let set = reached_by.entry(t.key.as_str()).or_default();
+            set.extend(
+                actors
+                    .iter()
+                    .filter(|a| a.kind != "account")
+                    .map(|a| a.key.as_str()),
+            );
+        }
+    }
+    let hubs: BTreeSet<&str> = reached_by
+        .iter()
+        .filter(|(_, s)| s.len() >= cfg.hub_actors)
+        .map(|(k, _)| *k)
+        .collect();
+    // Alerts by linking entity, joined in time.
+    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (actors, targets)) in ents.iter().enumerate() {
+        for k in actors.iter().chain(targets) {
+            if !hubs.contains(k.key.as_str()) {
+                by_key.entry(k.key.as_str()).or_default().push(i);
+            }
+        }
+    }
+    let mut dsu = Dsu((0..alerts.len()).collect());
+    for list in by_key.values_mut() {
+        list.sort_by_key(|i| (alerts[*i].first, *i));
+        list.dedup();
+        let mut end = i64::MIN;
+        let mut prev: Option<usize> = None;
+        for &i in list.iter() {
+            let a = &alerts[i];
+            if let Some(p) = prev
+                && a.first.0 <= end.saturating_add(cfg.gap)
+            {
+                dsu.union(p, i);
+            }
+            end = end.max(a.last.0.max(a.first.0));
+            prev = Some(i);
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..alerts.len() {
+        let r = dsu.find(i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut incidents: Vec<Incident> = groups
+        .into_values()
+        .map(|members| build(alerts, &ents, &members, assets))
+        .collect();
+    // Ids by time, per day.
+    incidents.sort_by_key(|i| (i.first, i.alerts.first().cloned()));
+    let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
+    for inc in &mut incidents {
+        let day: String = inc
+            .first
+            .to_rfc3339()
+            .chars()
+            .take(10)
+            .filter(|c| *c != '-')
+            .collect();
+        let n = per_day.entry(day.clone()).or_default();
+        *n += 1;
+        inc.id = format!("INC-{day}-{n:03}");
+    }
+    incidents.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first.cmp(&b.first)));
+    incidents
+}
+
+fn build(
+    alerts: &[AlertRecord],
+    ents: &[(Vec<Keyed>, Vec<Keyed>)],
+    members: &[usize],
+    assets: &Assets,
+) -> Incident {
+    let mut members = members.to_vec();
+    members.sort_by_key(|i| (alerts[*i].first, *i));
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let mut edges: BTreeMap<(String, String), Edge> = BTreeMap::new();
+    let mut stages: BTreeMap<&'static str, StageSeen> = BTreeMap::new();
+    let mut severity = Severity::Informational;
+    let (mut first, mut last) = (Timestamp(i64::MAX), Timestamp(i64::MIN));
+    let mut reached = 0;
+    let mut alert_stages = BTreeMap::new();
+    for &i in &members {
+        let a = &alerts[i];
+        severity = severity.max(a.severity);
+        first = first.min(a.first);
+        last = last.max(a.last.max(a.first));
+        let stage = pick(&candidates(a), reached);
+        if let Some(s) = stage {
+            reached = reached.max(rank(s).unwrap_or(0));
+            alert_stages.insert(a.id.clone(), s.to_owned());
+            let e = stages.entry(s).or_insert(StageSeen {
+                stage: s.to_owned(),
+                first: a.first,
+                alerts: 0,
+            });
+            e.alerts += 1;
+            e.first = e.first.min(a.first);
+        }
+        let (actors, targets) = &ents[i];
+        for (k, actor) in actors
+            .iter()
+            .map(|k| (k, true))
+            .chain(targets.iter().map(|k| (k, false)))
+        {
+            let role = if !k.internal {
+                "external"
+            } else if actor {
+                "compromised"
+            } else {
+                "reached"
+            };
+            let asset = match k.kind {
+                "host" => assets.by_name(&k.name),
+                _ => None,
+            };
+            let n = nodes.entry(k.key.clone()).or_insert_with(|| Node {
+                key: k.key.clone(),
+                kind: k.kind.to_owned(),
+                name: k.name.clone(),
+                ip: k.ip.map(|i| i.to_string()),
+                role: role.to_owned(),
+                asset_kind: asset.map(|a| a.kind.clone()).filter(|k| !k.is_empty()),
+                trust: asset.map(|a| a.trust.clone()).filter(|t| !t.is_empty()),
+                holds_patients_of: asset.and_then(|a| a.holds_patients_of.clone()),
+                first_seen: a.first,
+                alerts: 0,
+            });
+            n.alerts += 1;
+            n.first_seen = n.first_seen.min(a.first);
+            if n.ip.is_none() {
+                n.ip = k.ip.map(|i| i.to_string());
+            }
+            if role == "compromised" && n.role != "compromised" {
+                n.role = role.to_owned();
+            }
+        }
+        // Who reached what; which account was used where.
+        let what = stage.map_or_else(|| a.rule.clone(), str::to_owned);
+        let hosts: Vec<&Keyed> = actors.iter().filter(|k| k.kind != "account").collect();
+        let accounts: Vec<&Keyed> = actors.iter().filter(|k| k.kind == "account").collect();
+        let mut add = |from: &str, to: &str, what: &str| {
+            let e = edges
+                .entry((from.to_owned(), to.to_owned()))
+                .or_insert_with(|| Edge {
+                    from: from.to_owned(),
+                    to: to.to_owned(),
+                    first_seen: a.first,
+                    what: what.to_owned(),
+                });
+            if a.first < e.first_seen {
+                e.first_seen = a.first;
+                e.what = what.to_owned();
+            }
+        };
+        for acc in &accounts {
+            for h in &hosts {
+                add(&acc.key, &h.key, "used on");
+            }
+        }
+        let sources: Vec<&Keyed> = if hosts.is_empty() { accounts } else { hosts };
+        for s in &sources {
+            for t in targets {
+                add(&s.key, &t.key, &what);
+            }
+        }
+    }
+    let mut stages: Vec<StageSeen> = stages.into_values().collect();
+    stages.sort_by_key(|s| (s.first, rank(&s.stage)));
+    // Patient zero: the first compromised host (else account) and its first alert.
+    let zero = |host: bool| {
+        members.iter().find_map(|&i| {
+            let a = &alerts[i];
+            let k = ents[i]
+                .0
+                .iter()
+                .find(|k| !host || (k.kind != "account" && k.internal))?;
+            Some(PatientZero {
+                entity: k.key.clone(),
+                time: a.first,
+                alert: a.title.clone(),
+                origin: a.origins.first().cloned(),
+            })
+        })
+    };
+    let patient_zero = zero(true).or_else(|| zero(false));
+    let hosts = nodes
+        .values()
+        .filter(|n| n.role != "external" && n.kind != "account" && n.kind != "domain")
+        .count();
+    let compromised = nodes
+        .values()
+        .filter(|n| n.role == "compromised" && n.kind != "account")
+        .count();
+    let accounts = nodes.values().filter(|n| n.kind == "account").count();
+    let mut reasons = vec![format!("most severe alert: {}", severity.name())];
+    if stages.len() >= 3 {
+        severity = severity.raised();
+        reasons.push(format!("{} ATT&CK stages", stages.len()));
+    }
+    if compromised >= 2 {
+        severity = severity.raised();
+        reasons.push(format!("the attacker acted on {compromised} hosts"));
+    }
+    let title = if stages.len() >= 2 {
+        let pz = patient_zero
+            .as_ref()
+            .map(|p| {
+                p.entity
+                    .split_once(':')
+                    .map_or(p.entity.as_str(), |x| x.1)
+                    .to_owned()
+            })
+            .unwrap_or_default();
+        format!(
+            "Intrusion from {pz}: {} → {} ({} stages, {hosts} hosts, {accounts} accounts, {} alerts)",
+            stages[0].stage,
+            stages[stages.len() - 1].stage,
+            stages.len(),
+            members.len()
+        )
+    } else if members.len() == 1 {
+        alerts[members[0]].title.clone()
+    } else {
+        format!("{} alerts: {}", members.len(), alerts[members[0]].title)
+    };
+    Incident {
+        id: String::new(),
+        title,
+        severity,
+        severity_reasons: reasons,
+        first,
+        last,
+        stages,
+        patient_zero,
+        nodes: nodes.into_values().collect(),
+        edges: edges.into_values().collect(),
+        alerts: members.iter().map(|i| alerts[*i].id.clone()).collect(),
+        alert_stages,
+    }
+}

@@ -1,0 +1,560 @@
+//! Breach scoping: from an incident's compromised accounts and hosts, the
+//! patients whose records were exposed, read from the stored EHR access
+//! events.
+//!
+//! - **Confirmed**: patients whose records were read or exported by a
+//!   compromised account, or requested from a compromised client host, from
+//!   the moment that account or host was first seen in the incident (or first
+//!   used from a compromised host: the stored logons say so) until the end of
+//!   the window (containment, else the end of the stored history).
+//! - **Possible**: patients whose records lie on systems the attacker
+//!   reached (EHR, imaging and backup servers per the asset register): their
+//!   whole holdings, estimated from the organisation's patient register.
+//! - Counts by county, trust and category (protected persons, children,
+//!   restricted records), the notification list (pseudonyms only) and the
+//!   notification clocks from the moment of awareness.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use vakt_analytics::ehr::EhrContext;
+use vakt_core::pseudo::Pseudonymiser;
+use vakt_core::{Severity, Timestamp};
+use vakt_store::{ScanStats, Store, StoreError};
+
+use crate::correlate::Incident;
+use crate::record::{AlertRecord, account_key};
+
+/// What is known of a patient, by pseudonym.
+#[derive(Debug, Clone, Default)]
+pub struct PatientMeta {
+    /// The canonical pseudonym (of the identity number where known).
+    pub pseudonym: String,
+    /// Organisation holding the record.
+    pub trust: String,
+    /// County of residence.
+    pub county: &'static str,
+    /// Birth date (`YYYY-MM-DD`).
+    pub birth: Option<Box<str>>,
+    /// Protected-person category.
+    pub protected: Option<Box<str>>,
+    /// Record marked restricted.
+    pub restricted: bool,
+}
+
+/// Patients by pseudonym, for one tenant's key; and the staff's account
+/// names by practitioner id (EHR accesses name their agent by reference).
+#[derive(Debug, Default)]
+pub struct PatientIndex {
+    by_pseudonym: FxHashMap<String, u32>,
+    /// Patients.
+    pub patients: Vec<PatientMeta>,
+    accounts: FxHashMap<Box<str>, String>,
+}
+
+impl PatientIndex {
+    /// Pseudonymises every patient of the context with the tenant's key, under
+    /// the identity number and the record id both (events may name either).
+    pub fn new(ctx: &EhrContext, pseudo: &Pseudonymiser, tenant: &str) -> PatientIndex {
+        let mut ix = PatientIndex::default();
+        for (id, st) in &ctx.staff {
+            if let Some(a) = account_key(&st.user) {
+                ix.accounts.insert(id.clone(), a);
+            }
+        }
+        let mut ids: Vec<&str> = ctx.patients.keys().map(|k| &**k).collect();
+        ids.sort_unstable();
+        for id in ids {
+            let p = &ctx.patients[id];
+            let n = ix.patients.len() as u32;
+            let by_id = pseudo.pseudonym(tenant, id);
+            let canonical = match p.nin.as_deref() {
+                Some(nin) => {
+                    let by_nin = pseudo.pseudonym(tenant, nin);
+                    ix.by_pseudonym.insert(by_nin.clone(), n);
+                    by_nin
+                }
+                None => by_id.clone(),
+            };
+            ix.by_pseudonym.insert(by_id, n);
+            ix.patients.push(PatientMeta {
+                pseudonym: canonical,
+                trust: p.trust.as_deref().unwrap_or("unknown").to_owned(),
+                county: vakt_core::county::of_municipality(p.municipality),
+                birth: p.birth.clone(),
+                protected: ctx.protected.get(id).cloned(),
+                restricted: p.restricted,
+            });
+        }
+        ix
+    }
+
+    /// The account behind an EHR agent (`Practitioner/<id>`, an id, or an account name).
+    pub fn account(&self, agent: &str) -> Option<String> {
+        let id = agent.rsplit('/').next().unwrap_or(agent);
+        match self.accounts.get(id) {
+            Some(a) => Some(a.clone()),
+            None => account_key(id),
+        }
+    }
+
+    /// The patient behind a pseudonym.
+    pub fn get(&self, pseudonym: &str) -> Option<u32> {
+        self.by_pseudonym.get(pseudonym).copied()
+    }
+}
+
+/// A notification deadline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Clock {
+    /// To whom (`Datatilsynet (GDPR Art. 33)`).
+    pub name: String,
+    /// Hours from awareness.
+    pub hours: u32,
+    /// When it runs out.
+    #[serde(default)]
+    pub due: Option<Timestamp>,
+}
+
+/// The GDPR Art. 33 clock: 72 hours to the data protection authority.
+pub fn gdpr_clock() -> Clock {
+    Clock {
+        name: "Data protection authority (GDPR Art. 33)".into(),
+        hours: 72,
+        due: None,
+    }
+}
+
+/// How to scope.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeConfig {
+    /// End of the window (containment), ns; else the end of the stored history.
+    pub until: Option<i64>,
+    /// The clocks to run (GDPR Art. 33 and those the operator configures).
+    pub clocks: Vec<Clock>,
+    /// The tenant whose store partitions and key to use.
+    pub tenant: String,
+}
+
+/// An account or host in scope, and from when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InScope {
+    /// Node key (`account:…`, `host:…`, `ip:…`).
+    pub key: String,
+    /// Address (hosts).
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// From when its accesses count.
+    pub from: Timestamp,
+    /// Why it is in scope.
+    pub why: String,
+    /// Accesses it made in the window.
+    pub accesses: u64,
+}
+
+/// Confirmed and possible counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Confirmed exposure.
+    pub confirmed: usize,
+    /// Possible exposure (beyond the confirmed).
+    pub possible: usize,
+}
+
+/// One patient to notify.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notify {
+    /// Pseudonym.
+    pub patient: String,
+    /// Organisation holding the record (the controller that notifies).
+    pub trust: String,
+    /// County.
+    pub county: String,
+    /// Categories (`protected:<category>`, `child`, `restricted`).
+    pub categories: Vec<String>,
+    /// First access in scope.
+    pub first_access: Timestamp,
+    /// By which account or host.
+    pub by: String,
+}
+
+/// A system holding records that the attacker reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reached {
+    /// Node key.
+    pub system: String,
+    /// What it is.
+    pub kind: String,
+    /// Whose records it holds.
+    pub holds_patients_of: String,
+    /// Patients of that organisation.
+    pub patients: usize,
+    /// First reached.
+    pub from: Timestamp,
+}
+
+/// The breach's scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exposure {
+    /// The incident.
+    pub incident: String,
+    /// Window start.
+    pub from: Timestamp,
+    /// Window end (None: to the end of the stored history).
+    pub until: Option<Timestamp>,
+    /// Compromised accounts in scope.
+    pub accounts: Vec<InScope>,
+    /// Compromised client hosts in scope.
+    pub hosts: Vec<InScope>,
+    /// Systems with records the attacker reached.
+    pub reached: Vec<Reached>,
+    /// Patients confirmed exposed.
+    pub confirmed: usize,
+    /// Patients possibly exposed (beyond the confirmed).
+    pub possible: usize,
+    /// Accesses in scope (reads, searches, exports).
+    pub accesses: u64,
+    /// Pseudonyms the patient registers do not know (counted in `confirmed`,
+    /// county unknown).
+    pub unresolved: usize,
+    /// By county.
+    pub by_county: BTreeMap<String, Counts>,
+    /// By organisation.
+    pub by_trust: BTreeMap<String, Counts>,
+    /// Confirmed, by category.
+    pub by_category: BTreeMap<String, usize>,
+    /// The notification list (confirmed; pseudonyms).
+    pub notification: Vec<Notify>,
+    /// When the operator became aware (the first high-severity alert).
+    pub awareness: Option<Timestamp>,
+    /// Clocks from awareness.
+    pub clocks: Vec<Clock>,
+    /// The first accesses in scope (`file: line N`).
+    pub evidence: Vec<String>,
+    /// What the store read.
+    pub scan: ScanStats,
+    /// How long scoping took.
+    pub seconds: f64,
+}
+
+/// The moment of awareness: the first alert of high severity or above in the incident.
+pub fn awareness(incident: &Incident, alerts: &[AlertRecord]) -> Option<Timestamp> {
+    let ids: FxHashSet<&str> = incident.alerts.iter().map(String::as_str).collect();
+    alerts
+        .iter()
+        .filter(|a| ids.contains(a.id.as_str()) && a.severity >= Severity::High)
+        .map(|a| a.first)
+        .min()
+}
+
+/// A scoping error.
+#[derive(Debug, thiserror::Error)]
+pub enum ScopeError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const DAY: i64 = 86_400_000_000_000;
+
+fn child_cutoff(t: Timestamp) -> String {
+    // Born after this date: under 18 when the incident began.
+    let d = t.to_rfc3339();
+    let year: i32 = d.get(0..4).and_then(|y| y.parse().ok()).unwrap_or(1970);
+    format!("{:04}{}", year - 18, d.get(4..10).unwrap_or("-01-01"))
+}
+
+/// Scopes an incident.
+pub fn scope(
+    incident: &Incident,
+    alerts: &[AlertRecord],
+    store: &Store,
+    patients: &PatientIndex,
+    cfg: &ScopeConfig,
+) -> Result<Exposure, ScopeError> {
+    let started = Instant::now();
+    let until = cfg.until.unwrap_or(i64::MAX);
+    // Compromised accounts and client hosts, from when first seen.
+    let mut accounts: BTreeMap<String, InScope> = BTreeMap::new();
+    let mut hosts: BTreeMap<String, InScope> = BTreeMap::new();
+    let mut reached: Vec<Reached> = Vec::new();
+    for n in &incident.nodes {
+        match (n.kind.as_str(), n.role.as_str()) {
+            ("account", "compromised") => {
+                accounts.insert(
+                    n.name.clone(),
+                    InScope {
+                        key: n.key.clone(),
+                        ip: None,
+                        from: n.first_seen,
+                        why: "used by the attacker (alerts)".into(),
+                        accesses: 0,
+                    },
+                );
+            }
+            ("host" | "ip", role) if role != "external" => {
+                if let Some(holds) = &n.holds_patients_of {
+                    reached.push(Reached {
+                        system: n.key.clone(),
+                        kind: n.asset_kind.clone().unwrap_or_default(),
+                        holds_patients_of: holds.clone(),
+                        patients: 0,
+                        from: n.first_seen,
+                    });
+                } else if role == "compromised"
+                    && let Some(ip) = &n.ip
+                {
+                    hosts.insert(
+                        ip.clone(),
+                        InScope {
+                            key: n.key.clone(),
+                            ip: Some(ip.clone()),
+                            from: n.first_seen,
+                            why: "the attacker acted on it (alerts)".into(),
+                            accesses: 0,
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut scan = ScanStats::default();
+    // Accounts that logged on from a compromised host after it was compromised.
+    if !hosts.is_empty() {
+        let from = hosts.values().map(|h| h.from.0).min().unwrap_or(0);
+        let mut found: BTreeMap<String, i64> = BTreeMap::new();
+        let st = store.scan(&[], from, until, &["user", "src_ip"], |r| {
+            if !(r.source.starts_with("evtx") || r.source.starts_with("windows")) {
+                return;
+            }
+            let (Some(user), Some(ip)) = (r.user, r.src_ip) else {
+                return;
+            };
+            if let Some(h) = hosts.get(ip)
+                && r.time >= h.from.0
+                && let Some(a) = account_key(user)
+            {
+                let e = found.entry(a).or_insert(r.time);
+                *e = (*e).min(r.time);
+            }
+        })?;
+        add_scan(&mut scan, st);
+        for (a, t) in found {
+            let e = accounts.entry(a.clone()).or_insert_with(|| InScope {
+                key: format!("account:{a}"),
+                ip: None,
+                from: Timestamp(t),
+                why: "logged on from a compromised host".into(),
+                accesses: 0,
+            });
+            if t < e.from.0 {
+                e.from = Timestamp(t);
+                e.why = "logged on from a compromised host".into();
+            }
+        }
+    }
+    let from = accounts
+        .values()
+        .chain(hosts.values())
+        .map(|s| s.from.0)
+        .min()
+        .unwrap_or(incident.first.0);
+    // The EHR accesses in scope.
+    let mut first_access: FxHashMap<String, (i64, String)> = FxHashMap::default();
+    let mut evidence: Vec<(i64, String)> = Vec::new();
+    let mut accesses = 0u64;
+    let mut per_account: FxHashMap<String, u64> = FxHashMap::default();
+    let mut per_host: FxHashMap<String, u64> = FxHashMap::default();
+    if !accounts.is_empty() || !hosts.is_empty() {
+        let st = store.scan(
+            &["fhir:AuditEvent"],
+            from,
+            until,
+            &["user", "src_ip", "patient", "origin_path", "origin_at"],
+            |r| {
+                let Some(ps) = r.patient else { return };
+                let by_account = r.user.and_then(|u| {
+                    let a = patients.account(u)?;
+                    let s = accounts.get(&a)?;
+                    (r.time >= s.from.0).then_some(a)
+                });
+                let by_host = r
+                    .src_ip
+                    .and_then(|ip| hosts.get(ip).filter(|h| r.time >= h.from.0).map(|_| ip));
+                let who = match (&by_account, by_host) {
+                    (Some(a), _) => format!("account:{a}"),
+                    (None, Some(ip)) => format!("ip:{ip}"),
+                    (None, None) => return,
+                };
+                accesses += 1;
+                if let Some(a) = by_account {
+                    *per_account.entry(a).or_default() += 1;
+                }
+                if let Some(ip) = by_host {
+                    *per_host.entry(ip.to_owned()).or_default() += 1;
+                }
+                if evidence.len() < 10 {
+                    evidence.push((
+                        r.time,
+                        format!(
+                            "{}: {}",
+                            r.origin_path.unwrap_or("-"),
+                            r.origin_at.unwrap_or("-")
+                        ),
+                    ));
+                }
+                for p in ps.split(' ').filter(|p| !p.is_empty()) {
+                    let e = first_access
+                        .entry(p.to_owned())
+                        .or_insert((r.time, who.clone()));
+                    if r.time < e.0 {
+                        *e = (r.time, who.clone());
+                    }
+                }
+            },
+        )?;
+        add_scan(&mut scan, st);
+    }
+    for (a, s) in &mut accounts {
+        s.accesses = per_account.get(a).copied().unwrap_or(0);
+    }
+    for (ip, s) in &mut hosts {
+        s.accesses = per_host.get(ip).copied().unwrap_or(0);
+    }
+    // Confirmed patients, resolved and counted.
+    let cutoff = child_cutoff(incident.first);
+    let mut by_county: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut by_trust: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut by_category: BTreeMap<String, usize> = BTreeMap::new();
+    let mut notification = Vec::with_capacity(first_access.len());
+    let mut confirmed_ix: FxHashSet<u32> = FxHashSet::default();
+    let mut unresolved = 0;
+    let mut seen_canonical: FxHashSet<String> = FxHashSet::default();
+    for (p, (t, by)) in &first_access {
+        let meta = patients.get(p);
+        let (pseudonym, trust, county, mut categories) = match meta {
+            Some(i) => {
+                if !confirmed_ix.insert(i) {
+                    continue;
+                }
+                let m = &patients.patients[i as usize];
+                let mut c = Vec::new();
+                if let Some(cat) = &m.protected {
+                    c.push(format!("protected:{cat}"));
+                }
+                if m.birth.as_deref().is_some_and(|b| b > cutoff.as_str()) {
+                    c.push("child".to_owned());
+                }
+                if m.restricted {
+                    c.push("restricted".to_owned());
+                }
+                (m.pseudonym.clone(), m.trust.clone(), m.county.to_owned(), c)
+            }
+            None => {
+                unresolved += 1;
+                (
+                    p.clone(),
+                    "unknown".to_owned(),
+                    "unknown".to_owned(),
+                    Vec::new(),
+                )
+            }
+        };
+        if !seen_canonical.insert(pseudonym.clone()) {
+            continue;
+        }
+        categories.sort();
+        by_county.entry(county.clone()).or_default().confirmed += 1;
+        by_trust.entry(trust.clone()).or_default().confirmed += 1;
+        for c in &categories {
+            let k = c.split(':').next().unwrap_or(c).to_owned();
+            *by_category.entry(k).or_default() += 1;
+            if c.starts_with("protected:") {
+                *by_category.entry(c.clone()).or_default() += 1;
+            }
+        }
+        notification.push(Notify {
+            patient: pseudonym,
+            trust,
+            county,
+            categories,
+            first_access: Timestamp(*t),
+            by: by.clone(),
+        });
+    }
+    notification.sort_by(|a, b| {
+        a.trust
+            .cmp(&b.trust)
+            .then(a.first_access.cmp(&b.first_access))
+            .then(a.patient.cmp(&b.patient))
+    });
+    // Possible: the holdings of reached systems, beyond the confirmed.
+    let holders: BTreeSet<&str> = reached
+        .iter()
+        .map(|r| r.holds_patients_of.as_str())
+        .collect();
+    let mut possible = 0;
+    if !holders.is_empty() {
+        let mut per_org: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, m) in patients.patients.iter().enumerate() {
+            if !holders.contains(m.trust.as_str()) {
+                continue;
+            }
+            *per_org.entry(m.trust.as_str()).or_default() += 1;
+            if confirmed_ix.contains(&(i as u32)) {
+                continue;
+            }
+            possible += 1;
+            by_county.entry(m.county.to_owned()).or_default().possible += 1;
+            by_trust.entry(m.trust.clone()).or_default().possible += 1;
+        }
+        for r in &mut reached {
+            r.patients = per_org
+                .get(r.holds_patients_of.as_str())
+                .copied()
+                .unwrap_or(0);
+        }
+    }
+    let awareness = awareness(incident, alerts);
+    let clocks = cfg
+        .clocks
+        .iter()
+        .map(|c| Clock {
+            name: c.name.clone(),
+            hours: c.hours,
+            due: awareness.map(|a| Timestamp(a.0 + i64::from(c.hours) * DAY / 24)),
+        })
+        .collect();
+    evidence.sort();
+    Ok(Exposure {
+        incident: incident.id.clone(),
+        from: Timestamp(from),
+        until: cfg.until.map(Timestamp),
+        accounts: accounts.into_values().collect(),
+        hosts: hosts.into_values().collect(),
+        reached,
+        confirmed: notification.len(),
+        possible,
+        accesses,
+        unresolved,
+        by_county,
+        by_trust,
+        by_category,
+        notification,
+        awareness,
+        clocks,
+        evidence: evidence.into_iter().map(|(_, e)| e).collect(),
+        scan,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn add_scan(to: &mut ScanStats, st: ScanStats) {
+    to.segments += st.segments;
+    to.row_groups_read += st.row_groups_read;
+    to.row_groups_skipped += st.row_groups_skipped;
+    to.rows += st.rows;
+}
