@@ -277,12 +277,32 @@ pub fn correlate(
         .filter(|(_, s)| s.len() >= cfg.hub_actors)
         .map(|(k, _)| *k)
         .collect();
+    // The hosts each account was seen acting on: an account's alerts
+    // elsewhere (its EHR accesses, say) belong to those hosts' stories too.
+    let mut used_on: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (actors, _) in &ents {
+        for a in actors.iter().filter(|k| k.kind == "account") {
+            for h in actors.iter().filter(|k| k.kind != "account" && k.internal) {
+                used_on
+                    .entry(a.key.as_str())
+                    .or_default()
+                    .insert(h.key.as_str());
+            }
+        }
+    }
     // Alerts by linking entity, joined in time.
     let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, (actors, targets)) in ents.iter().enumerate() {
         for k in actors.iter().chain(targets) {
             if !hubs.contains(k.key.as_str()) {
                 by_key.entry(k.key.as_str()).or_default().push(i);
+            }
+        }
+        for a in actors.iter().filter(|k| k.kind == "account") {
+            for h in used_on.get(a.key.as_str()).into_iter().flatten() {
+                if !hubs.contains(h) {
+                    by_key.entry(h).or_default().push(i);
+                }
             }
         }
     }

@@ -1,0 +1,344 @@
+//! Correlation and scoping on hand-made alerts and a small store.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use vakt_analytics::ehr::EhrContext;
+use vakt_analytics::ehr::context::PatientInfo;
+use vakt_core::field::{ACTOR_USER_UID, PATIENT_UID, SRC_IP, USER_NAME};
+use vakt_core::pseudo::Pseudonymiser;
+use vakt_core::{Entity, Event, Locator, Origin, Severity, Timestamp, Value};
+use vakt_incident::scope::gdpr_clock;
+use vakt_incident::{
+    AlertRecord, Assets, CorrelationConfig, PatientIndex, ScopeConfig, correlate, scope,
+};
+
+const H: i64 = 3_600_000_000_000;
+
+fn alert(id: &str, t: i64, actors: Vec<Entity>, targets: Vec<Entity>) -> AlertRecord {
+    AlertRecord {
+        id: id.into(),
+        engine: "sigma".into(),
+        rule: "r".into(),
+        title: format!("alert {id}"),
+        severity: Severity::Medium,
+        first: Timestamp(t),
+        last: Timestamp(t),
+        techniques: vec![],
+        tactics: vec![],
+        actors,
+        targets,
+        evidence: vec![],
+        origins: vec![format!("x.log: line {id}")],
+    }
+}
+
+fn host(h: &str) -> Entity {
+    Entity::Host(h.into())
+}
+fn ip(a: &str) -> Entity {
+    Entity::Ip(a.parse().unwrap())
+}
+fn account(a: &str) -> Entity {
+    Entity::Account(a.into())
+}
+
+fn assets(rows: &str) -> (tempfile::TempDir, Assets) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("assets.csv"),
+        format!("host,ip,kind,trust,holds_patients_of\n{rows}"),
+    )
+    .unwrap();
+    let a = Assets::load(&[dir.path().to_owned()]);
+    assert!(a.problems.is_empty(), "{:?}", a.problems);
+    (dir, a)
+}
+
+fn ids(incident: &vakt_incident::Incident) -> Vec<&str> {
+    incident.alerts.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn alerts_sharing_a_host_in_time_join_and_others_do_not() {
+    let (_d, a) = assets("ws1,10.0.0.1,workstation,t,\nws2,10.0.0.2,workstation,t,\n");
+    let alerts = vec![
+        alert(
+            "1",
+            0,
+            vec![host("WS1.helse.local"), account("HELSE\\anna")],
+            vec![],
+        ),
+        // The same host by address, an hour later.
+        alert("2", H, vec![ip("10.0.0.1")], vec![ip("198.51.100.7")]),
+        // Another host, the same patient as nothing: patients never join.
+        alert(
+            "3",
+            2 * H,
+            vec![host("ws2")],
+            vec![Entity::Patient("pt-1".into())],
+        ),
+        alert("4", 2 * H, vec![host("ws2")], vec![]),
+        alert(
+            "5",
+            2 * H,
+            vec![account("bob")],
+            vec![Entity::Patient("pt-1".into())],
+        ),
+        // ws1 again, but three days later: a new story.
+        alert("6", 72 * H, vec![host("ws1")], vec![]),
+    ];
+    let inc = correlate(&alerts, &a, &CorrelationConfig::default());
+    let mut groups: Vec<Vec<&str>> = inc.iter().map(ids).collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        vec![vec!["1", "2"], vec!["3", "4"], vec!["5"], vec!["6"]]
+    );
+    // The joined incident knows the host by name and address, and the outside address.
+    let first = inc
+        .iter()
+        .find(|i| i.alerts.contains(&"1".to_string()))
+        .unwrap();
+    let ws1 = first.nodes.iter().find(|n| n.key == "host:ws1").unwrap();
+    assert_eq!(ws1.ip.as_deref(), Some("10.0.0.1"));
+    assert_eq!(ws1.role, "compromised");
+    let out = first
+        .nodes
+        .iter()
+        .find(|n| n.key == "ip:198.51.100.7")
+        .unwrap();
+    assert_eq!(out.role, "external");
+    assert!(
+        first
+            .edges
+            .iter()
+            .any(|e| e.from == "account:anna" && e.to == "host:ws1")
+    );
+}
+
+#[test]
+fn a_long_beacon_holds_the_story_together_and_an_account_follows_its_host() {
+    let (_d, a) = assets("ws1,10.0.0.1,workstation,t,\n");
+    let mut beacon = alert("b", H, vec![ip("10.0.0.1")], vec![ip("198.51.100.7")]);
+    beacon.last = Timestamp(100 * H);
+    beacon.techniques = vec!["T1071".into()];
+    let mut exec = alert("e", 0, vec![host("ws1"), account("anna")], vec![]);
+    exec.tactics = vec!["execution".into()];
+    // Anna's EHR reads four days later: no entity in common with the beacon,
+    // but Anna's account was used on ws1, which still beacons.
+    let mut ehr = alert("r", 96 * H, vec![account("anna")], vec![]);
+    ehr.techniques = vec!["T1213".into()];
+    ehr.engine = "analytics".into();
+    let inc = correlate(&[exec, beacon, ehr], &a, &CorrelationConfig::default());
+    assert_eq!(inc.len(), 1);
+    let stages: Vec<&str> = inc[0].stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, ["execution", "command-and-control", "collection"]);
+    assert_eq!(inc[0].patient_zero.as_ref().unwrap().entity, "host:ws1");
+    // Three stages raise the severity one step.
+    assert_eq!(inc[0].severity, Severity::High);
+}
+
+#[test]
+fn a_server_everyone_reaches_joins_nothing() {
+    let (_d, a) = assets("dc,10.0.9.9,domain-controller,t,\n");
+    let alerts: Vec<AlertRecord> = (1..=5)
+        .map(|i| {
+            alert(
+                &i.to_string(),
+                i * 60_000_000_000,
+                vec![ip(&format!("10.0.0.{i}"))],
+                vec![host("dc")],
+            )
+        })
+        .collect();
+    let inc = correlate(&alerts, &a, &CorrelationConfig::default());
+    assert_eq!(inc.len(), 5);
+    // Four do join through it.
+    let inc = correlate(&alerts[..4], &a, &CorrelationConfig::default());
+    assert_eq!(inc.len(), 1);
+    assert_eq!(
+        inc[0].nodes.iter().filter(|n| n.role == "reached").count(),
+        1
+    );
+}
+
+fn ev(t: i64, source: &str, user: &str, src: &str, patient: Option<&str>) -> Event {
+    let mut e = Event {
+        time: Timestamp(t),
+        tenant: Arc::from("default"),
+        source: Arc::from(source),
+        fields: vec![],
+        common: vec![],
+        origin: Origin {
+            path: Arc::from("audit.ndjson"),
+            locator: Locator::Line((t / 1_000_000_000) as u64),
+        },
+    };
+    if source.starts_with("fhir") {
+        e.set_common(ACTOR_USER_UID, Value::str(user));
+    } else {
+        e.set_common(USER_NAME, Value::str(user));
+    }
+    e.set_common(SRC_IP, Value::Ip(src.parse::<IpAddr>().unwrap()));
+    if let Some(p) = patient {
+        e.set_common(PATIENT_UID, Value::str(&format!("Patient/{p}")));
+    }
+    e
+}
+
+#[test]
+fn scoping_counts_the_compromised_sessions_reads_from_when_they_were_compromised() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = vakt_store::Store::open(&dir.path().join("store")).unwrap();
+    let pseudo = Arc::new(Pseudonymiser::new(b"a test key of enough bytes").unwrap());
+    let mut w = store.writer(pseudo.clone());
+    let t0 = 1_514_800_000_000_000_000; // 2018-01-01
+    let fhir = "fhir:AuditEvent";
+    for e in [
+        // Before the compromise: not exposed.
+        ev(t0, fhir, "Practitioner/anna", "10.0.0.1", Some("p1")),
+        // Anna's account after: exposed, wherever from.
+        ev(
+            t0 + 2 * H,
+            fhir,
+            "Practitioner/anna",
+            "10.0.0.1",
+            Some("p2"),
+        ),
+        ev(
+            t0 + 3 * H,
+            fhir,
+            "Practitioner/anna",
+            "10.0.5.5",
+            Some("p3"),
+        ),
+        // Someone else at the compromised workstation: exposed.
+        ev(
+            t0 + 4 * H,
+            fhir,
+            "Practitioner/carl",
+            "10.0.0.1",
+            Some("p4"),
+        ),
+        // Someone else elsewhere: not.
+        ev(
+            t0 + 4 * H,
+            fhir,
+            "Practitioner/carl",
+            "10.0.0.7",
+            Some("p5"),
+        ),
+        // The administrator logs on from the workstation at +5 h (a Windows
+        // logon), then reads a record at +6 h from elsewhere: exposed.
+        ev(
+            t0 + 5 * H,
+            "evtx:Security",
+            "HELSE\\admin",
+            "10.0.0.1",
+            None,
+        ),
+        ev(
+            t0 + 6 * H,
+            fhir,
+            "Practitioner/admin",
+            "10.0.8.8",
+            Some("p6"),
+        ),
+        // Read by the integration on the EHR server the attacker reached: possible, not confirmed.
+        ev(t0 + 6 * H, fhir, "Practitioner/svc", "10.0.1.5", Some("p7")),
+    ] {
+        w.append(&e).unwrap();
+    }
+    w.flush().unwrap();
+    // The context: seven patients of trust t in two counties, one a child, one protected.
+    let mut ctx = EhrContext::default();
+    for (i, (muni, birth)) in [
+        (301u16, "1970-01-01"),
+        (301, "1970-01-01"),
+        (219, "2010-05-05"),
+        (219, "1980-01-01"),
+        (301, "1990-01-01"),
+        (301, "1950-01-01"),
+        (301, "1960-01-01"),
+        (301, "1960-01-01"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        ctx.patients.insert(
+            format!("p{}", i + 1).into(),
+            PatientInfo {
+                municipality: Some(*muni),
+                trust: Some("t".into()),
+                birth: Some((*birth).into()),
+                ..Default::default()
+            },
+        );
+    }
+    ctx.protected.insert("p4".into(), "politician".into());
+    let patients = PatientIndex::new(&ctx, &pseudo, "default");
+    let (_d, a) = assets("ws1,10.0.0.1,workstation,t,\nehr1,10.0.1.5,ehr-server,t,t\n");
+    let mut exec = alert(
+        "e",
+        t0 + H,
+        vec![host("ws1"), account("anna")],
+        vec![ip("10.0.1.5")],
+    );
+    exec.severity = Severity::High;
+    let incidents = correlate(
+        std::slice::from_ref(&exec),
+        &a,
+        &CorrelationConfig::default(),
+    );
+    let inc = &incidents[0];
+    let e = scope(
+        inc,
+        std::slice::from_ref(&exec),
+        &store,
+        &patients,
+        &ScopeConfig {
+            until: None,
+            clocks: vec![gdpr_clock()],
+            tenant: "default".into(),
+        },
+    )
+    .unwrap();
+    let got: std::collections::BTreeSet<String> =
+        e.notification.iter().map(|n| n.patient.clone()).collect();
+    let want: std::collections::BTreeSet<String> = ["p2", "p3", "p4", "p6"]
+        .iter()
+        .map(|p| pseudo.pseudonym("default", p))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(e.confirmed, 4);
+    // Possible: the trust's other records, held on the reached EHR server.
+    assert_eq!(e.possible, 4);
+    assert_eq!(e.by_county["Oslo"].confirmed, 2);
+    assert_eq!(e.by_county["Akershus"].confirmed, 2);
+    assert_eq!(e.by_county["Oslo"].possible, 4);
+    assert_eq!(e.by_category.get("protected"), Some(&1));
+    assert_eq!(e.by_category.get("child"), Some(&1));
+    assert!(
+        e.accounts
+            .iter()
+            .any(|s| s.key == "account:admin" && s.why.contains("logged on"))
+    );
+    // The clock: 72 hours from the high-severity alert.
+    assert_eq!(e.awareness, Some(Timestamp(t0 + H)));
+    assert_eq!(e.clocks[0].due, Some(Timestamp(t0 + 73 * H)));
+    // Containment before the administrator's read leaves it out.
+    let contained = scope(
+        inc,
+        std::slice::from_ref(&exec),
+        &store,
+        &patients,
+        &ScopeConfig {
+            until: Some(t0 + 5 * H),
+            clocks: vec![],
+            tenant: "default".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(contained.confirmed, 3);
+}
