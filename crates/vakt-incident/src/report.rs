@@ -297,9 +297,9 @@ possible: records held on systems the attacker reached.</p>",
         }
         h.push_str("</ul>");
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "</section><p class=\"muted\">Written by vakt. Scoped in {:.3} s over {} stored events.</p></main></body></html>\n",
+        "</section><p class=\"muted\">Written by vakt. Scoped in {:.3} s over {} stored events.</p></main></body></html>",
         e.seconds, e.scan.rows
     );
     h

@@ -326,10 +326,8 @@ pub fn scope(
     if !hosts.is_empty() {
         let from = hosts.values().map(|h| h.from.0).min().unwrap_or(0);
         let mut found: BTreeMap<String, i64> = BTreeMap::new();
-        let st = store.scan(&[], from, until, &["user", "src_ip"], |r| {
-            if !(r.source.starts_with("evtx") || r.source.starts_with("windows")) {
-                return;
-            }
+        let windows = |s: &str| s.starts_with("evtx") || s.starts_with("windows");
+        let st = store.scan(&windows, from, until, &["user", "src_ip"], |r| {
             let (Some(user), Some(ip)) = (r.user, r.src_ip) else {
                 return;
             };
@@ -370,7 +368,7 @@ pub fn scope(
     let mut per_host: FxHashMap<String, u64> = FxHashMap::default();
     if !accounts.is_empty() || !hosts.is_empty() {
         let st = store.scan(
-            &["fhir:AuditEvent"],
+            &|s| s == "fhir:AuditEvent",
             from,
             until,
             &["user", "src_ip", "patient", "origin_path", "origin_at"],

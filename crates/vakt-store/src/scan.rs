@@ -73,14 +73,14 @@ fn day_start(day: &str) -> Option<i64> {
 }
 
 impl Store {
-    /// Calls `f` for every stored event of the given source kinds (all when
-    /// empty) with `from <= time < to`, with the `columns` asked for (of
+    /// Calls `f` for every stored event whose source kind `sources` accepts
+    /// with `from <= time < to`, with the `columns` asked for (of
     /// [`SCAN_COLUMNS`]; the others are `None`). Day partitions outside the
     /// range are not opened; row groups whose time statistics lie outside it
     /// are not read.
     pub fn scan(
         &self,
-        sources: &[&str],
+        sources: &dyn Fn(&str) -> bool,
         from: i64,
         to: i64,
         columns: &[&str],
@@ -90,7 +90,7 @@ impl Store {
         let mut st = ScanStats::default();
         for seg in self.segments() {
             let source = partition(&seg, "source=").map(unescape).unwrap_or_default();
-            if !sources.is_empty() && !sources.contains(&source.as_str()) {
+            if !sources(&source) {
                 continue;
             }
             if let Some(start) = partition(&seg, "day=").and_then(day_start)

@@ -139,11 +139,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         alerts: Some(alerts_file.clone()),
     })?;
     // 4. Incidents.
+    let mut context: Vec<PathBuf> = std::fs::read_dir(dir.join("tenants"))
+        .with_context(|| format!("cannot list {}", dir.join("tenants").display()))?
+        .filter_map(|e| Some(e.ok()?.path().join("fhir")))
+        .filter(|p| p.is_dir())
+        .collect();
+    context.sort();
+    context.push(dir.join("registers"));
     let case = Case {
         store: dir.join("store"),
         alerts: alerts_file,
         incidents: dir.join("incidents.json"),
-        context: vec![dir.join("tenants"), dir.join("registers")],
+        context,
         assets: vec![dir.join("registers")],
         tenant: TENANT.into(),
         pseudonym_key_file: Some(key_file.clone()),

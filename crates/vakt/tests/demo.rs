@@ -322,3 +322,39 @@ fn the_report_opens_in_headless_chromium_without_errors_or_network() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert!(bytes.len() > 50_000, "a blank page? {} bytes", bytes.len());
 }
+
+/// A line of the alerts file that is not an alert is reported with its line
+/// number and counted (exit code 2); the other alerts still become incidents.
+#[test]
+fn a_broken_alert_line_is_reported_and_the_rest_correlated() {
+    let (dir, _) = default_demo();
+    let alerts = std::fs::read_to_string(dir.path().join("case/alerts.jsonl")).unwrap();
+    let case = tempfile::tempdir().unwrap();
+    let mut lines: Vec<&str> = alerts.lines().collect();
+    let total = lines.len();
+    lines.insert(2, "{\"id\": \"A-broken\", \"severity\": \"catastrophic\"}");
+    std::fs::write(case.path().join("alerts.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(
+        case.path().join("case.json"),
+        r#"{"store": "store", "alerts": "alerts.jsonl", "incidents": "incidents.json"}"#,
+    )
+    .unwrap();
+    let (code, out, err) = vakt(&[
+        "incidents",
+        "--case",
+        case.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("alerts.jsonl: line 3: not an alert"), "{err}");
+    let incidents: Json = serde_json::from_str(&out).unwrap();
+    let n: usize = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["alerts"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(n, total);
+    assert!(case.path().join("incidents.json").exists());
+}
