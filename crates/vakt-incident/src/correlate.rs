@@ -239,7 +239,7 @@ impl Dsu {
     }
 }
 
-/// Turns alerts into incidents (most severe first, then earliest).
+/// Turns alerts into incidents (most severe first, then those with more stages and alerts, then earliest).
 pub fn correlate(
     alerts: &[AlertRecord],
     assets: &Assets,
@@ -347,7 +347,14 @@ pub fn correlate(
         *n += 1;
         inc.id = format!("INC-{day}-{n:03}");
     }
-    incidents.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.first.cmp(&b.first)));
+    // Most severe first; among equals, the one that went furthest.
+    incidents.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.stages.len().cmp(&a.stages.len()))
+            .then(b.alerts.len().cmp(&a.alerts.len()))
+            .then(a.first.cmp(&b.first))
+    });
     incidents
 }
 
@@ -484,7 +491,9 @@ fn build(
         severity = severity.raised();
         reasons.push(format!("{} ATT&CK stages", stages.len()));
     }
-    if compromised >= 2 {
+    // Spread counts where the intrusion progressed: hosts beaconing alike to
+    // one server are one finding seen twice, not lateral spread.
+    if compromised >= 2 && stages.len() >= 2 {
         severity = severity.raised();
         reasons.push(format!("the attacker acted on {compromised} hosts"));
     }
