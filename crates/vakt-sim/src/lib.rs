@@ -221,6 +221,58 @@ fn exposed_in(
     }
 }
 
+/// Writes the indicators a partner CERT shared before the attack (STIX 2.1):
+/// the attacker's infrastructure as another victim saw it, among indicators
+/// of other campaigns that never show here.
+fn write_intel(out: &mut Output, rng: &mut Rng) -> Result<(), SimError> {
+    let uuid = |rng: &mut Rng| {
+        format!(
+            "{}-{}-4{}-8{}-{}",
+            rng.hex(8),
+            rng.hex(4),
+            rng.hex(3),
+            rng.hex(3),
+            rng.hex(12)
+        )
+    };
+    let shared = vakt_core::Timestamp(EPOCH - 20 * DAY).to_rfc3339();
+    let c2 = std::net::Ipv4Addr::from(attack::C2_IP).to_string();
+    let exfil = std::net::Ipv4Addr::from(attack::EXFIL_IP).to_string();
+    let tunnel_base = attack::TUNNEL_DOMAIN.trim_start_matches("t.");
+    let items: Vec<(String, String, u8, &str)> = vec![
+        (format!("[domain-name:value = '{}']", attack::C2_DOMAIN), "implant C2 domain".into(), 85, "command-and-control"),
+        (format!("[ipv4-addr:value = '{c2}']"), "implant C2 address".into(), 80, "command-and-control"),
+        (format!("[ipv4-addr:value = '{exfil}']"), "exfiltration server".into(), 70, "exfiltration"),
+        (format!("[domain-name:value = '{tunnel_base}']"), "DNS tunnel domain".into(), 60, "exfiltration"),
+        // Other campaigns' infrastructure: never seen in this region.
+        ("[domain-name:value = 'invoice-portal-login.example']".into(), "phishing site".into(), 75, "initial-access"),
+        ("[ipv4-addr:value = '192.0.2.44']".into(), "scanner".into(), 40, "reconnaissance"),
+        ("[ipv4-addr:value = '198.51.100.200']".into(), "C2 of another campaign".into(), 80, "command-and-control"),
+        ("[file:hashes.'SHA-256' = '5f2b2c6f1e0c4d6a8b9e7c3d2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39']".into(), "loader".into(), 90, "execution"),
+    ];
+    let mut objects = vec![json!({
+        "type": "identity", "spec_version": "2.1", "id": format!("identity--{}", uuid(rng)),
+        "created": shared, "modified": shared, "name": "Partner CERT (synthetic)", "identity_class": "organization",
+    })];
+    let creator = objects[0]["id"].clone();
+    for (pattern, name, confidence, phase) in items {
+        objects.push(json!({
+            "type": "indicator", "spec_version": "2.1", "id": format!("indicator--{}", uuid(rng)),
+            "created": shared, "modified": shared, "created_by_ref": creator,
+            "name": name, "pattern": pattern, "pattern_type": "stix", "valid_from": shared,
+            "confidence": confidence, "indicator_types": ["malicious-activity"],
+            "kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": phase}],
+            "object_marking_refs": ["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"],
+        }));
+    }
+    let bundle =
+        json!({"type": "bundle", "id": format!("bundle--{}", uuid(rng)), "objects": objects});
+    out.write_file(
+        "intel/partner-cert-indicators.json",
+        &serde_json::to_string_pretty(&bundle).unwrap_or_default(),
+    )
+}
+
 /// Writes the asset register (a CMDB export): every host with its address,
 /// kind and trust, and whose patient records it holds.
 fn write_assets(region: &Region, out: &mut Output) -> Result<(), SimError> {
@@ -415,6 +467,9 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
         Attack::plan(&world, &mut root.fork(4), start, cfg.speed, cfg.stealth)
     });
     let mut attack_rng = root.fork(5);
+    if attack.is_some() {
+        write_intel(&mut out, &mut root.fork(6))?;
+    }
     let patient_index: std::collections::HashMap<&str, u32> = region
         .patients
         .iter()

@@ -277,6 +277,24 @@ pub fn print_exposure(e: &Exposure) {
     );
 }
 
+/// Writes the notification list as CSV: one row per patient (pseudonym),
+/// grouped by the trust that must notify.
+pub fn write_notification_list(path: &Path, e: &Exposure) -> anyhow::Result<()> {
+    let mut csv = String::from("trust,patient,county,categories,first_access,by\n");
+    for n in &e.notification {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            n.trust,
+            n.patient,
+            n.county,
+            n.categories.join(" "),
+            n.first_access.to_rfc3339(),
+            n.by
+        ));
+    }
+    std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Runs `vakt scope`.
 pub fn run_scope(args: ScopeArgs) -> anyhow::Result<ExitCode> {
     let case = load(&args.case)?;
@@ -285,6 +303,9 @@ pub fn run_scope(args: ScopeArgs) -> anyhow::Result<ExitCode> {
     let (alerts, bad) = alerts(&case)?;
     let scoper = Scoper::new(&case, &args.clocks)?;
     let e = scoper.scope(inc, &alerts, until(args.until.as_deref())?)?;
+    if let Some(p) = &args.notification_list {
+        write_notification_list(p, &e)?;
+    }
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&e)?),
         OutputFormat::Table => print_exposure(&e),

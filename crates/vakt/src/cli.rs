@@ -36,7 +36,7 @@ pub enum Command {
     /// Work with Sigma rules.
     #[command(subcommand)]
     Rules(RulesCommand),
-    /// Simulate a health region under attack, hunt it with Sigma rules and the analytics, and compare with the truth.
+    /// Simulate a health region under attack, store and hunt it with every detector, correlate incidents, scope the breach, write the report, and compare with the truth.
     Demo(DemoArgs),
     /// Simulate a health region (under attack) and write its logs, with ground truth.
     Sim(SimArgs),
@@ -88,6 +88,9 @@ pub struct ScopeArgs {
     /// A notification clock besides GDPR Art. 33's 72 hours: `NAME=HOURS` (repeatable).
     #[arg(long = "clock", value_name = "NAME=HOURS")]
     pub clocks: Vec<String>,
+    /// Also write the notification list (pseudonyms, by trust) as CSV here.
+    #[arg(long, value_name = "FILE")]
+    pub notification_list: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -269,7 +272,7 @@ pub struct DemoArgs {
 /// `vakt sim`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Example:\n  vakt sim --out /tmp/region --seed 2018 --patients 100000 --days 3 --scenario apt2018\n\nWrites tenants/<trust>/day-NNN/{windows/events.jsonl, zeek/*.log, ehr/auditevent.ndjson},\ntenants/<trust>/fhir/*.ndjson, registers/*-protected-persons.csv and truth/."
+    after_help = "Example:\n  vakt sim --out /tmp/region --seed 2018 --patients 100000 --days 3 --scenario apt2018\n\nWrites tenants/<trust>/day-NNN/{windows/events.jsonl, zeek/*.log, ehr/auditevent.ndjson},\ntenants/<trust>/fhir/*.ndjson, registers/*-protected-persons.csv, registers/assets.csv,\nintel/partner-cert-indicators.json (with the attack) and truth/."
 )]
 pub struct SimArgs {
     /// Output folder (created).

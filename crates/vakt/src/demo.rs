@@ -128,7 +128,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         analytics: vec!["all".into()],
         allow_lists: Vec::new(),
         context: vec![dir.join("tenants"), dir.join("registers")],
-        intel: Vec::new(),
+        // The indicators a partner CERT shared (the simulator writes them).
+        intel: vec![dir.join("intel")],
         warninglists: Vec::new(),
         intel_force: false,
         pseudonym_key_file: Some(key_file.clone()),
@@ -187,6 +188,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(
             dir.join(format!("report-{}.json", inc.id)),
             vakt_incident::report::json(&inc, &alerts, &e)?,
+        )?;
+        crate::case::write_notification_list(
+            &dir.join(format!("notification-{}.csv", inc.id)),
+            &e,
         )?;
         scoped = Some((inc, e, report));
     }

@@ -752,21 +752,43 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Every detection as an alert record (JSON lines), the input of incidents.
+/// An indicator's matches from one actor are one alert (first, last, count):
+/// a beacon to a listed address matches every few minutes.
 fn write_alerts<'a>(
     path: &std::path::Path,
     hits: &[Hit],
     meta: &dyn Fn(Source) -> &'a Arc<RuleMeta>,
 ) -> anyhow::Result<()> {
-    let mut out = BufWriter::new(
-        File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-    );
-    for (i, h) in hits.iter().enumerate() {
+    let mut records: Vec<vakt_incident::AlertRecord> = Vec::new();
+    let mut per_indicator: std::collections::HashMap<(u32, &[Entity]), (usize, u64)> =
+        Default::default();
+    for h in hits {
         let m = meta(h.source);
+        if let Source::Intel(i) = h.source
+            && let Some((at, n)) = per_indicator.get_mut(&(i, h.actors.as_slice()))
+        {
+            let r = &mut records[*at];
+            *n += 1;
+            r.first = r.first.min(h.time);
+            r.last = r.last.max(h.time);
+            if r.origins.len() < 3 {
+                r.origins.push(format!("{}: {}", h.path, h.locator));
+            }
+            for t in &h.targets {
+                if !r.targets.contains(t) && r.targets.len() < 20 {
+                    r.targets.push(t.clone());
+                }
+            }
+            continue;
+        }
         let engine = match h.source {
             Source::Rule(_) => "sigma",
             Source::Correlation(_) => "correlation",
             Source::Alert(_) => "analytics",
-            Source::Intel(_) => "intel",
+            Source::Intel(i) => {
+                per_indicator.insert((i, h.actors.as_slice()), (records.len(), 1));
+                "intel"
+            }
         };
         let tactics = m
             .tags
@@ -782,8 +804,8 @@ fn write_alerts<'a>(
                     .map(|t| t.replace('_', "-")),
             )
             .collect();
-        let rec = vakt_incident::AlertRecord {
-            id: format!("A{:06}", i + 1),
+        records.push(vakt_incident::AlertRecord {
+            id: String::new(),
             engine: engine.into(),
             rule: m.id.clone().unwrap_or_else(|| m.title.clone()),
             title: m.title.clone(),
@@ -796,7 +818,18 @@ fn write_alerts<'a>(
             targets: h.targets.clone(),
             evidence: h.fields.clone(),
             origins: vec![format!("{}: {}", h.path, h.locator)],
-        };
+        });
+    }
+    for (at, n) in per_indicator.values() {
+        records[*at]
+            .evidence
+            .push(("matches".into(), n.to_string()));
+    }
+    let mut out = BufWriter::new(
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    for (i, mut rec) in records.into_iter().enumerate() {
+        rec.id = format!("A{:06}", i + 1);
         serde_json::to_writer(&mut out, &rec)?;
         out.write_all(b"\n")?;
     }
