@@ -43,6 +43,7 @@ impl Assets {
     /// folders are searched for files named `*assets*.csv`.
     pub fn load(paths: &[PathBuf]) -> Assets {
         let mut files = Vec::new();
+        let mut a = Assets::default();
         for p in paths {
             let keep = |f: &Path| {
                 f.extension().is_some_and(|e| e == "csv")
@@ -52,16 +53,12 @@ impl Assets {
             };
             if p.is_dir() {
                 if let Err(e) = vakt_core::files::walk(p, &keep, &mut files) {
-                    files.clear();
-                    let mut a = Assets::default();
                     a.problems.push(format!("{}: {e}", p.display()));
-                    return a;
                 }
             } else {
                 files.push(p.clone());
             }
         }
-        let mut a = Assets::default();
         for f in files {
             match std::fs::read_to_string(&f) {
                 Ok(text) => a.read_csv(&f, &text),

@@ -446,7 +446,9 @@ fn graph_svg(incident: &Incident) -> String {
     }
     for c in &cols {
         for n in c {
-            let (x, y) = pos[n.key.as_str()];
+            let Some(&(x, y)) = pos.get(n.key.as_str()) else {
+                continue;
+            };
             let fill = match (n.kind.as_str(), n.role.as_str()) {
                 ("account", _) => "#fff3bf",
                 (_, "compromised") => "#ffc9c9",

@@ -382,6 +382,8 @@ impl Store {
             dir: self.dir.join("events"),
             pseudo,
             buffers: FxHashMap::default(),
+            buffered: 0,
+            max_buffered: 262_144,
             segment_rows: 65_536,
             group_rows: 16_384,
             written: 0,
@@ -545,6 +547,10 @@ pub struct StoreWriter {
     dir: PathBuf,
     pseudo: Arc<Pseudonymiser>,
     buffers: FxHashMap<Partition, Vec<Row>>,
+    /// Rows held in all buffers, and the most that may be: input that
+    /// spreads over many days and sources must not be held whole.
+    buffered: usize,
+    max_buffered: usize,
     segment_rows: usize,
     group_rows: usize,
     written: u64,
@@ -560,7 +566,15 @@ impl StoreWriter {
         self
     }
 
-    /// Takes one event; a partition's buffer that is full is written as a segment.
+    /// At most this many rows held over all partitions (default 262,144):
+    /// beyond it, the fullest partition is written as a (smaller) segment.
+    pub fn with_max_buffered(mut self, rows: usize) -> Self {
+        self.max_buffered = rows.max(1);
+        self
+    }
+
+    /// Takes one event; a partition's buffer that is full is written as a
+    /// segment, and so is the fullest when all buffers together hold too much.
     pub fn append(&mut self, e: &Event) -> Result<(), StoreError> {
         // The partition: tenant, UTC day (as a day number until written), source kind.
         let day = e.time.0.div_euclid(DAY_NS);
@@ -571,8 +585,21 @@ impl StoreWriter {
             buf.push(r);
             buf.len() >= self.segment_rows
         };
+        self.buffered += 1;
         if full && let Some(rows) = self.buffers.remove(&key) {
+            self.buffered -= rows.len();
             self.write(&key, rows)?;
+        }
+        if self.buffered > self.max_buffered
+            && let Some(k) = self
+                .buffers
+                .iter()
+                .max_by_key(|(_, b)| b.len())
+                .map(|(k, _)| k.clone())
+            && let Some(rows) = self.buffers.remove(&k)
+        {
+            self.buffered -= rows.len();
+            self.write(&k, rows)?;
         }
         Ok(())
     }
@@ -583,6 +610,7 @@ impl StoreWriter {
         keys.sort();
         for k in keys {
             if let Some(rows) = self.buffers.remove(&k) {
+                self.buffered -= rows.len();
                 self.write(&k, rows)?;
             }
         }

@@ -270,3 +270,32 @@ fn partial_segments_are_removed_on_open_and_retention_drops_old_days() {
     assert!(after.first.unwrap() >= cut, "{after:?}");
     assert!(after.events < before.events);
 }
+
+/// Input that spreads over many days and sources is not held whole: beyond
+/// the writer's limit the fullest partition is written early, and every
+/// event is still stored once.
+#[test]
+fn the_writer_holds_a_bounded_number_of_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path()).unwrap();
+    let pseudo = Arc::new(Pseudonymiser::new(b"sixteen bytes or more").unwrap());
+    let mut w = store.writer(pseudo).with_max_buffered(1_000);
+    let events = history();
+    for (i, e) in events.iter().enumerate() {
+        w.append(e).unwrap();
+        // Segments appear before the end although no partition is full.
+        if i == events.len() / 2 {
+            assert!(w.written() >= (i as u64).saturating_sub(1_000), "{}", w.written());
+            assert!(!w.segments().is_empty());
+        }
+    }
+    w.flush().unwrap();
+    assert_eq!(w.written(), events.len() as u64);
+    let st = store.stats().unwrap();
+    assert_eq!(st.events, events.len() as u64);
+    let mut rows = 0u64;
+    store
+        .scan(&|_| true, i64::MIN, i64::MAX, &["src_ip"], |_| rows += 1)
+        .unwrap();
+    assert_eq!(rows, events.len() as u64);
+}
