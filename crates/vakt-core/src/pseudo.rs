@@ -79,9 +79,10 @@ pub struct KeyError(pub String);
 /// Pseudonymises patient identifiers per tenant and reveals them, audited.
 #[derive(Debug, Default)]
 pub struct Pseudonymiser {
-    keys: HashMap<String, Vec<u8>>,
-    /// A key for tenants without their own.
-    default_key: Option<Vec<u8>>,
+    /// Each tenant's keyed MAC, ready to be cloned per identifier.
+    keys: HashMap<String, HmacSha256>,
+    /// A keyed MAC for tenants without their own key.
+    default_key: Option<HmacSha256>,
     /// Roles allowed to reveal.
     allowed_roles: Vec<String>,
     /// pseudonym → (tenant, clear value), for reveals.
@@ -96,7 +97,7 @@ impl Pseudonymiser {
             return Err(KeyError("*".into()));
         }
         Ok(Pseudonymiser {
-            default_key: Some(default_key.to_vec()),
+            default_key: HmacSha256::new_from_slice(default_key).ok(),
             allowed_roles: vec!["privacy-officer".into(), "incident-lead".into()],
             ..Default::default()
         })
@@ -126,7 +127,9 @@ impl Pseudonymiser {
         if key.len() < 16 {
             return Err(KeyError(tenant.into()));
         }
-        self.keys.insert(tenant.into(), key.to_vec());
+        if let Ok(mac) = HmacSha256::new_from_slice(key) {
+            self.keys.insert(tenant.into(), mac);
+        }
         Ok(self)
     }
 
@@ -136,22 +139,16 @@ impl Pseudonymiser {
         self
     }
 
-    fn key(&self, tenant: &str) -> &[u8] {
-        self.keys
-            .get(tenant)
-            .or(self.default_key.as_ref())
-            .map_or(&[][..], Vec::as_slice)
-    }
-
     /// The pseudonym of a patient identifier within a tenant. Leading and
     /// trailing spaces do not count; an identity number and a patient id are
     /// different identifiers (map ids to numbers first where both exist).
     pub fn pseudonym(&self, tenant: &str, id: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let id = id.trim();
-        let mut mac = match HmacSha256::new_from_slice(self.key(tenant)) {
-            Ok(m) => m,
-            // HMAC takes keys of any length; this does not happen.
-            Err(_) => return format!("{PREFIX}unkeyed"),
+        let mut mac = match self.keys.get(tenant).or(self.default_key.as_ref()) {
+            Some(m) => m.clone(),
+            // HMAC takes keys of any length; every constructor sets one.
+            None => return format!("{PREFIX}unkeyed"),
         };
         mac.update(tenant.as_bytes());
         mac.update(&[0]);
@@ -160,12 +157,13 @@ impl Pseudonymiser {
         let mut p = String::with_capacity(PREFIX.len() + 16);
         p.push_str(PREFIX);
         for b in &out[..8] {
-            p.push_str(&format!("{b:02x}"));
+            p.push(char::from(HEX[usize::from(b >> 4)]));
+            p.push(char::from(HEX[usize::from(b & 15)]));
         }
-        if let Ok(mut issued) = self.issued.lock() {
-            issued
-                .entry(p.clone())
-                .or_insert_with(|| (tenant.to_owned(), id.to_owned()));
+        if let Ok(mut issued) = self.issued.lock()
+            && !issued.contains_key(&p)
+        {
+            issued.insert(p.clone(), (tenant.to_owned(), id.to_owned()));
         }
         p
     }
@@ -220,6 +218,20 @@ mod tests {
     use super::*;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// The pseudonym is HMAC-SHA-256(tenant ‖ 0 ‖ id) under the key, its
+    /// first eight bytes in hex (known answer from Python's hmac module).
+    #[test]
+    fn pseudonyms_are_the_documented_hmac() {
+        let p = Pseudonymiser::new(b"a key of sixteen bytes+").unwrap();
+        assert_eq!(p.pseudonym("ous", " 01018012345 "), "pt-2fd2360f6429ce9d");
+        let t = Pseudonymiser::new(b"another default key!")
+            .unwrap()
+            .with_tenant_key("ous", b"a key of sixteen bytes+")
+            .unwrap();
+        assert_eq!(t.pseudonym("ous", "01018012345"), "pt-2fd2360f6429ce9d");
+        assert_ne!(t.pseudonym("vv", "01018012345"), "pt-2fd2360f6429ce9d");
+    }
 
     #[test]
     fn pseudonyms_are_stable_per_tenant_and_differ_across_tenants_and_keys() {

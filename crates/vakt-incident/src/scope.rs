@@ -15,6 +15,7 @@
 //!   notification clocks from the moment of awareness.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -30,10 +31,11 @@ use crate::record::{AlertRecord, account_key};
 /// What is known of a patient, by pseudonym.
 #[derive(Debug, Clone, Default)]
 pub struct PatientMeta {
-    /// The canonical pseudonym (of the identity number where known).
-    pub pseudonym: String,
+    /// The identifier its canonical pseudonym is made of (the identity
+    /// number where known, else the record id).
+    key: Box<str>,
     /// Organisation holding the record.
-    pub trust: String,
+    pub trust: std::sync::Arc<str>,
     /// County of residence.
     pub county: &'static str,
     /// Birth date (`YYYY-MM-DD`).
@@ -48,46 +50,50 @@ pub struct PatientMeta {
 /// names by practitioner id (EHR accesses name their agent by reference).
 #[derive(Debug, Default)]
 pub struct PatientIndex {
-    by_pseudonym: FxHashMap<String, u32>,
+    /// Pseudonyms of record ids (what EHR events usually name).
+    by_id: FxHashMap<String, u32>,
+    /// Pseudonyms of identity numbers: made when first needed.
+    by_nin: std::sync::OnceLock<FxHashMap<String, u32>>,
     /// Patients.
     pub patients: Vec<PatientMeta>,
     accounts: FxHashMap<Box<str>, String>,
+    pseudo: Option<Arc<Pseudonymiser>>,
+    tenant: String,
 }
 
 impl PatientIndex {
-    /// Pseudonymises every patient of the context with the tenant's key, under
-    /// the identity number and the record id both (events may name either).
-    pub fn new(ctx: &EhrContext, pseudo: &Pseudonymiser, tenant: &str) -> PatientIndex {
-        let mut ix = PatientIndex::default();
+    /// Pseudonymises every patient of the context with the tenant's key (its
+    /// record id now; its identity number when an event names one).
+    pub fn new(ctx: &EhrContext, pseudo: Arc<Pseudonymiser>, tenant: &str) -> PatientIndex {
+        let mut ix = PatientIndex {
+            tenant: tenant.to_owned(),
+            ..PatientIndex::default()
+        };
         for (id, st) in &ctx.staff {
             if let Some(a) = account_key(&st.user) {
                 ix.accounts.insert(id.clone(), a);
             }
         }
-        let mut ids: Vec<&str> = ctx.patients.keys().map(|k| &**k).collect();
-        ids.sort_unstable();
-        for id in ids {
-            let p = &ctx.patients[id];
+        let mut trusts: FxHashMap<&str, Arc<str>> = FxHashMap::default();
+        ix.by_id.reserve(ctx.patients.len());
+        ix.patients.reserve(ctx.patients.len());
+        for (id, p) in &ctx.patients {
             let n = ix.patients.len() as u32;
-            let by_id = pseudo.pseudonym(tenant, id);
-            let canonical = match p.nin.as_deref() {
-                Some(nin) => {
-                    let by_nin = pseudo.pseudonym(tenant, nin);
-                    ix.by_pseudonym.insert(by_nin.clone(), n);
-                    by_nin
-                }
-                None => by_id.clone(),
-            };
-            ix.by_pseudonym.insert(by_id, n);
+            ix.by_id.insert(pseudo.pseudonym(tenant, id), n);
+            let trust = p.trust.as_deref().unwrap_or("unknown");
             ix.patients.push(PatientMeta {
-                pseudonym: canonical,
-                trust: p.trust.as_deref().unwrap_or("unknown").to_owned(),
+                key: p.nin.clone().unwrap_or_else(|| id.clone()),
+                trust: trusts
+                    .entry(trust)
+                    .or_insert_with(|| Arc::from(trust))
+                    .clone(),
                 county: vakt_core::county::of_municipality(p.municipality),
                 birth: p.birth.clone(),
                 protected: ctx.protected.get(id).cloned(),
                 restricted: p.restricted,
             });
         }
+        ix.pseudo = Some(pseudo);
         ix
     }
 
@@ -100,9 +106,34 @@ impl PatientIndex {
         }
     }
 
-    /// The patient behind a pseudonym.
+    /// The patient behind a pseudonym (of the record id or the identity number).
     pub fn get(&self, pseudonym: &str) -> Option<u32> {
-        self.by_pseudonym.get(pseudonym).copied()
+        if let Some(i) = self.by_id.get(pseudonym) {
+            return Some(*i);
+        }
+        let Some(pseudo) = &self.pseudo else {
+            return None;
+        };
+        self.by_nin
+            .get_or_init(|| {
+                self.patients
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (pseudo.pseudonym(&self.tenant, &m.key), i as u32))
+                    .collect()
+            })
+            .get(pseudonym)
+            .copied()
+    }
+
+    /// A patient's canonical pseudonym (of the identity number where known),
+    /// as alerts and notification lists give it.
+    pub fn pseudonym(&self, i: u32) -> String {
+        let m = &self.patients[i as usize];
+        match &self.pseudo {
+            Some(p) => p.pseudonym(&self.tenant, &m.key),
+            None => String::new(),
+        }
     }
 }
 
@@ -449,7 +480,12 @@ pub fn scope(
                 if m.restricted {
                     c.push("restricted".to_owned());
                 }
-                (m.pseudonym.clone(), m.trust.clone(), m.county.to_owned(), c)
+                (
+                    patients.pseudonym(i),
+                    m.trust.to_string(),
+                    m.county.to_owned(),
+                    c,
+                )
             }
             None => {
                 unresolved += 1;
@@ -498,16 +534,16 @@ pub fn scope(
     if !holders.is_empty() {
         let mut per_org: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, m) in patients.patients.iter().enumerate() {
-            if !holders.contains(m.trust.as_str()) {
+            if !holders.contains(&*m.trust) {
                 continue;
             }
-            *per_org.entry(m.trust.as_str()).or_default() += 1;
+            *per_org.entry(&m.trust).or_default() += 1;
             if confirmed_ix.contains(&(i as u32)) {
                 continue;
             }
             possible += 1;
             by_county.entry(m.county.to_owned()).or_default().possible += 1;
-            by_trust.entry(m.trust.clone()).or_default().possible += 1;
+            by_trust.entry(m.trust.to_string()).or_default().possible += 1;
         }
         for r in &mut reached {
             r.patients = per_org

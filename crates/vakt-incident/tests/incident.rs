@@ -277,7 +277,7 @@ fn scoping_counts_the_compromised_sessions_reads_from_when_they_were_compromised
         );
     }
     ctx.protected.insert("p4".into(), "politician".into());
-    let patients = PatientIndex::new(&ctx, &pseudo, "default");
+    let patients = PatientIndex::new(&ctx, pseudo.clone(), "default");
     let (_d, a) = assets("ws1,10.0.0.1,workstation,t,\nehr1,10.0.1.5,ehr-server,t,t\n");
     let mut exec = alert(
         "e",

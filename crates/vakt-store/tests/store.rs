@@ -285,7 +285,11 @@ fn the_writer_holds_a_bounded_number_of_rows() {
         w.append(e).unwrap();
         // Segments appear before the end although no partition is full.
         if i == events.len() / 2 {
-            assert!(w.written() >= (i as u64).saturating_sub(1_000), "{}", w.written());
+            assert!(
+                w.written() >= (i as u64).saturating_sub(1_000),
+                "{}",
+                w.written()
+            );
             assert!(!w.segments().is_empty());
         }
     }

@@ -108,7 +108,7 @@ impl Scoper {
         }
         let pseudo =
             crate::keys::pseudonymiser(case.pseudonym_key_file.as_deref(), &case.tenant, false)?;
-        let patients = PatientIndex::new(&ctx, &pseudo, &case.tenant);
+        let patients = PatientIndex::new(&ctx, std::sync::Arc::new(pseudo), &case.tenant);
         let mut clocks = vec![gdpr_clock()];
         clocks.extend(case.clocks.iter().cloned());
         for c in extra_clocks {
