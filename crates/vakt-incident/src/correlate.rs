@@ -65,6 +65,10 @@ pub struct Node {
     pub holds_patients_of: Option<String>,
     /// First seen in the incident's alerts.
     pub first_seen: Timestamp,
+    /// First seen acting (the attacker on the host or with the account):
+    /// from then on its accesses are in scope.
+    #[serde(default)]
+    pub acting_since: Option<Timestamp>,
     /// Alerts naming it.
     pub alerts: usize,
 }
@@ -417,10 +421,14 @@ fn build(
                 trust: asset.map(|a| a.trust.clone()).filter(|t| !t.is_empty()),
                 holds_patients_of: asset.and_then(|a| a.holds_patients_of.clone()),
                 first_seen: a.first,
+                acting_since: None,
                 alerts: 0,
             });
             n.alerts += 1;
             n.first_seen = n.first_seen.min(a.first);
+            if actor && k.internal {
+                n.acting_since = Some(n.acting_since.map_or(a.first, |t| t.min(a.first)));
+            }
             if n.ip.is_none() {
                 n.ip = k.ip.map(|i| i.to_string());
             }

@@ -423,20 +423,32 @@ fn graph_svg(incident: &Incident) -> String {
         let (Some(a), Some(b)) = (pos.get(e.from.as_str()), pos.get(e.to.as_str())) else {
             continue;
         };
-        let (x1, x2) = if a.0 <= b.0 {
+        // Between columns a straight arrow; within one, a curve out to the right.
+        let same = (a.0 - b.0).abs() < 1.0;
+        let (x1, x2) = if same {
+            (a.0 + 95.0, b.0 + 95.0)
+        } else if a.0 < b.0 {
             (a.0 + 95.0, b.0 - 95.0)
         } else {
             (a.0 - 95.0, b.0 + 95.0)
         };
-        let (x1, x2) = if (a.0 - b.0).abs() < 1.0 {
-            (a.0 + 95.0, b.0 + 95.0)
+        let bulge = if same {
+            40.0 + (b.1 - a.1).abs() * 0.25
         } else {
-            (x1, x2)
+            0.0
+        };
+        // An arrow that passes over a column arcs above the boxes in it.
+        let lift = if (a.0 - b.0).abs() > 400.0 {
+            -34.0
+        } else {
+            0.0
         };
         let _ = write!(
             s,
-            "<line x1=\"{x1:.1}\" y1=\"{:.1}\" x2=\"{x2:.1}\" y2=\"{:.1}\" stroke=\"#6c757d\" stroke-width=\"1.2\" marker-end=\"url(#arrow)\"><title>{} → {}: {} (first {})</title></line>",
+            "<path d=\"M{x1:.1} {:.1} Q{:.1} {:.1} {x2:.1} {:.1}\" fill=\"none\" stroke=\"#6c757d\" stroke-width=\"1.2\" marker-end=\"url(#arrow)\"><title>{} → {}: {} (first {})</title></path>",
             a.1,
+            (x1 + x2) / 2.0 + bulge,
+            (a.1 + b.1) / 2.0 + lift,
             b.1,
             esc(&e.from),
             esc(&e.to),

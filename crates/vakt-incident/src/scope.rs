@@ -319,7 +319,7 @@ pub fn scope(
                     InScope {
                         key: n.key.clone(),
                         ip: None,
-                        from: n.first_seen,
+                        from: n.acting_since.unwrap_or(n.first_seen),
                         why: "used by the attacker (alerts)".into(),
                         accesses: 0,
                     },
@@ -342,7 +342,7 @@ pub fn scope(
                         InScope {
                             key: n.key.clone(),
                             ip: Some(ip.clone()),
-                            from: n.first_seen,
+                            from: n.acting_since.unwrap_or(n.first_seen),
                             why: "the attacker acted on it (alerts)".into(),
                             accesses: 0,
                         },

@@ -95,6 +95,23 @@ fn entities(e: &Event) -> (Vec<Entity>, Vec<Entity>) {
     (actors, targets)
 }
 
+/// An indicator match's targets, a name under a listed domain named by the
+/// domain (one node for a tunnel's thousand random subdomains).
+fn indicator_targets(targets: &[Entity], ind: &vakt_intel::Indicator) -> Vec<Entity> {
+    targets
+        .iter()
+        .map(|t| match t {
+            Entity::Domain(d)
+                if ind.kind == vakt_intel::Kind::Domain
+                    && d.to_ascii_lowercase().ends_with(&ind.value) =>
+            {
+                Entity::Domain(ind.value.clone())
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
 /// A behaviour finding's entities as actors and targets.
 fn alert_entities(a: &vakt_core::Alert) -> (Vec<Entity>, Vec<Entity>) {
     let (mut actors, mut targets) = (Vec::new(), Vec::new());
@@ -232,7 +249,7 @@ impl EventWork for HuntWork<'_> {
                     locator: e.origin.locator,
                     event: None,
                     actors: ents.0.clone(),
-                    targets: ents.1.clone(),
+                    targets: indicator_targets(&ents.1, ind),
                     last: None,
                 });
             }
