@@ -297,29 +297,28 @@ fn child_cutoff(t: Timestamp) -> String {
     format!("{:04}{}", year - 18, d.get(4..10).unwrap_or("-01-01"))
 }
 
-/// Scopes an incident.
-pub fn scope(
-    incident: &Incident,
-    alerts: &[AlertRecord],
-    store: &Store,
-    patients: &PatientIndex,
-    cfg: &ScopeConfig,
-) -> Result<Exposure, ScopeError> {
-    let started = Instant::now();
-    let until = cfg.until.unwrap_or(i64::MAX);
-    // Compromised accounts and client hosts, from when first seen.
-    let mut accounts: BTreeMap<String, InScope> = BTreeMap::new();
-    let mut hosts: BTreeMap<String, InScope> = BTreeMap::new();
-    let mut reached: Vec<Reached> = Vec::new();
+/// The accounts and client hosts whose accesses count, from when, and the
+/// record systems the attacker reached.
+#[derive(Default)]
+struct Sets {
+    accounts: BTreeMap<String, InScope>,
+    /// By address.
+    hosts: BTreeMap<String, InScope>,
+    reached: Vec<Reached>,
+}
+
+fn in_scope(incident: &Incident) -> Sets {
+    let mut sets = Sets::default();
     for n in &incident.nodes {
+        let from = n.acting_since.unwrap_or(n.first_seen);
         match (n.kind.as_str(), n.role.as_str()) {
             ("account", "compromised") => {
-                accounts.insert(
+                sets.accounts.insert(
                     n.name.clone(),
                     InScope {
                         key: n.key.clone(),
                         ip: None,
-                        from: n.acting_since.unwrap_or(n.first_seen),
+                        from,
                         why: "used by the attacker (alerts)".into(),
                         accesses: 0,
                     },
@@ -327,7 +326,7 @@ pub fn scope(
             }
             ("host" | "ip", role) if role != "external" => {
                 if let Some(holds) = &n.holds_patients_of {
-                    reached.push(Reached {
+                    sets.reached.push(Reached {
                         system: n.key.clone(),
                         kind: n.asset_kind.clone().unwrap_or_default(),
                         holds_patients_of: holds.clone(),
@@ -337,12 +336,12 @@ pub fn scope(
                 } else if role == "compromised"
                     && let Some(ip) = &n.ip
                 {
-                    hosts.insert(
+                    sets.hosts.insert(
                         ip.clone(),
                         InScope {
                             key: n.key.clone(),
                             ip: Some(ip.clone()),
-                            from: n.acting_since.unwrap_or(n.first_seen),
+                            from,
                             why: "the attacker acted on it (alerts)".into(),
                             accesses: 0,
                         },
@@ -352,121 +351,159 @@ pub fn scope(
             _ => {}
         }
     }
-    let mut scan = ScanStats::default();
-    // Accounts that logged on from a compromised host after it was compromised.
-    if !hosts.is_empty() {
-        let from = hosts.values().map(|h| h.from.0).min().unwrap_or(0);
-        let mut found: BTreeMap<String, i64> = BTreeMap::new();
-        let windows = |s: &str| s.starts_with("evtx") || s.starts_with("windows");
-        let st = store.scan(&windows, from, until, &["user", "src_ip"], |r| {
-            let (Some(user), Some(ip)) = (r.user, r.src_ip) else {
-                return;
-            };
-            if let Some(h) = hosts.get(ip)
-                && r.time >= h.from.0
-                && let Some(a) = account_key(user)
-            {
-                let e = found.entry(a).or_insert(r.time);
-                *e = (*e).min(r.time);
-            }
-        })?;
-        add_scan(&mut scan, st);
-        for (a, t) in found {
-            let e = accounts.entry(a.clone()).or_insert_with(|| InScope {
-                key: format!("account:{a}"),
-                ip: None,
-                from: Timestamp(t),
-                why: "logged on from a compromised host".into(),
-                accesses: 0,
-            });
-            if t < e.from.0 {
-                e.from = Timestamp(t);
-                e.why = "logged on from a compromised host".into();
-            }
+    sets
+}
+
+/// Adds the accounts that logged on from a compromised host after it was
+/// compromised (the stored Windows events).
+fn add_logons(store: &Store, sets: &mut Sets, until: i64) -> Result<ScanStats, ScopeError> {
+    let Some(from) = sets.hosts.values().map(|h| h.from.0).min() else {
+        return Ok(ScanStats::default());
+    };
+    let mut found: BTreeMap<String, i64> = BTreeMap::new();
+    let windows = |s: &str| s.starts_with("evtx") || s.starts_with("windows");
+    let hosts = &sets.hosts;
+    let st = store.scan(&windows, from, until, &["user", "src_ip"], |r| {
+        let (Some(user), Some(ip)) = (r.user, r.src_ip) else {
+            return;
+        };
+        if let Some(h) = hosts.get(ip)
+            && r.time >= h.from.0
+            && let Some(a) = account_key(user)
+        {
+            let e = found.entry(a).or_insert(r.time);
+            *e = (*e).min(r.time);
+        }
+    })?;
+    for (a, t) in found {
+        let why = "logged on from a compromised host";
+        let e = sets.accounts.entry(a.clone()).or_insert_with(|| InScope {
+            key: format!("account:{a}"),
+            ip: None,
+            from: Timestamp(t),
+            why: why.into(),
+            accesses: 0,
+        });
+        if t < e.from.0 {
+            e.from = Timestamp(t);
+            e.why = why.into();
         }
     }
-    let from = accounts
-        .values()
-        .chain(hosts.values())
-        .map(|s| s.from.0)
-        .min()
-        .unwrap_or(incident.first.0);
-    // The EHR accesses in scope.
-    let mut first_access: FxHashMap<String, (i64, String)> = FxHashMap::default();
-    let mut evidence: Vec<(i64, String)> = Vec::new();
-    let mut accesses = 0u64;
+    Ok(st)
+}
+
+/// The EHR accesses in scope: each patient's first access and by whom, and
+/// the earliest few accesses' origins.
+#[derive(Default)]
+struct Accesses {
+    first: FxHashMap<String, (i64, String)>,
+    evidence: Vec<(i64, String)>,
+    count: u64,
+}
+
+const EVIDENCE: usize = 10;
+
+fn accesses(
+    store: &Store,
+    patients: &PatientIndex,
+    sets: &mut Sets,
+    from: i64,
+    until: i64,
+) -> Result<(Accesses, ScanStats), ScopeError> {
+    let mut out = Accesses::default();
+    if sets.accounts.is_empty() && sets.hosts.is_empty() {
+        return Ok((out, ScanStats::default()));
+    }
     let mut per_account: FxHashMap<String, u64> = FxHashMap::default();
     let mut per_host: FxHashMap<String, u64> = FxHashMap::default();
-    if !accounts.is_empty() || !hosts.is_empty() {
-        let st = store.scan(
-            &|s| s == "fhir:AuditEvent",
-            from,
-            until,
-            &["user", "src_ip", "patient", "origin_path", "origin_at"],
-            |r| {
-                let Some(ps) = r.patient else { return };
-                let by_account = r.user.and_then(|u| {
-                    let a = patients.account(u)?;
-                    let s = accounts.get(&a)?;
-                    (r.time >= s.from.0).then_some(a)
-                });
-                let by_host = r
-                    .src_ip
-                    .and_then(|ip| hosts.get(ip).filter(|h| r.time >= h.from.0).map(|_| ip));
-                let who = match (&by_account, by_host) {
-                    (Some(a), _) => format!("account:{a}"),
-                    (None, Some(ip)) => format!("ip:{ip}"),
-                    (None, None) => return,
-                };
-                accesses += 1;
-                if let Some(a) = by_account {
-                    *per_account.entry(a).or_default() += 1;
+    let (accounts, hosts) = (&sets.accounts, &sets.hosts);
+    let st = store.scan(
+        &|s| s == "fhir:AuditEvent",
+        from,
+        until,
+        &["user", "src_ip", "patient", "origin_path", "origin_at"],
+        |r| {
+            let Some(ps) = r.patient else { return };
+            let by_account = r.user.and_then(|u| {
+                let a = patients.account(u)?;
+                let s = accounts.get(&a)?;
+                (r.time >= s.from.0).then_some(a)
+            });
+            let by_host = r
+                .src_ip
+                .and_then(|ip| hosts.get(ip).filter(|h| r.time >= h.from.0).map(|_| ip));
+            let who = match (&by_account, by_host) {
+                (Some(a), _) => format!("account:{a}"),
+                (None, Some(ip)) => format!("ip:{ip}"),
+                (None, None) => return,
+            };
+            out.count += 1;
+            if let Some(a) = by_account {
+                *per_account.entry(a).or_default() += 1;
+            }
+            if let Some(ip) = by_host {
+                *per_host.entry(ip.to_owned()).or_default() += 1;
+            }
+            // The earliest accesses, whatever order the segments come in.
+            let latest = out.evidence.iter().map(|e| e.0).max().unwrap_or(i64::MAX);
+            if out.evidence.len() < EVIDENCE || r.time < latest {
+                if out.evidence.len() == EVIDENCE
+                    && let Some(i) = out.evidence.iter().position(|e| e.0 == latest)
+                {
+                    out.evidence.swap_remove(i);
                 }
-                if let Some(ip) = by_host {
-                    *per_host.entry(ip.to_owned()).or_default() += 1;
+                let at = format!(
+                    "{}: {}",
+                    r.origin_path.unwrap_or("-"),
+                    r.origin_at.unwrap_or("-")
+                );
+                out.evidence.push((r.time, at));
+            }
+            for p in ps.split(' ').filter(|p| !p.is_empty()) {
+                let e = out
+                    .first
+                    .entry(p.to_owned())
+                    .or_insert((r.time, who.clone()));
+                if r.time < e.0 {
+                    *e = (r.time, who.clone());
                 }
-                if evidence.len() < 10 {
-                    evidence.push((
-                        r.time,
-                        format!(
-                            "{}: {}",
-                            r.origin_path.unwrap_or("-"),
-                            r.origin_at.unwrap_or("-")
-                        ),
-                    ));
-                }
-                for p in ps.split(' ').filter(|p| !p.is_empty()) {
-                    let e = first_access
-                        .entry(p.to_owned())
-                        .or_insert((r.time, who.clone()));
-                    if r.time < e.0 {
-                        *e = (r.time, who.clone());
-                    }
-                }
-            },
-        )?;
-        add_scan(&mut scan, st);
-    }
-    for (a, s) in &mut accounts {
+            }
+        },
+    )?;
+    for (a, s) in &mut sets.accounts {
         s.accesses = per_account.get(a).copied().unwrap_or(0);
     }
-    for (ip, s) in &mut hosts {
+    for (ip, s) in &mut sets.hosts {
         s.accesses = per_host.get(ip).copied().unwrap_or(0);
     }
-    // Confirmed patients, resolved and counted.
-    let cutoff = child_cutoff(incident.first);
-    let mut by_county: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut by_trust: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut by_category: BTreeMap<String, usize> = BTreeMap::new();
-    let mut notification = Vec::with_capacity(first_access.len());
-    let mut confirmed_ix: FxHashSet<u32> = FxHashSet::default();
-    let mut unresolved = 0;
-    let mut seen_canonical: FxHashSet<String> = FxHashSet::default();
-    for (p, (t, by)) in &first_access {
-        let meta = patients.get(p);
-        let (pseudonym, trust, county, mut categories) = match meta {
+    out.evidence.sort();
+    Ok((out, st))
+}
+
+/// The confirmed patients resolved and counted.
+#[derive(Default)]
+struct Tally {
+    by_county: BTreeMap<String, Counts>,
+    by_trust: BTreeMap<String, Counts>,
+    by_category: BTreeMap<String, usize>,
+    notification: Vec<Notify>,
+    confirmed: FxHashSet<u32>,
+    unresolved: usize,
+}
+
+fn tally(
+    first: &FxHashMap<String, (i64, String)>,
+    patients: &PatientIndex,
+    start: Timestamp,
+) -> Tally {
+    let cutoff = child_cutoff(start);
+    let mut t = Tally::default();
+    let mut seen: FxHashSet<String> = FxHashSet::default();
+    for (p, (at, by)) in first {
+        let (pseudonym, trust, county, mut categories) = match patients.get(p) {
             Some(i) => {
-                if !confirmed_ix.insert(i) {
+                // The same patient named by record id and by identity number.
+                if !t.confirmed.insert(i) {
                     continue;
                 }
                 let m = &patients.patients[i as usize];
@@ -488,7 +525,7 @@ pub fn scope(
                 )
             }
             None => {
-                unresolved += 1;
+                t.unresolved += 1;
                 (
                     p.clone(),
                     "unknown".to_owned(),
@@ -497,61 +534,92 @@ pub fn scope(
                 )
             }
         };
-        if !seen_canonical.insert(pseudonym.clone()) {
+        if !seen.insert(pseudonym.clone()) {
             continue;
         }
         categories.sort();
-        by_county.entry(county.clone()).or_default().confirmed += 1;
-        by_trust.entry(trust.clone()).or_default().confirmed += 1;
+        t.by_county.entry(county.clone()).or_default().confirmed += 1;
+        t.by_trust.entry(trust.clone()).or_default().confirmed += 1;
         for c in &categories {
             let k = c.split(':').next().unwrap_or(c).to_owned();
-            *by_category.entry(k).or_default() += 1;
+            *t.by_category.entry(k).or_default() += 1;
             if c.starts_with("protected:") {
-                *by_category.entry(c.clone()).or_default() += 1;
+                *t.by_category.entry(c.clone()).or_default() += 1;
             }
         }
-        notification.push(Notify {
+        t.notification.push(Notify {
             patient: pseudonym,
             trust,
             county,
             categories,
-            first_access: Timestamp(*t),
+            first_access: Timestamp(*at),
             by: by.clone(),
         });
     }
-    notification.sort_by(|a, b| {
+    t.notification.sort_by(|a, b| {
         a.trust
             .cmp(&b.trust)
             .then(a.first_access.cmp(&b.first_access))
             .then(a.patient.cmp(&b.patient))
     });
-    // Possible: the holdings of reached systems, beyond the confirmed.
+    t
+}
+
+/// Counts the holdings of reached record systems beyond the confirmed.
+fn add_possible(patients: &PatientIndex, reached: &mut [Reached], t: &mut Tally) -> usize {
     let holders: BTreeSet<&str> = reached
         .iter()
         .map(|r| r.holds_patients_of.as_str())
         .collect();
-    let mut possible = 0;
-    if !holders.is_empty() {
-        let mut per_org: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, m) in patients.patients.iter().enumerate() {
-            if !holders.contains(&*m.trust) {
-                continue;
-            }
-            *per_org.entry(&m.trust).or_default() += 1;
-            if confirmed_ix.contains(&(i as u32)) {
-                continue;
-            }
-            possible += 1;
-            by_county.entry(m.county.to_owned()).or_default().possible += 1;
-            by_trust.entry(m.trust.to_string()).or_default().possible += 1;
-        }
-        for r in &mut reached {
-            r.patients = per_org
-                .get(r.holds_patients_of.as_str())
-                .copied()
-                .unwrap_or(0);
-        }
+    if holders.is_empty() {
+        return 0;
     }
+    let mut possible = 0;
+    let mut per_org: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, m) in patients.patients.iter().enumerate() {
+        if !holders.contains(&*m.trust) {
+            continue;
+        }
+        *per_org.entry(&m.trust).or_default() += 1;
+        if t.confirmed.contains(&(i as u32)) {
+            continue;
+        }
+        possible += 1;
+        t.by_county.entry(m.county.to_owned()).or_default().possible += 1;
+        t.by_trust.entry(m.trust.to_string()).or_default().possible += 1;
+    }
+    for r in reached.iter_mut() {
+        r.patients = per_org
+            .get(r.holds_patients_of.as_str())
+            .copied()
+            .unwrap_or(0);
+    }
+    possible
+}
+
+/// Scopes an incident.
+pub fn scope(
+    incident: &Incident,
+    alerts: &[AlertRecord],
+    store: &Store,
+    patients: &PatientIndex,
+    cfg: &ScopeConfig,
+) -> Result<Exposure, ScopeError> {
+    let started = Instant::now();
+    let until = cfg.until.unwrap_or(i64::MAX);
+    let mut sets = in_scope(incident);
+    let mut scan = add_logons(store, &mut sets, until)?;
+    let from = sets
+        .accounts
+        .values()
+        .chain(sets.hosts.values())
+        .map(|s| s.from.0)
+        .min()
+        .unwrap_or(incident.first.0);
+    let (found, st) = accesses(store, patients, &mut sets, from, until)?;
+    add_scan(&mut scan, st);
+    let mut t = tally(&found.first, patients, incident.first);
+    let possible = add_possible(patients, &mut sets.reached, &mut t);
     let awareness = awareness(incident, alerts);
     let clocks = cfg
         .clocks
@@ -562,25 +630,24 @@ pub fn scope(
             due: awareness.map(|a| Timestamp(a.0 + i64::from(c.hours) * DAY / 24)),
         })
         .collect();
-    evidence.sort();
     Ok(Exposure {
         incident: incident.id.clone(),
         from: Timestamp(from),
         until: cfg.until.map(Timestamp),
-        accounts: accounts.into_values().collect(),
-        hosts: hosts.into_values().collect(),
-        reached,
-        confirmed: notification.len(),
+        accounts: sets.accounts.into_values().collect(),
+        hosts: sets.hosts.into_values().collect(),
+        reached: sets.reached,
+        confirmed: t.notification.len(),
         possible,
-        accesses,
-        unresolved,
-        by_county,
-        by_trust,
-        by_category,
-        notification,
+        accesses: found.count,
+        unresolved: t.unresolved,
+        by_county: t.by_county,
+        by_trust: t.by_trust,
+        by_category: t.by_category,
+        notification: t.notification,
         awareness,
         clocks,
-        evidence: evidence.into_iter().map(|(_, e)| e).collect(),
+        evidence: found.evidence.into_iter().map(|(_, e)| e).collect(),
         scan,
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -312,6 +312,12 @@ fn scoping_counts_the_compromised_sessions_reads_from_when_they_were_compromised
         .collect();
     assert_eq!(got, want);
     assert_eq!(e.confirmed, 4);
+    // The evidence starts with the earliest access in scope.
+    assert_eq!(
+        e.evidence[0],
+        format!("audit.ndjson: line {}", (t0 + 2 * H) / 1_000_000_000)
+    );
+    assert_eq!(e.accesses, 4);
     // Possible: the trust's other records, held on the reached EHR server.
     assert_eq!(e.possible, 4);
     assert_eq!(e.by_county["Oslo"].confirmed, 2);
