@@ -5,9 +5,12 @@
 //! entity and lie close in time (the gap is measured from the end of what
 //! already joined on that entity, so a beacon that lasts for days holds the
 //! story together). Host names and addresses are one host through the asset
-//! register. Patients never join alerts (many clinicians read the same
-//! patient), and a target reached by many unrelated actors (a domain
-//! controller, a popular cloud address) is a hub that joins nothing.
+//! register. An account's alerts also belong to the hosts it was seen acting
+//! on, and a host's to the hosts that reached it (lateral movement): the
+//! story of the first host goes on there. Patients never join alerts (many
+//! clinicians read the same patient), and a target reached by many unrelated
+//! actors (a domain controller, a popular cloud address) is a hub that joins
+//! nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -294,6 +297,24 @@ pub fn correlate(
             }
         }
     }
+    // The internal hosts each host reached (lateral movement): what happens
+    // on the reached host later belongs to the story of the host it came from.
+    let mut reached_from: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (actors, targets) in &ents {
+        for a in actors.iter().filter(|k| k.kind != "account" && k.internal) {
+            for t in targets
+                .iter()
+                .filter(|k| k.kind != "account" && k.kind != "domain" && k.internal)
+            {
+                if !hubs.contains(t.key.as_str()) {
+                    reached_from
+                        .entry(t.key.as_str())
+                        .or_default()
+                        .insert(a.key.as_str());
+                }
+            }
+        }
+    }
     // Alerts by linking entity, joined in time.
     let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, (actors, targets)) in ents.iter().enumerate() {
@@ -304,6 +325,13 @@ pub fn correlate(
         }
         for a in actors.iter().filter(|k| k.kind == "account") {
             for h in used_on.get(a.key.as_str()).into_iter().flatten() {
+                if !hubs.contains(h) {
+                    by_key.entry(h).or_default().push(i);
+                }
+            }
+        }
+        for a in actors.iter().filter(|k| k.kind != "account") {
+            for h in reached_from.get(a.key.as_str()).into_iter().flatten() {
                 if !hubs.contains(h) {
                     by_key.entry(h).or_default().push(i);
                 }

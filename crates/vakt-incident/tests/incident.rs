@@ -139,6 +139,32 @@ fn a_long_beacon_holds_the_story_together_and_an_account_follows_its_host() {
     assert_eq!(inc[0].severity, Severity::High);
 }
 
+/// A host reached by lateral movement carries the story on: what happens on
+/// it days later joins the incident of the host it was reached from, while
+/// that host's beacon keeps the incident open.
+#[test]
+fn what_happens_on_a_reached_host_later_joins_the_story() {
+    let (_d, a) = assets("ws1,10.0.0.1,workstation,t,\nsrv,10.0.5.5,file-server,t,\n");
+    let mut beacon = alert("b", 0, vec![host("ws1")], vec![ip("198.51.100.7")]);
+    beacon.last = Timestamp(200 * H);
+    let lateral = alert("l", H, vec![ip("10.0.0.1")], vec![ip("10.0.5.5")]);
+    let later = alert("x", 100 * H, vec![host("srv")], vec![]);
+    let inc = correlate(
+        &[beacon.clone(), lateral.clone(), later.clone()],
+        &a,
+        &CorrelationConfig::default(),
+    );
+    assert_eq!(
+        inc.len(),
+        1,
+        "{:?}",
+        inc.iter().map(ids).collect::<Vec<_>>()
+    );
+    // Without the beacon the workstation's story has ended: two incidents.
+    let inc = correlate(&[lateral, later], &a, &CorrelationConfig::default());
+    assert_eq!(inc.len(), 2);
+}
+
 #[test]
 fn a_server_everyone_reaches_joins_nothing() {
     let (_d, a) = assets("dc,10.0.9.9,domain-controller,t,\n");
