@@ -187,8 +187,9 @@ pub fn html(incident: &Incident, alerts: &[AlertRecord], e: &Exposure) -> String
     // Exposure.
     let _ = write!(
         h,
-        "<section><h2>Exposure</h2><p>Confirmed: records read or exported by the compromised accounts or from the compromised hosts, from {} {}; \
+        "<section><h2>Exposure</h2><p>Confirmed ({}): records read or exported from {} {}; \
 possible: records held on systems the attacker reached.</p>",
+        esc(&e.basis),
         when(e.from),
         e.until
             .map_or("to the end of the stored history".into(), |u| format!(

@@ -4,9 +4,12 @@
 //!
 //! - **Confirmed**: patients whose records were read or exported by a
 //!   compromised account, or requested from a compromised client host, from
-//!   the moment that account or host was first seen in the incident (or first
-//!   used from a compromised host: the stored logons say so) until the end of
-//!   the window (containment, else the end of the stored history).
+//!   the moment that account or host was first seen acting in the incident
+//!   (or first used from a compromised host: the stored logons say so) until
+//!   the end of the window (containment, else the end of the stored
+//!   history). An incident without a compromised host is an account's own
+//!   conduct (EHR access analytics alone): its accesses during the flagged
+//!   activity are what is confirmed.
 //! - **Possible**: patients whose records lie on systems the attacker
 //!   reached (EHR, imaging and backup servers per the asset register): their
 //!   whole holdings, estimated from the organisation's patient register.
@@ -231,6 +234,8 @@ pub struct Reached {
 pub struct Exposure {
     /// The incident.
     pub incident: String,
+    /// What counts as confirmed.
+    pub basis: String,
     /// Window start.
     pub from: Timestamp,
     /// Window end (None: to the end of the stored history).
@@ -319,7 +324,7 @@ fn in_scope(incident: &Incident) -> Sets {
                         key: n.key.clone(),
                         ip: None,
                         from,
-                        why: "used by the attacker (alerts)".into(),
+                        why: "acting in the incident's alerts".into(),
                         accesses: 0,
                     },
                 );
@@ -342,7 +347,7 @@ fn in_scope(incident: &Incident) -> Sets {
                             key: n.key.clone(),
                             ip: Some(ip.clone()),
                             from,
-                            why: "the attacker acted on it (alerts)".into(),
+                            why: "acting in the incident's alerts".into(),
                             accesses: 0,
                         },
                     );
@@ -606,7 +611,18 @@ pub fn scope(
     cfg: &ScopeConfig,
 ) -> Result<Exposure, ScopeError> {
     let started = Instant::now();
-    let until = cfg.until.unwrap_or(i64::MAX);
+    // Without a compromised host the incident is an account's own conduct
+    // (EHR access analytics alone): what it read while doing what was
+    // flagged is exposed, not everything it read afterwards.
+    let intrusion = incident
+        .nodes
+        .iter()
+        .any(|n| n.kind != "account" && n.kind != "domain" && n.role == "compromised");
+    let until = match cfg.until {
+        Some(u) => u,
+        None if intrusion => i64::MAX,
+        None => incident.last.0.saturating_add(1),
+    };
     let mut sets = in_scope(incident);
     let mut scan = add_logons(store, &mut sets, until)?;
     let from = sets
@@ -632,8 +648,14 @@ pub fn scope(
         .collect();
     Ok(Exposure {
         incident: incident.id.clone(),
+        basis: if intrusion {
+            "intrusion: accesses by the compromised accounts and hosts from when each was first seen acting"
+        } else {
+            "an account's own conduct: its accesses during the flagged activity"
+        }
+        .into(),
         from: Timestamp(from),
-        until: cfg.until.map(Timestamp),
+        until: (until != i64::MAX).then_some(Timestamp(until)),
         accounts: sets.accounts.into_values().collect(),
         hosts: sets.hosts.into_values().collect(),
         reached: sets.reached,

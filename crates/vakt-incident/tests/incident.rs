@@ -373,4 +373,27 @@ fn scoping_counts_the_compromised_sessions_reads_from_when_they_were_compromised
     )
     .unwrap();
     assert_eq!(contained.confirmed, 3);
+    // An account's own conduct (an EHR finding, no host): only what it read
+    // during the flagged activity, not everything after.
+    let mut look_up = alert("p", t0 + 4 * H, vec![account("carl")], vec![]);
+    look_up.engine = "analytics".into();
+    let incidents = correlate(
+        std::slice::from_ref(&look_up),
+        &a,
+        &CorrelationConfig::default(),
+    );
+    let e = scope(
+        &incidents[0],
+        std::slice::from_ref(&look_up),
+        &store,
+        &patients,
+        &ScopeConfig::default(),
+    )
+    .unwrap();
+    let got: Vec<&str> = e.notification.iter().map(|n| n.patient.as_str()).collect();
+    let p4 = pseudo.pseudonym("default", "p4");
+    let p5 = pseudo.pseudonym("default", "p5");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.contains(&p4.as_str()) && got.contains(&p5.as_str()));
+    assert!(e.basis.starts_with("an account's own conduct"));
 }

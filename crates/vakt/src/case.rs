@@ -219,6 +219,7 @@ pub fn print_exposure(e: &Exposure) {
             |u| format!(" to {}", u.to_rfc3339())
         )
     );
+    println!("  confirmed means {}", e.basis);
     for a in e.accounts.iter().chain(&e.hosts) {
         println!(
             "  in scope: {:<32} from {}  {:>7} accesses  ({})",
