@@ -50,6 +50,9 @@ fn input(dir: &Path, quiet: bool) -> InputArgs {
     }
 }
 
+/// The scoped incident: itself (severity weighed), its exposure, its report.
+type Scoped = (Incident, Exposure, PathBuf);
+
 /// Runs `vakt demo`.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -57,16 +60,40 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(o) => o.clone(),
         None => std::env::temp_dir().join(format!("vakt-demo-{}", std::process::id())),
     };
-    let json_out = args.format == OutputFormat::Json;
     eprintln!(
         "vakt demo: a region of {} patients over {} days, attacked in the manner of January 2018 → {}",
         args.patients,
         args.days,
         dir.display()
     );
-    // 1. The region.
+    let key_file = simulate(&args, &dir)?;
+    store(&dir, &key_file)?;
+    hunt(&args, &dir, &key_file)?;
+    let case = write_case(&dir, &key_file)?;
+    let (alerts, incidents, _) = crate::case::correlate(&case, 24 * 3600)?;
+    std::fs::write(
+        &case.incidents,
+        serde_json::to_string_pretty(&incidents)? + "\n",
+    )?;
+    let scoped = match incidents.first() {
+        Some(top) => Some(scope_and_report(&case, &dir, top, &alerts)?),
+        None => None,
+    };
+    let truth = compare(&dir, &key_file, &alerts, &incidents, scoped.as_ref())?;
+    let summary = summary(&args, &dir, &incidents, scoped.as_ref(), truth, started);
+    if args.format == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary, &incidents, scoped.as_ref());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Step 1: the region, and the demo's pseudonym key — synthetic data, so
+/// derived from the seed (the same seed gives the same pseudonyms).
+fn simulate(args: &DemoArgs, dir: &Path) -> anyhow::Result<PathBuf> {
     crate::sim::run(SimArgs {
-        out: dir.clone(),
+        out: dir.to_owned(),
         seed: args.seed,
         patients: args.patients,
         staff: None,
@@ -78,42 +105,49 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         no_relationship_share: 0.05,
         quiet: false,
     })?;
-    // The demo's pseudonym key: synthetic data, so derived from the seed
-    // (the same seed gives the same pseudonyms).
     let key_file = dir.join("pseudonym.key");
     std::fs::write(
         &key_file,
         format!("vakt-demo-key-for-synthetic-data-seed-{}", args.seed),
     )
     .with_context(|| format!("cannot write {}", key_file.display()))?;
-    // 2. The store.
+    Ok(key_file)
+}
+
+/// Step 2: the store.
+fn store(dir: &Path, key_file: &Path) -> anyhow::Result<()> {
     eprintln!(
         "\nvakt demo: storing the region's events in {}",
         dir.join("store").display()
     );
     let _ = std::fs::remove_dir_all(dir.join("store"));
     crate::ingest::run(IngestArgs {
-        input: input(&dir, true),
+        input: input(dir, true),
         store: Some(dir.join("store")),
         segment_events: 65_536,
-        pseudonym_key_file: Some(key_file.clone()),
+        pseudonym_key_file: Some(key_file.to_owned()),
         intel: Vec::new(),
         warninglists: Vec::new(),
         intel_force: false,
         output: None,
     })?;
-    // 3. Every detector.
-    let rule_dirs = rules(&args)?;
+    Ok(())
+}
+
+/// Step 3: every detector — Sigma, the network and EHR analytics, and the
+/// indicators a partner CERT shared (the simulator writes them).
+fn hunt(args: &DemoArgs, dir: &Path, key_file: &Path) -> anyhow::Result<()> {
+    let rule_dirs = rules(args)?;
     if rule_dirs.is_empty() {
         eprintln!(
             "vakt demo: no Sigma rules found (give --rules DIR): running the behaviour analytics only"
         );
     }
-    let detections = dir.join("detections.jsonl");
-    let alerts_file = dir.join("alerts.jsonl");
-    eprintln!("\nvakt demo: hunting with the Sigma rules and the network and EHR analytics");
+    eprintln!(
+        "\nvakt demo: hunting with the Sigma rules, the network and EHR analytics and the indicators"
+    );
     crate::hunt::run(HuntArgs {
-        input: input(&dir, false),
+        input: input(dir, false),
         rules: RuleArgs {
             rules: rule_dirs,
             logsources: None,
@@ -128,18 +162,21 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         analytics: vec!["all".into()],
         allow_lists: Vec::new(),
         context: vec![dir.join("tenants"), dir.join("registers")],
-        // The indicators a partner CERT shared (the simulator writes them).
         intel: vec![dir.join("intel")],
         warninglists: Vec::new(),
         intel_force: false,
-        pseudonym_key_file: Some(key_file.clone()),
+        pseudonym_key_file: Some(key_file.to_owned()),
         stream_window: None,
         stream_step: 3600,
         format: HuntFormat::Jsonl,
-        output: Some(detections),
-        alerts: Some(alerts_file.clone()),
+        output: Some(dir.join("detections.jsonl")),
+        alerts: Some(dir.join("alerts.jsonl")),
     })?;
-    // 4. Incidents.
+    Ok(())
+}
+
+/// Step 4: the case folder's description (read back as `vakt scope` would).
+fn write_case(dir: &Path, key_file: &Path) -> anyhow::Result<Case> {
     let mut context: Vec<PathBuf> = std::fs::read_dir(dir.join("tenants"))
         .with_context(|| format!("cannot list {}", dir.join("tenants").display()))?
         .filter_map(|e| Some(e.ok()?.path().join("fhir")))
@@ -147,80 +184,86 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .collect();
     context.sort();
     context.push(dir.join("registers"));
-    let case = Case {
+    let clock = |name: &str, hours| Clock {
+        name: name.into(),
+        hours,
+        due: None,
+    };
+    Case {
         store: dir.join("store"),
-        alerts: alerts_file,
+        alerts: dir.join("alerts.jsonl"),
         incidents: dir.join("incidents.json"),
         context,
         assets: vec![dir.join("registers")],
         tenant: TENANT.into(),
-        pseudonym_key_file: Some(key_file.clone()),
+        pseudonym_key_file: Some(key_file.to_owned()),
         clocks: vec![
-            Clock {
-                name: "National health CERT (as the operator configures)".into(),
-                hours: 24,
-                due: None,
-            },
-            Clock {
-                name: "Police (as the operator configures)".into(),
-                hours: 72,
-                due: None,
-            },
+            clock("National health CERT (as the operator configures)", 24),
+            clock("Police (as the operator configures)", 72),
         ],
-    };
-    case.save(&dir)?;
-    let case = crate::case::load(&dir)?;
-    let (alerts, incidents, _) = crate::case::correlate(&case, 24 * 3600)?;
-    std::fs::write(
-        &case.incidents,
-        serde_json::to_string_pretty(&incidents)? + "\n",
-    )?;
-    // 5. The most severe incident, scoped and reported.
-    let scoper = crate::case::Scoper::new(&case, &[])?;
-    let mut scoped: Option<(Incident, Exposure, PathBuf)> = None;
-    if let Some(top) = incidents.first() {
-        let e = scoper.scope(top, &alerts, None)?;
-        let mut inc = top.clone();
-        inc.weigh_exposure(e.confirmed);
-        let report = dir.join(format!("report-{}.html", inc.id));
-        std::fs::write(&report, vakt_incident::report::html(&inc, &alerts, &e))
-            .with_context(|| format!("cannot write {}", report.display()))?;
-        std::fs::write(
-            dir.join(format!("report-{}.json", inc.id)),
-            vakt_incident::report::json(&inc, &alerts, &e)?,
-        )?;
-        crate::case::write_notification_list(
-            &dir.join(format!("notification-{}.csv", inc.id)),
-            &e,
-        )?;
-        scoped = Some((inc, e, report));
     }
-    // 6. Against the truth.
-    let truth = compare(&dir, &key_file, &alerts, &incidents, scoped.as_ref())?;
-    let summary = json!({
+    .save(dir)?;
+    crate::case::load(dir)
+}
+
+/// Step 5: the most severe incident, scoped and reported (HTML, JSON, notification list).
+fn scope_and_report(
+    case: &Case,
+    dir: &Path,
+    top: &Incident,
+    alerts: &[AlertRecord],
+) -> anyhow::Result<Scoped> {
+    let scoper = crate::case::Scoper::new(case, &[])?;
+    let e = scoper.scope(top, alerts, None)?;
+    let mut inc = top.clone();
+    inc.weigh_exposure(e.confirmed);
+    let report = dir.join(format!("report-{}.html", inc.id));
+    std::fs::write(&report, vakt_incident::report::html(&inc, alerts, &e))
+        .with_context(|| format!("cannot write {}", report.display()))?;
+    std::fs::write(
+        dir.join(format!("report-{}.json", inc.id)),
+        vakt_incident::report::json(&inc, alerts, &e)?,
+    )?;
+    crate::case::write_notification_list(&dir.join(format!("notification-{}.csv", inc.id)), &e)?;
+    Ok((inc, e, report))
+}
+
+/// The summary object (`--format json` prints it whole).
+fn summary(
+    args: &DemoArgs,
+    dir: &Path,
+    incidents: &[Incident],
+    scoped: Option<&Scoped>,
+    truth: Json,
+    started: Instant,
+) -> Json {
+    let incident = |i: &Incident| {
+        // The scoped incident's severity weighs its exposure.
+        let severity = match scoped {
+            Some((s, _, _)) if s.id == i.id => s.severity,
+            _ => i.severity,
+        };
+        json!({
+            "id": i.id,
+            "severity": severity,
+            "title": i.title,
+            "first": i.first,
+            "last": i.last,
+            "stages": i.stages.iter().map(|s| s.stage.clone()).collect::<Vec<_>>(),
+            "entities": i.nodes.iter().map(|n| json!({"key": n.key, "role": n.role, "first_seen": n.first_seen})).collect::<Vec<_>>(),
+            "patient_zero": i.patient_zero,
+            "alerts": i.alerts.len(),
+        })
+    };
+    json!({
         "dir": dir.display().to_string(),
         "seed": args.seed,
         "patients": args.patients,
         "days": args.days,
-        "incidents": incidents.iter().map(|i| {
-            let mut i = i.clone();
-            if let Some((s, _, _)) = &scoped && s.id == i.id {
-                i.severity = s.severity;
-            }
-            json!({
-                "id": i.id,
-                "severity": i.severity,
-                "title": i.title,
-                "first": i.first,
-                "last": i.last,
-                "stages": i.stages.iter().map(|s| s.stage.clone()).collect::<Vec<_>>(),
-                "entities": i.nodes.iter().map(|n| json!({"key": n.key, "role": n.role, "first_seen": n.first_seen})).collect::<Vec<_>>(),
-                "patient_zero": i.patient_zero,
-                "alerts": i.alerts.len(),
-            })
-        }).collect::<Vec<_>>(),
-        "exposure": scoped.as_ref().map(|(i, e, r)| json!({
+        "incidents": incidents.iter().map(incident).collect::<Vec<_>>(),
+        "exposure": scoped.map(|(i, e, r)| json!({
             "incident": i.id,
+            "basis": e.basis,
             "confirmed": e.confirmed,
             "possible": e.possible,
             "by_county": e.by_county,
@@ -233,16 +276,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         })),
         "truth": truth,
         "seconds": started.elapsed().as_secs_f64(),
-    });
-    if json_out {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print_summary(&summary, &incidents, scoped.as_ref());
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
-fn print_summary(s: &Json, incidents: &[Incident], scoped: Option<&(Incident, Exposure, PathBuf)>) {
+fn print_summary(s: &Json, incidents: &[Incident], scoped: Option<&Scoped>) {
     let mut by_sev: BTreeMap<&str, usize> = BTreeMap::new();
     for i in incidents {
         *by_sev.entry(i.severity.name()).or_default() += 1;
@@ -331,7 +368,7 @@ fn compare(
     key_file: &Path,
     alerts: &[AlertRecord],
     incidents: &[Incident],
-    scoped: Option<&(Incident, Exposure, PathBuf)>,
+    scoped: Option<&Scoped>,
 ) -> anyhow::Result<Json> {
     let summary: Json = serde_json::from_str(
         &std::fs::read_to_string(dir.join("truth/summary.json"))

@@ -811,8 +811,12 @@ fn write_alerts<'a>(
             .tags
             .iter()
             .filter_map(|t| t.strip_prefix("attack."))
-            .filter(|t| !(t.starts_with('t') && t[1..].starts_with(|c: char| c.is_ascii_digit())))
-            .filter(|t| !t.starts_with('g') && !t.starts_with('s'))
+            // Tactic names, not technique, group or software ids (t1059, g0016, s0002).
+            .filter(|t| {
+                let mut c = t.chars();
+                !(matches!(c.next(), Some('t' | 'g' | 's'))
+                    && c.next().is_some_and(|d| d.is_ascii_digit()))
+            })
             .map(|t| t.replace('_', "-"))
             .chain(
                 m.tags
