@@ -199,30 +199,14 @@ possible: records held on systems the attacker reached.</p>",
     );
     h.push_str(&county_svg(e));
     h.push_str("<table id=\"by-county\"><tr><th>county</th><th class=\"n\">confirmed</th><th class=\"n\">possible</th></tr>");
-    for (c, n) in &e.by_county {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(c),
-            n.confirmed,
-            n.possible
-        );
-    }
+    count_rows(&mut h, &e.by_county);
     let _ = write!(
         h,
         "<tr><th>all</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></table>",
         e.confirmed, e.possible
     );
     h.push_str("<h2 style=\"margin-top:14px\">By organisation</h2><table><tr><th>trust</th><th class=\"n\">confirmed</th><th class=\"n\">possible</th></tr>");
-    for (c, n) in &e.by_trust {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(c),
-            n.confirmed,
-            n.possible
-        );
-    }
+    count_rows(&mut h, &e.by_trust);
     h.push_str("</table><h2 style=\"margin-top:14px\">Categories (confirmed)</h2><table><tr><th>category</th><th class=\"n\">patients</th></tr>");
     for (c, n) in &e.by_category {
         let _ = write!(h, "<tr><td>{}</td><td class=\"n\">{n}</td></tr>", esc(c));
@@ -304,6 +288,19 @@ possible: records held on systems the attacker reached.</p>",
         e.seconds, e.scan.rows
     );
     h
+}
+
+/// One table row per name: confirmed and possible counts.
+fn count_rows(h: &mut String, counts: &BTreeMap<String, crate::scope::Counts>) {
+    for (name, n) in counts {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(name),
+            n.confirmed,
+            n.possible
+        );
+    }
 }
 
 fn timeline_svg(incident: &Incident, mine: &[&AlertRecord]) -> String {
