@@ -65,7 +65,7 @@ fn main() {
     let mut e = Event {
         time: Timestamp(0),
         tenant: Arc::from("bench"),
-        source: Arc::from("zeek:conn"),
+        source: vakt_core::SourceKind::new("zeek:conn"),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use vakt_analytics::ehr::context::{Care, OrgInfo, PatientInfo, StaffInfo};
+use vakt_context::care::{Care, OrgInfo, PatientInfo, StaffInfo};
 use vakt_analytics::ehr::{EhrAnalytics, EhrConfig, EhrContext};
 use vakt_core::field::{ACTOR_USER_UID, API_OPERATION, PATIENT_UID, PURPOSE_OF_USE, SRC_IP};
 use vakt_core::pseudo::Pseudonymiser;
@@ -142,7 +142,7 @@ fn generate(staff: u64, days: i64, mut f: impl FnMut(&Event)) -> u64 {
     let mut e = Event {
         time: Timestamp(0),
         tenant: Arc::from("bench"),
-        source: Arc::from("fhir:AuditEvent"),
+        source: vakt_core::SourceKind::new("fhir:AuditEvent"),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {
@@ -226,21 +226,23 @@ fn main() {
     });
     let gen_rate = gen_n as f64 / t.elapsed().as_secs_f64();
 
-    let mut ehr = EhrAnalytics::new(ctx, EhrConfig::default());
+    let mut ehr = EhrAnalytics::new(
+        ctx,
+        EhrConfig::default(),
+        Arc::new(Pseudonymiser::new(b"benchmark key, 16+ bytes").unwrap()),
+        Arc::from("bench"),
+    );
     let t = Instant::now();
     let n = generate(staff, days, |e| ehr.observe(e));
     ehr.flush();
     let total = t.elapsed().as_secs_f64();
     let gen_secs = n as f64 / gen_rate;
     let t = Instant::now();
-    let alerts = ehr.alerts(
-        &Pseudonymiser::new(b"benchmark key, 16+ bytes").unwrap(),
-        "bench",
-    );
+    let alerts = ehr.alerts();
     let alert_secs = t.elapsed().as_secs_f64();
     let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
     for a in &alerts {
-        *by.entry(a.detector).or_default() += 1;
+        *by.entry(a.detector.as_str()).or_default() += 1;
     }
     println!("events             {n} ({days} days, {staff} staff, {PATIENTS} patients)");
     println!(

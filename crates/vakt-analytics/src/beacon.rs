@@ -573,9 +573,14 @@ impl BeaconTracker {
 
     /// Scores every pair with enough connections, highest first.
     pub fn findings(&self, cfg: &BeaconConfig) -> Vec<BeaconFinding> {
-        let Some((min, max)) = self.range() else {
-            return Vec::new();
-        };
+        match self.range() {
+            Some(range) => self.findings_in(cfg, range),
+            None => Vec::new(),
+        }
+    }
+
+    /// The same, scored over `(min, max)` (seconds) whatever range was seen.
+    pub fn findings_in(&self, cfg: &BeaconConfig, (min, max): (i64, i64)) -> Vec<BeaconFinding> {
         let mut out: Vec<BeaconFinding> = self
             .pairs
             .iter()
@@ -652,7 +657,7 @@ mod tests {
         let mut e = Event {
             time: Timestamp(0),
             tenant: Arc::from("t"),
-            source: Arc::from("zeek:conn"),
+            source: vakt_core::SourceKind::new("zeek:conn"),
             fields: Vec::new(),
             common: Vec::new(),
             origin: Origin {

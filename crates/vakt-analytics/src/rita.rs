@@ -36,13 +36,13 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use vakt_core::field::{DST_IP, METADATA_UID, SRC_IP, TLS_SNI, URL_HOSTNAME};
 use vakt_core::{Event, FieldId, Value};
 
-use crate::allow::Net;
+use vakt_core::net::Cidr;
 use crate::beacon::{BeaconConfig, BeaconScore, STROBE_CONNECTIONS, score};
 
 /// RITA's import filter.
 #[derive(Debug, Clone)]
 pub struct RitaFilter {
-    internal: Vec<Net>,
+    internal: Vec<Cidr>,
     filter_external_to_internal: bool,
 }
 
@@ -51,7 +51,7 @@ impl Default for RitaFilter {
         RitaFilter {
             internal: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
                 .iter()
-                .filter_map(|s| Net::parse(s))
+                .filter_map(|s| Cidr::parse(s))
                 .collect(),
             filter_external_to_internal: true,
         }
@@ -68,7 +68,7 @@ impl RitaFilter {
 
     /// Adds an internal subnet (`a.b.c.d/len`, an address, or IPv6); `None` if it does not parse.
     pub fn add_internal(&mut self, subnet: &str) -> Option<()> {
-        self.internal.push(Net::parse(subnet)?);
+        self.internal.push(Cidr::parse(subnet)?);
         Some(())
     }
 
@@ -213,7 +213,7 @@ impl RitaBeacons {
 
     /// Takes one event; anything but Zeek conn, ssl and http is ignored.
     pub fn observe(&mut self, e: &Event) {
-        let kind = match &*e.source {
+        let kind = match e.source.as_str() {
             "zeek:conn" => 0,
             "zeek:ssl" => 1,
             "zeek:http" => 2,

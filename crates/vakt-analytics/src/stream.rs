@@ -17,11 +17,13 @@
 //! finding not seen for a whole
 //! window is forgotten, so it is raised again if it comes back.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 use vakt_core::field::DURATION;
-use vakt_core::{Alert, Event, Severity, Timestamp, Value};
+use vakt_core::{Alert, AlertKey, Event, Severity, Timestamp, Value};
 
-use crate::network::NetworkAnalytics;
+use crate::network::{Flow, FlowKind, NetworkAnalytics, flow};
 
 const NS: i64 = 1_000_000_000;
 
@@ -56,6 +58,15 @@ pub struct Raised {
     pub alert: Alert,
 }
 
+impl Raised {
+    /// The alert, saying when it was raised (evidence `raised`).
+    pub fn into_alert(self) -> Alert {
+        let mut a = self.alert;
+        a.evidence.push(("raised".into(), self.at.to_rfc3339()));
+        a
+    }
+}
+
 /// The network detectors over a stream.
 #[derive(Debug)]
 pub struct NetworkStream {
@@ -66,31 +77,27 @@ pub struct NetworkStream {
     /// The latest event time seen, seconds.
     watermark: i64,
     /// Findings raised: key → (severity, last evaluation that saw it).
-    raised: FxHashMap<String, (Severity, i64)>,
+    raised: FxHashMap<AlertKey, (Severity, i64)>,
     late: u64,
     dropped: u64,
     evaluations: u64,
 }
 
-fn key(a: &Alert) -> String {
-    let mut k = String::from(a.detector);
-    for e in &a.entities {
-        k.push('|');
-        k.push_str(&format!("{e:?}"));
-    }
-    k
-}
-
 impl NetworkStream {
     /// A stream with this configuration.
     pub fn new(cfg: StreamConfig) -> Self {
+        Self::for_tenant(cfg, Arc::from("default"))
+    }
+
+    /// A stream of one tenant's events (its findings name it).
+    pub fn for_tenant(cfg: StreamConfig, tenant: Arc<str>) -> Self {
         NetworkStream {
             cfg: StreamConfig {
                 window: cfg.window.max(1),
                 step: cfg.step.max(1),
                 lateness: cfg.lateness.max(0),
             },
-            na: NetworkAnalytics::new(),
+            na: NetworkAnalytics::for_tenant(tenant),
             next: None,
             watermark: i64::MIN,
             raised: FxHashMap::default(),
@@ -103,16 +110,29 @@ impl NetworkStream {
     /// Takes one event; returns the findings raised by the evaluations it
     /// triggered (none, usually).
     pub fn push(&mut self, e: &Event) -> Vec<Raised> {
+        match flow(e) {
+            Some(f) => self.push_flow_raised(&f),
+            None => Vec::new(),
+        }
+    }
+
+    /// Takes one flow; returns the findings raised, each saying when in its
+    /// evidence (`raised`).
+    pub fn push_flow(&mut self, f: &Flow<'_>) -> Vec<Alert> {
+        self.push_flow_raised(f).into_iter().map(Raised::into_alert).collect()
+    }
+
+    fn push_flow_raised(&mut self, f: &Flow<'_>) -> Vec<Raised> {
         // A connection is logged when it ends, stamped with its start: its
         // end is what arrives in order. Zeek's open_conn records report
         // connections still open, stamped with their (old) start: never late.
-        let duration = match e.common(DURATION) {
+        let duration = match f.event.common(DURATION) {
             Some(Value::Float(d)) if d.is_finite() && *d > 0.0 => *d as i64,
             Some(Value::Int(d)) if *d > 0 => *d,
             _ => 0,
         };
-        let t = e.time.0.div_euclid(NS).saturating_add(duration);
-        let ongoing = &*e.source == "zeek:open_conn";
+        let t = f.time.div_euclid(NS).saturating_add(duration);
+        let ongoing = f.kind == FlowKind::Open;
         if !ongoing && self.watermark != i64::MIN && t < self.watermark - self.cfg.lateness {
             self.late += 1;
             let window_start = self
@@ -123,7 +143,7 @@ impl NetworkStream {
                 return Vec::new();
             }
         }
-        self.na.observe(e);
+        self.na.observe_flow(f);
         if !ongoing {
             self.watermark = self.watermark.max(t);
         }
@@ -141,8 +161,16 @@ impl NetworkStream {
     }
 
     /// The stream ends (or the caller wants the findings so far): evaluates
-    /// at the latest event time.
-    pub fn flush(&mut self) -> Vec<Raised> {
+    /// at the latest event time; each finding says when it was raised.
+    pub fn flush(&mut self) -> Vec<Alert> {
+        self.flush_raised()
+            .into_iter()
+            .map(Raised::into_alert)
+            .collect()
+    }
+
+    /// [`NetworkStream::flush`], the findings apart from when they were raised.
+    pub fn flush_raised(&mut self) -> Vec<Raised> {
         if self.watermark == i64::MIN {
             return Vec::new();
         }
@@ -162,7 +190,7 @@ impl NetworkStream {
                 // an early step): the next step raises it.
                 continue;
             }
-            let k = key(&a);
+            let k = a.key.clone();
             let new = match self.raised.get_mut(&k) {
                 Some((sev, seen)) => {
                     *seen = at;

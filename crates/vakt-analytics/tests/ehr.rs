@@ -142,7 +142,7 @@ impl Trust {
         let mut e = Event {
             time: Timestamp((T0 + t) * 1_000_000_000),
             tenant: Arc::from("trust"),
-            source: Arc::from("fhir:AuditEvent"),
+            source: vakt_core::SourceKind::new("fhir:AuditEvent"),
             fields: Vec::new(),
             common: Vec::new(),
             origin: Origin {
@@ -199,10 +199,7 @@ impl Trust {
 
     fn alerts(mut self) -> Vec<Alert> {
         self.ehr.flush();
-        self.ehr.alerts(
-            &Pseudonymiser::new(b"a key for this hand-made trust").unwrap(),
-            "trust",
-        )
+        self.ehr.alerts()
     }
 }
 
@@ -212,7 +209,12 @@ fn trust() -> (tempfile::TempDir, Trust) {
     (
         dir,
         Trust {
-            ehr: EhrAnalytics::new(Arc::new(ctx), EhrConfig::default()),
+            ehr: EhrAnalytics::new(
+                Arc::new(ctx),
+                EhrConfig::default(),
+                Arc::new(Pseudonymiser::new(b"a key for this hand-made trust").unwrap()),
+                Arc::from("trust"),
+            ),
             n: 0,
         },
     )
@@ -287,7 +289,7 @@ fn family_neighbour_and_colleague_look_ups() {
         "{text}"
     );
     assert!(snoop.iter().all(|a| {
-        a.entities
+        a.entities()
             .iter()
             .any(|e| matches!(e, vakt_core::Entity::Patient(p) if p.starts_with("pt-")))
     }));
@@ -427,7 +429,12 @@ fn public_fhir_examples_and_synthea_load() {
         .count();
     eprintln!("resolved {resolved} of {}", ctx.staff.len());
     assert!(resolved >= 280, "{resolved}");
-    let mut ehr = EhrAnalytics::new(Arc::new(ctx), EhrConfig::default());
+    let mut ehr = EhrAnalytics::new(
+        Arc::new(ctx),
+        EhrConfig::default(),
+        Arc::new(Pseudonymiser::ephemeral()),
+        Arc::from("synthea"),
+    );
     let mut rejected = 0;
     let (files, unreadable) = vakt_ingest::collect_files(&dirs);
     assert!(unreadable.is_empty());
@@ -439,7 +446,7 @@ fn public_fhir_examples_and_synthea_load() {
         });
     }
     ehr.flush();
-    assert!(ehr.events >= 20, "{}", ehr.events);
+    assert!(ehr.facts().events >= 20, "{}", ehr.facts().events);
     assert_eq!(rejected, 0);
 }
 
@@ -461,7 +468,7 @@ fn patients_named_by_identity_number() {
         "read",
         [10, 0, 0, 5],
     );
-    assert_eq!(t.ehr.invalid_identity_numbers, 1);
+    assert_eq!(t.ehr.facts().invalid_identity_numbers, 1);
     let alerts = t.alerts();
     assert_eq!(of(&alerts, "ehr-protected").len(), 1, "{alerts:#?}");
     assert!(!format!("{alerts:?}").contains(&p5));
@@ -529,7 +536,7 @@ fn context_learned_while_streaming() {
     assert!(
         nr[0]
             .evidence
-            .contains(&("without_relationship", "14".into())),
+            .contains(&("without_relationship".into(), "14".into())),
         "{:?}",
         nr[0].evidence
     );

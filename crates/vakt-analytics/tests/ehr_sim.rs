@@ -63,7 +63,13 @@ fn run(
         eprintln!("context problem: {p}");
     }
     let ctx = Arc::new(ctx);
-    let mut ehr = EhrAnalytics::new(ctx.clone(), EhrConfig::default());
+    let pseudo = Arc::new(Pseudonymiser::new(b"test key for the simulated region").unwrap());
+    let mut ehr = EhrAnalytics::new(
+        ctx.clone(),
+        EhrConfig::default(),
+        pseudo.clone(),
+        Arc::from("region"),
+    );
     let mut hours: BTreeSet<(String, i64)> = BTreeSet::new();
     for f in files_under(&root.join("tenants"), &|p| {
         p.ends_with("ehr/auditevent.ndjson")
@@ -81,8 +87,7 @@ fn run(
         });
     }
     ehr.flush();
-    let pseudo = Pseudonymiser::new(b"test key for the simulated region").unwrap();
-    let alerts = ehr.alerts(&pseudo, "region");
+    let alerts = ehr.alerts();
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("truth/summary.json")).unwrap())
             .unwrap();
@@ -136,7 +141,7 @@ fn run(
 }
 
 fn is_attacker(a: &Alert, account: &str) -> bool {
-    a.entities
+    a.entities()
         .iter()
         .any(|e| matches!(e, vakt_core::Entity::Account(u) if u == account))
 }

@@ -11,7 +11,7 @@ fn event(t: i64, src: IpAddr, dst: IpAddr, bytes: i64, n: u64) -> Event {
     let mut e = Event {
         time: Timestamp((1_700_000_000 + t) * 1_000_000_000),
         tenant: Arc::from("t"),
-        source: Arc::from("zeek:conn"),
+        source: vakt_core::SourceKind::new("zeek:conn"),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {
@@ -85,7 +85,7 @@ fn a_beacon_hidden_in_busy_traffic_to_its_destination_is_reported() {
             .map(|(_, v)| v.clone())
     };
     assert!(
-        a.entities.contains(&vakt_core::Entity::Ip(infected)),
+        a.entities().contains(&vakt_core::Entity::Ip(infected)),
         "{a:#?}"
     );
     assert!(a.score >= 0.9, "{a:#?}");

@@ -11,7 +11,7 @@ fn conn(t_min: i64, src: &str, dst: &str, port: i64) -> Event {
     let mut e = Event {
         time: Timestamp((1_700_000_000 + t_min * 60) * 1_000_000_000),
         tenant: Arc::from("t"),
-        source: Arc::from("zeek:conn"),
+        source: vakt_core::SourceKind::new("zeek:conn"),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {
@@ -62,6 +62,6 @@ fn an_administrator_reaching_many_new_hosts_within_the_hour_is_flagged() {
     assert_eq!(a.severity, vakt_core::Severity::High);
     assert!(
         a.evidence
-            .contains(&("hosts_administered_before", "2".into()))
+            .contains(&("hosts_administered_before".into(), "2".into()))
     );
 }

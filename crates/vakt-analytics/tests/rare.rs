@@ -11,7 +11,7 @@ fn observe(na: &mut NetworkAnalytics, t: i64, src: IpAddr, dst: IpAddr, n: u64) 
     let mut e = Event {
         time: Timestamp((1_700_000_000 + t) * 1_000_000_000),
         tenant: Arc::from("t"),
-        source: Arc::from("zeek:conn"),
+        source: vakt_core::SourceKind::new("zeek:conn"),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {
@@ -84,7 +84,7 @@ fn a_new_destination_two_hosts_use_is_rare_and_one_three_use_is_not() {
         .filter(|a| a.detector == "rare-destination")
         .collect();
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert_eq!(found[0].entities[0], vakt_core::Entity::Ip(rare));
-    assert!(found[0].entities.contains(&vakt_core::Entity::Ip(host(1))));
-    assert!(found[0].entities.contains(&vakt_core::Entity::Ip(host(2))));
+    assert_eq!(found[0].targets[0], vakt_core::Entity::Ip(rare));
+    assert!(found[0].entities().contains(&vakt_core::Entity::Ip(host(1))));
+    assert!(found[0].entities().contains(&vakt_core::Entity::Ip(host(2))));
 }

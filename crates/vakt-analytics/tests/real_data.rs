@@ -16,7 +16,7 @@ fn track(paths: &[PathBuf]) -> BeaconTracker {
     for p in paths {
         vakt_ingest::read_path(p, &vakt_ingest::Options::default(), &mut |v| {
             if let vakt_ingest::Visit::Event(e) = v
-                && &*e.source == "zeek:conn"
+                && e.source.as_str() == "zeek:conn"
             {
                 t.observe(&e);
             }
@@ -87,7 +87,7 @@ fn rita_missing_host_beacon_and_open_ssh_session() {
     }
     let alerts = na.alerts();
     let has = |a: &vakt_core::Alert, ip: &str| {
-        a.entities
+        a.entities()
             .iter()
             .any(|e| matches!(e, vakt_core::Entity::Ip(x) if x.to_string() == ip))
     };
@@ -149,7 +149,7 @@ fn stratosphere_port_scan_is_the_only_scan() {
     assert_eq!(scans.len(), 1, "{scans:?}");
     let s = &scans[0];
     assert_eq!(
-        s.entities[0],
+        s.entities()[0],
         vakt_core::Entity::Ip("172.16.1.11".parse().unwrap())
     );
     assert_eq!(s.techniques, vec!["T1046"]);
@@ -174,7 +174,7 @@ fn stratosphere_labelled_scenarios_precision_and_recall_floors() {
     // The public clouds and CDNs a Windows host talks to all day, from the
     // MISP warninglists: a second run with them as allow-lists.
     let lists = shared().join("misp-warninglists/lists");
-    let allow = vakt_analytics::allow::AllowLists::load(
+    let allow = vakt_intel::Warninglists::load(
         &[
             "microsoft-azure",
             "amazon-aws",
@@ -222,7 +222,7 @@ fn stratosphere_labelled_scenarios_precision_and_recall_floors() {
             let mut found: HashSet<(IpAddr, IpAddr)> = HashSet::new();
             for a in alerts {
                 let ips: Vec<IpAddr> = a
-                    .entities
+                    .entities()
                     .iter()
                     .filter_map(|e| match e {
                         vakt_core::Entity::Ip(ip) => Some(*ip),
@@ -293,7 +293,7 @@ fn apt29_beacons_all_go_to_the_c2() {
         .collect();
     assert!(beacons.len() >= 2, "{beacons:?}");
     for b in &beacons {
-        assert_eq!(b.entities[1], vakt_core::Entity::Ip(c2), "{}", b.title);
+        assert_eq!(b.entities()[1], vakt_core::Entity::Ip(c2), "{}", b.title);
     }
 }
 

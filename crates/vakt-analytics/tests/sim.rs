@@ -33,7 +33,7 @@ fn analyse(root: &Path) -> Vec<Alert> {
 }
 
 fn involves(a: &Alert, ip: &str) -> bool {
-    a.entities
+    a.entities()
         .iter()
         .any(|e| matches!(e, Entity::Ip(i) if i.to_string() == ip))
 }
@@ -64,7 +64,7 @@ fn the_attack_is_found_and_benign_periodic_traffic_is_not() {
             .position(|a| a.detector == detector && involves(a, ip))
     };
     let beacon = find("beacon", "198.51.100.23").expect("the implant's beacon");
-    let Entity::Ip(victim) = alerts[beacon].entities[0].clone() else {
+    let Entity::Ip(victim) = alerts[beacon].entities()[0].clone() else {
         panic!("no source")
     };
     let victim_host = victim.to_string();
@@ -75,17 +75,17 @@ fn the_attack_is_found_and_benign_periodic_traffic_is_not() {
     // The same implant, by the name in its TLS handshakes (SNI).
     assert!(
         alerts.iter().any(|a| a.detector == "beacon"
-            && a.entities[0] == Entity::Ip(victim)
-            && matches!(&a.entities[1], Entity::Domain(_))),
+            && a.entities()[0] == Entity::Ip(victim)
+            && matches!(&a.entities()[1], Entity::Domain(_))),
         "no beacon to the C2's name"
     );
     // Every beacon found is the implant's.
     for a in alerts.iter().filter(|a| a.detector == "beacon") {
-        assert_eq!(a.entities[0], Entity::Ip(victim), "{}", a.title);
+        assert_eq!(a.entities()[0], Entity::Ip(victim), "{}", a.title);
     }
     assert!(alerts.iter().any(|a| {
         a.detector == "dns-tunnel"
-            && a.entities
+            && a.entities()
                 .contains(&Entity::Domain("msft-update-check.com".into()))
     }));
     assert!(find("exfiltration", "203.0.113.77").is_some());

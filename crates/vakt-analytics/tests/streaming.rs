@@ -24,7 +24,7 @@ fn a_week_of_stream_with_a_one_day_window() {
     let mut e = Event {
         time: Timestamp(0),
         tenant: Arc::from("t"),
-        source: Arc::from("zeek:conn"),
+        source: vakt_core::SourceKind::new("zeek:conn"),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {
@@ -81,7 +81,7 @@ fn a_week_of_stream_with_a_one_day_window() {
     // The window's: from the last day only.
     assert!(beacons[0].first.0 >= (START + 6 * DAY) * 1_000_000_000);
     assert!(
-        beacons[0].evidence.contains(&("connections", "288".into())),
+        beacons[0].evidence.contains(&("connections".into(), "288".into())),
         "{:?}",
         beacons[0].evidence
     );
@@ -98,7 +98,7 @@ fn the_stream_runner_raises_a_beacon_once_soon_after_it_starts() {
     let mut e = Event {
         time: Timestamp(0),
         tenant: Arc::from("t"),
-        source: Arc::from("zeek:conn"),
+        source: vakt_core::SourceKind::new("zeek:conn"),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {
@@ -146,7 +146,7 @@ fn the_stream_runner_raises_a_beacon_once_soon_after_it_starts() {
     // One late event (two hours behind), still inside the window.
     conn(&mut e, START + 7 * DAY - 7200, implant, c2);
     raised.extend(s.push(&e));
-    raised.extend(s.flush());
+    raised.extend(s.flush_raised());
     let beacons: Vec<_> = raised
         .iter()
         .filter(|r| r.alert.detector == "beacon")
@@ -154,7 +154,7 @@ fn the_stream_runner_raises_a_beacon_once_soon_after_it_starts() {
     assert!(!beacons.is_empty(), "not raised");
     for b in &beacons {
         assert!(
-            b.alert.entities.contains(&vakt_core::Entity::Ip(c2)),
+            b.alert.entities().contains(&vakt_core::Entity::Ip(c2)),
             "{:?}",
             b.alert
         );

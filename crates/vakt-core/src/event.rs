@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::{FieldId, Timestamp, Value};
+use crate::{FieldId, SourceKind, Timestamp, Value};
 
 /// Where in its input a record sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Locator {
-    /// A record number within the file (EVTX `EventRecordID` order, 1-based position).
+    /// A record's place in the file: for EVTX, the number in the record's header (as
+    /// `evtx_dump` shows it), which in exported or filtered logs differs from the
+    /// `EventRecordID` of the event itself (see [`crate::EventRef`]).
     Record(u64),
     /// A 1-based line number (line-oriented formats).
     Line(u64),
@@ -17,6 +19,29 @@ pub enum Locator {
     Index(u64),
     /// A whole EVTX chunk (0-based chunk number) — used by errors that lose a chunk.
     Chunk(u64),
+}
+
+impl std::str::FromStr for Locator {
+    type Err = String;
+
+    /// Reads what [`Locator`]'s `Display` writes (`record 3`, `line 12`, `item 2`, `chunk 0`).
+    fn from_str(s: &str) -> Result<Locator, String> {
+        let (kind, n) = s
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| format!("`{s}` is not a place in an input (`line N`, `record N`)"))?;
+        let n: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: `{n}` is not a number"))?;
+        match kind {
+            "record" => Ok(Locator::Record(n)),
+            "line" => Ok(Locator::Line(n)),
+            "item" => Ok(Locator::Index(n)),
+            "chunk" => Ok(Locator::Chunk(n)),
+            _ => Err(format!("`{s}` is not a place in an input (`line N`, `record N`)")),
+        }
+    }
 }
 
 impl std::fmt::Display for Locator {
@@ -58,7 +83,7 @@ pub struct Event {
     /// The tenant (health trust) the input belongs to.
     pub tenant: Arc<str>,
     /// The source kind, such as `evtx:Security`, `zeek:conn`, `suricata:eve`, `fhir:AuditEvent`.
-    pub source: Arc<str>,
+    pub source: SourceKind,
     /// Native fields, in the order the source gave them.
     pub fields: Vec<(FieldId, Value)>,
     /// Common fields.
@@ -128,7 +153,7 @@ impl Serialize for Event {
         let mut map = s.serialize_map(Some(6))?;
         map.serialize_entry("time", &self.time.to_rfc3339())?;
         map.serialize_entry("tenant", &*self.tenant)?;
-        map.serialize_entry("source", &*self.source)?;
+        map.serialize_entry("source", self.source.as_str())?;
         map.serialize_entry("origin", &OriginOut(&self.origin))?;
         map.serialize_entry("common", &Fields(&self.common))?;
         map.serialize_entry("fields", &Fields(&self.fields))?;

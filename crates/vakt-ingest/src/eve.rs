@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 use vakt_core::field::*;
-use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
+use vakt_core::{SourceKind, Event, FieldId, Locator, Timestamp, Value};
 
 use crate::ReadContext;
 use crate::flatten::flatten_into;
@@ -22,7 +22,7 @@ pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Eve> {
         path,
         Eve {
             ctx,
-            source: Arc::from("suricata:eve"),
+            source: SourceKind::suricata_eve(),
         },
     )
 }
@@ -30,7 +30,7 @@ pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Eve> {
 /// Maps EVE records.
 pub struct Eve {
     ctx: ReadContext,
-    source: Arc<str>,
+    source: SourceKind,
 }
 
 fn common_for(name: &str) -> Option<FieldId> {
@@ -60,7 +60,7 @@ fn common_for(name: &str) -> Option<FieldId> {
 
 impl RecordMapper for Eve {
     fn source(&self) -> Arc<str> {
-        self.source.clone()
+        self.source.as_arc().clone()
     }
 
     fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use vakt_core::field::*;
-use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
+use vakt_core::{SourceKind, Event, FieldId, Locator, Timestamp, Value};
 
 use crate::ReadContext;
 use crate::flatten::flatten_into;
@@ -38,7 +38,7 @@ pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Fhir> {
         path,
         Fhir {
             ctx,
-            source: Arc::from("fhir:AuditEvent"),
+            source: SourceKind::fhir_audit_event(),
         },
     )
 }
@@ -46,12 +46,12 @@ pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Fhir> {
 /// Maps FHIR resources.
 pub struct Fhir {
     ctx: ReadContext,
-    source: Arc<str>,
+    source: SourceKind,
 }
 
 impl RecordMapper for Fhir {
     fn source(&self) -> Arc<str> {
-        self.source.clone()
+        self.source.as_arc().clone()
     }
 
     fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {

@@ -9,7 +9,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use vakt_core::{Event, Locator, Timestamp};
+use vakt_core::{SourceKind, Event, Locator, Timestamp};
 
 use crate::ReadContext;
 use crate::flatten::flatten;
@@ -26,7 +26,7 @@ pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Jsonl> {
         path,
         Jsonl {
             ctx,
-            source: Arc::from("jsonl"),
+            source: SourceKind::new("jsonl"),
         },
     )
 }
@@ -34,7 +34,7 @@ pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Jsonl> {
 /// Maps JSON Lines records.
 pub struct Jsonl {
     ctx: ReadContext,
-    source: Arc<str>,
+    source: SourceKind,
 }
 
 /// The record's time from the configured field, or the first default one present.
@@ -73,7 +73,7 @@ fn lookup<'a>(value: &'a Json, name: &str) -> Option<&'a Json> {
 
 impl RecordMapper for Jsonl {
     fn source(&self) -> Arc<str> {
-        self.source.clone()
+        self.source.as_arc().clone()
     }
 
     fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {

@@ -69,7 +69,7 @@ impl ReadContext {
     pub fn event(
         &self,
         time: vakt_core::Timestamp,
-        source: Arc<str>,
+        source: vakt_core::SourceKind,
         fields: Vec<(vakt_core::FieldId, vakt_core::Value)>,
         common: Vec<(vakt_core::FieldId, vakt_core::Value)>,
         locator: vakt_core::Locator,

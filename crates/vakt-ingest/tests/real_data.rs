@@ -14,7 +14,7 @@ fn zeek_tsv_conn_is_typed_from_its_header() {
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
     assert!(r.events.len() > 100);
     let e = &r.events[0];
-    assert_eq!(&*e.source, "zeek:conn");
+    assert_eq!(e.source.as_str(), "zeek:conn");
     assert!(matches!(e.get_named("id.orig_h"), Some(Value::Ip(_))));
     assert!(matches!(e.get_named("id.resp_p"), Some(Value::Int(_))));
     assert!(matches!(e.get_named("ts"), Some(Value::Time(t)) if *t == e.time));
@@ -64,7 +64,7 @@ fn zeek_json_with_underscored_names() {
         "README-day1: 376 of 479 conns go to the C2, got {to_c2}"
     );
     let e = &r.events[0];
-    assert_eq!(&*e.source, "zeek:conn");
+    assert_eq!(e.source.as_str(), "zeek:conn");
     assert!(matches!(e.get_named("id_orig_h"), Some(Value::Ip(_))));
     assert!(matches!(e.get_named("duration"), Some(Value::Interval(_))));
 }
@@ -126,7 +126,7 @@ fn fhir_r4_auditevent_patient_lands_in_patient_uid() {
     assert!(r.rejected.is_empty());
     assert_eq!(r.events.len(), 1);
     let e = &r.events[0];
-    assert_eq!(&*e.source, "fhir:AuditEvent");
+    assert_eq!(e.source.as_str(), "fhir:AuditEvent");
     assert_eq!(e.common(PATIENT_UID), Some(&Value::str("Patient/example")));
     assert_eq!(e.common(ACTIVITY_NAME), Some(&Value::str("Read")));
     assert_eq!(e.common(STATUS), Some(&Value::str("Success")));
@@ -173,7 +173,7 @@ fn evtx_system_and_eventdata_are_flattened_under_sigma_names() {
         .iter()
         .find(|e| e.get_named("EventID") == Some(&Value::Int(4624)))
         .expect("a 4624");
-    assert_eq!(&*logon.source, "evtx:Security");
+    assert_eq!(logon.source.as_str(), "evtx:Security");
     assert_eq!(logon.get_named("Channel"), Some(&Value::str("Security")));
     assert_eq!(
         logon.get_named("Provider_Name"),
@@ -208,7 +208,7 @@ fn evtx_json_pretty_rendering_from_sigma_regression_data() {
     assert_eq!(from_json.events.len(), 1);
     let (a, b) = (&from_json.events[0], &from_evtx.events[0]);
     assert_eq!(a.get_named("EventID"), Some(&Value::Int(7)));
-    assert_eq!(&*a.source, "evtx:Microsoft-Windows-Sysmon/Operational");
+    assert_eq!(a.source.as_str(), "evtx:Microsoft-Windows-Sysmon/Operational");
     // The JSON rendering and the EVTX file give the same event.
     assert_eq!(a.time, b.time);
     assert_eq!(a.get_named("ImageLoaded"), b.get_named("ImageLoaded"));
@@ -223,7 +223,7 @@ fn evtx_json_flat_exports_get_sigma_names() {
     );
     assert_eq!(r.events.len(), 184);
     let e = &r.events[0];
-    assert_eq!(&*e.source, "evtx:Security");
+    assert_eq!(e.source.as_str(), "evtx:Security");
     assert_eq!(e.get_named("Computer"), Some(&Value::str("WORKSTATION5")));
     assert_eq!(e.get_named("EventID"), Some(&Value::Int(4689)));
     assert_eq!(e.time.to_rfc3339(), "2020-10-18T07:50:06.220Z");

@@ -105,7 +105,7 @@ fn main() {
     let mk = |src: &str| Event {
         time: Timestamp(0),
         tenant: Arc::from("bench"),
-        source: Arc::from(src),
+        source: vakt_core::SourceKind::new(src),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {

@@ -10,7 +10,13 @@
 //! [`Matcher`] holds any number of indicators in structures made for the
 //! look-up: exact addresses in a hash set, networks by prefix length, domains
 //! with their parent domains (an indicator `evil.example` matches
-//! `a.b.evil.example`), URLs normalised, hashes by value.
+//! `a.b.evil.example`), URLs normalised, hashes by value. [`retro`] searches
+//! the event store's history for new indicators; [`warninglist`] reads MISP
+//! warninglists (indicators on one are kept but alert only when forced; the
+//! same lists set behaviour findings aside as allow-lists).
+//!
+//! Not here: raising alerts (the indicator detector of `vakt-detect` runs
+//! the [`Matcher`] over every event).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -18,13 +24,16 @@
 mod lists;
 mod matcher;
 mod misp;
+pub mod retro;
 mod stix;
+pub mod warninglist;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use matcher::{Hit, Matcher};
+pub use warninglist::{Warninglists, WarninglistError};
 
 /// What an indicator's value is.
 #[derive(
@@ -153,7 +162,7 @@ impl Loaded {
     }
 
     /// Marks indicators on a warninglist (loaded, kept, flagged).
-    pub fn mark_warninglisted(&mut self, lists: &vakt_analytics::allow::AllowLists) {
+    pub fn mark_warninglisted(&mut self, lists: &Warninglists) {
         for i in &mut self.indicators {
             let hit = match i.kind {
                 Kind::Ip => i.value.parse::<IpAddr>().ok().and_then(|ip| lists.ip(ip)),

@@ -129,7 +129,7 @@ fn warninglisted_indicators_are_loaded_but_marked() {
             &[shared().join("stix21-examples/examples/threat-reports/poisonivy.json")],
         );
     let before = l.indicators.len();
-    let lists = vakt_analytics::allow::AllowLists::load(&[
+    let lists = vakt_intel::Warninglists::load(&[
         shared().join("misp-warninglists/lists/dynamic-dns")
     ])
     .unwrap();

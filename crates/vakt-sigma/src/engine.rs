@@ -392,7 +392,7 @@ impl RuleSet {
 
     /// The numbers of the rules that match `event`, appended to `out` (each once).
     pub fn matches(&self, event: &Event, scratch: &mut Scratch, out: &mut Vec<u32>) {
-        let at = self.buckets_for(&event.source, scratch);
+        let at = self.buckets_for(event.source.as_arc(), scratch);
         if scratch.sources[at].1.is_empty() {
             return;
         }

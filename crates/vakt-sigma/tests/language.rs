@@ -36,7 +36,7 @@ fn event_at(secs: i64, fields: &[(&str, Value)]) -> Event {
     Event {
         time: Timestamp::from_parts(secs, 0),
         tenant: Arc::from("t"),
-        source: Arc::from("test"),
+        source: vakt_core::SourceKind::new("test"),
         fields: fields
             .iter()
             .map(|(k, v)| (FieldId::intern(k).unwrap(), v.clone()))

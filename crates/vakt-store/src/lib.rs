@@ -21,7 +21,13 @@
 //! | `patient` | the patient, pseudonymised (never in clear) |
 //! | `action` | activity name or API operation |
 //! | `origin_path`, `origin_at` | where the event was read (file; line/record/index) |
-//! | `native` | the native fields as one JSON object (patient references of EHR events left out) |
+//! | `native` | the native fields as one JSON object (patient references of EHR events left out), typed as [`codec`] says |
+//! | `common` | the common (OCSF-named) fields as one JSON object, typed likewise (the patient only in `patient`) |
+//!
+//! With `native` and `common` a stored event reads back whole
+//! ([`Store::events`]), so every detector can run over the stored history
+//! (`vakt hunt --store`); the other columns are for look-ups and scans that
+//! read a few columns only ([`Store::scan`], [`Store::lookup`]).
 //!
 //! Row-group statistics are written for every column and split-block bloom
 //! filters for the indicator columns (`src_ip`, `dst_ip`, `domain_base`,
@@ -35,26 +41,28 @@
 //! [`StoreWriter::written`]) only when its segment has been renamed.
 //! Retention: [`Store::retain`] deletes whole day partitions older than an
 //! age, and the oldest days while the store is over a size.
+//!
+//! Not here: what to look for (indicators and their retro-hunt are
+//! `vakt-intel`'s, detectors `vakt-detect`'s); the store answers for values
+//! and time ranges only.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
-use rustc_hash::FxHashMap;
-use vakt_core::field::*;
 use vakt_core::pseudo::Pseudonymiser;
-use vakt_core::{Event, Value};
 
-mod hunt;
+pub mod codec;
+mod lookup;
+mod read;
 mod scan;
+mod segment;
+mod writer;
 
-pub use hunt::{Sighting, Sightings};
+pub use read::{EventQuery, ReadStats, read_segment};
+pub use writer::StoreWriter;
+
+pub use lookup::{LOOKUP_COLUMNS, LookupRow, LookupStats};
 pub use scan::{SCAN_COLUMNS, ScanRow, ScanStats};
 
 /// A store error.
@@ -78,14 +86,14 @@ pub enum StoreError {
     },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_owned(),
         source,
     }
 }
 
-fn pq(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> StoreError + Copy + '_ {
+pub(crate) fn pq(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> StoreError + Copy + '_ {
     move |source| StoreError::Parquet {
         path: path.to_owned(),
         source,
@@ -93,7 +101,7 @@ fn pq(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> StoreError + Cop
 }
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 19] = [
+pub const COLUMNS: [&str; 20] = [
     "time",
     "source",
     "host",
@@ -113,7 +121,13 @@ pub const COLUMNS: [&str; 19] = [
     "origin_path",
     "origin_at",
     "native",
+    "common",
 ];
+
+/// The segment metadata key saying how `native` and `common` are written.
+pub(crate) const FIELDS_KEY: &str = "vakt.fields";
+/// Its value for fields written with type tags ([`codec`]).
+pub(crate) const FIELDS_TYPED: &str = "typed";
 
 /// Columns with bloom filters (`domain` is looked up through `domain_base`).
 pub const INDICATOR_COLUMNS: [&str; 8] = [
@@ -127,19 +141,6 @@ pub const INDICATOR_COLUMNS: [&str; 8] = [
     "sha256",
 ];
 
-fn schema() -> Arc<Schema> {
-    Arc::new(Schema::new(
-        COLUMNS
-            .iter()
-            .map(|c| match *c {
-                "time" => Field::new(*c, DataType::Int64, false),
-                "src_port" | "dst_port" => Field::new(*c, DataType::Int32, true),
-                _ => Field::new(*c, DataType::Utf8, true),
-            })
-            .collect::<Vec<_>>(),
-    ))
-}
-
 /// The last two labels of a name.
 pub fn domain_base(name: &str) -> &str {
     let mut dots = name.rmatch_indices('.');
@@ -147,178 +148,6 @@ pub fn domain_base(name: &str) -> &str {
         (Some(_), Some((i, _))) => &name[i + 1..],
         _ => name,
     }
-}
-
-/// One event as a row.
-#[derive(Debug, Default, Clone)]
-struct Row {
-    time: i64,
-    text: [Option<String>; 16],
-    src_port: Option<i32>,
-    dst_port: Option<i32>,
-}
-
-// Indices into Row::text, in COLUMNS order without time and ports.
-const T_SOURCE: usize = 0;
-const T_HOST: usize = 1;
-const T_USER: usize = 2;
-const T_SRC: usize = 3;
-const T_DST: usize = 4;
-const T_DOMAIN: usize = 5;
-const T_BASE: usize = 6;
-const T_URL: usize = 7;
-const T_MD5: usize = 8;
-const T_SHA1: usize = 9;
-const T_SHA256: usize = 10;
-const T_PATIENT: usize = 11;
-const T_ACTION: usize = 12;
-const T_PATH: usize = 13;
-const T_AT: usize = 14;
-const T_NATIVE: usize = 15;
-
-fn s(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::Str(s) if !s.is_empty() => Some(s.to_string()),
-        Value::Ip(ip) => Some(ip.to_string()),
-        Value::Int(i) => Some(i.to_string()),
-        _ => None,
-    }
-}
-
-fn row(e: &Event, pseudo: &Pseudonymiser) -> Row {
-    let mut r = Row {
-        time: e.time.0,
-        ..Default::default()
-    };
-    let t = &mut r.text;
-    t[T_SOURCE] = Some(e.source.to_string());
-    t[T_HOST] = s(e.common(DEVICE_HOSTNAME)).or_else(|| s(e.get_named("Computer")));
-    // An EHR access names its agent by reference (`Practitioner/<id>`): unique,
-    // where the display name is not.
-    let ehr_agent = if e.source.starts_with("fhir:") {
-        s(e.common(ACTOR_USER_UID))
-    } else {
-        None
-    };
-    t[T_USER] = ehr_agent
-        .or_else(|| s(e.common(ACTOR_USER_NAME)))
-        .or_else(|| s(e.common(USER_NAME)));
-    t[T_SRC] = s(e.common(SRC_IP));
-    t[T_DST] = s(e.common(DST_IP));
-    r.src_port = e.common(SRC_PORT).and_then(Value::as_i64).map(|p| p as i32);
-    r.dst_port = e.common(DST_PORT).and_then(Value::as_i64).map(|p| p as i32);
-    let name = [QUERY_HOSTNAME, TLS_SNI, URL_HOSTNAME, DST_HOSTNAME]
-        .iter()
-        .find_map(|f| e.common(*f).and_then(Value::as_str))
-        .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
-    if let Some(n) = &name {
-        t[T_BASE] = Some(domain_base(n).to_owned());
-    }
-    if let (Some(host), Some(path)) = (
-        e.common(URL_HOSTNAME).and_then(Value::as_str),
-        e.common(URL_PATH).and_then(Value::as_str),
-    ) {
-        t[T_URL] = Some(format!("http://{}{path}", host.to_ascii_lowercase()));
-    }
-    t[T_DOMAIN] = name;
-    t[T_MD5] = s(e.common(FILE_MD5)).map(|h| h.to_ascii_lowercase());
-    t[T_SHA1] = s(e.common(FILE_SHA1)).map(|h| h.to_ascii_lowercase());
-    t[T_SHA256] = s(e.common(FILE_SHA256)).map(|h| h.to_ascii_lowercase());
-    if let Some(all) = e.get_named("Hashes").and_then(Value::as_str) {
-        for part in all.split(',') {
-            if let Some((algo, h)) = part.split_once('=') {
-                let slot = match algo.trim().to_ascii_uppercase().as_str() {
-                    "MD5" => T_MD5,
-                    "SHA1" => T_SHA1,
-                    "SHA256" => T_SHA256,
-                    _ => continue,
-                };
-                t[slot].get_or_insert_with(|| h.trim().to_ascii_lowercase());
-            }
-        }
-    }
-    let patients: Vec<String> = match e.common(PATIENT_UID) {
-        Some(Value::Str(p)) => vec![p.to_string()],
-        Some(Value::List(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    };
-    if !patients.is_empty() {
-        let ps: Vec<String> = patients
-            .iter()
-            .map(|p| pseudo.pseudonym(&e.tenant, p.rsplit('/').next().unwrap_or(p)))
-            .collect();
-        t[T_PATIENT] = Some(ps.join(" "));
-    }
-    t[T_ACTION] = s(e.common(ACTIVITY_NAME)).or_else(|| s(e.common(API_OPERATION)));
-    t[T_PATH] = Some(e.origin.path.to_string());
-    t[T_AT] = Some(e.origin.locator.to_string());
-    // Native fields; an EHR event's patient references stay out.
-    let ehr = &*e.source == "fhir:AuditEvent";
-    let mut native = serde_json::Map::new();
-    for (f, v) in &e.fields {
-        let n = f.name();
-        if ehr && (n.starts_with("entity") || n.starts_with("patient")) {
-            continue;
-        }
-        if let Ok(j) = serde_json::to_value(v) {
-            native.insert(n.to_owned(), j);
-        }
-    }
-    t[T_NATIVE] = Some(serde_json::Value::Object(native).to_string());
-    r
-}
-
-fn batch(rows: &[Row]) -> RecordBatch {
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
-    cols.push(Arc::new(Int64Array::from_iter_values(
-        rows.iter().map(|r| r.time),
-    )));
-    let text = |i: usize| -> ArrayRef {
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.text[i].as_deref()),
-        ))
-    };
-    for i in [T_SOURCE, T_HOST, T_USER, T_SRC, T_DST] {
-        cols.push(text(i));
-    }
-    cols.push(Arc::new(Int32Array::from_iter(
-        rows.iter().map(|r| r.src_port),
-    )));
-    cols.push(Arc::new(Int32Array::from_iter(
-        rows.iter().map(|r| r.dst_port),
-    )));
-    for i in T_DOMAIN..=T_NATIVE {
-        cols.push(text(i));
-    }
-    RecordBatch::try_new(schema(), cols).expect("columns match the schema")
-}
-
-fn properties(rows_per_group: usize) -> WriterProperties {
-    let mut b = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(rows_per_group));
-    // Filters are sized up front (the default assumes a million distinct
-    // values per row group, far larger than the data): addresses and base
-    // domains for every row at a 1-in-100,000 false positive rate, so that a
-    // thousand indicators at once still skip nearly every row group that
-    // holds none of them; URLs and hashes, present on few events, for an
-    // eighth of the rows at 1 in 10,000.
-    for c in INDICATOR_COLUMNS {
-        let (ndv, fpp) = match c {
-            "src_ip" | "dst_ip" | "domain_base" => (rows_per_group as u64, 0.00001),
-            "domain" => continue,
-            _ => ((rows_per_group / 8).max(64) as u64, 0.0001),
-        };
-        b = b
-            .set_column_bloom_filter_enabled(ColumnPath::from(c), true)
-            .set_column_bloom_filter_fpp(ColumnPath::from(c), fpp)
-            .set_column_bloom_filter_max_ndv(ColumnPath::from(c), ndv);
-    }
-    b.build()
 }
 
 /// The store.
@@ -378,18 +207,7 @@ impl Store {
 
     /// A writer appending to the store.
     pub fn writer(&self, pseudo: Arc<Pseudonymiser>) -> StoreWriter {
-        StoreWriter {
-            dir: self.dir.join("events"),
-            pseudo,
-            buffers: FxHashMap::default(),
-            buffered: 0,
-            max_buffered: 262_144,
-            segment_rows: 65_536,
-            group_rows: 16_384,
-            written: 0,
-            segments: Vec::new(),
-            seq: 0,
-        }
+        StoreWriter::new(self.dir.join("events"), pseudo)
     }
 
     /// Counts, bytes and time range, from the segments' footers.
@@ -473,7 +291,7 @@ impl Store {
 
 /// A partition value as a folder name: ASCII letters, digits and `-_.:` as
 /// they are, every other byte of the UTF-8 as `%XX`.
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for b in v.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':') {
@@ -486,7 +304,7 @@ fn escape(v: &str) -> String {
 }
 
 /// The inverse of [`escape`] (a malformed `%` is kept as it is).
-fn unescape(v: &str) -> String {
+pub(crate) fn unescape(v: &str) -> String {
     let b = v.as_bytes();
     let mut bytes = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -536,144 +354,20 @@ fn files(p: &Path, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
-const DAY_NS: i64 = 86_400 * 1_000_000_000;
-
-/// A partition: tenant, day number (since the epoch, UTC), source kind.
-type Partition = (Arc<str>, i64, Arc<str>);
-
-/// Appends events to the store in segments.
-#[derive(Debug)]
-pub struct StoreWriter {
-    dir: PathBuf,
-    pseudo: Arc<Pseudonymiser>,
-    buffers: FxHashMap<Partition, Vec<Row>>,
-    /// Rows held in all buffers, and the most that may be: input that
-    /// spreads over many days and sources must not be held whole.
-    buffered: usize,
-    max_buffered: usize,
-    segment_rows: usize,
-    group_rows: usize,
-    written: u64,
-    segments: Vec<PathBuf>,
-    seq: u64,
+/// A partition value of a segment (`tenant=`, `day=`, `source=`), as written.
+pub(crate) fn partition<'a>(seg: &'a Path, key: &str) -> Option<&'a str> {
+    seg.ancestors()
+        .filter_map(|a| a.file_name()?.to_str())
+        .find_map(|n| n.strip_prefix(key))
 }
 
-impl StoreWriter {
-    /// Rows per segment (default 65,536) and per row group (default 16,384).
-    pub fn with_sizes(mut self, segment_rows: usize, group_rows: usize) -> Self {
-        self.segment_rows = segment_rows.max(1);
-        self.group_rows = group_rows.max(1);
-        self
-    }
-
-    /// At most this many rows held over all partitions (default 262,144):
-    /// beyond it, the fullest partition is written as a (smaller) segment.
-    pub fn with_max_buffered(mut self, rows: usize) -> Self {
-        self.max_buffered = rows.max(1);
-        self
-    }
-
-    /// Takes one event; a partition's buffer that is full is written as a
-    /// segment, and so is the fullest when all buffers together hold too much.
-    pub fn append(&mut self, e: &Event) -> Result<(), StoreError> {
-        // The partition: tenant, UTC day (as a day number until written), source kind.
-        let day = e.time.0.div_euclid(DAY_NS);
-        let key = (e.tenant.clone(), day, e.source.clone());
-        let r = row(e, &self.pseudo);
-        let full = {
-            let buf = self.buffers.entry(key.clone()).or_default();
-            buf.push(r);
-            buf.len() >= self.segment_rows
-        };
-        self.buffered += 1;
-        if full && let Some(rows) = self.buffers.remove(&key) {
-            self.buffered -= rows.len();
-            self.write(&key, rows)?;
-        }
-        if self.buffered > self.max_buffered
-            && let Some(k) = self
-                .buffers
-                .iter()
-                .max_by_key(|(_, b)| b.len())
-                .map(|(k, _)| k.clone())
-            && let Some(rows) = self.buffers.remove(&k)
-        {
-            self.buffered -= rows.len();
-            self.write(&k, rows)?;
-        }
-        Ok(())
-    }
-
-    /// Writes every buffered event; after it returns, all appended events are stored.
-    pub fn flush(&mut self) -> Result<(), StoreError> {
-        let mut keys: Vec<_> = self.buffers.keys().cloned().collect();
-        keys.sort();
-        for k in keys {
-            if let Some(rows) = self.buffers.remove(&k) {
-                self.buffered -= rows.len();
-                self.write(&k, rows)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Events stored (in complete segments).
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Segments written, in order.
-    pub fn segments(&self) -> &[PathBuf] {
-        &self.segments
-    }
-
-    fn write(&mut self, key: &Partition, rows: Vec<Row>) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let dir = self
-            .dir
-            .join(format!("tenant={}", escape(&key.0)))
-            .join(format!(
-                "day={}",
-                vakt_core::Timestamp(key.1 * DAY_NS)
-                    .to_rfc3339()
-                    .get(..10)
-                    .unwrap_or("0000-00-00")
-            ))
-            .join(format!("source={}", escape(&key.2)));
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        self.seq += 1;
-        let id = format!(
-            "{}-{}-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-            std::process::id(),
-            self.seq
-        );
-        let done = dir.join(format!("seg-{id}.parquet"));
-        let tmp = dir.join(format!("seg-{id}.parquet.tmp"));
-        let file = File::create(&tmp).map_err(io(&tmp))?;
-        let pq = pq(&tmp);
-        let mut w =
-            ArrowWriter::try_new(file, schema(), Some(properties(self.group_rows))).map_err(pq)?;
-        for chunk in rows.chunks(self.group_rows) {
-            w.write(&batch(chunk)).map_err(pq)?;
-            w.flush().map_err(pq)?;
-        }
-        let file = w.into_inner().map_err(pq)?;
-        file.sync_all().map_err(io(&tmp))?;
-        drop(file);
-        std::fs::rename(&tmp, &done).map_err(io(&done))?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        self.written += rows.len() as u64;
-        self.segments.push(done);
-        Ok(())
-    }
+/// The start of a `day=` partition (ns).
+pub(crate) fn day_start(day: &str) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp() * 1_000_000_000)
 }
+
+pub(crate) const DAY_NS: i64 = 86_400 * 1_000_000_000;
 
 #[cfg(test)]
 mod tests {

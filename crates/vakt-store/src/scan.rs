@@ -3,14 +3,13 @@
 //! from where, who logged on from where).
 
 use std::fs::File;
-use std::path::Path;
 
 use arrow_array::{Array, Int64Array, StringArray};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
 
-use crate::{Store, StoreError, unescape};
+use crate::{Store, StoreError, day_start, partition, unescape};
 
 /// One stored event as a scan sees it (columns not asked for are `None`).
 #[derive(Debug, Clone, Copy)]
@@ -60,17 +59,6 @@ pub const SCAN_COLUMNS: [&str; 7] = [
     "origin_path",
     "origin_at",
 ];
-
-fn partition<'a>(seg: &'a Path, key: &str) -> Option<&'a str> {
-    seg.ancestors()
-        .filter_map(|a| a.file_name()?.to_str())
-        .find_map(|n| n.strip_prefix(key))
-}
-
-fn day_start(day: &str) -> Option<i64> {
-    let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
-    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp() * 1_000_000_000)
-}
 
 impl Store {
     /// Calls `f` for every stored event whose source kind `sources` accepts

@@ -1,33 +1,22 @@
-//! The store: events in, statistics and retro-hunts out, equal to a full scan.
+//! The store: events in, crash leftovers removed, old days dropped, bounded memory.
+//! (Retro-hunts over it are `vakt-intel`'s: `crates/vakt-intel/tests/retro.rs`.)
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use vakt_core::field::{DST_IP, DST_PORT, FILE_SHA256, QUERY_HOSTNAME, SRC_IP};
+use vakt_core::field::{DST_IP, DST_PORT, QUERY_HOSTNAME, SRC_IP};
 use vakt_core::pseudo::Pseudonymiser;
 use vakt_core::{Event, Locator, Origin, Timestamp, Value};
-use vakt_intel::{Indicator, Kind, Matcher};
 use vakt_store::Store;
 
 const DAY: i64 = 86_400;
 const T0: i64 = 1_514_764_800; // 2018-01-01
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 fn event(t: i64, source: &str, n: u64) -> Event {
     Event {
         time: Timestamp(t * 1_000_000_000),
         tenant: Arc::from("ous"),
-        source: Arc::from(source),
+        source: vakt_core::SourceKind::new(source),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {
@@ -37,206 +26,34 @@ fn event(t: i64, source: &str, n: u64) -> Event {
     }
 }
 
-/// Thirty days of a small network: 800 connections and 200 DNS queries a
-/// day; on day 3, host 10.0.0.42 calls 203.0.113.66 five times and looks up
-/// `c2.evil.example`; a process with a known bad SHA-256 runs on day 17.
+/// Thirty days of a small network, in time order: each day 800
+/// connections and 200 DNS queries, evenly spread.
 fn history() -> Vec<Event> {
-    let mut rng = Rng(7);
     let mut out = Vec::new();
-    let mut n = 0;
     for day in 0..30 {
-        for k in 0..1000 {
-            n += 1;
-            let t = T0 + day * DAY + (rng.next() % DAY as u64) as i64;
-            let src = IpAddr::V4(Ipv4Addr::new(10, 0, 0, (rng.next() % 200) as u8));
-            if k < 800 {
-                let mut e = event(t, "zeek:conn", n);
-                e.set_common(SRC_IP, Value::Ip(src));
-                e.set_common(
-                    DST_IP,
-                    Value::Ip(IpAddr::V4(Ipv4Addr::new(
-                        93,
-                        (rng.next() % 50) as u8,
-                        (rng.next() % 250) as u8,
-                        1,
-                    ))),
-                );
-                e.set_common(DST_PORT, Value::Int(443));
-                out.push(e);
-            } else {
+        for k in 0..1000u64 {
+            let t = T0 + day * DAY + (k * 86) as i64;
+            let n = (day as u64) * 1000 + k + 1;
+            let src = IpAddr::V4(Ipv4Addr::new(10, 0, 0, (k % 200) as u8));
+            let mut e = if k % 5 == 4 {
                 let mut e = event(t, "zeek:dns", n);
-                e.set_common(SRC_IP, Value::Ip(src));
                 e.set_common(
                     QUERY_HOSTNAME,
-                    Value::str(&format!(
-                        "host{}.benign{}.example",
-                        rng.next() % 30,
-                        rng.next() % 40
-                    )),
+                    Value::str(&format!("host{}.benign{}.example", k % 30, k % 40)),
                 );
-                out.push(e);
-            }
-        }
-        if day == 2 {
-            for k in 0..5 {
-                n += 1;
-                let mut e = event(T0 + 2 * DAY + 36_000 + k * 300, "zeek:conn", n);
-                e.set_common(SRC_IP, Value::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 42))));
-                e.set_common(
-                    DST_IP,
-                    Value::Ip(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 66))),
-                );
-                out.push(e);
-            }
-            n += 1;
-            let mut e = event(T0 + 2 * DAY + 35_990, "zeek:dns", n);
-            e.set_common(SRC_IP, Value::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 42))));
-            e.set_common(QUERY_HOSTNAME, Value::str("c2.evil.example"));
-            out.push(e);
-        }
-        if day == 16 {
-            n += 1;
-            let mut e = event(
-                T0 + 16 * DAY + 100,
-                "evtx:Microsoft-Windows-Sysmon/Operational",
-                n,
-            );
-            e.set_common(
-                FILE_SHA256,
-                Value::str("EF537F25C895BFA782526529A9B63D97AA631564D5D789C2B765448C8635FB6C"),
-            );
-            e.set_common(vakt_core::field::DEVICE_HOSTNAME, Value::str("OUS-WS0042"));
+                e
+            } else {
+                let mut e = event(t, "zeek:conn", n);
+                let dst = Ipv4Addr::new(93, (k % 50) as u8, (k % 250) as u8, 1);
+                e.set_common(DST_IP, Value::Ip(IpAddr::V4(dst)));
+                e.set_common(DST_PORT, Value::Int(443));
+                e
+            };
+            e.set_common(SRC_IP, Value::Ip(src));
             out.push(e);
         }
     }
-    out.sort_by_key(|e| e.time);
     out
-}
-
-fn indicator(kind: Kind, v: &str) -> Indicator {
-    Indicator {
-        kind,
-        value: vakt_intel::normalise(kind, v).unwrap(),
-        source: Arc::from("partner-feed"),
-        id: format!("{}-{v}", kind.name()),
-        name: String::new(),
-        confidence: Some(80),
-        valid: (None, None),
-        tlp: Some("amber".into()),
-        kill_chain: Vec::new(),
-        to_ids: true,
-        warning: None,
-        sightings: 0,
-    }
-}
-
-#[test]
-fn retro_hunt_equals_a_full_scan_and_skips_what_cannot_match() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, removed) = Store::open(dir.path()).unwrap();
-    assert_eq!(removed, 0);
-    let events = history();
-    let mut w = store
-        .writer(Arc::new(
-            Pseudonymiser::new(b"store test key, 16+ bytes").unwrap(),
-        ))
-        .with_sizes(4_000, 500);
-    for e in &events {
-        w.append(e).unwrap();
-    }
-    w.flush().unwrap();
-    assert_eq!(w.written(), events.len() as u64);
-    let st = store.stats().unwrap();
-    assert_eq!(st.events, events.len() as u64);
-    assert_eq!(st.first, Some(events[0].time.0));
-    assert_eq!(st.last, Some(events.last().unwrap().time.0));
-    assert_eq!(st.by_tenant["ous"], events.len() as u64);
-    assert!(st.segments >= 60, "{st:?}");
-
-    let new = vec![
-        indicator(Kind::Ip, "203.0.113.66"),
-        indicator(Kind::Domain, "evil.example"),
-        indicator(
-            Kind::Sha256,
-            "ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c",
-        ),
-        indicator(Kind::Ip, "198.51.100.1"),
-        indicator(Kind::Cidr, "93.7.0.0/16"),
-    ];
-    let found = store.retro_hunt(&new).unwrap();
-    eprintln!(
-        "segments {:?}, row groups {:?}, events read {}",
-        found.segments, found.row_groups, found.events_read
-    );
-    // The full scan: every event through the matcher.
-    let m = Matcher::new(new.clone());
-    let mut full: std::collections::BTreeMap<String, (u64, i64, i64)> = Default::default();
-    for e in &events {
-        let mut hits = Vec::new();
-        m.event(e, &mut hits);
-        let mut idx: Vec<u32> = hits.iter().map(|h| h.indicator).collect();
-        idx.sort_unstable();
-        idx.dedup();
-        for i in idx {
-            let s = full
-                .entry(new[i as usize].value.clone())
-                .or_insert((0, i64::MAX, i64::MIN));
-            s.0 += 1;
-            s.1 = s.1.min(e.time.0);
-            s.2 = s.2.max(e.time.0);
-        }
-    }
-    let got: std::collections::BTreeMap<String, (u64, i64, i64)> = found
-        .sightings
-        .iter()
-        .map(|s| (s.value.clone(), (s.count, s.first, s.last)))
-        .collect();
-    assert_eq!(got, full);
-    // The C2: first contacted on day 3 by 10.0.0.42, five times.
-    let c2 = found
-        .sightings
-        .iter()
-        .find(|s| s.value == "203.0.113.66")
-        .unwrap();
-    assert_eq!(c2.count, 5);
-    assert_eq!((c2.first - T0 * 1_000_000_000) / (DAY * 1_000_000_000), 2);
-    assert_eq!(c2.hosts.iter().collect::<Vec<_>>(), vec!["10.0.0.42"]);
-    assert_eq!(
-        found
-            .sightings
-            .iter()
-            .find(|s| s.value == "evil.example")
-            .unwrap()
-            .count,
-        1
-    );
-    assert_eq!(
-        found
-            .sightings
-            .iter()
-            .find(|s| s.kind == "sha256")
-            .unwrap()
-            .hosts
-            .iter()
-            .next()
-            .unwrap(),
-        "OUS-WS0042"
-    );
-    assert!(!found.sightings.iter().any(|s| s.value == "198.51.100.1"));
-
-    // Without the network (which needs the addresses read), bloom filters skip most row groups.
-    let exact = store.retro_hunt(&new[..4]).unwrap();
-    eprintln!(
-        "exact only: segments {:?}, row groups {:?}",
-        exact.segments, exact.row_groups
-    );
-    assert!(
-        exact.row_groups.1 * 4 < exact.row_groups.0,
-        "{:?}",
-        exact.row_groups
-    );
-    let got2: usize = exact.sightings.len();
-    assert_eq!(got2, 3);
 }
 
 #[test]
@@ -302,4 +119,66 @@ fn the_writer_holds_a_bounded_number_of_rows() {
         .scan(&|_| true, i64::MIN, i64::MAX, &["src_ip"], |_| rows += 1)
         .unwrap();
     assert_eq!(rows, events.len() as u64);
+}
+
+/// A stored event reads back whole: time, tenant, source kind, typed
+/// native and common fields, origin; an EHR event's patient as its
+/// pseudonym, its patient references left out.
+#[test]
+fn stored_events_read_back_whole() {
+    use vakt_core::field::{ACTOR_USER_UID, DURATION, PATIENT_UID};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path()).unwrap();
+    let pseudo = Arc::new(Pseudonymiser::new(b"sixteen bytes or more").unwrap());
+    let mut w = store.writer(pseudo.clone()).with_sizes(700, 100);
+    let mut events: Vec<Event> = history().into_iter().take(3_000).collect();
+    let native = vakt_core::FieldId::intern("id.orig_h").unwrap();
+    for e in events.iter_mut().step_by(7) {
+        e.fields.push((native, Value::Ip("10.9.9.9".parse().unwrap())));
+        e.set_common(DURATION, Value::Interval(2_500_000_000));
+    }
+    let mut ehr = event(T0 + 500, "fhir:AuditEvent", 99_999);
+    ehr.set_common(ACTOR_USER_UID, Value::str("Practitioner/pr1"));
+    ehr.set_common(PATIENT_UID, Value::str("Patient/p42"));
+    let entity = vakt_core::FieldId::intern("entity.what.reference").unwrap();
+    let action = vakt_core::FieldId::intern("action").unwrap();
+    ehr.fields = vec![(entity, Value::str("Patient/p42")), (action, Value::str("R"))];
+    for e in events.iter().chain(std::iter::once(&ehr)) {
+        w.append(e).unwrap();
+    }
+    w.flush().unwrap();
+    let mut back = Vec::new();
+    let st = store
+        .events(&vakt_store::EventQuery::default(), |e| back.push(e))
+        .unwrap();
+    assert_eq!(st.events, 3_001);
+    assert_eq!((st.bad_rows, st.partial_segments), (0, 0));
+    let key = |e: &Event| (e.origin.path.to_string(), e.origin.locator);
+    back.sort_by_key(key);
+    let ehr_back = back.iter().position(|e| e.source.is_fhir_audit_event()).unwrap();
+    let ehr_back = back.remove(ehr_back);
+    let mut want = events.clone();
+    want.sort_by_key(key);
+    assert_eq!(back, want);
+    assert_eq!(
+        ehr_back.common(PATIENT_UID),
+        Some(&Value::str(&pseudo.pseudonym("ous", "p42")))
+    );
+    assert_eq!(ehr_back.fields, vec![(action, Value::str("R"))]);
+    // A time range and another tenant read nothing outside them.
+    let q = vakt_store::EventQuery {
+        tenant: Some("ous".into()),
+        from: Some((T0 + DAY) * 1_000_000_000),
+        to: Some((T0 + 2 * DAY) * 1_000_000_000),
+    };
+    let mut n = 0;
+    store.events(&q, |_| n += 1).unwrap();
+    assert_eq!(n, 1_000);
+    let other = vakt_store::EventQuery {
+        tenant: Some("vv".into()),
+        ..Default::default()
+    };
+    let mut m = 0;
+    store.events(&other, |_| m += 1).unwrap();
+    assert_eq!(m, 0);
 }

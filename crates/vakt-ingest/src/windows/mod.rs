@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use vakt_core::field::*;
-use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, SourceKind, Timestamp, Value};
 
 use crate::ReadContext;
 
@@ -25,24 +25,24 @@ mod stream;
 use crate::flatten::{flatten_into, scalar};
 pub(crate) use stream::event_from_rendered;
 
-/// Caches the `evtx:<Channel>` source-kind strings of one input.
+/// Caches the `evtx:<Channel>` source kinds of one input.
 #[derive(Default)]
-pub(crate) struct SourceKinds(Vec<Arc<str>>);
+pub(crate) struct SourceKinds(Vec<SourceKind>);
 
 impl SourceKinds {
-    pub fn get(&mut self, channel: Option<&str>) -> Arc<str> {
+    pub fn get(&mut self, channel: Option<&str>) -> SourceKind {
         let want = channel.unwrap_or("");
         if let Some(k) = self
             .0
             .iter()
-            .find(|k| k.strip_prefix("evtx:").unwrap_or("") == want)
+            .find(|k| k.as_str().strip_prefix("evtx:").unwrap_or("") == want)
         {
             return k.clone();
         }
-        let k: Arc<str> = if want.is_empty() {
-            Arc::from("evtx")
+        let k = if want.is_empty() {
+            SourceKind::new("evtx")
         } else {
-            Arc::from(format!("evtx:{want}"))
+            SourceKind::windows(want)
         };
         self.0.push(k.clone());
         k
@@ -583,7 +583,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(&*e.source, "evtx:Security");
+        assert_eq!(e.source.as_str(), "evtx:Security");
         assert_eq!(e.get_named("EventID"), Some(&Value::Int(4624)));
         assert_eq!(e.get_named("TargetUserName"), Some(&Value::str("lege01")));
         assert_eq!(e.get_named("host.name"), Some(&Value::str("dc01.hf.local")));

@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
+use vakt_core::{SourceKind, Event, FieldId, Locator, Timestamp, Value};
 
 use super::{common_for, parse_ip, path_stem};
 use crate::ReadContext;
@@ -19,7 +19,7 @@ pub fn read_json<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, ZeekJ
         reader,
         path,
         ZeekJson {
-            default_source: Arc::from(format!("zeek:{stem}")),
+            default_source: SourceKind::zeek(&stem),
             stem,
             kinds: Vec::new(),
             ctx,
@@ -31,8 +31,8 @@ pub fn read_json<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, ZeekJ
 pub struct ZeekJson {
     ctx: ReadContext,
     stem: String,
-    default_source: Arc<str>,
-    kinds: Vec<(String, Arc<str>)>,
+    default_source: SourceKind,
+    kinds: Vec<(String, SourceKind)>,
 }
 
 fn is_addr_field(name: &str) -> bool {
@@ -82,7 +82,7 @@ fn json_time(v: &Json) -> Result<Timestamp, String> {
 
 impl RecordMapper for ZeekJson {
     fn source(&self) -> Arc<str> {
-        self.default_source.clone()
+        self.default_source.as_arc().clone()
     }
 
     fn map(&mut self, value: &Json, locator: Locator, out: &mut Vec<Event>) -> Result<(), String> {
@@ -98,7 +98,7 @@ impl RecordMapper for ZeekJson {
         let source = match self.kinds.iter().find(|(p, _)| *p == log_path) {
             Some((_, k)) => k.clone(),
             None => {
-                let k: Arc<str> = Arc::from(format!("zeek:{log_path}"));
+                let k = SourceKind::zeek(&log_path);
                 self.kinds.push((log_path.clone(), k.clone()));
                 k
             }

@@ -1,9 +1,8 @@
 //! Zeek TSV logs, typed from their `#types` header.
 
 use std::io::BufRead;
-use std::sync::Arc;
 
-use vakt_core::{Event, FieldId, Locator, Timestamp, Value};
+use vakt_core::{SourceKind, Event, FieldId, Locator, Timestamp, Value};
 
 use super::{common_for, parse_ip, path_stem};
 use crate::{ReadContext, RecordError};
@@ -50,7 +49,7 @@ struct Column {
 }
 
 struct Header {
-    source: Arc<str>,
+    source: SourceKind,
     columns: Vec<Column>,
     ts: Option<usize>,
 }
@@ -60,7 +59,7 @@ pub fn read_tsv<R: BufRead>(reader: R, ctx: ReadContext) -> ZeekTsv<R> {
     let stem = path_stem(&ctx.path);
     ZeekTsv {
         reader,
-        source: Arc::from(format!("zeek:{stem}")),
+        source: SourceKind::zeek(&stem),
         ctx,
         sep: b'\t',
         set_sep: ",".into(),
@@ -81,7 +80,7 @@ pub fn read_tsv<R: BufRead>(reader: R, ctx: ReadContext) -> ZeekTsv<R> {
 pub struct ZeekTsv<R> {
     reader: R,
     ctx: ReadContext,
-    source: Arc<str>,
+    source: SourceKind,
     sep: u8,
     set_sep: String,
     empty: String,
@@ -170,7 +169,7 @@ impl<R: BufRead> ZeekTsv<R> {
         RecordError {
             path: self.ctx.path.clone(),
             locator: Locator::Line(self.line_no),
-            source: self.source.clone(),
+            source: self.source.as_arc().clone(),
             reason,
             raw: self.buf.clone(),
         }
@@ -208,7 +207,7 @@ impl<R: BufRead> ZeekTsv<R> {
             "#open" => self.opened = parse_open(value.trim()),
             "#path" => {
                 self.log_path = value.trim().to_owned();
-                self.source = Arc::from(format!("zeek:{}", self.log_path));
+                self.source = SourceKind::zeek(&self.log_path);
             }
             "#fields" => {
                 self.fields = value.split(sep).map(str::to_owned).collect();
@@ -436,7 +435,7 @@ mod tests {
         let items: Vec<_> = read_tsv(log.as_bytes(), ctx).collect();
         assert_eq!(items.len(), 4);
         let e = items[0].as_ref().unwrap();
-        assert_eq!(&*e.source, "zeek:conn");
+        assert_eq!(e.source.as_str(), "zeek:conn");
         assert_eq!(e.get_named("id.orig_h").map(Value::type_name), Some("ip"));
         assert_eq!(
             e.get_named("duration"),

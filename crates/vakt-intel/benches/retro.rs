@@ -1,6 +1,6 @@
 //! Retro-hunt of 1,000 new indicators over 100 million stored events.
 //!
-//! `cargo bench -p vakt-store --bench retro` (`VAKT_BENCH_EVENTS` for another
+//! `cargo bench -p vakt-intel --bench retro` (`VAKT_BENCH_EVENTS` for another
 //! count, `VAKT_BENCH_DIR` to keep the store somewhere else than a temporary
 //! folder). Events are generated as a region's network logs would give them —
 //! 75 % connections (a source of 5,000 internal hosts, a destination of
@@ -80,7 +80,7 @@ fn main() {
     let mk = |src: &str| Event {
         time: Timestamp(0),
         tenant: Arc::from("ous"),
-        source: Arc::from(src),
+        source: vakt_core::SourceKind::new(src),
         fields: Vec::new(),
         common: Vec::new(),
         origin: Origin {
@@ -157,7 +157,7 @@ fn main() {
     }
 
     let t = Instant::now();
-    let found = store.retro_hunt(&inds).unwrap();
+    let found = vakt_intel::retro::hunt(&store, &inds).unwrap();
     let hunt = t.elapsed().as_secs_f64();
     println!(
         "events stored      {} in {write:.1} s ({:.0} events/s, one core)",

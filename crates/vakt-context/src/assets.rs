@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use crate::record::host_key;
+use crate::site::host_key;
 
 /// One host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,18 +150,6 @@ impl Assets {
     /// Whether the register knows any host.
     pub fn is_empty(&self) -> bool {
         self.hosts.is_empty()
-    }
-}
-
-/// Whether an address is internal: private, loopback, link-local or unique-local.
-pub fn internal(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => a.is_private() || a.is_loopback() || a.is_link_local(),
-        IpAddr::V6(a) => {
-            a.is_loopback()
-                || (a.segments()[0] & 0xfe00) == 0xfc00
-                || (a.segments()[0] & 0xffc0) == 0xfe80
-        }
     }
 }
 

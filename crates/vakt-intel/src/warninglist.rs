@@ -1,5 +1,7 @@
-//! Allow-lists: MISP warninglists (or lists in their format) that set
-//! behaviour findings aside when they involve a known-good address or name.
+//! Warninglists: MISP warninglists (or lists in their format) of known-good
+//! addresses and names. An indicator on one is kept but alerts only when
+//! forced; used as allow-lists, they set behaviour findings aside when they
+//! involve a listed address or name.
 //!
 //! A warninglist is `{"name","type","list":[…]}`; types `cidr` (address
 //! ranges), `hostname` (a name and all its subdomains; a leading dot is
@@ -15,68 +17,21 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashSet;
+use vakt_core::net::{Cidr, internal};
 use vakt_core::{Alert, Entity};
-
-use crate::network::internal;
-
-/// One address range.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Net {
-    v6: bool,
-    base: u128,
-    mask: u128,
-}
-
-impl Net {
-    pub(crate) fn parse(s: &str) -> Option<Net> {
-        let (addr, len) = match s.split_once('/') {
-            Some((a, l)) => (
-                a.trim().parse::<IpAddr>().ok()?,
-                Some(l.trim().parse::<u32>().ok()?),
-            ),
-            None => (s.trim().parse::<IpAddr>().ok()?, None),
-        };
-        let (v6, bits, width) = match addr {
-            IpAddr::V4(v) => (false, u128::from(u32::from(v)), 32),
-            IpAddr::V6(v) => (true, u128::from(v), 128),
-        };
-        let len = len.unwrap_or(width);
-        if len > width {
-            return None;
-        }
-        let mask = if len == 0 {
-            0
-        } else {
-            (u128::MAX << (128 - len)) >> (128 - width)
-        };
-        Some(Net {
-            v6,
-            base: bits & mask,
-            mask,
-        })
-    }
-
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        let (v6, bits) = match ip {
-            IpAddr::V4(v) => (false, u128::from(u32::from(v))),
-            IpAddr::V6(v) => (true, u128::from(v)),
-        };
-        v6 == self.v6 && bits & self.mask == self.base
-    }
-}
 
 /// One loaded list.
 #[derive(Debug, Default)]
 struct List {
     name: String,
-    nets: Vec<Net>,
+    nets: Vec<Cidr>,
     hostnames: FxHashSet<String>,
     exact: FxHashSet<String>,
 }
 
 /// A set of allow-lists.
 #[derive(Debug, Default)]
-pub struct AllowLists {
+pub struct Warninglists {
     lists: Vec<List>,
     /// Lists read but not used (their type cannot be matched here), with why.
     pub unused: Vec<(PathBuf, String)>,
@@ -85,18 +40,18 @@ pub struct AllowLists {
 /// A list that cannot be read.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
-pub struct AllowListError {
+pub struct WarninglistError {
     /// The file.
     pub path: PathBuf,
     /// What was wrong.
     pub reason: String,
 }
 
-impl AllowLists {
+impl Warninglists {
     /// Loads lists from files (`list.json`) or folders (every `list.json` or
     /// `*.json` beneath, in name order).
-    pub fn load(paths: &[PathBuf]) -> Result<AllowLists, AllowListError> {
-        let mut out = AllowLists::default();
+    pub fn load(paths: &[PathBuf]) -> Result<Warninglists, WarninglistError> {
+        let mut out = Warninglists::default();
         for p in paths {
             let mut files = Vec::new();
             vakt_core::files::walk(
@@ -104,7 +59,7 @@ impl AllowLists {
                 &|f| f.extension().is_some_and(|x| x == "json"),
                 &mut files,
             )
-            .map_err(|e| AllowListError {
+            .map_err(|e| WarninglistError {
                 path: p.clone(),
                 reason: e.to_string(),
             })?;
@@ -115,8 +70,8 @@ impl AllowLists {
         Ok(out)
     }
 
-    fn load_file(&mut self, path: &Path) -> Result<(), AllowListError> {
-        let err = |reason: String| AllowListError {
+    fn load_file(&mut self, path: &Path) -> Result<(), WarninglistError> {
+        let err = |reason: String| WarninglistError {
             path: path.to_owned(),
             reason,
         };
@@ -141,7 +96,7 @@ impl AllowLists {
                 return Err(err(format!("entry {i} is not a string")));
             };
             match kind {
-                "cidr" => match Net::parse(s) {
+                "cidr" => match Cidr::parse(s) {
                     Some(n) => list.nets.push(n),
                     None => return Err(err(format!("entry {i} `{s}` is not an address range"))),
                 },
@@ -154,7 +109,7 @@ impl AllowLists {
                 }
                 "string" => {
                     let s = s.trim().to_ascii_lowercase();
-                    if let Some(n) = Net::parse(&s) {
+                    if let Some(n) = Cidr::parse(&s) {
                         list.nets.push(n);
                     }
                     list.exact.insert(s);
@@ -215,7 +170,7 @@ impl AllowLists {
 
     /// The list an alert's address or name is on, if any.
     pub fn matches(&self, a: &Alert) -> Option<&str> {
-        a.entities.iter().find_map(|e| match e {
+        a.actors.iter().chain(&a.targets).find_map(|e| match e {
             Entity::Ip(ip) => self.ip(*ip),
             Entity::Domain(d) | Entity::Host(d) => self.name(d),
             _ => None,
@@ -261,7 +216,7 @@ mod tests {
             r#"{"name":"re","type":"regex","list":["^x$"]}"#,
         )
         .unwrap();
-        let l = AllowLists::load(&[dir.path().to_owned()]).unwrap();
+        let l = Warninglists::load(&[dir.path().to_owned()]).unwrap();
         assert_eq!(l.len(), 2);
         assert_eq!(l.unused.len(), 1);
         assert_eq!(l.ip("20.54.24.231".parse().unwrap()), Some("cloud"));
@@ -278,7 +233,7 @@ mod tests {
             r#"{"name":"bad","type":"cidr","list":["300.1.1.1/8"]}"#,
         )
         .unwrap();
-        let e = AllowLists::load(&[dir.path().to_owned()]).unwrap_err();
+        let e = Warninglists::load(&[dir.path().to_owned()]).unwrap_err();
         assert!(e.to_string().contains("entry 0 `300.1.1.1/8`"), "{e}");
     }
 
@@ -286,7 +241,7 @@ mod tests {
     fn the_shared_warninglists_load() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/data/misp-warninglists/lists");
-        let l = AllowLists::load(&[p]).unwrap();
+        let l = Warninglists::load(&[p]).unwrap();
         assert!(l.len() >= 30, "{}", l.len());
         assert!(l.ip("8.8.8.8".parse().unwrap()).is_some());
         assert!(l.name("www.microsoft.com").is_some());

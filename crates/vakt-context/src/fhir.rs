@@ -1,9 +1,6 @@
-//! What the EHR detectors know about the trust: patients, staff and their
-//! departments, care relationships, and the register of protected persons.
-//!
-//! Loaded from a folder (`--context DIR`, walked recursively) of FHIR R4/R5
+//! Loading the care context ([`EhrContext`]): from a folder (`--context DIR`, walked recursively) of FHIR R4/R5
 //! resources — NDJSON (bulk export), a Bundle, or single resources — and CSV
-//! registers:
+//! registers (CSV registers are read by [`crate::register`]):
 //!
 //! | resource | what is kept |
 //! |---|---|
@@ -27,131 +24,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value as Json;
 use vakt_core::Timestamp;
 
-/// One problem in the context, with where it was.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContextProblem {
-    /// The file.
-    pub path: PathBuf,
-    /// Line (NDJSON, CSV) or Bundle entry, from 1; 0 for the whole file.
-    pub at: u64,
-    /// What was wrong.
-    pub reason: String,
-}
-
-impl std::fmt::Display for ContextProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.path.display(), self.at, self.reason)
-    }
-}
-
-/// A patient.
-#[derive(Debug, Clone, Default)]
-pub struct PatientInfo {
-    /// National identity number (validated).
-    pub nin: Option<Box<str>>,
-    /// Family name, lower case.
-    pub family: Option<Box<str>>,
-    /// Home address line (street and number), lower case.
-    pub address: Option<Box<str>>,
-    /// The street alone (the line without its number), lower case.
-    pub street: Option<Box<str>>,
-    /// Postal code.
-    pub postal: Option<Box<str>>,
-    /// Municipality number (four digits; the first two are the county).
-    pub municipality: Option<u16>,
-    /// When the patient died (ns), if known; `Some(i64::MIN)` when only known to be dead.
-    pub deceased: Option<i64>,
-    /// The trust (organisation id) holding the record.
-    pub trust: Option<Box<str>>,
-    /// Birth date as FHIR writes it (`YYYY-MM-DD`, or shorter).
-    pub birth: Option<Box<str>>,
-    /// The record is marked restricted or very restricted (`meta.security`
-    /// confidentiality `R`/`V`: a restricted address, for instance).
-    pub restricted: bool,
-}
-
-/// A member of staff (or a service account).
-#[derive(Debug, Clone, Default)]
-pub struct StaffInfo {
-    /// User name.
-    pub user: Box<str>,
-    /// Role code (`physician`, `nurse`, `researcher`, `service`, …), lower case.
-    pub role: Option<Box<str>>,
-    /// Department (organisation id).
-    pub department: Option<Box<str>>,
-    /// National identity number, when the staff record has one.
-    pub nin: Option<Box<str>>,
-    /// Family name, lower case.
-    pub family: Option<Box<str>>,
-    /// Home address line, lower case.
-    pub address: Option<Box<str>>,
-    /// The street alone, lower case.
-    pub street: Option<Box<str>>,
-}
-
-impl StaffInfo {
-    /// A service account (role `service`, or a user name starting `svc`).
-    pub fn is_service(&self) -> bool {
-        self.role.as_deref() == Some("service") || self.user.starts_with("svc")
-    }
-}
-
-/// An organisation (a trust or one of its departments).
-#[derive(Debug, Clone, Default)]
-pub struct OrgInfo {
-    /// Its name.
-    pub name: Box<str>,
-    /// The organisation it is part of.
-    pub part_of: Option<Box<str>>,
-    /// An emergency department.
-    pub emergency: bool,
-}
-
-/// A care relationship: a patient in the care of a department, a team or named staff for a period.
-#[derive(Debug, Clone)]
-pub struct Care {
-    /// The resource it came from (`Encounter/e1`), so that an update replaces it.
-    pub id: Option<Box<str>>,
-    /// From (ns).
-    pub from: i64,
-    /// To (ns; `i64::MAX` while open).
-    pub to: i64,
-    /// The department in charge.
-    pub department: Option<Box<str>>,
-    /// Named staff (practitioner ids) and teams' members.
-    pub staff: Vec<Box<str>>,
-}
-
-/// The trust's context.
-#[derive(Debug, Default, Clone)]
-pub struct EhrContext {
-    /// Patients by id (`p0000001`, without `Patient/`).
-    pub patients: FxHashMap<Box<str>, PatientInfo>,
-    /// Identity number → patient id.
-    pub nin_to_patient: FxHashMap<Box<str>, Box<str>>,
-    /// Staff by practitioner id.
-    pub staff: FxHashMap<Box<str>, StaffInfo>,
-    /// User name → practitioner id.
-    pub user_to_staff: FxHashMap<Box<str>, Box<str>>,
-    /// Organisations by id.
-    pub orgs: FxHashMap<Box<str>, OrgInfo>,
-    /// Care relationships per patient id.
-    pub care: FxHashMap<Box<str>, Vec<Care>>,
-    /// Department teams: department id → members (practitioner ids).
-    pub teams: FxHashMap<Box<str>, FxHashSet<Box<str>>>,
-    /// Any identifier value of a practitioner or organisation → its id (logical references).
-    pub identifiers: FxHashMap<Box<str>, Box<str>>,
-    /// Protected persons: patient id → category.
-    pub protected: FxHashMap<Box<str>, Box<str>>,
-    /// Each trust's home counties (those where at least 1 % of its patients live).
-    pub trust_counties: FxHashMap<Box<str>, FxHashSet<u8>>,
-    /// What could not be used.
-    pub problems: Vec<ContextProblem>,
-    /// Files passed over: not FHIR resources, or events rather than context.
-    pub skipped: Vec<PathBuf>,
-    /// Resources loaded, by type.
-    pub loaded: std::collections::BTreeMap<String, usize>,
-}
+use crate::care::{Care, ContextProblem, EhrContext, Learned, OrgInfo, PatientInfo, StaffInfo};
 
 const NIN_SYSTEMS: [&str; 3] = [
     "urn:oid:2.16.578.1.12.4.1.4.1",
@@ -159,7 +32,7 @@ const NIN_SYSTEMS: [&str; 3] = [
     "urn:oid:2.16.578.1.12.4.1.4.3",
 ];
 
-fn last_segment(r: &str) -> &str {
+pub(crate) fn last_segment(r: &str) -> &str {
     let r = r.split("/_history").next().unwrap_or(r);
     let r = r.rsplit('/').next().unwrap_or(r);
     r.strip_prefix("urn:uuid:").unwrap_or(r)
@@ -176,7 +49,7 @@ fn reference(v: Option<&Json>) -> Option<&str> {
         .or_else(|| v.get("identifier")?.get("value")?.as_str())
 }
 
-fn lower(s: &str) -> Box<str> {
+pub(crate) fn lower(s: &str) -> Box<str> {
     s.trim().to_lowercase().into_boxed_str()
 }
 
@@ -307,7 +180,7 @@ fn nin(res: &Json) -> Result<Option<Box<str>>, String> {
 }
 
 /// An identity number shown in an error without giving it away: its birth date part only.
-fn mask(nin: &str) -> String {
+pub(crate) fn mask(nin: &str) -> String {
     if nin.len() == 11 {
         format!("{}*****", &nin[..6])
     } else {
@@ -348,7 +221,8 @@ impl EhrContext {
         ctx
     }
 
-    fn problem(&mut self, path: &Path, at: u64, reason: impl Into<String>) {
+    /// Records a problem with a file (at a line or entry, 0 for the whole file).
+    pub(crate) fn problem(&mut self, path: &Path, at: u64, reason: impl Into<String>) {
         self.problems.push(ContextProblem {
             path: path.to_owned(),
             at,
@@ -748,63 +622,6 @@ impl EhrContext {
         Ok(())
     }
 
-    fn load_register(&mut self, path: &Path) {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => return self.problem(path, 0, format!("cannot read: {e}")),
-        };
-        let mut lines = text.lines().enumerate();
-        let Some((_, header)) = lines.next() else {
-            return;
-        };
-        let cols: Vec<String> = header.split(',').map(|c| c.trim().to_lowercase()).collect();
-        let col = |n: &str| cols.iter().position(|c| c == n);
-        let Some(cat) = col("category") else {
-            // Not a register of protected persons.
-            return;
-        };
-        let (pid, nin_col) = (col("patient_id"), col("nin"));
-        if pid.is_none() && nin_col.is_none() {
-            return self.problem(path, 1, "a register needs a patient_id or nin column");
-        }
-        let mut loaded = 0;
-        for (i, line) in lines {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let f: Vec<&str> = line.split(',').map(str::trim).collect();
-            let get =
-                |c: Option<usize>| c.and_then(|c| f.get(c).copied()).filter(|s| !s.is_empty());
-            let Some(category) = get(Some(cat)) else {
-                self.problem(path, i as u64 + 1, "no category");
-                continue;
-            };
-            let mut id = get(pid).map(|s| last_segment(s).to_owned());
-            if let Some(n) = get(nin_col) {
-                if let Err(e) = vakt_core::nin::validate(n) {
-                    self.problem(
-                        path,
-                        i as u64 + 1,
-                        format!("identity number {}: {e}", mask(n)),
-                    );
-                    if id.is_none() {
-                        continue;
-                    }
-                } else if id.is_none() {
-                    id = self.nin_to_patient.get(n).map(|p| p.to_string());
-                }
-            }
-            match id {
-                Some(id) => {
-                    self.protected.insert(id.into(), lower(category));
-                    loaded += 1;
-                }
-                None => self.problem(path, i as u64 + 1, "patient not found in the context"),
-            }
-        }
-        *self.loaded.entry("protected person".into()).or_default() += loaded;
-    }
-
     /// Resolves team references and derives each trust's home counties.
     fn finish(&mut self) {
         for cares in self.care.values_mut() {
@@ -829,45 +646,6 @@ impl EhrContext {
             self.trust_counties.insert(t, home);
         }
     }
-
-    /// The trust an organisation belongs to (itself when it is part of none).
-    pub fn trust_of(&self, org: &str) -> Box<str> {
-        let mut cur: &str = org;
-        for _ in 0..8 {
-            match self.orgs.get(cur).and_then(|o| o.part_of.as_deref()) {
-                Some(up) => cur = up,
-                None => break,
-            }
-        }
-        cur.into()
-    }
-
-    /// How a member of staff is related to a patient at time `t` (ns):
-    /// named on, or on the team of, a care relationship of the patient, or in
-    /// the department in charge; relationships count from a day before they
-    /// start to `after` ns after they end.
-    pub fn relationship(&self, staff: &str, patient: &str, t: i64, after: i64) -> Relation {
-        const DAY: i64 = 86_400 * 1_000_000_000;
-        let Some(cares) = self.care.get(patient) else {
-            return Relation::None;
-        };
-        let dept = self.staff.get(staff).and_then(|s| s.department.as_deref());
-        let mut best = Relation::None;
-        for c in cares {
-            if t < c.from.saturating_sub(DAY) || t > c.to.saturating_add(after) {
-                continue;
-            }
-            if c.staff.iter().any(|s| &**s == staff) {
-                return Relation::Named;
-            }
-            if let (Some(d), Some(cd)) = (dept, c.department.as_deref())
-                && (d == cd || self.teams.get(cd).is_some_and(|m| m.contains(staff)))
-            {
-                best = Relation::Department;
-            }
-        }
-        best
-    }
 }
 
 /// Replaces a care relationship's `CareTeam/…` references by the teams'
@@ -887,26 +665,4 @@ fn resolve_teams(teams: &FxHashMap<Box<str>, FxHashSet<Box<str>>>, c: &mut Care)
         }
     }
     c.staff = members;
-}
-
-/// What a resource learned while streaming changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Learned {
-    /// One patient's record or care relationships.
-    Patient(Box<str>),
-    /// Staff, their roles, departments or teams.
-    Staff,
-    /// Nothing the detectors use.
-    Nothing,
-}
-
-/// How a user is related to a patient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Relation {
-    /// Named on the patient's care (encounter participant, care team member, care manager).
-    Named,
-    /// In the department in charge of the patient's care.
-    Department,
-    /// No care relationship.
-    None,
 }

@@ -1,0 +1,112 @@
+//! `ehr-off-hours` (T1078): reads in an hour of the day more than two hours
+//! from any the user has worked in, after three days of history (hours
+//! within two of a usual hour are shift variation, not off-hours).
+
+use rustc_hash::FxHashSet;
+use vakt_core::detector::Detector;
+use vakt_core::{Alert, Origin};
+
+use super::{DAY, Ehr, EhrInput, Finding, HOUR, push_origin, slot};
+
+/// One user's hour, and the hours of the day they work in.
+#[derive(Debug, Default)]
+struct User {
+    patients: FxHashSet<u32>,
+    reads: usize,
+    first: i64,
+    last: i64,
+    origins: Vec<Origin>,
+    /// Reads per hour of day, over completed days.
+    usual: [u32; 24],
+    today: [u32; 24],
+}
+
+/// Hours of the day each user works in.
+#[derive(Debug, Default)]
+pub struct OffHoursDetector {
+    users: Vec<User>,
+}
+
+impl OffHoursDetector {
+    /// An empty detector, boxed for the registry.
+    pub fn boxed() -> Box<dyn Detector<Ehr>> {
+        Box::new(OffHoursDetector::default())
+    }
+}
+
+impl Detector<Ehr> for OffHoursDetector {
+    fn name(&self) -> &'static str {
+        "ehr-off-hours"
+    }
+
+    fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
+        match input {
+            EhrInput::Access(a) => {
+                let u = slot(&mut self.users, a.user);
+                if u.reads == 0 {
+                    (u.first, u.last) = (a.time, a.time);
+                }
+                u.reads += 1;
+                u.first = u.first.min(a.time);
+                u.last = u.last.max(a.time);
+                u.today[(a.time.rem_euclid(DAY) / HOUR) as usize] += 1;
+                push_origin(&mut u.origins, &a.event.origin);
+                for p in a.patients {
+                    u.patients.insert(p.patient);
+                }
+            }
+            EhrInput::HourEnd { facts, user, hour } => {
+                let info = facts.user(*user);
+                let min = facts.config().off_hours_min;
+                let u = slot(&mut self.users, *user);
+                if u.reads == 0 {
+                    return;
+                }
+                let hod = hour.rem_euclid(24) as usize;
+                let near_usual = (0..24).any(|x| {
+                    let dist = (x as i64 - hod as i64)
+                        .rem_euclid(24)
+                        .min((hod as i64 - x as i64).rem_euclid(24));
+                    u.usual[x] > 0 && dist <= 2
+                });
+                if !info.service && info.days_seen >= 3 && !near_usual && u.reads >= min {
+                    let reads = u.reads;
+                    let f = Finding {
+                        detector: "ehr-off-hours",
+                        user: *user,
+                        window: format!("hour {hour}"),
+                        title: format!(
+                            "Account {} read {reads} records at {hod:02}:00-{:02}:00 UTC, an hour it never worked in over {} days",
+                            info.name,
+                            (hod + 1) % 24,
+                            info.days_seen
+                        ),
+                        first: u.first,
+                        last: u.last,
+                        score: (0.4 + 0.05 * (reads as f64).log2()).min(0.85),
+                        techniques: &["T1078"],
+                        patients: u.patients.iter().take(10).copied().collect(),
+                        count: reads as u64,
+                        evidence: vec![
+                            ("reads", reads.to_string()),
+                            ("hour_utc", hod.to_string()),
+                            ("days_of_history", info.days_seen.to_string()),
+                        ],
+                        origins: u.origins.clone(),
+                    };
+                    out.push(f.alert(facts));
+                }
+                u.patients.clear();
+                u.origins.clear();
+                u.reads = 0;
+            }
+            EhrInput::DayEnd { user, .. } => {
+                let u = slot(&mut self.users, *user);
+                for (usual, today) in u.usual.iter_mut().zip(u.today) {
+                    *usual += today;
+                }
+                u.today = [0; 24];
+            }
+        }
+    }
+}

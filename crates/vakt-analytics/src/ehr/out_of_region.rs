@@ -1,0 +1,83 @@
+//! `ehr-out-of-region` (T1213): in a day, two or more reads without a care
+//! relationship of patients living outside the trust's home counties (those
+//! where at least 1 % of its patients live).
+
+use vakt_core::Alert;
+use vakt_core::detector::Detector;
+
+use super::{DayTally, Ehr, EhrInput, Finding, slot, without_relationship};
+
+#[derive(Debug, Default)]
+struct User {
+    day: DayTally,
+    patients: Vec<u32>,
+}
+
+/// Reads of patients from outside the trust's region, per user-day.
+#[derive(Debug, Default)]
+pub struct OutOfRegionDetector {
+    users: Vec<User>,
+}
+
+impl OutOfRegionDetector {
+    /// An empty detector, boxed for the registry.
+    pub fn boxed() -> Box<dyn Detector<Ehr>> {
+        Box::new(OutOfRegionDetector::default())
+    }
+}
+
+impl Detector<Ehr> for OutOfRegionDetector {
+    fn name(&self) -> &'static str {
+        "ehr-out-of-region"
+    }
+
+    fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
+        match input {
+            EhrInput::Access(a) => {
+                let u = slot(&mut self.users, a.user);
+                u.day.see(a);
+                let Some(trust) = &a.facts.user(a.user).trust else {
+                    return;
+                };
+                let Some(home) = a.facts.context().trust_counties.get(trust) else {
+                    return;
+                };
+                if home.is_empty() {
+                    return;
+                }
+                for p in without_relationship(a) {
+                    let pc = a.facts.patient(p.patient);
+                    if pc.known && pc.county.is_some_and(|c| !home.contains(&c)) {
+                        u.patients.push(p.patient);
+                    }
+                }
+            }
+            EhrInput::DayEnd { facts, user, day } => {
+                let u = std::mem::take(slot(&mut self.users, *user));
+                let n = u.patients.len();
+                if n < 2 {
+                    return;
+                }
+                let f = Finding {
+                    detector: "ehr-out-of-region",
+                    user: *user,
+                    window: format!("day {day}"),
+                    title: format!(
+                        "Account {} read {n} records of patients living outside the trust's region, without a care relationship",
+                        facts.user_name(*user)
+                    ),
+                    first: u.day.first,
+                    last: u.day.last,
+                    score: (0.3 + 0.05 * n as f64).min(0.7),
+                    techniques: &["T1213"],
+                    patients: u.patients.iter().take(20).copied().collect(),
+                    count: n as u64,
+                    evidence: vec![("outside_region", n.to_string())],
+                    origins: u.day.origins,
+                };
+                out.push(f.alert(facts));
+            }
+            EhrInput::HourEnd { .. } => {}
+        }
+    }
+}

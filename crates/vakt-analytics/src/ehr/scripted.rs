@@ -1,0 +1,108 @@
+//! `ehr-scripted` (T1213, T1119): a person's account reading like a script —
+//! many reads in an hour ([`super::EhrConfig::scripted_min`]) at a steady
+//! pace (robust variation of the intervals under 0.6; a person's own reads
+//! vary like random arrivals, about 1.0).
+
+use rustc_hash::FxHashSet;
+use vakt_core::detector::Detector;
+use vakt_core::{Alert, Origin};
+
+use super::{Ehr, EhrInput, Finding, NS, push_origin, slot};
+
+/// One user's hour: when each read came.
+#[derive(Debug, Default)]
+struct User {
+    patients: FxHashSet<u32>,
+    times: Vec<i64>,
+    origins: Vec<Origin>,
+}
+
+/// The pace of each user's reads, hour by hour.
+#[derive(Debug, Default)]
+pub struct ScriptedDetector {
+    users: Vec<User>,
+}
+
+impl ScriptedDetector {
+    /// An empty detector, boxed for the registry.
+    pub fn boxed() -> Box<dyn Detector<Ehr>> {
+        Box::new(ScriptedDetector::default())
+    }
+}
+
+impl Detector<Ehr> for ScriptedDetector {
+    fn name(&self) -> &'static str {
+        "ehr-scripted"
+    }
+
+    fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
+        match input {
+            EhrInput::Access(a) => {
+                let u = slot(&mut self.users, a.user);
+                u.times.push(a.time);
+                push_origin(&mut u.origins, &a.event.origin);
+                for p in a.patients {
+                    u.patients.insert(p.patient);
+                }
+            }
+            EhrInput::HourEnd { facts, user, hour } => {
+                let info = facts.user(*user);
+                let min = facts.config().scripted_min;
+                let u = slot(&mut self.users, *user);
+                let reads = u.times.len();
+                if reads == 0 {
+                    return;
+                }
+                if !info.service && reads >= min {
+                    let mut ts = u.times.clone();
+                    ts.sort_unstable();
+                    let mut gaps: Vec<f64> = ts
+                        .windows(2)
+                        .map(|w| (w[1] - w[0]) as f64 / NS as f64)
+                        .collect();
+                    gaps.sort_by(f64::total_cmp);
+                    // Robust variation (MAD over median): a person's pauses
+                    // do not hide a script's steady pace, and a person's own
+                    // reads vary like random arrivals (about 1.0; an even
+                    // pace with jitter is about 0.4).
+                    let mean = crate::stats::median(&gaps).unwrap_or(0.0);
+                    let mut dev: Vec<f64> = gaps.iter().map(|g| (g - mean).abs()).collect();
+                    dev.sort_by(f64::total_cmp);
+                    let cv = if mean > 0.0 {
+                        1.4826 * crate::stats::median(&dev).unwrap_or(0.0) / mean
+                    } else {
+                        0.0
+                    };
+                    if cv < 0.6 {
+                        let f = Finding {
+                            detector: "ehr-scripted",
+                            user: *user,
+                            window: format!("hour {hour}"),
+                            title: format!(
+                                "Account {} read {reads} records in an hour at a steady pace (median interval {mean:.1} s, variation {cv:.2}): a script, not a person",
+                                info.name
+                            ),
+                            first: ts[0],
+                            last: ts[ts.len() - 1],
+                            score: (0.6 + 0.3 * (1.0 - cv / 0.6)).min(0.95),
+                            techniques: &["T1213", "T1119"],
+                            patients: u.patients.iter().take(10).copied().collect(),
+                            count: reads as u64,
+                            evidence: vec![
+                                ("reads", reads.to_string()),
+                                ("median_interval_s", format!("{mean:.1}")),
+                                ("interval_cv", format!("{cv:.2}")),
+                            ],
+                            origins: u.origins.clone(),
+                        };
+                        out.push(f.alert(facts));
+                    }
+                }
+                u.patients.clear();
+                u.times.clear();
+                u.origins.clear();
+            }
+            EhrInput::DayEnd { .. } => {}
+        }
+    }
+}

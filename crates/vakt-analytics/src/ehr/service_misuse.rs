@@ -1,0 +1,70 @@
+//! `ehr-service-misuse` (T1078.003, T1213): a service account (integration,
+//! batch) reading records with a clinical purpose, as a person would.
+
+use vakt_core::Alert;
+use vakt_core::detector::Detector;
+
+use super::{DayTally, Ehr, EhrInput, Finding, slot};
+
+#[derive(Debug, Default)]
+struct User {
+    day: DayTally,
+    clinical: usize,
+}
+
+/// Clinical reads by service accounts, per account-day.
+#[derive(Debug, Default)]
+pub struct ServiceMisuseDetector {
+    users: Vec<User>,
+}
+
+impl ServiceMisuseDetector {
+    /// An empty detector, boxed for the registry.
+    pub fn boxed() -> Box<dyn Detector<Ehr>> {
+        Box::new(ServiceMisuseDetector::default())
+    }
+}
+
+impl Detector<Ehr> for ServiceMisuseDetector {
+    fn name(&self) -> &'static str {
+        "ehr-service-misuse"
+    }
+
+    fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
+        match input {
+            EhrInput::Access(a) => {
+                let u = slot(&mut self.users, a.user);
+                u.day.see(a);
+                if a.clinical && a.facts.user(a.user).service {
+                    u.clinical += 1;
+                }
+            }
+            EhrInput::DayEnd { facts, user, day } => {
+                let u = std::mem::take(slot(&mut self.users, *user));
+                if u.clinical == 0 {
+                    return;
+                }
+                let f = Finding {
+                    detector: "ehr-service-misuse",
+                    user: *user,
+                    window: format!("day {day}"),
+                    title: format!(
+                        "Service account {} read {} records with a clinical purpose, as a person would",
+                        facts.user_name(*user),
+                        u.clinical
+                    ),
+                    first: u.day.first,
+                    last: u.day.last,
+                    score: 0.75,
+                    techniques: &["T1078.003", "T1213"],
+                    patients: Vec::new(),
+                    count: u.clinical as u64,
+                    evidence: vec![("clinical_reads", u.clinical.to_string())],
+                    origins: u.day.origins,
+                };
+                out.push(f.alert(facts));
+            }
+            EhrInput::HourEnd { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `long-connection` (T1071): summed duration per pair across the region's
+//! edge, counting connections still open (Zeek `open_conn`) once, by uid.
+
+use std::net::IpAddr;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use vakt_core::detector::Detector;
+use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
+
+use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
+
+/// Connections shorter than this are summed but not tracked one by one.
+const LONG_TRACKED: f64 = 600.0;
+
+#[derive(Debug, Default, Clone)]
+struct Edge {
+    /// Summed duration of closed connections.
+    seconds: f64,
+    count: u64,
+    /// Connections still open when last logged (Zeek `open_conn`), by uid:
+    /// the longest duration seen. Only those over [`LONG_TRACKED`] seconds.
+    open: FxHashMap<Box<str>, f64>,
+    /// Uids of closed connections over [`LONG_TRACKED`] seconds, so an open
+    /// record of a connection that later closed is not counted twice.
+    closed: FxHashSet<Box<str>>,
+    first: i64,
+    last: i64,
+    origins: Vec<Origin>,
+}
+
+impl Edge {
+    fn starting(t: i64) -> Edge {
+        Edge {
+            first: t,
+            last: t,
+            ..Edge::default()
+        }
+    }
+
+    fn see(&mut self, t: i64, origin: &Origin) {
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+        if self.origins.len() < 3 {
+            self.origins.push(origin.clone());
+        }
+    }
+}
+
+/// Long connections to and from the outside.
+#[derive(Debug, Default)]
+pub struct LongConnectionDetector {
+    pairs: FxHashMap<(IpAddr, IpAddr), Edge>,
+}
+
+impl LongConnectionDetector {
+    /// An empty detector, boxed for the registry.
+    pub fn boxed() -> Box<dyn Detector<Network>> {
+        Box::new(LongConnectionDetector::default())
+    }
+}
+
+impl Detector<Network> for LongConnectionDetector {
+    fn name(&self) -> &'static str {
+        "long-connection"
+    }
+
+    fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {
+        let (Some(src), Some(dst)) = (f.src, f.dst) else {
+            return;
+        };
+        if internal(src) && internal(dst) {
+            return;
+        }
+        let t = f.time;
+        match f.kind {
+            // A connection still open at log rotation: what it has lasted so far.
+            FlowKind::Open if f.duration >= LONG_TRACKED => {
+                let l = self
+                    .pairs
+                    .entry((src, dst))
+                    .or_insert_with(|| Edge::starting(t));
+                let key: Box<str> = f.uid().map_or_else(|| format!("{t}").into(), Into::into);
+                let d = l.open.entry(key).or_insert(0.0);
+                *d = d.max(f.duration);
+                l.see(t, f.origin());
+            }
+            FlowKind::Conn if f.unicast => {
+                let l = self
+                    .pairs
+                    .entry((src, dst))
+                    .or_insert_with(|| Edge::starting(t));
+                l.seconds += f.duration;
+                l.count += 1;
+                if f.duration >= LONG_TRACKED
+                    && let Some(u) = f.uid()
+                {
+                    l.closed.insert(u.into());
+                }
+                l.see(t, f.origin());
+            }
+            _ => {}
+        }
+    }
+
+    fn flush(&mut self, facts: &Facts, out: &mut Vec<Alert>) {
+        for ((src, dst), l) in &self.pairs {
+            let still_open: Vec<f64> = l
+                .open
+                .iter()
+                .filter(|(u, _)| !l.closed.contains(*u))
+                .map(|(_, d)| *d)
+                .collect();
+            let hours = (l.seconds + still_open.iter().sum::<f64>()) / 3600.0;
+            if hours < 1.0 || facts.prevalence(*dst) >= facts.common_threshold() {
+                continue;
+            }
+            let severity = match hours {
+                h if h >= 12.0 => Severity::High,
+                h if h >= 4.0 => Severity::Medium,
+                _ => Severity::Low,
+            };
+            let f = Finding {
+                detector: "long-connection",
+                key: vec![src.to_string(), dst.to_string()],
+                title: if still_open.is_empty() {
+                    format!("{src} held connections to {dst} for {hours:.1} h")
+                } else {
+                    format!(
+                        "{src} held connections to {dst} for {hours:.1} h, {} still open",
+                        still_open.len()
+                    )
+                },
+                first: Timestamp(l.first),
+                last: Timestamp(l.last),
+                score: (hours / 12.0).min(1.0),
+                severity,
+                techniques: &["T1071"],
+                actors: vec![Entity::Ip(*src)],
+                targets: vec![Entity::Ip(*dst)],
+                count: l.count + still_open.len() as u64,
+                evidence: vec![
+                    ("seconds", format!("{:.0}", hours * 3600.0)),
+                    ("connections", l.count.to_string()),
+                    ("still_open", still_open.len().to_string()),
+                ],
+                origins: l.origins.clone(),
+            };
+            out.push(f.alert(&facts.tenant));
+        }
+    }
+
+    fn fork(&self) -> Option<Box<dyn Detector<Network>>> {
+        Some(LongConnectionDetector::boxed())
+    }
+
+    fn merge(&mut self, other: Box<dyn Detector<Network>>) {
+        merge_into(self, other, |me, o| {
+            for (k, v) in o.pairs {
+                let l = me.pairs.entry(k).or_insert_with(|| Edge::starting(v.first));
+                l.seconds += v.seconds;
+                l.count += v.count;
+                for (u, d) in v.open {
+                    let e = l.open.entry(u).or_insert(0.0);
+                    *e = e.max(d);
+                }
+                l.closed.extend(v.closed);
+                l.first = l.first.min(v.first);
+                l.last = l.last.max(v.last);
+                l.origins.extend(
+                    v.origins
+                        .into_iter()
+                        .take(3usize.saturating_sub(l.origins.len())),
+                );
+            }
+        });
+    }
+
+    fn expire(&mut self, cutoff: Timestamp) {
+        self.pairs.retain(|_, l| l.last >= cutoff.0);
+    }
+
+    fn footprint(&self) -> Option<String> {
+        Some(format!("pairs across the region's edge {}", self.pairs.len()))
+    }
+}

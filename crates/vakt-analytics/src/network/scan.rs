@@ -1,0 +1,191 @@
+//! `scan` (T1046): 50 hosts probed on one port, or 100 ports on one host,
+//! without answer.
+
+use std::net::IpAddr;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use vakt_core::detector::Detector;
+use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
+
+use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
+
+/// The most distinct targets kept per port or per destination of one scanner.
+const SCAN_CAP: usize = 4096;
+/// Distinct hosts probed on one port that make a horizontal scan.
+const HORIZONTAL: usize = 50;
+/// Distinct ports probed on one host that make a vertical scan.
+const VERTICAL: usize = 100;
+
+/// One source's unanswered connections: hosts per port and ports per host.
+#[derive(Debug, Default, Clone)]
+struct Scan {
+    failed: u64,
+    by_port: FxHashMap<u16, FxHashSet<IpAddr>>,
+    by_dst: FxHashMap<IpAddr, FxHashSet<u16>>,
+    first: i64,
+    last: i64,
+    origins: Vec<Origin>,
+}
+
+impl Scan {
+    fn add(&mut self, t: i64, dst: IpAddr, port: u16, origin: &Origin) {
+        if self.failed == 0 {
+            self.first = t;
+        }
+        self.failed += 1;
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+        let hosts = self.by_port.entry(port).or_default();
+        if hosts.len() < SCAN_CAP {
+            hosts.insert(dst);
+        }
+        let ports = self.by_dst.entry(dst).or_default();
+        if ports.len() < SCAN_CAP {
+            ports.insert(port);
+        }
+        if self.origins.len() < 3 {
+            self.origins.push(origin.clone());
+        }
+    }
+
+    fn merge(&mut self, o: Scan) {
+        if self.failed == 0 {
+            self.first = o.first;
+        }
+        self.failed += o.failed;
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        for (p, h) in o.by_port {
+            let hosts = self.by_port.entry(p).or_default();
+            hosts.extend(h.into_iter().take(SCAN_CAP.saturating_sub(hosts.len())));
+        }
+        for (d, p) in o.by_dst {
+            let ports = self.by_dst.entry(d).or_default();
+            ports.extend(p.into_iter().take(SCAN_CAP.saturating_sub(ports.len())));
+        }
+        self.origins.extend(
+            o.origins
+                .into_iter()
+                .take(3usize.saturating_sub(self.origins.len())),
+        );
+    }
+}
+
+/// Every source's unanswered connection attempts.
+#[derive(Debug, Default)]
+pub struct ScanDetector {
+    scans: FxHashMap<IpAddr, Scan>,
+}
+
+impl ScanDetector {
+    /// An empty detector, boxed for the registry.
+    pub fn boxed() -> Box<dyn Detector<Network>> {
+        Box::new(ScanDetector::default())
+    }
+}
+
+impl Detector<Network> for ScanDetector {
+    fn name(&self) -> &'static str {
+        "scan"
+    }
+
+    fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {
+        if let (FlowKind::Conn, true, true, Some(src), Some(dst)) =
+            (f.kind, f.unicast, f.unanswered, f.src, f.dst)
+        {
+            self.scans.entry(src).or_default().add(
+                f.time,
+                dst,
+                u16::try_from(f.port).unwrap_or(0),
+                f.origin(),
+            );
+        }
+    }
+
+    fn flush(&mut self, facts: &Facts, out: &mut Vec<Alert>) {
+        for (src, sc) in &self.scans {
+            let (h_port, h_hosts) = sc
+                .by_port
+                .iter()
+                .map(|(p, h)| (*p, h.len()))
+                .max_by_key(|(p, n)| (*n, std::cmp::Reverse(*p)))
+                .unwrap_or((0, 0));
+            let (v_dst, v_ports) = sc
+                .by_dst
+                .iter()
+                .map(|(d, p)| (*d, p.len()))
+                .max_by_key(|(d, n)| (*n, std::cmp::Reverse(*d)))
+                .unwrap_or((*src, 0));
+            let horizontal = h_hosts >= HORIZONTAL;
+            let vertical = v_ports >= VERTICAL;
+            if !horizontal && !vertical {
+                continue;
+            }
+            let hosts = sc.by_dst.len();
+            let ports = sc.by_port.len();
+            let kind = match (horizontal, vertical) {
+                (true, true) => "horizontal and vertical scan",
+                (true, false) => "horizontal scan",
+                _ => "vertical scan",
+            };
+            let internal_targets = sc.by_dst.keys().filter(|d| internal(**d)).count();
+            let f = Finding {
+                detector: "scan",
+                key: vec![src.to_string()],
+                title: format!(
+                    "{src}: {kind}, {} unanswered connections to {hosts} hosts on {ports} ports",
+                    sc.failed
+                ),
+                first: Timestamp(sc.first),
+                last: Timestamp(sc.last),
+                score: ((h_hosts.max(v_ports)) as f64 / 500.0).clamp(0.5, 1.0),
+                severity: if internal(*src) && internal_targets * 2 >= hosts {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                techniques: &["T1046"],
+                actors: vec![Entity::Ip(*src)],
+                targets: if vertical {
+                    vec![Entity::Ip(v_dst)]
+                } else {
+                    Vec::new()
+                },
+                count: sc.failed,
+                evidence: vec![
+                    ("unanswered", sc.failed.to_string()),
+                    ("hosts", hosts.to_string()),
+                    ("internal_hosts", internal_targets.to_string()),
+                    ("ports", ports.to_string()),
+                    ("most_hosts_on_one_port", format!("{h_hosts} on {h_port}")),
+                    ("most_ports_on_one_host", format!("{v_ports} on {v_dst}")),
+                ],
+                origins: sc.origins.clone(),
+            };
+            out.push(f.alert(&facts.tenant));
+        }
+    }
+
+    fn fork(&self) -> Option<Box<dyn Detector<Network>>> {
+        Some(ScanDetector::boxed())
+    }
+
+    fn merge(&mut self, other: Box<dyn Detector<Network>>) {
+        merge_into(self, other, |me, o| {
+            for (k, v) in o.scans {
+                me.scans.entry(k).or_default().merge(v);
+            }
+        });
+    }
+
+    fn expire(&mut self, cutoff: Timestamp) {
+        self.scans.retain(|_, sc| sc.last >= cutoff.0);
+    }
+
+    fn footprint(&self) -> Option<String> {
+        Some(format!(
+            "scanning sources {} (max {SCAN_CAP} targets per port or host)",
+            self.scans.len()
+        ))
+    }
+}
