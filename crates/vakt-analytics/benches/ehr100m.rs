@@ -19,8 +19,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use vakt_context::care::{Care, OrgInfo, PatientInfo, StaffInfo};
 use vakt_analytics::ehr::{EhrAnalytics, EhrConfig, EhrContext};
+use vakt_context::care::{Care, OrgInfo, PatientInfo, StaffInfo};
 use vakt_core::field::{ACTOR_USER_UID, API_OPERATION, PATIENT_UID, PURPOSE_OF_USE, SRC_IP};
 use vakt_core::pseudo::Pseudonymiser;
 use vakt_core::{Event, Locator, Origin, Timestamp, Value};

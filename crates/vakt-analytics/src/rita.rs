@@ -36,8 +36,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use vakt_core::field::{DST_IP, METADATA_UID, SRC_IP, TLS_SNI, URL_HOSTNAME};
 use vakt_core::{Event, FieldId, Value};
 
-use vakt_core::net::Cidr;
 use crate::beacon::{BeaconConfig, BeaconScore, STROBE_CONNECTIONS, score};
+use vakt_core::net::Cidr;
 
 /// RITA's import filter.
 #[derive(Debug, Clone)]

@@ -27,6 +27,10 @@ use crate::network::{Flow, FlowKind, NetworkAnalytics, flow};
 
 const NS: i64 = 1_000_000_000;
 
+/// A finding raised: its severity, the last evaluation that saw it, and
+/// when it was raised at each severity (seconds).
+type RaisedSoFar = (Severity, i64, Vec<(Severity, i64)>);
+
 /// How the stream is cut.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamConfig {
@@ -49,7 +53,8 @@ impl Default for StreamConfig {
     }
 }
 
-/// A finding raised by the stream.
+/// A finding raised by the stream (its evidence says when it was raised
+/// at each severity so far: `raised_low`, `raised_medium`, `raised_high`).
 #[derive(Debug, Clone)]
 pub struct Raised {
     /// The stream time of the evaluation that raised it.
@@ -76,8 +81,9 @@ pub struct NetworkStream {
     next: Option<i64>,
     /// The latest event time seen, seconds.
     watermark: i64,
-    /// Findings raised: key → (severity, last evaluation that saw it).
-    raised: FxHashMap<AlertKey, (Severity, i64)>,
+    /// Findings raised: key → (severity, last evaluation that saw it, when
+    /// it was raised at each severity).
+    raised: FxHashMap<AlertKey, RaisedSoFar>,
     late: u64,
     dropped: u64,
     evaluations: u64,
@@ -119,7 +125,10 @@ impl NetworkStream {
     /// Takes one flow; returns the findings raised, each saying when in its
     /// evidence (`raised`).
     pub fn push_flow(&mut self, f: &Flow<'_>) -> Vec<Alert> {
-        self.push_flow_raised(f).into_iter().map(Raised::into_alert).collect()
+        self.push_flow_raised(f)
+            .into_iter()
+            .map(Raised::into_alert)
+            .collect()
     }
 
     fn push_flow_raised(&mut self, f: &Flow<'_>) -> Vec<Raised> {
@@ -191,22 +200,33 @@ impl NetworkStream {
                 continue;
             }
             let k = a.key.clone();
-            let new = match self.raised.get_mut(&k) {
-                Some((sev, seen)) => {
+            let history = match self.raised.get_mut(&k) {
+                Some((sev, seen, history)) => {
                     *seen = at;
                     if a.severity > *sev {
                         *sev = a.severity;
-                        true
+                        history.push((a.severity, at));
+                        Some(history.clone())
                     } else {
-                        false
+                        None
                     }
                 }
                 None => {
-                    self.raised.insert(k, (a.severity, at));
-                    true
+                    let history = vec![(a.severity, at)];
+                    self.raised.insert(k, (a.severity, at, history.clone()));
+                    Some(history)
                 }
             };
-            if new {
+            // A finding raised again, more severe, restates its story: when
+            // it was raised at each severity.
+            if let Some(history) = history {
+                let mut a = a;
+                for (sev, t) in history {
+                    a.evidence.push((
+                        format!("raised_{}", sev.name()),
+                        Timestamp(t * NS).to_rfc3339(),
+                    ));
+                }
                 out.push(Raised {
                     at: Timestamp(at * NS),
                     alert: a,
@@ -214,7 +234,7 @@ impl NetworkStream {
             }
         }
         let forget = at - self.cfg.window;
-        self.raised.retain(|_, (_, seen)| *seen >= forget);
+        self.raised.retain(|_, (_, seen, _)| *seen >= forget);
         out
     }
 

@@ -85,6 +85,14 @@ fn a_new_destination_two_hosts_use_is_rare_and_one_three_use_is_not() {
         .collect();
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].targets[0], vakt_core::Entity::Ip(rare));
-    assert!(found[0].entities().contains(&vakt_core::Entity::Ip(host(1))));
-    assert!(found[0].entities().contains(&vakt_core::Entity::Ip(host(2))));
+    assert!(
+        found[0]
+            .entities()
+            .contains(&vakt_core::Entity::Ip(host(1)))
+    );
+    assert!(
+        found[0]
+            .entities()
+            .contains(&vakt_core::Entity::Ip(host(2)))
+    );
 }

@@ -81,7 +81,9 @@ fn a_week_of_stream_with_a_one_day_window() {
     // The window's: from the last day only.
     assert!(beacons[0].first.0 >= (START + 6 * DAY) * 1_000_000_000);
     assert!(
-        beacons[0].evidence.contains(&("connections".into(), "288".into())),
+        beacons[0]
+            .evidence
+            .contains(&("connections".into(), "288".into())),
         "{:?}",
         beacons[0].evidence
     );

@@ -22,4 +22,6 @@ pub mod register;
 pub mod site;
 
 pub use assets::{Asset, Assets};
-pub use care::{Care, ContextProblem, EhrContext, Learned, OrgInfo, PatientInfo, Relation, StaffInfo};
+pub use care::{
+    Care, ContextProblem, EhrContext, Learned, OrgInfo, PatientInfo, Relation, StaffInfo,
+};

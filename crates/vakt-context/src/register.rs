@@ -65,5 +65,4 @@ impl EhrContext {
         }
         *self.loaded.entry("protected person".into()).or_default() += loaded;
     }
-
 }

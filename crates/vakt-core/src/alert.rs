@@ -301,9 +301,10 @@ pub struct AnalyticRule {
     pub about: String,
 }
 
-/// The rule an alert fired under, with that kind of rule's own metadata.
+/// The rule an alert fired under, with that kind of rule's own metadata
+/// (`{"type": "sigma" | "indicator" | "analytic", …}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum Rule {
     /// A Sigma detection or correlation rule.
     Sigma(SigmaRule),
@@ -436,6 +437,31 @@ fn one() -> u64 {
     1
 }
 
+/// An empty alert (no key, no rule metadata, no entities), to build on with
+/// struct update syntax: `Alert { key, title, ..Alert::default() }`.
+impl Default for Alert {
+    fn default() -> Self {
+        Alert {
+            key: AlertKey(String::new()),
+            tenant: Arc::from("default"),
+            detector: String::new(),
+            rule: Arc::new(Rule::Analytic(AnalyticRule::default())),
+            title: String::new(),
+            severity: Severity::Informational,
+            score: 0.0,
+            techniques: Vec::new(),
+            tactics: Vec::new(),
+            actors: Vec::new(),
+            targets: Vec::new(),
+            first: Timestamp(0),
+            last: Timestamp(0),
+            count: 1,
+            evidence: Vec::new(),
+            origins: Vec::new(),
+        }
+    }
+}
+
 impl Alert {
     /// A piece of evidence by name.
     pub fn evidence(&self, name: &str) -> Option<&str> {
@@ -503,7 +529,10 @@ mod tests {
     #[test]
     fn keys_are_stable_and_parts_are_separated() {
         let a = AlertKey::of(&["t", "sigma", "rule", "f.evtx", "record 1"]);
-        assert_eq!(a, AlertKey::of(&["t", "sigma", "rule", "f.evtx", "record 1"]));
+        assert_eq!(
+            a,
+            AlertKey::of(&["t", "sigma", "rule", "f.evtx", "record 1"])
+        );
         assert_eq!(a.as_str().len(), 32);
         assert_ne!(AlertKey::of(&["ab", "c"]), AlertKey::of(&["a", "bc"]));
     }

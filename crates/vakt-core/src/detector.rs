@@ -88,11 +88,38 @@ pub trait Detector<F: Family = Events>: Any + Send {
     }
 }
 
+/// A registry entry: makes one detector of a family, empty.
+pub type Make<F> = fn() -> Box<dyn Detector<F>>;
+
 /// A forked instance back as its own type (for [`Detector::merge`]); `None`
 /// if it is another detector's.
 pub fn downcast<F: Family, D: Detector<F>>(other: Box<dyn Detector<F>>) -> Option<Box<D>> {
     let any: Box<dyn Any> = other;
     any.downcast::<D>().ok()
+}
+
+/// Declares a registry: one module (one file) per entry, and the constant
+/// listing their constructors — so a new detector, sink or format is one
+/// new file and one new line here.
+///
+/// ```ignore
+/// vakt_core::registry! {
+///     /// The network detectors.
+///     pub const REGISTRY: &[fn() -> Box<dyn Detector<Network>>] = [
+///         beacon::BeaconDetector::boxed,
+///         strobe::StrobeDetector::boxed,
+///     ];
+/// }
+/// ```
+#[macro_export]
+macro_rules! registry {
+    ($(#[$meta:meta])* $vis:vis const $name:ident: $ty:ty = [
+        $($module:ident :: $($item:ident)::+),* $(,)?
+    ];) => {
+        $(mod $module;)*
+        $(#[$meta])*
+        $vis const $name: $ty = &[$($module::$($item)::+),*];
+    };
 }
 
 #[cfg(test)]

@@ -27,4 +27,12 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A sink could not take what it was given.
+    #[error("{sink}: {reason}")]
+    Sink {
+        /// The sink (`jsonl`, `store`, …).
+        sink: String,
+        /// Why.
+        reason: String,
+    },
 }

@@ -39,7 +39,9 @@ impl std::str::FromStr for Locator {
             "line" => Ok(Locator::Line(n)),
             "item" => Ok(Locator::Index(n)),
             "chunk" => Ok(Locator::Chunk(n)),
-            _ => Err(format!("`{s}` is not a place in an input (`line N`, `record N`)")),
+            _ => Err(format!(
+                "`{s}` is not a place in an input (`line N`, `record N`)"
+            )),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! rules refer to fields by number instead of by string, the typed [`Value`], the
 //! [`Timestamp`], the one [`Alert`] every detector emits (with its stable
 //! [`AlertKey`] and the [`EventRef`]s of its evidence), the [`Detector`] trait
-//! every detector implements, pseudonymisation of patient identifiers, and the
+//! every detector implements and the [`Sink`] trait every output implements,
+//! pseudonymisation of patient identifiers, and the
 //! crate-wide [`Error`].
 //!
 //! It is not a place for parsing input formats (that is `vakt-ingest`) nor for
@@ -26,6 +27,7 @@ pub mod files;
 pub mod net;
 pub mod nin;
 pub mod pseudo;
+mod sink;
 mod source;
 mod time;
 mod value;
@@ -34,9 +36,10 @@ pub use alert::{
     Alert, AlertKey, AnalyticRule, Entity, EventRef, IndicatorRule, Rule, Severity, SigmaRule,
 };
 pub use detector::{Detector, Events, Family};
-pub use source::{SourceFamily, SourceKind, ZeekLog};
 pub use error::Error;
 pub use event::{Event, Locator, Origin};
 pub use field::FieldId;
+pub use sink::Sink;
+pub use source::{SourceFamily, SourceKind, ZeekLog};
 pub use time::Timestamp;
 pub use value::Value;

@@ -74,10 +74,27 @@ mod tests {
         assert!(n.contains("10.9.8.7".parse().unwrap()));
         assert!(!n.contains("11.0.0.1".parse().unwrap()));
         assert!(!n.contains("::a00:1".parse().unwrap()));
-        assert!(Cidr::parse("1.2.3.4").unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(
+            Cidr::parse("1.2.3.4")
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
         assert!(Cidr::parse("1.2.3.4/33").is_none());
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        for ip in ["10.1.2.3", "192.168.0.1", "172.16.5.5", "127.0.0.1", "169.254.1.1", "fd00::1", "fe80::1", "::1"] {
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for ip in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "127.0.0.1",
+            "169.254.1.1",
+            "fd00::1",
+            "fe80::1",
+            "::1",
+        ] {
             assert!(internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "172.32.0.1", "2001:db8::1"] {

@@ -196,7 +196,10 @@ mod tests {
         assert!(!SourceKind::new("fhir:Patient").is_fhir_audit_event());
         assert!(SourceKind::windows("Microsoft-Windows-Sysmon/Operational").is_windows());
         assert_eq!(SourceKind::new("jsonl").family(), SourceFamily::Other);
-        assert_eq!(SourceKind::new("zeek:x509").zeek_log(), Some(ZeekLog::Other));
+        assert_eq!(
+            SourceKind::new("zeek:x509").zeek_log(),
+            Some(ZeekLog::Other)
+        );
         assert_eq!(SourceKind::new("zeek:conn"), SourceKind::zeek("conn"));
     }
 }

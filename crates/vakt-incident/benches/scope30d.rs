@@ -16,13 +16,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use vakt_analytics::ehr::EhrContext;
-use vakt_analytics::ehr::context::PatientInfo;
+use vakt_context::EhrContext;
+use vakt_context::care::PatientInfo;
 use vakt_core::field::{ACTOR_USER_UID, PATIENT_UID, SRC_IP, USER_NAME};
 use vakt_core::pseudo::Pseudonymiser;
-use vakt_core::{Entity, Event, Locator, Origin, Severity, Timestamp, Value};
+use vakt_core::{Alert, AlertKey, Entity, Event, Locator, Origin, Severity, Timestamp, Value};
 use vakt_incident::scope::gdpr_clock;
-use vakt_incident::{AlertRecord, Assets, CorrelationConfig, PatientIndex, ScopeConfig};
+use vakt_incident::{Assets, CorrelationConfig, PatientIndex, ScopeConfig};
 use vakt_sim::rng::Rng;
 
 const S: i64 = 1_000_000_000;
@@ -42,7 +42,7 @@ fn workstation(staff: u64) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x0a0b_0000u32 + staff as u32 + 1))
 }
 
-fn event(t: i64, source: &Arc<str>, tenant: &Arc<str>, n: u64) -> Event {
+fn event(t: i64, source: &vakt_core::SourceKind, tenant: &Arc<str>, n: u64) -> Event {
     Event {
         time: Timestamp(t),
         tenant: tenant.clone(),
@@ -56,21 +56,18 @@ fn event(t: i64, source: &Arc<str>, tenant: &Arc<str>, n: u64) -> Event {
     }
 }
 
-fn alert(id: &str, t: i64, actors: Vec<Entity>, targets: Vec<Entity>) -> AlertRecord {
-    AlertRecord {
-        id: id.into(),
-        engine: "sigma".into(),
-        rule: id.into(),
+fn alert(id: &str, t: i64, actors: Vec<Entity>, targets: Vec<Entity>) -> Alert {
+    Alert {
+        key: AlertKey(id.into()),
+        detector: "sigma".into(),
         title: id.into(),
         severity: Severity::High,
         first: Timestamp(t),
         last: Timestamp(t),
         techniques: vec!["T1059.001".into()],
-        tactics: vec![],
         actors,
         targets,
-        evidence: vec![],
-        origins: vec![],
+        ..Alert::default()
     }
 }
 
@@ -82,9 +79,9 @@ fn main() {
     let (store, _) = vakt_store::Store::open(&dir.path().join("store")).expect("store");
     let mut w = store.writer(pseudo.clone());
     let mut rng = Rng::new(30);
-    let (fhir, evtx, tenant): (Arc<str>, Arc<str>, Arc<str>) = (
-        Arc::from("fhir:AuditEvent"),
-        Arc::from("evtx:Security"),
+    let (fhir, evtx, tenant): (vakt_core::SourceKind, vakt_core::SourceKind, Arc<str>) = (
+        vakt_core::SourceKind::fhir_audit_event(),
+        vakt_core::SourceKind::windows("Security"),
         Arc::from("default"),
     );
     let victim = 7u64;

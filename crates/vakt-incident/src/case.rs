@@ -67,9 +67,24 @@ impl Case {
         Ok(c)
     }
 
-    /// Writes `DIR/case.json`.
+    /// Writes `DIR/case.json`, paths inside the folder relative to it (the
+    /// folder can move).
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let rel = |p: &mut PathBuf| {
+            if let Ok(r) = p.strip_prefix(dir) {
+                *p = r.to_path_buf();
+            }
+        };
+        let mut c = self.clone();
+        rel(&mut c.store);
+        rel(&mut c.alerts);
+        rel(&mut c.incidents);
+        c.context.iter_mut().for_each(rel);
+        c.assets.iter_mut().for_each(rel);
+        if let Some(k) = c.pseudonym_key_file.as_mut() {
+            rel(k);
+        }
+        let text = serde_json::to_string_pretty(&c).map_err(std::io::Error::other)?;
         std::fs::write(dir.join("case.json"), text + "\n")
     }
 }

@@ -1,4 +1,4 @@
-//! Correlation: alerts become incidents.
+//! Correlation: alerts become incidents, as they arrive.
 //!
 //! Every alert names who acted (a host, an address, an account) and what was
 //! reached (hosts, addresses, names). Two alerts join when they share such an
@@ -11,17 +11,22 @@
 //! clinicians read the same patient), and a target reached by many unrelated
 //! actors (a domain controller, a popular cloud address) is a hub that joins
 //! nothing.
+//!
+//! [`Correlator`] keeps the incidents current as alerts arrive one by one
+//! (the live path): each alert joins the lists of the entities it shares,
+//! and only those lists are chained again. Joining only ever adds (an alert
+//! placed between two joined ones joins both), except when a target becomes
+//! a hub: then everything is worked out again. [`correlate`] is the same
+//! over a batch, so `vakt incidents` and the service agree.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
-use vakt_core::{Entity, Severity, Timestamp};
+use rustc_hash::{FxHashMap, FxHashSet};
+use vakt_context::Assets;
+use vakt_core::{Alert, AlertKey};
 
-use crate::assets::{Assets, internal};
-use crate::record::{AlertRecord, account_key, host_key};
-use crate::stages::{candidates, pick, rank};
+use crate::incident::{Incident, Keyed, build, keyed};
 
 /// How alerts join.
 #[derive(Debug, Clone, Copy)]
@@ -42,202 +47,22 @@ impl Default for CorrelationConfig {
     }
 }
 
-/// An entity of an incident.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Node {
-    /// `host:<name>`, `ip:<address>`, `account:<name>` or `domain:<name>`.
-    pub key: String,
-    /// `host`, `ip`, `account` or `domain`.
-    pub kind: String,
-    /// Name or address.
-    pub name: String,
-    /// The host's address, when known.
-    #[serde(default)]
-    pub ip: Option<String>,
-    /// `compromised` (the attacker acted there or with it), `reached`
-    /// (an internal host the attacker connected to) or `external`.
-    pub role: String,
-    /// What the asset register says the host is for.
-    #[serde(default)]
-    pub asset_kind: Option<String>,
-    /// The organisation the host belongs to.
-    #[serde(default)]
-    pub trust: Option<String>,
-    /// Whose patient records the host holds (asset register).
-    #[serde(default)]
-    pub holds_patients_of: Option<String>,
-    /// First seen in the incident's alerts.
-    pub first_seen: Timestamp,
-    /// First seen acting (the attacker on the host or with the account):
-    /// from then on its accesses are in scope.
-    #[serde(default)]
-    pub acting_since: Option<Timestamp>,
-    /// Alerts naming it.
-    pub alerts: usize,
-}
-
-/// Who reached what.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Edge {
-    /// Node key.
-    pub from: String,
-    /// Node key.
-    pub to: String,
-    /// First seen.
-    pub first_seen: Timestamp,
-    /// The stage (or rule) that showed it.
-    pub what: String,
-}
-
-/// A stage and when it was first seen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageSeen {
-    /// ATT&CK tactic.
-    pub stage: String,
-    /// First alert of the stage.
-    pub first: Timestamp,
-    /// Alerts of the stage.
-    pub alerts: usize,
-}
-
-/// Where the incident began.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PatientZero {
-    /// Node key of the first compromised host (or account).
-    pub entity: String,
-    /// When.
-    pub time: Timestamp,
-    /// The first alert's title.
-    pub alert: String,
-    /// Its first origin.
-    #[serde(default)]
-    pub origin: Option<String>,
-}
-
-/// An incident.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Incident {
-    /// `INC-YYYYMMDD-NNN`.
-    pub id: String,
-    /// One line.
-    pub title: String,
-    /// Rises with stage, spread and exposure.
-    pub severity: Severity,
-    /// Why the severity is what it is.
-    pub severity_reasons: Vec<String>,
-    /// First evidence.
-    pub first: Timestamp,
-    /// Last evidence.
-    pub last: Timestamp,
-    /// ATT&CK stages in the order first seen.
-    pub stages: Vec<StageSeen>,
-    /// The first event.
-    pub patient_zero: Option<PatientZero>,
-    /// Entities.
-    pub nodes: Vec<Node>,
-    /// Who reached what, with first-seen times.
-    pub edges: Vec<Edge>,
-    /// Contributing alert ids, in time order.
-    pub alerts: Vec<String>,
-    /// The stage each alert stands for in this incident (alert id → tactic).
-    #[serde(default)]
-    pub alert_stages: BTreeMap<String, String>,
-}
-
-impl Incident {
-    /// Nodes with a role.
-    pub fn nodes_with(&self, role: &str) -> impl Iterator<Item = &Node> {
-        self.nodes.iter().filter(move |n| n.role == role)
-    }
-
-    /// Raises the severity for the patients exposed (100 or more: one step).
-    pub fn weigh_exposure(&mut self, confirmed: usize) {
-        if confirmed >= 100 {
-            self.severity = self.severity.raised();
-            self.severity_reasons
-                .push(format!("{confirmed} patients' records confirmed exposed"));
-        }
-    }
-}
-
-/// An entity's key and what is known of it.
-#[derive(Debug, Clone)]
-struct Keyed {
-    key: String,
-    kind: &'static str,
-    name: String,
-    ip: Option<IpAddr>,
-    internal: bool,
-}
-
-fn keyed(e: &Entity, assets: &Assets) -> Option<Keyed> {
-    match e {
-        Entity::Host(h) => {
-            let name = host_key(h);
-            if name.is_empty() || name == "-" {
-                return None;
-            }
-            let ip = assets.by_name(&name).and_then(|a| a.ip);
-            Some(Keyed {
-                key: format!("host:{name}"),
-                kind: "host",
-                name,
-                ip,
-                internal: true,
-            })
-        }
-        Entity::Ip(ip) => {
-            if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
-                return None;
-            }
-            match assets.by_ip(ip) {
-                Some(a) => Some(Keyed {
-                    key: format!("host:{}", a.name),
-                    kind: "host",
-                    name: a.name.clone(),
-                    ip: Some(*ip),
-                    internal: true,
-                }),
-                None => Some(Keyed {
-                    key: format!("ip:{ip}"),
-                    kind: "ip",
-                    name: ip.to_string(),
-                    ip: Some(*ip),
-                    internal: internal(ip),
-                }),
-            }
-        }
-        Entity::Account(a) => account_key(a).map(|n| Keyed {
-            key: format!("account:{n}"),
-            kind: "account",
-            name: n,
-            ip: None,
-            internal: true,
-        }),
-        Entity::Domain(d) => {
-            let n = d.trim_end_matches('.').to_lowercase();
-            (!n.is_empty()).then(|| Keyed {
-                key: format!("domain:{n}"),
-                kind: "domain",
-                name: n,
-                ip: None,
-                internal: false,
-            })
-        }
-        Entity::Patient(_) => None,
-    }
-}
-
+#[derive(Debug, Clone, Default)]
 struct Dsu(Vec<usize>);
 
 impl Dsu {
-    fn find(&mut self, mut x: usize) -> usize {
+    fn push(&mut self) {
+        let n = self.0.len();
+        self.0.push(n);
+    }
+
+    fn find(&self, mut x: usize) -> usize {
         while self.0[x] != x {
-            self.0[x] = self.0[self.0[x]];
             x = self.0[x];
         }
         x
     }
+
     fn union(&mut self, a: usize, b: usize) {
         let (a, b) = (self.find(a), self.find(b));
         if a != b {
@@ -246,327 +71,349 @@ impl Dsu {
     }
 }
 
-/// Turns alerts into incidents (most severe first, then those with more stages and alerts, then earliest).
-pub fn correlate(
-    alerts: &[AlertRecord],
-    assets: &Assets,
-    cfg: &CorrelationConfig,
-) -> Vec<Incident> {
-    // Each alert's entities, as actors and targets.
-    let ents: Vec<(Vec<Keyed>, Vec<Keyed>)> = alerts
-        .iter()
-        .map(|a| {
-            let actors: Vec<Keyed> = a.actors.iter().filter_map(|e| keyed(e, assets)).collect();
-            let targets: Vec<Keyed> = a
-                .targets
-                .iter()
-                .filter_map(|e| keyed(e, assets))
-                .filter(|t| !actors.iter().any(|x| x.key == t.key))
-                .collect();
-            (actors, targets)
-        })
-        .collect();
-    // Hubs: targets reached by many distinct actors.
-    let mut reached_by: FxHashMap<&str, BTreeSet<&str>> = FxHashMap::default();
-    for (actors, targets) in &ents {
+/// Alerts joined into incidents, kept current as they arrive.
+#[derive(Debug)]
+pub struct Correlator {
+    cfg: CorrelationConfig,
+    assets: Arc<Assets>,
+    alerts: Vec<Alert>,
+    index: FxHashMap<AlertKey, usize>,
+    /// Each alert's actors and targets, keyed.
+    ents: Vec<(Vec<Keyed>, Vec<Keyed>)>,
+    /// Per target: the hosts and addresses that reached it.
+    reached_by: FxHashMap<String, FxHashSet<String>>,
+    hubs: FxHashSet<String>,
+    /// Per account: the internal hosts it was seen acting on.
+    used_on: FxHashMap<String, BTreeSet<String>>,
+    /// Per internal host: the internal hosts that reached it.
+    reached_from: FxHashMap<String, BTreeSet<String>>,
+    /// Per entity: the alerts that join on it, by (first, arrival).
+    lists: FxHashMap<String, Vec<usize>>,
+    /// Per actor (account or host): the alerts it acts in.
+    acting: FxHashMap<String, Vec<usize>>,
+    dsu: Dsu,
+    /// Full re-correlations (a target became a hub, an alert was restated).
+    rebuilds: usize,
+}
+
+impl Correlator {
+    /// An empty correlator over this asset register.
+    pub fn new(assets: Arc<Assets>, cfg: CorrelationConfig) -> Correlator {
+        Correlator {
+            cfg,
+            assets,
+            alerts: Vec::new(),
+            index: FxHashMap::default(),
+            ents: Vec::new(),
+            reached_by: FxHashMap::default(),
+            hubs: FxHashSet::default(),
+            used_on: FxHashMap::default(),
+            reached_from: FxHashMap::default(),
+            lists: FxHashMap::default(),
+            acting: FxHashMap::default(),
+            dsu: Dsu::default(),
+            rebuilds: 0,
+        }
+    }
+
+    /// The alerts taken so far, in arrival order.
+    pub fn alerts(&self) -> &[Alert] {
+        &self.alerts
+    }
+
+    /// How many times everything was worked out again.
+    pub fn rebuilds(&self) -> usize {
+        self.rebuilds
+    }
+
+    fn entities(&self, a: &Alert) -> (Vec<Keyed>, Vec<Keyed>) {
+        let actors: Vec<Keyed> = a
+            .actors
+            .iter()
+            .filter_map(|e| keyed(e, &self.assets))
+            .collect();
+        let targets: Vec<Keyed> = a
+            .targets
+            .iter()
+            .filter_map(|e| keyed(e, &self.assets))
+            .filter(|t| !actors.iter().any(|x| x.key == t.key))
+            .collect();
+        (actors, targets)
+    }
+
+    /// Takes an alert. A later statement of an alert already taken (same
+    /// key) updates it.
+    pub fn add(&mut self, alert: Alert) {
+        if let Some(&i) = self.index.get(&alert.key) {
+            self.alerts[i].update(alert);
+            self.ents[i] = self.entities(&self.alerts[i]);
+            self.rebuild();
+            return;
+        }
+        let i = self.alerts.len();
+        self.index.insert(alert.key.clone(), i);
+        self.ents.push(self.entities(&alert));
+        self.alerts.push(alert);
+        self.dsu.push();
+        // A target reached by one actor more may become a hub.
+        let mut new_hub = false;
+        let (actors, targets) = &self.ents[i];
         for t in targets {
-            let set = reached_by.entry(t.key.as_str()).or_default();
+            let set = self.reached_by.entry(t.key.clone()).or_default();
             set.extend(
                 actors
                     .iter()
                     .filter(|a| a.kind != "account")
-                    .map(|a| a.key.as_str()),
+                    .map(|a| a.key.clone()),
             );
-        }
-    }
-    let hubs: BTreeSet<&str> = reached_by
-        .iter()
-        .filter(|(_, s)| s.len() >= cfg.hub_actors)
-        .map(|(k, _)| *k)
-        .collect();
-    // The hosts each account was seen acting on: an account's alerts
-    // elsewhere (its EHR accesses, say) belong to those hosts' stories too.
-    let mut used_on: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (actors, _) in &ents {
-        for a in actors.iter().filter(|k| k.kind == "account") {
-            for h in actors.iter().filter(|k| k.kind != "account" && k.internal) {
-                used_on
-                    .entry(a.key.as_str())
-                    .or_default()
-                    .insert(h.key.as_str());
+            if set.len() >= self.cfg.hub_actors && !self.hubs.contains(&t.key) {
+                new_hub = true;
             }
         }
+        if new_hub {
+            self.rebuild();
+            return;
+        }
+        let mut dirty = BTreeSet::new();
+        self.link(i, &mut dirty);
+        for k in dirty {
+            self.chain(&k);
+        }
     }
-    // The internal hosts each host reached (lateral movement): what happens
-    // on the reached host later belongs to the story of the host it came from.
-    let mut reached_from: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (actors, targets) in &ents {
+
+    /// Adds alert `i`'s links and memberships; the lists that changed go to `dirty`.
+    fn link(&mut self, i: usize, dirty: &mut BTreeSet<String>) {
+        let (actors, targets) = self.ents[i].clone();
+        for a in &actors {
+            self.acting.entry(a.key.clone()).or_default().push(i);
+        }
+        // The hosts each account acts on; the hosts each host reached.
+        for a in actors.iter().filter(|k| k.kind == "account") {
+            for h in actors.iter().filter(|k| k.kind != "account" && k.internal) {
+                if self
+                    .used_on
+                    .entry(a.key.clone())
+                    .or_default()
+                    .insert(h.key.clone())
+                {
+                    // The account's earlier alerts belong to the host's story too.
+                    let earlier = self.acting.get(&a.key).cloned().unwrap_or_default();
+                    for j in earlier {
+                        self.join(&h.key, j, dirty);
+                    }
+                }
+            }
+        }
         for a in actors.iter().filter(|k| k.kind != "account" && k.internal) {
             for t in targets
                 .iter()
                 .filter(|k| k.kind != "account" && k.kind != "domain" && k.internal)
             {
-                if !hubs.contains(t.key.as_str()) {
-                    reached_from
-                        .entry(t.key.as_str())
+                if !self.hubs.contains(&t.key)
+                    && self
+                        .reached_from
+                        .entry(t.key.clone())
                         .or_default()
-                        .insert(a.key.as_str());
+                        .insert(a.key.clone())
+                {
+                    // What happened on the reached host belongs to the story
+                    // of the host it was reached from.
+                    let earlier = self.acting.get(&t.key).cloned().unwrap_or_default();
+                    for j in earlier {
+                        if self.ents[j]
+                            .0
+                            .iter()
+                            .any(|x| x.key == t.key && x.kind != "account")
+                        {
+                            self.join(&a.key, j, dirty);
+                        }
+                    }
                 }
             }
         }
-    }
-    // Alerts by linking entity, joined in time.
-    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, (actors, targets)) in ents.iter().enumerate() {
-        for k in actors.iter().chain(targets) {
-            if !hubs.contains(k.key.as_str()) {
-                by_key.entry(k.key.as_str()).or_default().push(i);
-            }
+        // The alert's own lists.
+        for k in actors.iter().chain(&targets) {
+            self.join(&k.key, i, dirty);
         }
         for a in actors.iter().filter(|k| k.kind == "account") {
-            for h in used_on.get(a.key.as_str()).into_iter().flatten() {
-                if !hubs.contains(h) {
-                    by_key.entry(h).or_default().push(i);
-                }
+            let hosts: Vec<String> = self
+                .used_on
+                .get(&a.key)
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+            for h in hosts {
+                self.join(&h, i, dirty);
             }
         }
         for a in actors.iter().filter(|k| k.kind != "account") {
-            for h in reached_from.get(a.key.as_str()).into_iter().flatten() {
-                if !hubs.contains(h) {
-                    by_key.entry(h).or_default().push(i);
-                }
+            let from: Vec<String> = self
+                .reached_from
+                .get(&a.key)
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+            for h in from {
+                self.join(&h, i, dirty);
             }
         }
     }
-    let mut dsu = Dsu((0..alerts.len()).collect());
-    for list in by_key.values_mut() {
-        list.sort_by_key(|i| (alerts[*i].first, *i));
-        list.dedup();
+
+    /// Puts alert `i` on entity `key`'s list (hubs join nothing).
+    fn join(&mut self, key: &str, i: usize, dirty: &mut BTreeSet<String>) {
+        if self.hubs.contains(key) {
+            return;
+        }
+        let alerts = &self.alerts;
+        let list = self.lists.entry(key.to_owned()).or_default();
+        let at = |j: usize| (alerts[j].first, j);
+        match list.binary_search_by_key(&at(i), |&j| at(j)) {
+            Ok(_) => {}
+            Err(pos) => {
+                list.insert(pos, i);
+                dirty.insert(key.to_owned());
+            }
+        }
+    }
+
+    /// Joins the alerts of one list that lie within the gap of what came
+    /// before them.
+    fn chain(&mut self, key: &str) {
+        let Some(list) = self.lists.get(key) else {
+            return;
+        };
         let mut end = i64::MIN;
         let mut prev: Option<usize> = None;
-        for &i in list.iter() {
-            let a = &alerts[i];
+        let mut unions = Vec::new();
+        for &i in list {
+            let a = &self.alerts[i];
             if let Some(p) = prev
-                && a.first.0 <= end.saturating_add(cfg.gap)
+                && a.first.0 <= end.saturating_add(self.cfg.gap)
             {
-                dsu.union(p, i);
+                unions.push((p, i));
             }
             end = end.max(a.last.0.max(a.first.0));
             prev = Some(i);
         }
+        for (a, b) in unions {
+            self.dsu.union(a, b);
+        }
     }
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..alerts.len() {
-        let r = dsu.find(i);
-        groups.entry(r).or_default().push(i);
-    }
-    let mut incidents: Vec<Incident> = groups
-        .into_values()
-        .map(|members| build(alerts, &ents, &members, assets))
-        .collect();
-    // Ids by time, per day.
-    incidents.sort_by_key(|i| (i.first, i.alerts.first().cloned()));
-    let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
-    for inc in &mut incidents {
-        let day: String = inc
-            .first
-            .to_rfc3339()
-            .chars()
-            .take(10)
-            .filter(|c| *c != '-')
+
+    /// Works everything out again from the alerts taken.
+    fn rebuild(&mut self) {
+        self.rebuilds += 1;
+        self.reached_by.clear();
+        for (actors, targets) in &self.ents {
+            for t in targets {
+                self.reached_by.entry(t.key.clone()).or_default().extend(
+                    actors
+                        .iter()
+                        .filter(|a| a.kind != "account")
+                        .map(|a| a.key.clone()),
+                );
+            }
+        }
+        self.hubs = self
+            .reached_by
+            .iter()
+            .filter(|(_, s)| s.len() >= self.cfg.hub_actors)
+            .map(|(k, _)| k.clone())
             .collect();
-        let n = per_day.entry(day.clone()).or_default();
-        *n += 1;
-        inc.id = format!("INC-{day}-{n:03}");
+        self.used_on.clear();
+        self.reached_from.clear();
+        self.lists.clear();
+        self.acting.clear();
+        self.dsu = Dsu((0..self.alerts.len()).collect());
+        let mut dirty = BTreeSet::new();
+        for i in 0..self.alerts.len() {
+            self.link(i, &mut dirty);
+        }
+        for k in dirty {
+            self.chain(&k);
+        }
     }
-    // Most severe first; among equals, the one that went furthest.
-    incidents.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(b.stages.len().cmp(&a.stages.len()))
-            .then(b.alerts.len().cmp(&a.alerts.len()))
-            .then(a.first.cmp(&b.first))
-    });
-    incidents
+
+    /// The incidents (most severe first, then those with more stages and
+    /// alerts, then earliest), with ids by day of their first evidence.
+    pub fn incidents(&self) -> Vec<Incident> {
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..self.alerts.len() {
+            groups.entry(self.dsu.find(i)).or_default().push(i);
+        }
+        let mut incidents: Vec<Incident> = groups
+            .into_values()
+            .map(|members| build(&self.alerts, &self.ents, &members, &self.assets))
+            .collect();
+        // Ids by time, per day.
+        incidents.sort_by_key(|i| (i.first, i.alerts.first().cloned()));
+        let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
+        for inc in &mut incidents {
+            let day: String = inc
+                .first
+                .to_rfc3339()
+                .chars()
+                .take(10)
+                .filter(|c| *c != '-')
+                .collect();
+            let n = per_day.entry(day.clone()).or_default();
+            *n += 1;
+            inc.id = format!("INC-{day}-{n:03}");
+        }
+        // Most severe first; among equals, the one that went furthest.
+        incidents.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.stages.len().cmp(&a.stages.len()))
+                .then(b.alerts.len().cmp(&a.alerts.len()))
+                .then(a.first.cmp(&b.first))
+        });
+        incidents
+    }
+
+    /// Every alert's incident root, for tests that compare two ways of
+    /// correlating (the same partition, whatever the numbering).
+    pub fn partition(&self) -> Vec<Vec<usize>> {
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..self.alerts.len() {
+            groups.entry(self.dsu.find(i)).or_default().push(i);
+        }
+        groups.into_values().collect()
+    }
+
+    /// The same alerts correlated from scratch (for comparison).
+    pub fn from_scratch(&self) -> Correlator {
+        let mut c = Correlator::new(self.assets.clone(), self.cfg);
+        c.alerts = self.alerts.clone();
+        c.index = self.index.clone();
+        c.ents = self.ents.clone();
+        c.rebuild();
+        c
+    }
 }
 
-fn build(
-    alerts: &[AlertRecord],
-    ents: &[(Vec<Keyed>, Vec<Keyed>)],
-    members: &[usize],
-    assets: &Assets,
-) -> Incident {
-    let mut members = members.to_vec();
-    members.sort_by_key(|i| (alerts[*i].first, *i));
-    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    let mut edges: BTreeMap<(String, String), Edge> = BTreeMap::new();
-    let mut stages: BTreeMap<&'static str, StageSeen> = BTreeMap::new();
-    let mut severity = Severity::Informational;
-    let (mut first, mut last) = (Timestamp(i64::MAX), Timestamp(i64::MIN));
-    let mut reached = 0;
-    let mut alert_stages = BTreeMap::new();
-    for &i in &members {
-        let a = &alerts[i];
-        severity = severity.max(a.severity);
-        first = first.min(a.first);
-        last = last.max(a.last.max(a.first));
-        let stage = pick(&candidates(a), reached);
-        if let Some(s) = stage {
-            reached = reached.max(rank(s).unwrap_or(0));
-            alert_stages.insert(a.id.clone(), s.to_owned());
-            let e = stages.entry(s).or_insert(StageSeen {
-                stage: s.to_owned(),
-                first: a.first,
-                alerts: 0,
-            });
-            e.alerts += 1;
-            e.first = e.first.min(a.first);
-        }
-        let (actors, targets) = &ents[i];
-        for (k, actor) in actors
-            .iter()
-            .map(|k| (k, true))
-            .chain(targets.iter().map(|k| (k, false)))
-        {
-            let role = if !k.internal {
-                "external"
-            } else if actor {
-                "compromised"
-            } else {
-                "reached"
-            };
-            let asset = match k.kind {
-                "host" => assets.by_name(&k.name),
-                _ => None,
-            };
-            let n = nodes.entry(k.key.clone()).or_insert_with(|| Node {
-                key: k.key.clone(),
-                kind: k.kind.to_owned(),
-                name: k.name.clone(),
-                ip: k.ip.map(|i| i.to_string()),
-                role: role.to_owned(),
-                asset_kind: asset.map(|a| a.kind.clone()).filter(|k| !k.is_empty()),
-                trust: asset.map(|a| a.trust.clone()).filter(|t| !t.is_empty()),
-                holds_patients_of: asset.and_then(|a| a.holds_patients_of.clone()),
-                first_seen: a.first,
-                acting_since: None,
-                alerts: 0,
-            });
-            n.alerts += 1;
-            n.first_seen = n.first_seen.min(a.first);
-            if actor && k.internal {
-                n.acting_since = Some(n.acting_since.map_or(a.first, |t| t.min(a.first)));
-            }
-            if n.ip.is_none() {
-                n.ip = k.ip.map(|i| i.to_string());
-            }
-            if role == "compromised" && n.role != "compromised" {
-                n.role = role.to_owned();
-            }
-        }
-        // Who reached what; which account was used where.
-        let what = stage.map_or_else(|| a.rule.clone(), str::to_owned);
-        let hosts: Vec<&Keyed> = actors.iter().filter(|k| k.kind != "account").collect();
-        let accounts: Vec<&Keyed> = actors.iter().filter(|k| k.kind == "account").collect();
-        let mut add = |from: &str, to: &str, what: &str| {
-            let e = edges
-                .entry((from.to_owned(), to.to_owned()))
-                .or_insert_with(|| Edge {
-                    from: from.to_owned(),
-                    to: to.to_owned(),
-                    first_seen: a.first,
-                    what: what.to_owned(),
-                });
-            if a.first < e.first_seen {
-                e.first_seen = a.first;
-                e.what = what.to_owned();
-            }
-        };
-        for acc in &accounts {
-            for h in &hosts {
-                add(&acc.key, &h.key, "used on");
-            }
-        }
-        let sources: Vec<&Keyed> = if hosts.is_empty() { accounts } else { hosts };
-        for s in &sources {
-            for t in targets {
-                add(&s.key, &t.key, &what);
-            }
-        }
+/// Turns a batch of alerts into incidents (most severe first, then those
+/// with more stages and alerts, then earliest): the same as taking them one
+/// by one in this order.
+pub fn correlate(alerts: &[Alert], assets: &Assets, cfg: &CorrelationConfig) -> Vec<Incident> {
+    let mut c = Correlator::new(Arc::new(assets.clone()), *cfg);
+    for a in alerts {
+        c.add(a.clone());
     }
-    let mut stages: Vec<StageSeen> = stages.into_values().collect();
-    stages.sort_by_key(|s| (s.first, rank(&s.stage)));
-    // Patient zero: the first compromised host (else account) and its first alert.
-    let zero = |host: bool| {
-        members.iter().find_map(|&i| {
-            let a = &alerts[i];
-            let k = ents[i]
-                .0
-                .iter()
-                .find(|k| !host || (k.kind != "account" && k.internal))?;
-            Some(PatientZero {
-                entity: k.key.clone(),
-                time: a.first,
-                alert: a.title.clone(),
-                origin: a.origins.first().cloned(),
-            })
-        })
-    };
-    let patient_zero = zero(true).or_else(|| zero(false));
-    let hosts = nodes
-        .values()
-        .filter(|n| n.role != "external" && n.kind != "account" && n.kind != "domain")
-        .count();
-    let compromised = nodes
-        .values()
-        .filter(|n| n.role == "compromised" && n.kind != "account")
-        .count();
-    let accounts = nodes.values().filter(|n| n.kind == "account").count();
-    let mut reasons = vec![format!("most severe alert: {}", severity.name())];
-    if stages.len() >= 3 {
-        severity = severity.raised();
-        reasons.push(format!("{} ATT&CK stages", stages.len()));
+    c.incidents()
+}
+
+/// The correlator as a sink of alerts: incidents kept current as alerts
+/// arrive (in a batch, in time order).
+impl vakt_core::Sink for Correlator {
+    fn name(&self) -> &'static str {
+        "incidents"
     }
-    // Spread counts where the intrusion progressed: hosts beaconing alike to
-    // one server are one finding seen twice, not lateral spread.
-    if compromised >= 2 && stages.len() >= 2 {
-        severity = severity.raised();
-        reasons.push(format!("the attacker acted on {compromised} hosts"));
-    }
-    let title = if stages.len() >= 2 {
-        let pz = patient_zero
-            .as_ref()
-            .map(|p| {
-                p.entity
-                    .split_once(':')
-                    .map_or(p.entity.as_str(), |x| x.1)
-                    .to_owned()
-            })
-            .unwrap_or_default();
-        format!(
-            "Intrusion from {pz}: {} → {} ({} stages, {hosts} hosts, {accounts} accounts, {} alerts)",
-            stages[0].stage,
-            stages[stages.len() - 1].stage,
-            stages.len(),
-            members.len()
-        )
-    } else if members.len() == 1 {
-        alerts[members[0]].title.clone()
-    } else {
-        format!("{} alerts: {}", members.len(), alerts[members[0]].title)
-    };
-    Incident {
-        id: String::new(),
-        title,
-        severity,
-        severity_reasons: reasons,
-        first,
-        last,
-        stages,
-        patient_zero,
-        nodes: nodes.into_values().collect(),
-        edges: edges.into_values().collect(),
-        alerts: members.iter().map(|i| alerts[*i].id.clone()).collect(),
-        alert_stages,
+
+    fn alert(&mut self, alert: &Alert) -> Result<(), vakt_core::Error> {
+        self.add(alert.clone());
+        Ok(())
     }
 }

@@ -7,10 +7,10 @@ use std::fmt::Write;
 use rustc_hash::FxHashSet;
 use vakt_core::Timestamp;
 
-use crate::correlate::{Incident, Node};
-use crate::record::AlertRecord;
+use crate::incident::{Incident, Node};
 use crate::scope::Exposure;
 use crate::stages::rank;
+use vakt_core::Alert;
 
 fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -36,20 +36,20 @@ fn when(t: Timestamp) -> String {
 }
 
 /// The incident's alerts, in time order.
-fn members<'a>(incident: &Incident, alerts: &'a [AlertRecord]) -> Vec<&'a AlertRecord> {
+fn members<'a>(incident: &Incident, alerts: &'a [Alert]) -> Vec<&'a Alert> {
     let ids: FxHashSet<&str> = incident.alerts.iter().map(String::as_str).collect();
-    let mut v: Vec<&AlertRecord> = alerts
+    let mut v: Vec<&Alert> = alerts
         .iter()
-        .filter(|a| ids.contains(a.id.as_str()))
+        .filter(|a| ids.contains(a.key.as_str()))
         .collect();
-    v.sort_by_key(|a| (a.first, a.id.clone()));
+    v.sort_by_key(|a| (a.first, a.key.clone()));
     v
 }
 
 /// The report as JSON: the incident, its scope and its alerts.
 pub fn json(
     incident: &Incident,
-    alerts: &[AlertRecord],
+    alerts: &[Alert],
     exposure: &Exposure,
 ) -> Result<String, serde_json::Error> {
     let v = serde_json::json!({
@@ -85,7 +85,7 @@ code{font-size:12px;word-break:break-all}
 "#;
 
 /// The report as a self-contained HTML page.
-pub fn html(incident: &Incident, alerts: &[AlertRecord], e: &Exposure) -> String {
+pub fn html(incident: &Incident, alerts: &[Alert], e: &Exposure) -> String {
     let mine = members(incident, alerts);
     let mut h = String::with_capacity(64 * 1024);
     let sev = incident.severity.name();
@@ -267,10 +267,18 @@ possible: records held on systems the attacker reached.</p>",
             h,
             "<tr><td>{}</td><td><span class=\"sev sev-{sev}\">{sev}</span></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             when(a.first),
-            incident.alert_stages.get(&a.id).map_or("-", String::as_str),
+            incident
+                .alert_stages
+                .get(a.key.as_str())
+                .map_or("-", String::as_str),
             esc(&a.title),
-            esc(&a.engine),
-            esc(&a.origins.join("; ")),
+            esc(a.rule.engine()),
+            esc(&a
+                .origins
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")),
             sev = a.severity.name()
         );
     }
@@ -303,13 +311,13 @@ fn count_rows(h: &mut String, counts: &BTreeMap<String, crate::scope::Counts>) {
     }
 }
 
-fn timeline_svg(incident: &Incident, mine: &[&AlertRecord]) -> String {
+fn timeline_svg(incident: &Incident, mine: &[&Alert]) -> String {
     let lanes: Vec<&str> = {
         let mut v: Vec<&str> = incident.stages.iter().map(|s| s.stage.as_str()).collect();
         v.sort_by_key(|s| rank(s));
         if mine
             .iter()
-            .any(|a| !incident.alert_stages.contains_key(&a.id))
+            .any(|a| !incident.alert_stages.contains_key(a.key.as_str()))
         {
             v.push("other");
         }
@@ -339,7 +347,7 @@ fn timeline_svg(incident: &Incident, mine: &[&AlertRecord]) -> String {
     for a in mine {
         let lane = incident
             .alert_stages
-            .get(&a.id)
+            .get(a.key.as_str())
             .map_or("other", String::as_str);
         let i = lanes.iter().position(|l| *l == lane).unwrap_or(0);
         let y = 20.0 + lane_h * i as f64;

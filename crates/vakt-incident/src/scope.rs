@@ -23,13 +23,13 @@ use std::time::Instant;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use vakt_analytics::ehr::EhrContext;
+use vakt_context::EhrContext;
 use vakt_core::pseudo::Pseudonymiser;
-use vakt_core::{Severity, Timestamp};
+use vakt_core::{Alert, Severity, Timestamp};
 use vakt_store::{ScanStats, Store, StoreError};
 
-use crate::correlate::Incident;
-use crate::record::{AlertRecord, account_key};
+use crate::incident::Incident;
+use vakt_context::site::account_key;
 
 /// What is known of a patient, by pseudonym.
 #[derive(Debug, Clone, Default)]
@@ -276,11 +276,11 @@ pub struct Exposure {
 }
 
 /// The moment of awareness: the first alert of high severity or above in the incident.
-pub fn awareness(incident: &Incident, alerts: &[AlertRecord]) -> Option<Timestamp> {
+pub fn awareness(incident: &Incident, alerts: &[Alert]) -> Option<Timestamp> {
     let ids: FxHashSet<&str> = incident.alerts.iter().map(String::as_str).collect();
     alerts
         .iter()
-        .filter(|a| ids.contains(a.id.as_str()) && a.severity >= Severity::High)
+        .filter(|a| ids.contains(a.key.as_str()) && a.severity >= Severity::High)
         .map(|a| a.first)
         .min()
 }
@@ -605,7 +605,7 @@ fn add_possible(patients: &PatientIndex, reached: &mut [Reached], t: &mut Tally)
 /// Scopes an incident.
 pub fn scope(
     incident: &Incident,
-    alerts: &[AlertRecord],
+    alerts: &[Alert],
     store: &Store,
     patients: &PatientIndex,
     cfg: &ScopeConfig,

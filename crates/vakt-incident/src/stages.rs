@@ -1,6 +1,6 @@
 //! ATT&CK tactics in kill-chain order, and the stage an alert stands for.
 
-use crate::record::AlertRecord;
+use vakt_core::Alert;
 
 /// The enterprise tactics in the order an intrusion goes through them.
 pub const TACTICS: [&str; 14] = [
@@ -56,7 +56,7 @@ pub fn tactic_of(technique: &str) -> Option<&'static str> {
 
 /// The stages an alert may stand for, in kill-chain order: the tactics its
 /// rule names, else those its techniques point to.
-pub fn candidates(a: &AlertRecord) -> Vec<&'static str> {
+pub fn candidates(a: &Alert) -> Vec<&'static str> {
     let mut named: Vec<usize> = a
         .tactics
         .iter()
@@ -87,30 +87,22 @@ pub fn pick(candidates: &[&'static str], reached: usize) -> Option<&'static str>
 }
 
 /// The stage an alert stands for on its own (the earliest of its candidates).
-pub fn stage_of(a: &AlertRecord) -> Option<&'static str> {
+pub fn stage_of(a: &Alert) -> Option<&'static str> {
     candidates(a).first().copied()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vakt_core::{Severity, Timestamp};
+    use vakt_core::Severity;
 
-    fn alert(tactics: &[&str], techniques: &[&str]) -> AlertRecord {
-        AlertRecord {
-            id: "A".into(),
-            engine: "sigma".into(),
-            rule: "r".into(),
+    fn alert(tactics: &[&str], techniques: &[&str]) -> Alert {
+        Alert {
             title: "t".into(),
             severity: Severity::High,
-            first: Timestamp(0),
-            last: Timestamp(0),
             techniques: techniques.iter().map(|s| s.to_string()).collect(),
             tactics: tactics.iter().map(|s| s.to_string()).collect(),
-            actors: vec![],
-            targets: vec![],
-            evidence: vec![],
-            origins: vec![],
+            ..Alert::default()
         }
     }
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 use vakt_core::field::*;
-use vakt_core::{SourceKind, Event, FieldId, Locator, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, SourceKind, Timestamp, Value};
 
 use crate::ReadContext;
 use crate::flatten::flatten_into;

@@ -9,7 +9,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use vakt_core::{SourceKind, Event, Locator, Timestamp};
+use vakt_core::{Event, Locator, SourceKind, Timestamp};
 
 use crate::ReadContext;
 use crate::flatten::flatten;

@@ -208,7 +208,10 @@ fn evtx_json_pretty_rendering_from_sigma_regression_data() {
     assert_eq!(from_json.events.len(), 1);
     let (a, b) = (&from_json.events[0], &from_evtx.events[0]);
     assert_eq!(a.get_named("EventID"), Some(&Value::Int(7)));
-    assert_eq!(a.source.as_str(), "evtx:Microsoft-Windows-Sysmon/Operational");
+    assert_eq!(
+        a.source.as_str(),
+        "evtx:Microsoft-Windows-Sysmon/Operational"
+    );
     // The JSON rendering and the EVTX file give the same event.
     assert_eq!(a.time, b.time);
     assert_eq!(a.get_named("ImageLoaded"), b.get_named("ImageLoaded"));

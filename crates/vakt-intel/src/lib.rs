@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use matcher::{Hit, Matcher};
-pub use warninglist::{Warninglists, WarninglistError};
+pub use warninglist::{WarninglistError, Warninglists};
 
 /// What an indicator's value is.
 #[derive(

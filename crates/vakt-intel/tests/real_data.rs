@@ -129,10 +129,9 @@ fn warninglisted_indicators_are_loaded_but_marked() {
             &[shared().join("stix21-examples/examples/threat-reports/poisonivy.json")],
         );
     let before = l.indicators.len();
-    let lists = vakt_intel::Warninglists::load(&[
-        shared().join("misp-warninglists/lists/dynamic-dns")
-    ])
-    .unwrap();
+    let lists =
+        vakt_intel::Warninglists::load(&[shared().join("misp-warninglists/lists/dynamic-dns")])
+            .unwrap();
     l.mark_warninglisted(&lists);
     // Poison Ivy's C2 names under dynamic-DNS providers (3322.org, ddns.us, …) are on
     // that list: kept (they are real C2s) but marked, so they alert only with force.

@@ -10,51 +10,71 @@
 //! before typing (no `vakt.fields` = `typed` in the file's metadata) read
 //! back with plain JSON types: addresses as text.
 
-use serde_json::{Map, Number, Value as Json};
+use serde::Serialize;
+use serde_json::Value as Json;
 use vakt_core::{FieldId, Timestamp, Value};
 
-fn tagged(tag: &str, v: Json) -> Json {
-    let mut m = Map::with_capacity(1);
-    m.insert(tag.to_owned(), v);
-    Json::Object(m)
+/// A one-key object `{"$tag": value}`.
+struct Tag<'a, T>(&'a str, T);
+
+impl<T: Serialize> Serialize for Tag<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(self.0, &self.1)?;
+        m.end()
+    }
 }
 
-fn encode_value(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(i) => Json::Number((*i).into()),
-        Value::Float(f) => match Number::from_f64(*f) {
-            Some(n) => Json::Number(n),
-            None => tagged("$f", Json::String(f.to_string())),
-        },
-        Value::Str(s) => Json::String(s.to_string()),
-        Value::Ip(ip) => tagged("$ip", Json::String(ip.to_string())),
-        Value::Subnet(ip, len) => tagged("$net", Json::String(format!("{ip}/{len}"))),
-        Value::Time(t) => tagged("$t", Json::Number(t.0.into())),
-        Value::Interval(ns) => tagged("$dur", Json::Number((*ns).into())),
-        Value::List(items) => Json::Array(items.iter().map(encode_value).collect()),
+/// A value as typed JSON, serialised straight to the output.
+struct Typed<'a>(&'a Value);
+
+impl Serialize for Typed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(f) => Tag("$f", f.to_string()).serialize(s),
+            Value::Str(t) => s.serialize_str(t),
+            Value::Ip(ip) => Tag("$ip", ip.to_string()).serialize(s),
+            Value::Subnet(ip, len) => Tag("$net", format!("{ip}/{len}")).serialize(s),
+            Value::Time(t) => Tag("$t", t.0).serialize(s),
+            Value::Interval(ns) => Tag("$dur", *ns).serialize(s),
+            Value::List(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Typed(item))?;
+                }
+                seq.end()
+            }
+        }
     }
 }
 
 /// The fields as a typed JSON object, in their order, leaving out those
 /// `skip` names.
 pub fn encode(fields: &[(FieldId, Value)], skip: impl Fn(&str) -> bool) -> String {
-    struct Ordered<'a, S>(&'a [(FieldId, Value)], S);
-    impl<S: Fn(&str) -> bool> serde::Serialize for Ordered<'_, S> {
-        fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
-            use serde::ser::SerializeMap;
-            let mut m = z.serialize_map(None)?;
-            for (f, v) in self.0 {
-                let n = f.name();
-                if !(self.1)(n) {
-                    m.serialize_entry(n, &encode_value(v))?;
-                }
+    use serde::ser::{SerializeMap, Serializer};
+    let mut out = Vec::with_capacity(16 + 40 * fields.len());
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let written = (|| -> Result<(), serde_json::Error> {
+        let mut m = (&mut ser).serialize_map(None)?;
+        for (f, v) in fields {
+            let n = f.name();
+            if !skip(n) {
+                m.serialize_entry(n, &Typed(v))?;
             }
-            m.end()
         }
+        m.end()
+    })();
+    match written {
+        // serde_json writes UTF-8 only.
+        Ok(()) => String::from_utf8(out).unwrap_or_else(|_| "{}".into()),
+        Err(_) => "{}".into(),
     }
-    serde_json::to_string(&Ordered(fields, skip)).unwrap_or_else(|_| "{}".into())
 }
 
 /// A JSON object's members in their order.
@@ -68,7 +88,10 @@ impl<'de> serde::Deserialize<'de> for Members {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Members, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Members, A::Error> {
                 let mut out = Vec::with_capacity(a.size_hint().unwrap_or(8));
                 while let Some((k, v)) = a.next_entry::<String, Json>()? {
                     out.push((k, v));
@@ -91,7 +114,10 @@ fn decode_value(j: &Json, typed: bool) -> Value {
         Json::String(s) => Value::str(s),
         Json::Array(items) => Value::List(items.iter().map(|i| decode_value(i, typed)).collect()),
         Json::Object(m) if typed && m.len() == 1 => {
-            let (tag, v) = m.iter().next().map_or(("", &Json::Null), |(k, v)| (k.as_str(), v));
+            let (tag, v) = m
+                .iter()
+                .next()
+                .map_or(("", &Json::Null), |(k, v)| (k.as_str(), v));
             let text = v.as_str().unwrap_or("");
             match tag {
                 "$ip" => text.parse().map_or_else(|_| Value::str(text), Value::Ip),
@@ -113,8 +139,8 @@ fn decode_value(j: &Json, typed: bool) -> Value {
 /// tags; else plain JSON). `Err` when the text is not a JSON object or a
 /// name cannot be interned.
 pub fn decode(text: &str, typed: bool) -> Result<Vec<(FieldId, Value)>, String> {
-    let Members(m) = serde_json::from_str(text)
-        .map_err(|e| format!("fields are not a JSON object: {e}"))?;
+    let Members(m) =
+        serde_json::from_str(text).map_err(|e| format!("fields are not a JSON object: {e}"))?;
     let mut out = Vec::with_capacity(m.len());
     for (k, v) in &m {
         let id = FieldId::intern(k).map_err(|e| e.to_string())?;
@@ -138,12 +164,21 @@ mod tests {
             (f("codec.nan"), Value::Float(f64::INFINITY)),
             (f("codec.str"), Value::str("{\"$ip\":\"x\"} is text")),
             (f("codec.ip"), Value::Ip("2001:db8::1".parse().unwrap())),
-            (f("codec.net"), Value::Subnet("10.0.0.0".parse().unwrap(), 8)),
-            (f("codec.time"), Value::Time(Timestamp(1_517_336_042_090_842_000))),
+            (
+                f("codec.net"),
+                Value::Subnet("10.0.0.0".parse().unwrap(), 8),
+            ),
+            (
+                f("codec.time"),
+                Value::Time(Timestamp(1_517_336_042_090_842_000)),
+            ),
             (f("codec.dur"), Value::Interval(1_500_000_000)),
             (
                 f("codec.list"),
-                Value::List(vec![Value::str("a"), Value::Ip("10.1.1.1".parse().unwrap())]),
+                Value::List(vec![
+                    Value::str("a"),
+                    Value::Ip("10.1.1.1".parse().unwrap()),
+                ]),
             ),
             (f("codec.secret"), Value::str("left out")),
         ];

@@ -21,7 +21,9 @@ use vakt_core::field::{
 };
 use vakt_core::{Event, FieldId, Locator, Origin, SourceKind, Timestamp, Value};
 
-use crate::{DAY_NS, FIELDS_KEY, FIELDS_TYPED, Store, StoreError, codec, day_start, partition, unescape};
+use crate::{
+    DAY_NS, FIELDS_KEY, FIELDS_TYPED, Store, StoreError, codec, day_start, partition, unescape,
+};
 
 /// Which stored events to read.
 #[derive(Debug, Clone, Default)]
@@ -88,9 +90,10 @@ impl Store {
         self.segments()
             .into_iter()
             .filter(|seg| {
-                let tenant_ok = q.tenant.as_deref().is_none_or(|t| {
-                    partition(seg, "tenant=").map(unescape).as_deref() == Some(t)
-                });
+                let tenant_ok = q
+                    .tenant
+                    .as_deref()
+                    .is_none_or(|t| partition(seg, "tenant=").map(unescape).as_deref() == Some(t));
                 let day_ok = partition(seg, "day=")
                     .and_then(day_start)
                     .is_none_or(|start| start < to && start.saturating_add(DAY_NS) > from);
@@ -129,13 +132,10 @@ pub fn read_segment(
     let file = File::open(seg).map_err(crate::io(seg))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
     let meta = builder.metadata().clone();
-    let typed = meta
-        .file_metadata()
-        .key_value_metadata()
-        .is_some_and(|kv| {
-            kv.iter()
-                .any(|e| e.key == FIELDS_KEY && e.value.as_deref() == Some(FIELDS_TYPED))
-        });
+    let typed = meta.file_metadata().key_value_metadata().is_some_and(|kv| {
+        kv.iter()
+            .any(|e| e.key == FIELDS_KEY && e.value.as_deref() == Some(FIELDS_TYPED))
+    });
     let groups: Vec<usize> = (0..meta.num_row_groups())
         .filter(|g| {
             let keep = match meta.row_group(*g).column(0).statistics() {
@@ -158,7 +158,12 @@ pub fn read_segment(
     let schema = builder.parquet_schema();
     let wanted: Vec<usize> = EVENT_COLUMNS
         .iter()
-        .filter_map(|c| schema.columns().iter().position(|d| d.path().string() == *c))
+        .filter_map(|c| {
+            schema
+                .columns()
+                .iter()
+                .position(|d| d.path().string() == *c)
+        })
         .collect();
     let mask = ProjectionMask::leaves(schema, wanted);
     let reader = builder

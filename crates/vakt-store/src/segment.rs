@@ -200,4 +200,3 @@ pub(crate) fn properties(rows_per_group: usize) -> WriterProperties {
     }
     b.build()
 }
-

@@ -134,7 +134,8 @@ fn stored_events_read_back_whole() {
     let mut events: Vec<Event> = history().into_iter().take(3_000).collect();
     let native = vakt_core::FieldId::intern("id.orig_h").unwrap();
     for e in events.iter_mut().step_by(7) {
-        e.fields.push((native, Value::Ip("10.9.9.9".parse().unwrap())));
+        e.fields
+            .push((native, Value::Ip("10.9.9.9".parse().unwrap())));
         e.set_common(DURATION, Value::Interval(2_500_000_000));
     }
     let mut ehr = event(T0 + 500, "fhir:AuditEvent", 99_999);
@@ -142,7 +143,10 @@ fn stored_events_read_back_whole() {
     ehr.set_common(PATIENT_UID, Value::str("Patient/p42"));
     let entity = vakt_core::FieldId::intern("entity.what.reference").unwrap();
     let action = vakt_core::FieldId::intern("action").unwrap();
-    ehr.fields = vec![(entity, Value::str("Patient/p42")), (action, Value::str("R"))];
+    ehr.fields = vec![
+        (entity, Value::str("Patient/p42")),
+        (action, Value::str("R")),
+    ];
     for e in events.iter().chain(std::iter::once(&ehr)) {
         w.append(e).unwrap();
     }
@@ -155,7 +159,10 @@ fn stored_events_read_back_whole() {
     assert_eq!((st.bad_rows, st.partial_segments), (0, 0));
     let key = |e: &Event| (e.origin.path.to_string(), e.origin.locator);
     back.sort_by_key(key);
-    let ehr_back = back.iter().position(|e| e.source.is_fhir_audit_event()).unwrap();
+    let ehr_back = back
+        .iter()
+        .position(|e| e.source.is_fhir_audit_event())
+        .unwrap();
     let ehr_back = back.remove(ehr_back);
     let mut want = events.clone();
     want.sort_by_key(key);

@@ -5,24 +5,31 @@ use std::process::ExitCode;
 
 use vakt_analytics::beacon::BeaconConfig;
 use vakt_analytics::rita::{RitaBeacons, RitaFilter};
+use vakt_core::ZeekLog;
 
 use crate::cli::{BeaconsArgs, OutputFormat};
 
-struct ZeekOnly;
+/// RITA's beacon listing as a sink of Zeek events.
+struct Rita(RitaBeacons);
 
-impl crate::run::EventWork for ZeekOnly {
-    type Item = vakt_core::Event;
-    type State = ();
-
-    fn start(&self) {}
-
-    fn event(&self, _: &mut (), e: vakt_core::Event, emit: &mut dyn FnMut(vakt_core::Event)) {
-        if matches!(&*e.source, "zeek:conn" | "zeek:ssl" | "zeek:http") {
-            emit(e);
-        }
+impl vakt_core::Sink for Rita {
+    fn name(&self) -> &'static str {
+        "rita"
     }
 
-    fn finish(&self, _: (), _: &mut dyn FnMut(vakt_core::Event)) {}
+    fn wants_events(&self) -> bool {
+        true
+    }
+
+    fn event(&mut self, e: &vakt_core::Event) -> Result<(), vakt_core::Error> {
+        if matches!(
+            e.source.zeek_log(),
+            Some(ZeekLog::Conn | ZeekLog::Ssl | ZeekLog::Http)
+        ) {
+            self.0.observe(e);
+        }
+        Ok(())
+    }
 }
 
 /// Runs `vakt beacons`.
@@ -36,11 +43,20 @@ pub fn run(args: BeaconsArgs) -> anyhow::Result<ExitCode> {
             .add_internal(s)
             .ok_or_else(|| anyhow::anyhow!("--internal {s:?} is not an address or subnet"))?;
     }
-    let mut rita = RitaBeacons::new(filter);
-    let summary = crate::run::read_all(&args.input, &ZeekOnly, |e, _| {
-        rita.observe(&e);
-        Ok(())
-    })?;
+    let source = crate::input::files(&args.input, false)?;
+    let mut pipeline =
+        vakt_detect::Pipeline::new(Vec::new(), vec![Box::new(Rita(RitaBeacons::new(filter)))]);
+    pipeline.threads = crate::input::threads(&args.input);
+    pipeline.quarantine = args.input.quarantine.clone();
+    let summary = pipeline.run(&source, &vakt_detect::Quiet)?.summary;
+    let Some(rita) = pipeline
+        .into_sinks()
+        .into_iter()
+        .find_map(|s| (s as Box<dyn std::any::Any>).downcast::<Rita>().ok())
+    else {
+        anyhow::bail!("the RITA listing went missing");
+    };
+    let rita = rita.0;
     let list: Vec<_> = rita
         .finish(&BeaconConfig::default())
         .into_iter()
@@ -95,5 +111,5 @@ pub fn run(args: BeaconsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(summary.exit_code(args.input.quiet))
+    Ok(crate::input::exit_code(&summary, 0, args.input.quiet))
 }

@@ -5,9 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use vakt_core::Alert;
 use vakt_incident::case::Case;
 use vakt_incident::scope::{Clock, gdpr_clock};
-use vakt_incident::{AlertRecord, Assets, CorrelationConfig, Exposure, Incident, PatientIndex};
+use vakt_incident::{Assets, CorrelationConfig, Exposure, Incident, PatientIndex};
 
 use crate::cli::{IncidentsArgs, OutputFormat, ReportArgs, ReportFormat, ScopeArgs};
 
@@ -17,12 +18,13 @@ pub fn load(dir: &Path) -> anyhow::Result<Case> {
 }
 
 /// The case's alerts; lines that are not alerts are reported and counted.
-pub fn alerts(case: &Case) -> anyhow::Result<(Vec<AlertRecord>, usize)> {
+pub fn alerts(case: &Case) -> anyhow::Result<(Vec<Alert>, usize)> {
     let (alerts, bad) = vakt_incident::read_alerts(&case.alerts)
         .with_context(|| format!("cannot read the alerts {}", case.alerts.display()))?;
     for b in &bad {
-        eprintln!(
-            "vakt: {}: line {}: not an alert: {}",
+        tracing::warn!(
+            target: "vakt::case",
+            "{}: line {}: not an alert: {}",
             case.alerts.display(),
             b.line,
             b.reason
@@ -31,23 +33,20 @@ pub fn alerts(case: &Case) -> anyhow::Result<(Vec<AlertRecord>, usize)> {
     Ok((alerts, bad.len()))
 }
 
-/// The case's asset register; rows that cannot be used are reported and counted.
-pub fn assets(case: &Case) -> (Assets, usize) {
-    let a = Assets::load(&case.assets);
+/// Asset registers; rows that cannot be used are reported and counted.
+pub fn load_assets(paths: &[std::path::PathBuf]) -> (Assets, usize) {
+    let a = Assets::load(paths);
     for p in &a.problems {
-        eprintln!("vakt: asset register: {p}");
+        tracing::warn!(target: "vakt::assets", "asset register: {p}");
     }
     let n = a.problems.len();
     (a, n)
 }
 
 /// Correlates the case's alerts.
-pub fn correlate(
-    case: &Case,
-    gap_secs: i64,
-) -> anyhow::Result<(Vec<AlertRecord>, Vec<Incident>, usize)> {
+pub fn correlate(case: &Case, gap_secs: i64) -> anyhow::Result<(Vec<Alert>, Vec<Incident>, usize)> {
     let (alerts, bad) = alerts(case)?;
-    let (assets, bad_assets) = assets(case);
+    let (assets, bad_assets) = load_assets(&case.assets);
     let cfg = CorrelationConfig {
         gap: gap_secs.saturating_mul(1_000_000_000),
         ..CorrelationConfig::default()
@@ -102,13 +101,24 @@ impl Scoper {
     pub fn new(case: &Case, extra_clocks: &[String]) -> anyhow::Result<Scoper> {
         let (store, _) = vakt_store::Store::open(&case.store)
             .with_context(|| format!("cannot open the store {}", case.store.display()))?;
-        let ctx = vakt_analytics::ehr::EhrContext::load(&case.context);
+        let ctx = vakt_context::EhrContext::load(&case.context);
         for p in &ctx.problems {
-            eprintln!("vakt: context: {p}");
+            tracing::warn!(target: "vakt::context", "context: {p}");
         }
         let pseudo =
             crate::keys::pseudonymiser(case.pseudonym_key_file.as_deref(), &case.tenant, false)?;
-        let patients = PatientIndex::new(&ctx, std::sync::Arc::new(pseudo), &case.tenant);
+        Self::from_parts(case, store, &ctx, std::sync::Arc::new(pseudo), extra_clocks)
+    }
+
+    /// The same, with the context and keys already in memory.
+    pub fn from_parts(
+        case: &Case,
+        store: vakt_store::Store,
+        ctx: &vakt_context::EhrContext,
+        pseudo: std::sync::Arc<vakt_core::pseudo::Pseudonymiser>,
+        extra_clocks: &[String],
+    ) -> anyhow::Result<Scoper> {
+        let patients = PatientIndex::new(ctx, pseudo, &case.tenant);
         let mut clocks = vec![gdpr_clock()];
         clocks.extend(case.clocks.iter().cloned());
         for c in extra_clocks {
@@ -137,7 +147,7 @@ impl Scoper {
     pub fn scope(
         &self,
         incident: &Incident,
-        alerts: &[AlertRecord],
+        alerts: &[Alert],
         until: Option<i64>,
     ) -> anyhow::Result<Exposure> {
         let cfg = vakt_incident::ScopeConfig {

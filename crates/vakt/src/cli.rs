@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::log::LogFormat;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  every input was read and every record in it was accepted
@@ -19,6 +21,25 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How diagnostics (rejected records, unreadable inputs, problems in
+    /// context and indicators) are written on standard error: text for
+    /// people, json (one object per line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Command {
+    /// Whether the command was asked to be quiet (diagnostics: errors only).
+    pub fn quiet(&self) -> bool {
+        match self {
+            Command::Ingest(a) => a.input.quiet,
+            Command::Stats(a) => a.input.quiet,
+            Command::Hunt(a) => a.input.quiet,
+            Command::Beacons(a) => a.input.quiet,
+            Command::Sim(a) => a.quiet,
+            _ => false,
+        }
+    }
 }
 
 /// The subcommands.
@@ -375,9 +396,16 @@ pub struct RulesCheckArgs {
 
 /// `vakt hunt`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Every detector over logs, or with --store over the stored history (only the\npartitions of --tenant and the days of --from/--to are read)."
+)]
 pub struct HuntArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Hunt the events of this event store instead of files (`--tenant`,
+    /// `--from` and `--to` choose which; without --tenant, every tenant's).
+    #[arg(long, value_name = "DIR", conflicts_with = "paths")]
+    pub store: Option<PathBuf>,
     #[command(flatten)]
     pub rules: RuleArgs,
     /// Only detections of rules at this level or above.
@@ -399,7 +427,8 @@ pub struct HuntArgs {
     #[arg(long = "tag", value_delimiter = ',')]
     pub tags: Vec<String>,
     /// Behaviour analytics to run alongside the rules: all, none, or a list of
-    /// beacon, long-connection, dns-tunnel, exfiltration, scan, lateral-movement.
+    /// findings (beacon, strobe, long-connection, dns-tunnel, exfiltration,
+    /// scan, lateral-movement, rare-destination, ehr-bulk, …).
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub analytics: Vec<String>,
     /// Allow-lists (MISP warninglist JSON files, or folders of them): behaviour
@@ -448,8 +477,9 @@ pub struct HuntArgs {
     /// Write the detections here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Also write every detection as an alert record (JSON lines: engine,
-    /// severity, ATT&CK, who acted and what was reached): the input of `vakt incidents`.
+    /// Also write every alert as a JSON line (what `--format jsonl` writes:
+    /// rule, severity, ATT&CK, who acted and what was reached, evidence and
+    /// where it is): the input of `vakt incidents`.
     #[arg(long, value_name = "FILE")]
     pub alerts: Option<PathBuf>,
 }
@@ -470,16 +500,15 @@ pub enum Level {
 }
 
 impl Level {
-    /// A rule's level (`None` for a missing or unknown level).
-    pub fn of(text: Option<&str>) -> Option<Level> {
-        Some(match text? {
-            "informational" => Level::Informational,
-            "low" => Level::Low,
-            "medium" => Level::Medium,
-            "high" => Level::High,
-            "critical" => Level::Critical,
-            _ => return None,
-        })
+    /// The severity of alerts at this level.
+    pub fn severity(self) -> vakt_core::Severity {
+        match self {
+            Level::Informational => vakt_core::Severity::Informational,
+            Level::Low => vakt_core::Severity::Low,
+            Level::Medium => vakt_core::Severity::Medium,
+            Level::High => vakt_core::Severity::High,
+            Level::Critical => vakt_core::Severity::Critical,
+        }
     }
 }
 
@@ -490,17 +519,28 @@ pub enum HuntFormat {
     Table,
     /// Comma-separated values.
     Csv,
-    /// One JSON array.
+    /// One JSON array of alerts.
     Json,
-    /// One JSON object per line.
+    /// One alert (JSON) per line.
     Jsonl,
+}
+
+impl HuntFormat {
+    /// The writer's name in `vakt_detect::sinks::WRITERS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HuntFormat::Table => "table",
+            HuntFormat::Csv => "csv",
+            HuntFormat::Json => "json",
+            HuntFormat::Jsonl => "jsonl",
+        }
+    }
 }
 
 /// Input options shared by every command that reads logs.
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// Files or folders (walked recursively); .gz and .zip are opened transparently.
-    #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// The input format; `auto` sniffs each file's content.
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
@@ -508,9 +548,10 @@ pub struct InputArgs {
     /// Write the raw bytes of rejected records to this folder, with an index.jsonl saying where each came from.
     #[arg(long, value_name = "DIR")]
     pub quarantine: Option<PathBuf>,
-    /// The tenant (health trust) these logs belong to.
-    #[arg(long, default_value = "default")]
-    pub tenant: String,
+    /// The tenant (health trust) these logs belong to (default: `default`;
+    /// with `vakt hunt --store`: only this tenant's events, default every tenant's).
+    #[arg(long)]
+    pub tenant: Option<String>,
     /// For JSON Lines: the field holding each record's time (default: @timestamp, timestamp, time or ts).
     #[arg(long, value_name = "FIELD")]
     pub timestamp_field: Option<String>,
@@ -537,7 +578,8 @@ pub struct IngestArgs {
     #[arg(long, value_name = "FILE", env = "VAKT_PSEUDONYM_KEY_FILE")]
     pub pseudonym_key_file: Option<PathBuf>,
     /// With --store: match every event against these indicators as it is
-    /// stored, one JSON line per match on standard output (as `vakt hunt --intel`).
+    /// stored; each indicator's matches from one actor are one alert, a JSON
+    /// line on standard output (as `vakt hunt --intel --format jsonl`).
     #[arg(long = "intel", value_name = "PATH")]
     pub intel: Vec<PathBuf>,
     /// MISP warninglists for --intel.

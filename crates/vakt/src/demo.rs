@@ -3,21 +3,25 @@
 //! scoped to the patients exposed and reported — and what was found compared
 //! with the simulator's ground truth.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::{Value as Json, json};
+use vakt_context::{Assets, EhrContext};
+use vakt_core::pseudo::Pseudonymiser;
+use vakt_core::{Alert, Sink};
+use vakt_detect::sinks::StoreSink;
+use vakt_detect::{Analytics, EhrSetup, Pipeline, Setup, Source, detectors};
 use vakt_incident::case::Case;
 use vakt_incident::scope::Clock;
-use vakt_incident::{AlertRecord, Exposure, Incident};
+use vakt_incident::{CorrelationConfig, Correlator, Exposure, Incident};
 
-use crate::cli::{
-    DemoArgs, HuntArgs, HuntFormat, IngestArgs, InputArgs, InputFormat, OutputFormat, RuleArgs,
-    SimArgs,
-};
+use crate::cli::{DemoArgs, OutputFormat, RuleArgs, SimArgs};
 
 fn rules(args: &DemoArgs) -> anyhow::Result<Vec<PathBuf>> {
     if !args.rules.is_empty() {
@@ -38,20 +42,17 @@ fn rules(args: &DemoArgs) -> anyhow::Result<Vec<PathBuf>> {
 
 const TENANT: &str = "default";
 
-fn input(dir: &Path, quiet: bool) -> InputArgs {
-    InputArgs {
-        paths: vec![dir.join("tenants")],
-        input_format: InputFormat::Auto,
-        quarantine: None,
-        tenant: TENANT.into(),
-        timestamp_field: None,
-        quiet,
-        threads: None,
-    }
-}
-
 /// The scoped incident: itself (severity weighed), its exposure, its report.
 type Scoped = (Incident, Exposure, PathBuf);
+
+/// What the case holds in memory for the steps after the hunt.
+struct Region {
+    dir: PathBuf,
+    pseudo: Arc<Pseudonymiser>,
+    context: Arc<EhrContext>,
+    context_paths: Vec<PathBuf>,
+    assets: Arc<Assets>,
+}
 
 /// Runs `vakt demo`.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -60,38 +61,46 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(o) => o.clone(),
         None => std::env::temp_dir().join(format!("vakt-demo-{}", std::process::id())),
     };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The case folder says where things are: absolute, so that a relative
+    // --dir means the same from anywhere.
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot find {}", dir.display()))?;
     eprintln!(
         "vakt demo: a region of {} patients over {} days, attacked in the manner of January 2018 → {}",
         args.patients,
         args.days,
         dir.display()
     );
-    let key_file = simulate(&args, &dir)?;
-    store(&dir, &key_file)?;
-    hunt(&args, &dir, &key_file)?;
-    let case = write_case(&dir, &key_file)?;
-    let (alerts, incidents, _) = crate::case::correlate(&case, 24 * 3600)?;
-    std::fs::write(
-        &case.incidents,
-        serde_json::to_string_pretty(&incidents)? + "\n",
-    )?;
+    let region = simulate(&args, &dir)?;
+    let (alerts, incidents, rejected) = hunt(&args, &region)?;
+    let case = write_case(&region, &incidents)?;
     let scoped = match incidents.first() {
-        Some(top) => Some(scope_and_report(&case, &dir, top, &alerts)?),
+        Some(top) => Some(scope_and_report(&case, &region, top, &alerts)?),
         None => None,
     };
-    let truth = compare(&dir, &key_file, &alerts, &incidents, scoped.as_ref())?;
+    let truth = compare(&region, &alerts, &incidents, scoped.as_ref())?;
     let summary = summary(&args, &dir, &incidents, scoped.as_ref(), truth, started);
     if args.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_summary(&summary, &incidents, scoped.as_ref());
     }
-    Ok(ExitCode::SUCCESS)
+    // Input a step could not use (a rejected record, a context resource, an
+    // indicator) is said where it was met, and makes the exit code 2.
+    Ok(if rejected > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-/// Step 1: the region, and the demo's pseudonym key — synthetic data, so
-/// derived from the seed (the same seed gives the same pseudonyms).
-fn simulate(args: &DemoArgs, dir: &Path) -> anyhow::Result<PathBuf> {
+/// Step 1: the region; its care context, asset register and the demo's
+/// pseudonym key — synthetic data, so derived from the seed (the same seed
+/// gives the same pseudonyms) — kept in memory for every later step (the key
+/// is written for `vakt scope --case` later, not read back).
+fn simulate(args: &DemoArgs, dir: &Path) -> anyhow::Result<Region> {
     crate::sim::run(SimArgs {
         out: dir.to_owned(),
         seed: args.seed,
@@ -105,38 +114,36 @@ fn simulate(args: &DemoArgs, dir: &Path) -> anyhow::Result<PathBuf> {
         no_relationship_share: 0.05,
         quiet: false,
     })?;
+    let key = format!("vakt-demo-key-for-synthetic-data-seed-{}", args.seed);
     let key_file = dir.join("pseudonym.key");
-    std::fs::write(
-        &key_file,
-        format!("vakt-demo-key-for-synthetic-data-seed-{}", args.seed),
-    )
-    .with_context(|| format!("cannot write {}", key_file.display()))?;
-    Ok(key_file)
+    std::fs::write(&key_file, &key)
+        .with_context(|| format!("cannot write {}", key_file.display()))?;
+    let pseudo = Pseudonymiser::new(key.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut context_paths: Vec<PathBuf> = std::fs::read_dir(dir.join("tenants"))
+        .with_context(|| format!("cannot list {}", dir.join("tenants").display()))?
+        .filter_map(|e| Some(e.ok()?.path().join("fhir")))
+        .filter(|p| p.is_dir())
+        .collect();
+    context_paths.sort();
+    context_paths.push(dir.join("registers"));
+    let (context, _) = crate::setup::context(&context_paths, false);
+    let (assets, _) = crate::case::load_assets(&[dir.join("registers")]);
+    Ok(Region {
+        dir: dir.to_owned(),
+        pseudo: Arc::new(pseudo),
+        context: Arc::new(context),
+        context_paths,
+        assets: Arc::new(assets),
+    })
 }
 
-/// Step 2: the store.
-fn store(dir: &Path, key_file: &Path) -> anyhow::Result<()> {
-    eprintln!(
-        "\nvakt demo: storing the region's events in {}",
-        dir.join("store").display()
-    );
-    let _ = std::fs::remove_dir_all(dir.join("store"));
-    crate::ingest::run(IngestArgs {
-        input: input(dir, true),
-        store: Some(dir.join("store")),
-        segment_events: 65_536,
-        pseudonym_key_file: Some(key_file.to_owned()),
-        intel: Vec::new(),
-        warninglists: Vec::new(),
-        intel_force: false,
-        output: None,
-    })?;
-    Ok(())
-}
-
-/// Step 3: every detector — Sigma, the network and EHR analytics, and the
-/// indicators a partner CERT shared (the simulator writes them).
-fn hunt(args: &DemoArgs, dir: &Path, key_file: &Path) -> anyhow::Result<()> {
+/// Steps 2 and 3, in one pass over the region's logs: every event into the
+/// store, and through every detector — Sigma, the network and EHR analytics,
+/// and the indicators a partner CERT shared (the simulator writes them);
+/// the alerts to the case's alerts file and to the incident correlator.
+/// Returns the alerts, the incidents, and how many records or context and
+/// indicator entries could not be used.
+fn hunt(args: &DemoArgs, r: &Region) -> anyhow::Result<(Vec<Alert>, Vec<Incident>, usize)> {
     let rule_dirs = rules(args)?;
     if rule_dirs.is_empty() {
         eprintln!(
@@ -144,87 +151,123 @@ fn hunt(args: &DemoArgs, dir: &Path, key_file: &Path) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "\nvakt demo: hunting with the Sigma rules, the network and EHR analytics and the indicators"
+        "\nvakt demo: storing the region's events in {} and hunting them with the Sigma rules, the network and EHR analytics and the indicators",
+        r.dir.join("store").display()
     );
-    crate::hunt::run(HuntArgs {
-        input: input(dir, false),
-        rules: RuleArgs {
+    let (rules, _) = crate::setup::rules(
+        &RuleArgs {
             rules: rule_dirs,
             logsources: None,
             placeholders: None,
         },
-        min_level: None,
-        status: Vec::new(),
-        from: None,
-        to: None,
-        rule_ids: Vec::new(),
-        tags: Vec::new(),
-        analytics: vec!["all".into()],
-        allow_lists: Vec::new(),
-        context: vec![dir.join("tenants"), dir.join("registers")],
-        intel: vec![dir.join("intel")],
-        warninglists: Vec::new(),
-        intel_force: false,
-        pseudonym_key_file: Some(key_file.to_owned()),
-        stream_window: None,
-        stream_step: 3600,
-        format: HuntFormat::Jsonl,
-        output: Some(dir.join("detections.jsonl")),
-        alerts: Some(dir.join("alerts.jsonl")),
-    })?;
-    Ok(())
+        false,
+    )?;
+    let (indicators, intel_problems) =
+        crate::setup::indicators(&[r.dir.join("intel")], &[], false, false)?;
+    let setup = Setup {
+        rules,
+        indicators: Some(indicators),
+        analytics: Analytics::All,
+        ehr: Some(EhrSetup {
+            context: r.context.clone(),
+            pseudonymiser: r.pseudo.clone(),
+            patients_pseudonymised: false,
+        }),
+        stream: None,
+    };
+    let _ = std::fs::remove_dir_all(r.dir.join("store"));
+    let (store, _) = vakt_store::Store::open(&r.dir.join("store"))?;
+    let sinks: Vec<Box<dyn Sink>> = vec![
+        Box::new(StoreSink::new(store.writer(r.pseudo.clone()), None)),
+        crate::hunt::writer("jsonl", Some(&r.dir.join("alerts.jsonl")))?,
+        Box::new(Correlator::new(
+            r.assets.clone(),
+            CorrelationConfig::default(),
+        )),
+    ];
+    let mut pipeline = Pipeline::new(detectors(&setup), sinks);
+    let paths = [r.dir.join("tenants")];
+    let source = Source::Files {
+        paths: &paths,
+        options: vakt_ingest::Options {
+            tenant: Arc::from(TENANT),
+            chunk_threads: pipeline.threads,
+            ..vakt_ingest::Options::default()
+        },
+        time_order: false,
+    };
+    let outcome = pipeline.run(&source, &vakt_detect::Quiet)?;
+    let events = outcome.summary.total().events;
+    let mut problems = outcome.summary.rejected as usize + outcome.summary.unreadable.len();
+    problems += intel_problems + r.context.problems.len() + r.assets.problems.len();
+    if let Some(ehr) = crate::hunt::detector::<vakt_analytics::ehr::EhrDetectors>(&pipeline) {
+        problems += ehr.counts().invalid_identity_numbers as usize;
+    }
+    let correlator = pipeline
+        .into_sinks()
+        .into_iter()
+        .find_map(|s| (s as Box<dyn Any>).downcast::<Correlator>().ok())
+        .context("the incident correlator went missing")?;
+    let incidents = correlator.incidents();
+    eprintln!(
+        "vakt demo: {events} events read once in {:.2} s: stored, and {} alerts → {} incidents",
+        outcome.seconds,
+        outcome.alerts.len(),
+        incidents.len()
+    );
+    Ok((outcome.alerts, incidents, problems))
 }
 
-/// Step 4: the case folder's description (read back as `vakt scope` would).
-fn write_case(dir: &Path, key_file: &Path) -> anyhow::Result<Case> {
-    let mut context: Vec<PathBuf> = std::fs::read_dir(dir.join("tenants"))
-        .with_context(|| format!("cannot list {}", dir.join("tenants").display()))?
-        .filter_map(|e| Some(e.ok()?.path().join("fhir")))
-        .filter(|p| p.is_dir())
-        .collect();
-    context.sort();
-    context.push(dir.join("registers"));
+/// Step 4: the case folder's description (`vakt incidents|scope|report
+/// --case DIR` read it) and its incidents.
+fn write_case(r: &Region, incidents: &[Incident]) -> anyhow::Result<Case> {
     let clock = |name: &str, hours| Clock {
         name: name.into(),
         hours,
         due: None,
     };
-    Case {
-        store: dir.join("store"),
-        alerts: dir.join("alerts.jsonl"),
-        incidents: dir.join("incidents.json"),
-        context,
-        assets: vec![dir.join("registers")],
+    let case = Case {
+        store: r.dir.join("store"),
+        alerts: r.dir.join("alerts.jsonl"),
+        incidents: r.dir.join("incidents.json"),
+        context: r.context_paths.clone(),
+        assets: vec![r.dir.join("registers")],
         tenant: TENANT.into(),
-        pseudonym_key_file: Some(key_file.to_owned()),
+        pseudonym_key_file: Some(r.dir.join("pseudonym.key")),
         clocks: vec![
             clock("National health CERT (as the operator configures)", 24),
             clock("Police (as the operator configures)", 72),
         ],
-    }
-    .save(dir)?;
-    crate::case::load(dir)
+    };
+    case.save(&r.dir)?;
+    std::fs::write(
+        &case.incidents,
+        serde_json::to_string_pretty(incidents)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", case.incidents.display()))?;
+    Ok(case)
 }
 
 /// Step 5: the most severe incident, scoped and reported (HTML, JSON, notification list).
 fn scope_and_report(
     case: &Case,
-    dir: &Path,
+    r: &Region,
     top: &Incident,
-    alerts: &[AlertRecord],
+    alerts: &[Alert],
 ) -> anyhow::Result<Scoped> {
-    let scoper = crate::case::Scoper::new(case, &[])?;
+    let (store, _) = vakt_store::Store::open(&case.store)?;
+    let scoper = crate::case::Scoper::from_parts(case, store, &r.context, r.pseudo.clone(), &[])?;
     let e = scoper.scope(top, alerts, None)?;
     let mut inc = top.clone();
     inc.weigh_exposure(e.confirmed);
-    let report = dir.join(format!("report-{}.html", inc.id));
+    let report = r.dir.join(format!("report-{}.html", inc.id));
     std::fs::write(&report, vakt_incident::report::html(&inc, alerts, &e))
         .with_context(|| format!("cannot write {}", report.display()))?;
     std::fs::write(
-        dir.join(format!("report-{}.json", inc.id)),
+        r.dir.join(format!("report-{}.json", inc.id)),
         vakt_incident::report::json(&inc, alerts, &e)?,
     )?;
-    crate::case::write_notification_list(&dir.join(format!("notification-{}.csv", inc.id)), &e)?;
+    crate::case::write_notification_list(&r.dir.join(format!("notification-{}.csv", inc.id)), &e)?;
     Ok((inc, e, report))
 }
 
@@ -364,12 +407,12 @@ fn print_summary(s: &Json, incidents: &[Incident], scoped: Option<&Scoped>) {
 
 /// Compares the incidents and the scope with the simulator's truth.
 fn compare(
-    dir: &Path,
-    key_file: &Path,
-    alerts: &[AlertRecord],
+    r: &Region,
+    alerts: &[Alert],
     incidents: &[Incident],
     scoped: Option<&Scoped>,
 ) -> anyhow::Result<Json> {
+    let dir = &r.dir;
     let summary: Json = serde_json::from_str(
         &std::fs::read_to_string(dir.join("truth/summary.json"))
             .context("cannot read the truth summary")?,
@@ -403,38 +446,32 @@ fn compare(
     }
     for h in summary["hosts"].as_array().into_iter().flatten() {
         if let Some(n) = h["host"].as_str() {
-            marks.insert(format!("host:{}", vakt_incident::record::host_key(n)));
+            marks.insert(format!("host:{}", vakt_context::site::host_key(n)));
         }
     }
     let start = summary["start"]
         .as_str()
         .and_then(|s| vakt_core::Timestamp::parse(s).ok())
         .unwrap_or_default();
-    let assets = vakt_incident::Assets::load(&[dir.join("registers")]);
-    let on_attack = |a: &AlertRecord| -> bool {
-        let at_record = a.origins.iter().any(|o| {
-            o.rsplit_once(": line ").is_some_and(|(p, n)| {
-                n.parse::<u64>()
-                    .is_ok_and(|n| records.contains(&(p.to_owned(), n)))
-            })
+    let on_attack = |a: &Alert| -> bool {
+        let at_record = a.origins.iter().any(|o| match o.locator {
+            vakt_core::Locator::Line(n) => records.contains(&(o.path.to_string(), n)),
+            _ => false,
         });
-        let keys = a.actors.iter().filter_map(|e| match e {
+        let mut keys = a.actors.iter().filter_map(|e| match e {
             vakt_core::Entity::Account(x) => {
-                vakt_incident::record::account_key(x).map(|k| format!("account:{k}"))
+                vakt_context::site::account_key(x).map(|k| format!("account:{k}"))
             }
-            vakt_core::Entity::Host(h) => {
-                Some(format!("host:{}", vakt_incident::record::host_key(h)))
-            }
-            vakt_core::Entity::Ip(ip) => assets.by_ip(ip).map(|h| format!("host:{}", h.name)),
+            vakt_core::Entity::Host(h) => Some(format!("host:{}", vakt_context::site::host_key(h))),
+            vakt_core::Entity::Ip(ip) => r.assets.by_ip(ip).map(|h| format!("host:{}", h.name)),
             _ => None,
         });
-        let mut keys = keys;
         at_record || (a.first >= start && keys.any(|k| marks.contains(&k)))
     };
     let attack: BTreeSet<&str> = alerts
         .iter()
         .filter(|a| on_attack(a))
-        .map(|a| a.id.as_str())
+        .map(|a| a.key.as_str())
         .collect();
     let attack_incidents: Vec<&Incident> = incidents
         .iter()
@@ -454,7 +491,6 @@ fn compare(
         .collect();
     let stages_found: Vec<&String> = stages_true.iter().filter(|s| found.contains(*s)).collect();
     // The exposed patients, pseudonymised as the scope has them.
-    let pseudo = crate::keys::pseudonymiser(Some(key_file), TENANT, true)?;
     let csv = std::fs::read_to_string(dir.join("truth/exposed_patients.csv"))
         .context("cannot read the truth's exposed patients")?;
     let mut exposed: BTreeSet<String> = BTreeSet::new();
@@ -462,7 +498,7 @@ fn compare(
     for l in csv.lines().skip(1) {
         let f: Vec<&str> = l.split(',').collect();
         if let Some(nin) = f.get(1) {
-            exposed.insert(pseudo.pseudonym(TENANT, nin));
+            exposed.insert(r.pseudo.pseudonym(TENANT, nin));
         }
         if f.get(6) == Some(&"1") {
             collected += 1;

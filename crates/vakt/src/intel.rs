@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use vakt_core::Timestamp;
 use vakt_intel::Indicator;
-use vakt_store::Sighting;
+use vakt_intel::retro::Sighting;
 
 use crate::cli::{ExportFormat, IntelCommand, OutputFormat};
 
@@ -99,11 +99,11 @@ pub fn for_matching(
 ) -> anyhow::Result<(vakt_intel::Matcher, Vec<bool>, usize)> {
     let mut loaded = vakt_intel::load(paths);
     if !warninglists.is_empty() {
-        let lists = vakt_analytics::allow::AllowLists::load(warninglists)?;
+        let lists = vakt_intel::Warninglists::load(warninglists)?;
         loaded.mark_warninglisted(&lists);
     }
     for p in &loaded.problems {
-        eprintln!("vakt: intel: {p}");
+        tracing::warn!(target: "vakt::intel", "intel: {p}");
     }
     let alerting: Vec<bool> = loaded
         .indicators
@@ -140,11 +140,11 @@ pub fn run(c: IntelCommand) -> anyhow::Result<ExitCode> {
             let (store, _) = vakt_store::Store::open(&a.store)?;
             let mut loaded = vakt_intel::load(&a.paths);
             if !a.warninglists.is_empty() {
-                let lists = vakt_analytics::allow::AllowLists::load(&a.warninglists)?;
+                let lists = vakt_intel::Warninglists::load(&a.warninglists)?;
                 loaded.mark_warninglisted(&lists);
             }
             for p in &loaded.problems {
-                eprintln!("vakt: intel: {p}");
+                tracing::warn!(target: "vakt::intel", "intel: {p}");
             }
             let hunted: Vec<Indicator> = loaded
                 .indicators
@@ -154,7 +154,7 @@ pub fn run(c: IntelCommand) -> anyhow::Result<ExitCode> {
                 .collect();
             append_lines(&a.store.join("intel/indicators.jsonl"), &loaded.indicators)?;
             let started = std::time::Instant::now();
-            let found = store.retro_hunt(&hunted)?;
+            let found = vakt_intel::retro::hunt(&store, &hunted)?;
             let secs = started.elapsed().as_secs_f64();
             let at = now();
             let rec: Vec<Recorded> = found.sightings.iter().map(|s| recorded(at, s)).collect();

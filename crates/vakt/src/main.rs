@@ -1,4 +1,6 @@
 //! `vakt`: the one binary of the vakt detection and breach-response engine.
+//! Argument handling, the terminal and output; everything else is in the
+//! library crates (`vakt-detect`'s pipeline above all).
 
 #![forbid(unsafe_code)]
 
@@ -8,12 +10,12 @@ mod cli;
 mod demo;
 mod hunt;
 mod ingest;
+mod input;
 mod intel;
 mod keys;
-mod ordered;
-mod quarantine;
+mod log;
 mod rules;
-mod run;
+mod setup;
 mod sim;
 mod stats;
 mod store;
@@ -22,16 +24,37 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::cli::{Cli, Command};
+
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match run::dispatch(cli) {
+    let cli = Cli::parse();
+    log::init(cli.log_format, cli.command.quiet());
+    match dispatch(cli.command) {
         Ok(code) => code,
         // A reader that went away (`vakt ingest … | head`) is not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vakt: error: {e:#}");
+            tracing::error!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Runs a subcommand.
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Ingest(args) => ingest::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Hunt(args) => hunt::run(*args),
+        Command::Rules(cli::RulesCommand::Check(args)) => rules::check(args),
+        Command::Sim(args) => sim::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Beacons(args) => beacons::run(args),
+        Command::Store(c) => store::run(c),
+        Command::Intel(c) => intel::run(c),
+        Command::Incidents(a) => case::run_incidents(a),
+        Command::Scope(a) => case::run_scope(a),
+        Command::Report(a) => case::run_report(a),
     }
 }
 

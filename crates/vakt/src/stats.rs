@@ -4,18 +4,24 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use vakt_core::Timestamp;
+use vakt_detect::{Pipeline, Summary};
 
 use crate::cli::{OutputFormat, StatsArgs};
-use crate::run::Summary;
 
 /// Runs `vakt stats`.
 pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
-    let summary = crate::run::read_all(&args.input, &CountOnly, |(), _| Ok(()))?;
+    let source = crate::input::files(&args.input, false)?;
+    let mut pipeline = Pipeline::new(Vec::new(), Vec::new());
+    pipeline.threads = crate::input::threads(&args.input);
+    pipeline.quarantine = args.input.quarantine.clone();
+    let bar = crate::input::Bar::new(args.input.quiet);
+    let summary = pipeline.run(&source, &bar)?.summary;
+    bar.finish();
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json(&summary))?),
         OutputFormat::Table => print!("{}", table(&summary, args.show_skipped)),
     }
-    Ok(summary.exit_code(args.input.quiet))
+    Ok(crate::input::exit_code(&summary, 0, args.input.quiet))
 }
 
 fn time(t: Option<Timestamp>) -> serde_json::Value {
@@ -47,7 +53,7 @@ pub fn json(s: &Summary) -> serde_json::Value {
         "first": time(total.first),
         "last": time(total.last),
         "by_source": by_source,
-        "files": s.files,
+        "files": s.inputs,
         "skipped": s.skipped.iter().map(|(p, r)| serde_json::json!({"path": &**p, "reason": r})).collect::<Vec<_>>(),
         "unreadable": s.unreadable.iter().map(|e| serde_json::json!({"path": &*e.path, "reason": e.reason})).collect::<Vec<_>>(),
     })
@@ -86,7 +92,7 @@ fn table(s: &Summary, show_skipped: bool) -> String {
         t(total.first),
         t(total.last)
     ));
-    out.push_str(&format!("\n{} files read", s.files));
+    out.push_str(&format!("\n{} files read", s.inputs));
     if s.skipped.is_empty() {
         out.push('\n');
     } else {
@@ -113,18 +119,4 @@ fn table(s: &Summary, show_skipped: bool) -> String {
         out.push_str(&format!("unreadable: {e}\n"));
     }
     out
-}
-
-/// Counting is done by the reader loop itself; nothing else to do per event.
-struct CountOnly;
-
-impl crate::run::EventWork for CountOnly {
-    type Item = ();
-    type State = ();
-
-    fn start(&self) {}
-
-    fn event(&self, _: &mut (), _: vakt_core::Event, _: &mut dyn FnMut(())) {}
-
-    fn finish(&self, _: (), _: &mut dyn FnMut(())) {}
 }

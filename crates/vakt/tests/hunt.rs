@@ -51,23 +51,32 @@ fn hunt_reports_detections_with_rule_host_fields_and_origin() {
         .iter()
         .find(|h| h["rule"]["title"] == "Mimikatz Use")
         .expect("Mimikatz Use");
+    assert_eq!(m["rule"]["type"], "sigma");
     assert_eq!(m["rule"]["level"], "high");
+    assert_eq!(m["severity"], "high");
     assert!(m["rule"]["id"].is_string());
     assert!(
-        m["rule"]["attack"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty()),
+        m["techniques"].as_array().is_some_and(|a| !a.is_empty()),
         "{m}"
     );
-    assert!(!m["host"].as_str().unwrap().is_empty());
-    assert!(m["origin"]["path"].as_str().unwrap().ends_with(".evtx"));
+    assert!(m["key"].as_str().is_some_and(|k| k.len() == 32), "{m}");
+    let host = m["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "host")
+        .expect("the host acted");
+    assert!(!host["value"].as_str().unwrap().is_empty());
+    let o = &m["origins"][0];
+    assert!(o["path"].as_str().unwrap().ends_with(".evtx"));
+    assert!(o["where"].as_str().unwrap().starts_with("record "));
+    // The record's own EventRecordID, as Event Viewer, Chainsaw and Hayabusa show it.
     assert!(
-        m["origin"]["where"]
-            .as_str()
-            .unwrap()
-            .starts_with("record ")
+        o["record_id"].as_str().unwrap().parse::<u64>().is_ok(),
+        "{o}"
     );
-    assert!(chrono::DateTime::parse_from_rfc3339(m["time"].as_str().unwrap()).is_ok());
+    assert_eq!(o["source"], "evtx:System");
+    assert!(chrono::DateTime::parse_from_rfc3339(m["first"].as_str().unwrap()).is_ok());
     // The summary names the rules, the counts and the speed.
     assert!(
         err.contains("detections by rule") && err.contains("events/s"),
@@ -85,7 +94,10 @@ fn hunt_reports_detections_with_rule_host_fields_and_origin() {
         "--min-level",
         "critical",
     ]);
-    assert!(crit.lines().all(|l| l.contains("\"level\":\"critical\"")));
+    assert!(
+        crit.lines()
+            .all(|l| l.contains("\"severity\":\"critical\""))
+    );
     let (_, csv, _) = vakt(&[
         "hunt",
         "-q",
@@ -95,7 +107,9 @@ fn hunt_reports_detections_with_rule_host_fields_and_origin() {
         "--format",
         "csv",
     ]);
-    assert!(csv.starts_with("time,rule,id,level,attack,host,fields,path,where\n"));
+    assert!(
+        csv.starts_with("time,rule,id,level,attack,host,fields,path,where,record_id,count,key\n")
+    );
     assert!(csv.contains("Mimikatz Use"));
     let (_, table, _) = vakt(&[
         "hunt",
@@ -235,7 +249,7 @@ correlation:
         .collect();
     assert_eq!(glass.len(), 1, "{out}");
     assert!(
-        glass[0]["origin"]["path"]
+        glass[0]["origins"][0]["path"]
             .as_str()
             .unwrap()
             .contains("breakglass")
@@ -245,7 +259,16 @@ correlation:
         .filter(|h| h["rule"]["title"] == "Patient/example touched three times")
         .collect();
     assert!(!corr.is_empty(), "{out}");
-    assert_eq!(corr[0]["fields"]["patient.uid"], "Patient/example");
+    assert_eq!(corr[0]["rule"]["correlation"], "event_count");
+    assert!(
+        corr[0]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e[0] == "patient.uid" && e[1] == "Patient/example"),
+        "{}",
+        corr[0]
+    );
     // The correlated rule does not report on its own (no `generate: true`).
     assert!(
         hits.iter()
@@ -285,12 +308,7 @@ fn demo_simulates_hunts_and_compares_with_the_truth() {
         "{out}"
     );
     assert!(out.contains("Against the truth"), "{out}");
-    for f in [
-        "detections.jsonl",
-        "alerts.jsonl",
-        "incidents.json",
-        "case.json",
-    ] {
+    for f in ["alerts.jsonl", "incidents.json", "case.json", "store"] {
         assert!(dir.path().join(f).exists(), "no {f}");
     }
 }
@@ -315,20 +333,26 @@ fn analytics_alone_find_the_rita_beacon_and_unknown_detectors_are_refused() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let ids: std::collections::BTreeSet<&str> = rows
+    let detectors: std::collections::BTreeSet<&str> = rows
         .iter()
-        .map(|r| r["rule"]["id"].as_str().unwrap())
+        .map(|r| r["rule"]["detector"].as_str().unwrap())
         .collect();
     assert_eq!(
-        ids.into_iter().collect::<Vec<_>>(),
-        ["vakt-analytics-beacon", "vakt-analytics-long-connection"]
+        detectors.into_iter().collect::<Vec<_>>(),
+        ["beacon", "long-connection"]
     );
+    assert!(rows.iter().all(|r| r["rule"]["type"] == "analytic"));
     let beacon = rows
         .iter()
-        .find(|r| r["rule"]["id"] == "vakt-analytics-beacon" && r["host"] == "73.54.23.243")
+        .find(|r| r["detector"] == "beacon" && r["actors"][0]["value"] == "73.54.23.243")
         .expect("the labelled beacon");
-    assert_eq!(beacon["rule"]["level"], "high");
-    assert!(beacon["origin"]["path"].as_str().unwrap().contains("conn."));
+    assert_eq!(beacon["severity"], "high");
+    assert!(
+        beacon["origins"][0]["path"]
+            .as_str()
+            .unwrap()
+            .contains("conn.")
+    );
     let (code, _, err) = vakt(&[
         "hunt",
         "-q",
@@ -414,21 +438,21 @@ fn hunt_streams_the_analytics_and_says_when_each_finding_was_raised() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("(0 of them before the window"), "{err}");
-    let raised: Vec<(String, String)> = out
+    // The finding, restated at each severity it rose to: when it was raised at each.
+    let beacon: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["host"] == "73.54.23.243")
-        .filter(|v| {
-            v["rule"]["title"]
-                .as_str()
-                .unwrap()
-                .contains("to 64.225.56.201")
-        })
-        .map(|v| {
-            (
-                v["rule"]["level"].as_str().unwrap().to_owned(),
-                v["fields"]["raised"].as_str().unwrap().to_owned(),
-            )
+        .filter(|v| v["actors"][0]["value"] == "73.54.23.243")
+        .filter(|v| v["title"].as_str().unwrap().contains("to 64.225.56.201"))
+        .collect();
+    assert_eq!(beacon.len(), 1, "{out}");
+    let raised: Vec<(String, String)> = beacon[0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let level = e[0].as_str()?.strip_prefix("raised_")?;
+            Some((level.to_owned(), e[1].as_str()?.to_owned()))
         })
         .collect();
     assert!(!raised.is_empty(), "{out}");
@@ -485,7 +509,7 @@ fn a_full_hunt_never_shows_a_clear_patient_identifier() {
     };
     let (code, stdout, stderr) = hunt(&key);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("vakt-analytics-ehr-bulk"), "{stderr}");
+    assert!(stdout.contains("\"detector\":\"ehr-bulk\""), "{stderr}");
     let mut identifiers = Vec::new();
     for t in std::fs::read_dir(out.join("tenants")).unwrap() {
         let f = t.unwrap().path().join("fhir/Patient.ndjson");
@@ -605,22 +629,20 @@ fn hunt_matches_indicators_against_every_event() {
     };
     let (code, stdout, err) = run(&["--intel", iocs.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    let matched: std::collections::BTreeSet<(String, u64)> = stdout
+    let alerts: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|v| {
-            let path = v["origin"]["path"].as_str().unwrap().to_owned();
-            let line: u64 = v["origin"]["where"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("line ")
-                .parse()
-                .unwrap();
-            (path, line)
-        })
         .collect();
-    assert!(!matched.is_empty());
+    assert!(!alerts.is_empty());
+    // The attack's command-and-control and exfiltration records in the
+    // network logs, and the indicators each holds as a field (a domain or
+    // one of its subdomains).
+    let values: Vec<String> = ["c2_domain", "c2_ip", "exfil_ip", "tunnel_domain"]
+        .iter()
+        .map(|k| ind[*k].as_str().unwrap().to_owned())
+        .collect();
     let mut expected = std::collections::BTreeSet::new();
+    let mut per_indicator: std::collections::BTreeMap<&str, u64> = Default::default();
     for l in std::fs::read_to_string(out.join("truth/events.jsonl"))
         .unwrap()
         .lines()
@@ -629,28 +651,65 @@ fn hunt_matches_indicators_against_every_event() {
         let stage = v["stage"].as_str().unwrap();
         let file = v["file"].as_str().unwrap();
         if (stage == "command-and-control" || stage == "exfiltration") && file.contains("/zeek/") {
-            expected.insert((
-                out.join(file).to_string_lossy().into_owned(),
-                v["line"].as_u64().unwrap(),
-            ));
+            let path = out.join(file);
+            let n = v["line"].as_u64().unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            // The columns the matcher reads: addresses and the names asked for.
+            let names: Vec<&str> = text
+                .lines()
+                .find_map(|l| l.strip_prefix("#fields\t"))
+                .unwrap()
+                .split('\t')
+                .collect();
+            let record: Vec<&str> = text
+                .lines()
+                .nth(n as usize - 1)
+                .unwrap()
+                .split('\t')
+                .collect();
+            let read = ["id.orig_h", "id.resp_h", "query", "server_name", "host"];
+            for value in &values {
+                let holds = names.iter().zip(&record).any(|(name, f)| {
+                    read.contains(name) && (f == value || f.ends_with(&format!(".{value}")))
+                });
+                if holds {
+                    *per_indicator.entry(value.as_str()).or_default() += 1;
+                }
+            }
+            expected.insert((path.to_string_lossy().into_owned(), n));
         }
     }
-    let missed: Vec<_> = expected.difference(&matched).collect();
-    assert!(
-        missed.is_empty(),
-        "{} of {} attack records not matched: {:?}",
-        missed.len(),
-        expected.len(),
-        &missed[..missed.len().min(5)]
-    );
-    // Every match is one of the attack's records (the indicators are its own).
-    let extra: Vec<_> = matched.difference(&expected).collect();
-    assert!(
-        extra.is_empty(),
-        "{} matches outside the attack: {:?}",
-        extra.len(),
-        &extra[..extra.len().min(5)]
-    );
+    // Every match is one of the attack's records (the indicators are its
+    // own), and every record of the attack holding an indicator matched it:
+    // an indicator's matches from one actor are one alert, its count the
+    // events.
+    let mut counted: std::collections::BTreeMap<String, u64> = Default::default();
+    for a in &alerts {
+        assert_eq!(a["rule"]["type"], "indicator", "{a}");
+        *counted
+            .entry(a["rule"]["value"].as_str().unwrap().to_owned())
+            .or_default() += a["count"].as_u64().unwrap();
+        for o in a["origins"].as_array().unwrap() {
+            let place = (
+                o["path"].as_str().unwrap().to_owned(),
+                o["where"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("line ")
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+            assert!(
+                expected.contains(&place),
+                "a match outside the attack: {place:?}"
+            );
+        }
+    }
+    let want: std::collections::BTreeMap<String, u64> = per_indicator
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    assert_eq!(counted, want);
     // A malformed line: reported with its line, exit code 2, the rest still matched.
     std::fs::write(
         &iocs,

@@ -146,8 +146,8 @@ fn intel_add_retro_hunts_the_stored_history() {
         .collect();
     assert!(!live.is_empty());
     assert!(
-        live.iter().all(|m| m["indicator"]["value"] == c2.as_str()
-            || m["indicator"]["value"] == c2_domain.as_str())
+        live.iter()
+            .all(|m| m["rule"]["value"] == c2.as_str() || m["rule"]["value"] == c2_domain.as_str())
     );
     let (code, out, err) = vakt(&[
         "intel",
@@ -163,11 +163,13 @@ fn intel_add_retro_hunts_the_stored_history() {
     let s = v["sightings"].as_array().unwrap();
     assert_eq!(s.len(), 2, "{out}");
     let ip = s.iter().find(|x| x["value"] == c2.as_str()).unwrap();
-    // The retro-hunt finds what live matching found while storing.
-    let live_ip = live
+    // The retro-hunt finds what live matching found while storing (each
+    // indicator's matches from one actor are one alert, counting them).
+    let live_ip: u64 = live
         .iter()
-        .filter(|m| m["indicator"]["value"] == c2.as_str())
-        .count() as u64;
+        .filter(|m| m["rule"]["value"] == c2.as_str())
+        .map(|m| m["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(ip["count"].as_u64(), Some(live_ip));
     // The first C2 connection in the truth (network logs).
     let mut first = None;

@@ -8,12 +8,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use vakt_context::care::{EhrContext, Learned};
 use vakt_core::field::{
     ACTOR_USER_NAME, ACTOR_USER_UID, API_OPERATION, PATIENT_UID, PURPOSE_OF_USE, SRC_IP,
 };
 use vakt_core::pseudo::Pseudonymiser;
 use vakt_core::{Event, Value};
-use vakt_context::care::{EhrContext, Learned};
 
 use super::{DAY, EhrConfig, HOUR, PatientRead};
 

@@ -83,11 +83,11 @@ impl EhrDetectors {
     fn take(&mut self, out: &mut Vec<Alert>) {
         for (_, a) in &mut self.tenants {
             let found = a.take();
-            out.extend(found.into_iter().filter(|f| {
-                self.wanted
-                    .as_ref()
-                    .is_none_or(|w| w.iter().any(|d| *d == f.detector))
-            }));
+            out.extend(
+                found
+                    .into_iter()
+                    .filter(|f| self.wanted.as_ref().is_none_or(|w| w.contains(&f.detector))),
+            );
         }
     }
 

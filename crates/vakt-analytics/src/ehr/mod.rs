@@ -35,24 +35,12 @@
 //! when a finding becomes an alert.
 
 mod access;
-mod bulk;
-mod bulk_export;
-mod deceased;
 mod family;
-mod new_address;
-mod no_relationship;
-mod off_hours;
-mod out_of_region;
-mod outside_community;
-mod protected;
-mod scripted;
-mod service_misuse;
-mod snooping;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use vakt_core::detector::{Detector, Family};
+use vakt_core::detector::{Detector, Family, Make};
 use vakt_core::pseudo::Pseudonymiser;
 use vakt_core::{Alert, AlertKey, AnalyticRule, Entity, Event, Origin, Rule, Severity, Timestamp};
 
@@ -64,21 +52,23 @@ pub(crate) const NS: i64 = 1_000_000_000;
 pub(crate) const HOUR: i64 = 3_600 * NS;
 pub(crate) const DAY: i64 = 24 * HOUR;
 
-/// The EHR detectors: one line each.
-pub const REGISTRY: &[(&str, fn() -> Box<dyn Detector<Ehr>>)] = &[
-    ("ehr-bulk-export", bulk_export::BulkExportDetector::boxed),
-    ("ehr-bulk", bulk::BulkDetector::boxed),
-    ("ehr-off-hours", off_hours::OffHoursDetector::boxed),
-    ("ehr-scripted", scripted::ScriptedDetector::boxed),
-    ("ehr-no-relationship", no_relationship::NoRelationshipDetector::boxed),
-    ("ehr-outside-community", outside_community::OutsideCommunityDetector::boxed),
-    ("ehr-protected", protected::ProtectedDetector::boxed),
-    ("ehr-deceased", deceased::DeceasedDetector::boxed),
-    ("ehr-out-of-region", out_of_region::OutOfRegionDetector::boxed),
-    ("ehr-service-misuse", service_misuse::ServiceMisuseDetector::boxed),
-    ("ehr-new-address", new_address::NewAddressDetector::boxed),
-    ("ehr-snooping", snooping::SnoopingDetector::boxed),
-];
+vakt_core::registry! {
+    /// The EHR detectors, one file and one line each.
+    pub const REGISTRY: &[Make<Ehr>] = [
+        bulk_export::BulkExportDetector::boxed,
+        bulk::BulkDetector::boxed,
+        off_hours::OffHoursDetector::boxed,
+        scripted::ScriptedDetector::boxed,
+        no_relationship::NoRelationshipDetector::boxed,
+        outside_community::OutsideCommunityDetector::boxed,
+        protected::ProtectedDetector::boxed,
+        deceased::DeceasedDetector::boxed,
+        out_of_region::OutOfRegionDetector::boxed,
+        service_misuse::ServiceMisuseDetector::boxed,
+        new_address::NewAddressDetector::boxed,
+        snooping::SnoopingDetector::boxed,
+    ];
+}
 
 /// The detectors' names.
 pub const DETECTORS: &[&str] = &[
@@ -395,7 +385,7 @@ impl EhrAnalytics {
     ) -> Self {
         EhrAnalytics {
             facts: Facts::new(ctx, cfg, pseudo, tenant),
-            detectors: REGISTRY.iter().map(|(_, make)| make()).collect(),
+            detectors: REGISTRY.iter().map(|make| make()).collect(),
             raised: Vec::new(),
             reads: Vec::new(),
         }

@@ -15,7 +15,7 @@ use crate::stream::{NetworkStream, StreamConfig};
 /// One tenant's state: batch or stream.
 #[derive(Debug)]
 enum State {
-    Batch(NetworkAnalytics),
+    Batch(Box<NetworkAnalytics>),
     Stream(Box<NetworkStream>),
 }
 
@@ -60,11 +60,12 @@ impl NetworkDetectors {
                 Some(i) => i,
                 None => {
                     let state = match self.stream {
-                        Some(cfg) => State::Stream(Box::new(NetworkStream::for_tenant(
-                            cfg,
-                            tenant.clone(),
-                        ))),
-                        None => State::Batch(NetworkAnalytics::for_tenant(tenant.clone())),
+                        Some(cfg) => {
+                            State::Stream(Box::new(NetworkStream::for_tenant(cfg, tenant.clone())))
+                        }
+                        None => {
+                            State::Batch(Box::new(NetworkAnalytics::for_tenant(tenant.clone())))
+                        }
                     };
                     self.tenants.push((tenant.clone(), state));
                     self.tenants.len() - 1
@@ -75,9 +76,7 @@ impl NetworkDetectors {
     }
 
     fn keep(&self, a: &Alert) -> bool {
-        self.wanted
-            .as_ref()
-            .is_none_or(|w| w.iter().any(|d| *d == a.detector))
+        self.wanted.as_ref().is_none_or(|w| w.contains(&a.detector))
     }
 
     /// Events that arrived late and were dropped, over all tenants (streams only).
@@ -121,8 +120,9 @@ impl Detector for NetworkDetectors {
     fn fork(&self) -> Option<Box<dyn Detector>> {
         // A stream needs every event in order: it runs once.
         self.stream.is_none().then(|| {
-            Box::new(NetworkDetectors::new(self.wanted.as_ref().map(|w| w.to_vec())))
-                as Box<dyn Detector>
+            Box::new(NetworkDetectors::new(
+                self.wanted.as_ref().map(|w| w.to_vec()),
+            )) as Box<dyn Detector>
         })
     }
 
@@ -135,7 +135,7 @@ impl Detector for NetworkDetectors {
                 continue;
             };
             match self.state(&tenant) {
-                State::Batch(mine) => mine.merge(theirs),
+                State::Batch(mine) => mine.merge(*theirs),
                 State::Stream(_) => {}
             }
         }

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use vakt_core::detector::{Detector, Family, downcast};
+use vakt_core::detector::{Detector, Family, Make, downcast};
 use vakt_core::field::{
     BYTES_OUT, DST_IP, DST_PORT, DURATION, METADATA_UID, QUERY_HOSTNAME, SRC_IP, TLS_SNI,
     URL_HOSTNAME,
@@ -33,32 +33,25 @@ pub use vakt_core::net::internal;
 
 use crate::beacon::{BeaconTracker, PairState};
 
-mod beacon;
-mod dns_tunnel;
 mod family;
-mod lateral;
-mod long_connection;
-mod rare;
-mod scan;
-mod strobe;
-mod upload;
-mod upload_hour;
 
 pub use family::NetworkDetectors;
 
-/// The network detectors: one line each, in the order they raise findings
-/// (a detector may read the findings of those before it).
-pub const REGISTRY: &[(&str, fn() -> Box<dyn Detector<Network>>)] = &[
-    ("beacon", beacon::BeaconDetector::boxed),
-    ("strobe", strobe::StrobeDetector::boxed),
-    ("long-connection", long_connection::LongConnectionDetector::boxed),
-    ("dns-tunnel", dns_tunnel::DnsTunnelDetector::boxed),
-    ("exfiltration", upload::UploadDetector::boxed),
-    ("exfiltration", upload_hour::UploadHourDetector::boxed),
-    ("scan", scan::ScanDetector::boxed),
-    ("lateral-movement", lateral::LateralMovementDetector::boxed),
-    ("rare-destination", rare::RareDestinationDetector::boxed),
-];
+vakt_core::registry! {
+    /// The network detectors, one file and one line each, in the order they
+    /// raise findings (a detector may read the findings of those before it).
+    pub const REGISTRY: &[Make<Network>] = [
+        beacon::BeaconDetector::boxed,
+        strobe::StrobeDetector::boxed,
+        long_connection::LongConnectionDetector::boxed,
+        dns_tunnel::DnsTunnelDetector::boxed,
+        upload::UploadDetector::boxed,
+        upload_hour::UploadHourDetector::boxed,
+        scan::ScanDetector::boxed,
+        lateral::LateralMovementDetector::boxed,
+        rare::RareDestinationDetector::boxed,
+    ];
+}
 
 /// The names of the findings the network detectors raise, as in
 /// [`Alert::detector`].
@@ -236,7 +229,10 @@ impl Facts {
             };
             let size = num(self.request_body_len.and_then(|i| f.event.get(i))).unwrap_or(f64::NAN);
             let key = (src, Box::<str>::from(name.to_ascii_lowercase()));
-            self.named.entry(key).or_default().record(secs, size, f.origin());
+            self.named
+                .entry(key)
+                .or_default()
+                .record(secs, size, f.origin());
         }
         self.min = Some(self.min.map_or(t, |m| m.min(t)));
         self.max = Some(self.max.map_or(t, |m| m.max(t)));
@@ -563,7 +559,7 @@ impl NetworkAnalytics {
     pub fn for_tenant(tenant: Arc<str>) -> Self {
         NetworkAnalytics {
             facts: Facts::new(tenant),
-            detectors: REGISTRY.iter().map(|(_, make)| make()).collect(),
+            detectors: REGISTRY.iter().map(|make| make()).collect(),
         }
     }
 

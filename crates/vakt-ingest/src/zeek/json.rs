@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use vakt_core::{SourceKind, Event, FieldId, Locator, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, SourceKind, Timestamp, Value};
 
 use super::{common_for, parse_ip, path_stem};
 use crate::ReadContext;

@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use vakt_core::{SourceKind, Event, FieldId, Locator, Timestamp, Value};
+use vakt_core::{Event, FieldId, Locator, SourceKind, Timestamp, Value};
 
 use super::{common_for, parse_ip, path_stem};
 use crate::{ReadContext, RecordError};

@@ -4,7 +4,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use vakt_ingest::RecordError;
 
 /// A quarantine folder: `index.jsonl` plus one `.rejected` file of raw bytes per input.
@@ -32,15 +31,20 @@ fn safe_name(path: &str) -> String {
 
 impl Quarantine {
     /// Creates (or reuses) the folder.
-    pub fn create(dir: &Path) -> anyhow::Result<Self> {
-        fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create quarantine folder {}", dir.display()))?;
+    pub fn create(dir: &Path) -> std::io::Result<Self> {
+        let said = |what: String| {
+            move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"))
+        };
+        fs::create_dir_all(dir).map_err(said(format!(
+            "cannot create quarantine folder {}",
+            dir.display()
+        )))?;
         let index_path = dir.join("index.jsonl");
         let index = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&index_path)
-            .with_context(|| format!("cannot write {}", index_path.display()))?;
+            .map_err(said(format!("cannot write {}", index_path.display())))?;
         Ok(Quarantine {
             dir: dir.to_owned(),
             index: BufWriter::new(index),
@@ -48,7 +52,7 @@ impl Quarantine {
     }
 
     /// Appends the raw bytes of `rejected` and their index lines.
-    pub fn write(&mut self, rejected: &[RecordError]) -> anyhow::Result<()> {
+    pub fn write(&mut self, rejected: &[RecordError]) -> std::io::Result<()> {
         for e in rejected {
             let name = safe_name(&e.path);
             let raw_path = self.dir.join(&name);
@@ -56,7 +60,12 @@ impl Quarantine {
                 .create(true)
                 .append(true)
                 .open(&raw_path)
-                .with_context(|| format!("cannot write {}", raw_path.display()))?;
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot write {}: {e}", raw_path.display()),
+                    )
+                })?;
             let offset = f.metadata().map(|m| m.len()).unwrap_or(0);
             f.write_all(&e.raw)?;
             f.write_all(b"\n")?;
@@ -76,9 +85,7 @@ impl Quarantine {
     }
 
     /// Flushes the index.
-    pub fn finish(mut self) -> anyhow::Result<()> {
-        self.index
-            .flush()
-            .context("cannot write the quarantine index")
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.index.flush()
     }
 }
