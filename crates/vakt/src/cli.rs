@@ -471,9 +471,11 @@ pub struct HuntArgs {
     /// With --stream-window: evaluate this often (stream time).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
     pub stream_step: i64,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = HuntFormat::Table)]
-    pub format: HuntFormat,
+    /// Output format: table (for people), csv, json (one array of alerts),
+    /// jsonl (one alert per line), or any other writer vakt has (the error
+    /// for an unknown one lists them).
+    #[arg(long, default_value = "table", value_parser = writer_format)]
+    pub format: String,
     /// Write the detections here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -512,28 +514,13 @@ impl Level {
     }
 }
 
-/// `vakt hunt --format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum HuntFormat {
-    /// A table for people.
-    Table,
-    /// Comma-separated values.
-    Csv,
-    /// One JSON array of alerts.
-    Json,
-    /// One alert (JSON) per line.
-    Jsonl,
-}
-
-impl HuntFormat {
-    /// The writer's name in `vakt_detect::sinks::WRITERS`.
-    pub fn name(self) -> &'static str {
-        match self {
-            HuntFormat::Table => "table",
-            HuntFormat::Csv => "csv",
-            HuntFormat::Json => "json",
-            HuntFormat::Jsonl => "jsonl",
-        }
+/// An output format the writers' registry knows.
+fn writer_format(s: &str) -> Result<String, String> {
+    let names: Vec<&str> = vakt_detect::sinks::WRITERS.iter().map(|(n, _)| *n).collect();
+    if names.contains(&s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not an output format: use one of {}", names.join(", ")))
     }
 }
 

@@ -78,7 +78,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         from_store: store.is_some(),
         quiet,
     })?;
-    let mut sinks = vec![writer(args.format.name(), args.output.as_deref())?];
+    let mut sinks = vec![writer(&args.format, args.output.as_deref())?];
     if let Some(p) = &args.alerts {
         sinks.push(writer("jsonl", Some(p))?);
     }
