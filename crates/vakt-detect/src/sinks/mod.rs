@@ -27,6 +27,7 @@ vakt_core::registry! {
         csv::WRITER,
         json::WRITER,
         jsonl::WRITER,
+        timesketch::WRITER,
     ];
 }
 
