@@ -516,11 +516,17 @@ impl Level {
 
 /// An output format the writers' registry knows.
 fn writer_format(s: &str) -> Result<String, String> {
-    let names: Vec<&str> = vakt_detect::sinks::WRITERS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = vakt_detect::sinks::WRITERS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     if names.contains(&s) {
         Ok(s.to_owned())
     } else {
-        Err(format!("`{s}` is not an output format: use one of {}", names.join(", ")))
+        Err(format!(
+            "`{s}` is not an output format: use one of {}",
+            names.join(", ")
+        ))
     }
 }
 
