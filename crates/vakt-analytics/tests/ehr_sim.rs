@@ -155,8 +155,8 @@ fn scores(r: &Run) -> BTreeMap<&'static str, (usize, f64, f64)> {
         *r.attack_hours.first().unwrap(),
         *r.attack_hours.last().unwrap(),
     );
-    for d in vakt_analytics::ehr::DETECTORS {
-        let found: Vec<&Alert> = r.alerts.iter().filter(|a| a.detector == *d).collect();
+    for d in vakt_analytics::ehr::detectors() {
+        let found: Vec<&Alert> = r.alerts.iter().filter(|a| a.detector == d).collect();
         if found.is_empty() {
             continue;
         }
@@ -180,7 +180,7 @@ fn scores(r: &Run) -> BTreeMap<&'static str, (usize, f64, f64)> {
             })
             .count();
         out.insert(
-            *d,
+            d,
             (
                 found.len(),
                 right as f64 / found.len() as f64,

@@ -62,15 +62,16 @@ pub fn analytics(names: &[String]) -> anyhow::Result<Analytics> {
     if names.iter().any(|d| d == "all") {
         return Ok(Analytics::All);
     }
-    let known = |d: &str| {
-        vakt_analytics::network::DETECTORS.contains(&d)
-            || vakt_analytics::ehr::DETECTORS.contains(&d)
-    };
+    let (network, ehr) = (
+        vakt_analytics::network::detectors(),
+        vakt_analytics::ehr::detectors(),
+    );
+    let known = |d: &str| network.contains(&d) || ehr.contains(&d);
     if let Some(bad) = names.iter().find(|d| d.as_str() != "none" && !known(d)) {
         anyhow::bail!(
             "unknown analytics detector `{bad}`: use all, none or a list of {}, {}",
-            vakt_analytics::network::DETECTORS.join(", "),
-            vakt_analytics::ehr::DETECTORS.join(", ")
+            network.join(", "),
+            ehr.join(", ")
         );
     }
     Ok(Analytics::Only(

@@ -70,21 +70,10 @@ vakt_core::registry! {
     ];
 }
 
-/// The detectors' names.
-pub const DETECTORS: &[&str] = &[
-    "ehr-no-relationship",
-    "ehr-bulk",
-    "ehr-outside-community",
-    "ehr-protected",
-    "ehr-snooping",
-    "ehr-off-hours",
-    "ehr-new-address",
-    "ehr-scripted",
-    "ehr-service-misuse",
-    "ehr-bulk-export",
-    "ehr-deceased",
-    "ehr-out-of-region",
-];
+/// The detectors' names, as in [`Alert::detector`] (from the registry).
+pub fn detectors() -> Vec<&'static str> {
+    REGISTRY.iter().map(|make| make().name()).collect()
+}
 
 /// Thresholds.
 #[derive(Debug, Clone)]

@@ -54,17 +54,12 @@ vakt_core::registry! {
 }
 
 /// The names of the findings the network detectors raise, as in
-/// [`Alert::detector`].
-pub const DETECTORS: &[&str] = &[
-    "beacon",
-    "strobe",
-    "long-connection",
-    "dns-tunnel",
-    "exfiltration",
-    "scan",
-    "lateral-movement",
-    "rare-destination",
-];
+/// [`Alert::detector`] (from the registry: one name per detector, some share one).
+pub fn detectors() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = REGISTRY.iter().map(|make| make().name()).collect();
+    names.dedup();
+    names
+}
 
 /// The network family: detectors that take [`Flow`]s and share [`Facts`].
 #[derive(Debug)]
