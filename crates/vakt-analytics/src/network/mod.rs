@@ -45,6 +45,7 @@ vakt_core::registry! {
         strobe::StrobeDetector::boxed,
         long_connection::LongConnectionDetector::boxed,
         dns_tunnel::DnsTunnelDetector::boxed,
+        dga::DgaDetector::boxed,
         upload::UploadDetector::boxed,
         upload_hour::UploadHourDetector::boxed,
         scan::ScanDetector::boxed,
