@@ -25,6 +25,7 @@ pub mod beacon;
 pub mod ehr;
 pub mod hidden;
 pub mod network;
+pub mod pairs;
 pub mod rita;
 pub mod stats;
 pub mod stream;
