@@ -34,7 +34,7 @@ use std::net::IpAddr;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use vakt_core::field::{DST_IP, METADATA_UID, SRC_IP, TLS_SNI, URL_HOSTNAME};
-use vakt_core::{Event, FieldId, Value};
+use vakt_core::{Event, FieldId, Value, ZeekLog};
 
 use crate::beacon::{BeaconConfig, BeaconScore, STROBE_CONNECTIONS, score};
 use vakt_core::net::Cidr;
@@ -213,10 +213,10 @@ impl RitaBeacons {
 
     /// Takes one event; anything but Zeek conn, ssl and http is ignored.
     pub fn observe(&mut self, e: &Event) {
-        let kind = match e.source.as_str() {
-            "zeek:conn" => 0,
-            "zeek:ssl" => 1,
-            "zeek:http" => 2,
+        let kind = match e.source.zeek_log() {
+            Some(ZeekLog::Conn) => 0,
+            Some(ZeekLog::Ssl) => 1,
+            Some(ZeekLog::Http) => 2,
             _ => return,
         };
         let (Some(Value::Ip(src)), Some(Value::Ip(dst))) = (e.common(SRC_IP), e.common(DST_IP))

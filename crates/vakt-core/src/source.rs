@@ -117,6 +117,7 @@ impl SourceKind {
 
 fn family_of(name: &str) -> SourceFamily {
     match name.split_once(':') {
+        None if name == "evtx" => SourceFamily::Windows,
         Some(("evtx", _)) => SourceFamily::Windows,
         Some(("zeek", log)) => SourceFamily::Zeek(match log {
             "conn" => ZeekLog::Conn,
@@ -195,6 +196,8 @@ mod tests {
         assert!(SourceKind::new("fhir:AuditEvent").is_fhir_audit_event());
         assert!(!SourceKind::new("fhir:Patient").is_fhir_audit_event());
         assert!(SourceKind::windows("Microsoft-Windows-Sysmon/Operational").is_windows());
+        // A Windows event whose channel is not known.
+        assert!(SourceKind::new("evtx").is_windows());
         assert_eq!(SourceKind::new("jsonl").family(), SourceFamily::Other);
         assert_eq!(
             SourceKind::new("zeek:x509").zeek_log(),

@@ -366,7 +366,7 @@ fn add_logons(store: &Store, sets: &mut Sets, until: i64) -> Result<ScanStats, S
         return Ok(ScanStats::default());
     };
     let mut found: BTreeMap<String, i64> = BTreeMap::new();
-    let windows = |s: &str| s.starts_with("evtx") || s.starts_with("windows");
+    let windows = |s: &vakt_core::SourceKind| s.is_windows();
     let hosts = &sets.hosts;
     let st = store.scan(&windows, from, until, &["user", "src_ip"], |r| {
         let (Some(user), Some(ip)) = (r.user, r.src_ip) else {
@@ -423,7 +423,7 @@ fn accesses(
     let mut per_host: FxHashMap<String, u64> = FxHashMap::default();
     let (accounts, hosts) = (&sets.accounts, &sets.hosts);
     let st = store.scan(
-        &|s| s == "fhir:AuditEvent",
+        &|s| s.is_fhir_audit_event(),
         from,
         until,
         &["user", "src_ip", "patient", "origin_path", "origin_at"],

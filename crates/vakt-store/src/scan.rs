@@ -9,6 +9,8 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
 
+use vakt_core::SourceKind;
+
 use crate::{Store, StoreError, day_start, partition, unescape};
 
 /// One stored event as a scan sees it (columns not asked for are `None`).
@@ -68,7 +70,7 @@ impl Store {
     /// are not read.
     pub fn scan(
         &self,
-        sources: &dyn Fn(&str) -> bool,
+        sources: &dyn Fn(&SourceKind) -> bool,
         from: i64,
         to: i64,
         columns: &[&str],
@@ -78,7 +80,7 @@ impl Store {
         let mut st = ScanStats::default();
         for seg in self.segments() {
             let source = partition(&seg, "source=").map(unescape).unwrap_or_default();
-            if !sources(&source) {
+            if !sources(&SourceKind::new(&source)) {
                 continue;
             }
             if let Some(start) = partition(&seg, "day=").and_then(day_start)
