@@ -249,6 +249,36 @@ fn exit_codes_mean_something() {
     assert!(help.contains("Exit codes:"));
 }
 
+/// Diagnostics (a rejected record here) as one JSON object per line for log
+/// collectors with `--log-format json`; as `vakt: …` lines by default.
+#[test]
+fn diagnostics_are_text_or_json_lines() {
+    let bad = shared().join("zeek-rita-testdata/truncated");
+    let (code, _, err) = vakt(&["stats", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("vakt: rejected: ") && l.contains("conn.log: line 67")),
+        "{err}"
+    );
+    let (code, _, err) = vakt(&["stats", bad.to_str().unwrap(), "--log-format", "json"]);
+    assert_eq!(code, 2);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let rejected = lines
+        .iter()
+        .find(|l| l["fields"]["message"].as_str().unwrap().contains("line 67"))
+        .unwrap();
+    assert_eq!(rejected["level"], "WARN");
+    assert_eq!(rejected["target"], "vakt::input");
+    assert!(rejected["timestamp"].is_string());
+    // Quiet: errors only.
+    let (_, _, err) = vakt(&["stats", "-q", bad.to_str().unwrap()]);
+    assert!(!err.contains("rejected:"), "{err}");
+}
+
 #[test]
 fn stats_json_has_the_documented_shape() {
     let f = shared().join("zeek-rita-testdata/proxy");

@@ -10,9 +10,13 @@ use std::sync::OnceLock;
 use serde_json::Value as Json;
 
 fn vakt(args: &[&str]) -> (i32, String, String) {
+    vakt_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+fn vakt_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vakt"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(cwd)
         .env("VAKT_RULES", shared("sigma/rules"))
         .env_remove("VAKT_PSEUDONYM_KEY_FILE")
         .output()
@@ -541,4 +545,39 @@ fn hunting_the_demos_store_finds_what_hunting_its_files_found() {
         let first = a["first"].as_str().unwrap();
         assert!(("2018-01-01T10"..="2018-01-01T11").contains(&first), "{a}");
     }
+}
+
+/// A case folder named relative to where the demo runs works, there and
+/// from anywhere else (the case says where its parts are, relative to itself).
+#[test]
+fn a_relative_case_folder_works_from_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = vakt_in(
+        dir.path(),
+        &[
+            "demo",
+            "--dir",
+            "some/relative/case",
+            "--patients",
+            "2000",
+            "--days",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let j: Json = serde_json::from_str(&out).unwrap();
+    assert!(j["exposure"]["confirmed"].as_u64().unwrap() > 0, "{j}");
+    let (code, _, err) = vakt_in(
+        dir.path(),
+        &["scope", "top", "--case", "some/relative/case"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let moved = tempfile::tempdir().unwrap();
+    let to = moved.path().join("case");
+    std::fs::rename(dir.path().join("some/relative/case"), &to).unwrap();
+    let (code, out, err) = vakt(&["incidents", "--case", to.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("INC-"), "{out}");
 }
