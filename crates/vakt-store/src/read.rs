@@ -116,6 +116,43 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The stored event a piece of evidence refers to: its tenant, and the
+    /// reference's time, source kind and place (only the partition of that
+    /// tenant, day and source kind is opened, and only the row groups of that
+    /// moment read). `None` when the store does not hold it, or the reference
+    /// lacks its time.
+    pub fn find(&self, tenant: &str, r: &vakt_core::EventRef) -> Result<Option<Event>, StoreError> {
+        let Some(t) = r.time else {
+            return Ok(None);
+        };
+        let q = EventQuery {
+            tenant: Some(tenant.to_owned()),
+            from: Some(t.0),
+            to: Some(t.0.saturating_add(1)),
+        };
+        let mut found = None;
+        for seg in self.event_segments(&q) {
+            let kind = partition(&seg, "source=").map(unescape);
+            if r.source
+                .as_ref()
+                .is_some_and(|s| kind.as_deref() != Some(s.as_str()))
+            {
+                continue;
+            }
+            read_segment(&seg, &q, &mut |e| {
+                if found.is_none() && *e.origin.path == *r.path && e.origin.locator == r.locator {
+                    found = Some(e);
+                }
+            })?;
+            if found.is_some() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Calls `f` with every event of one segment that `q` asks for.
 pub fn read_segment(
     seg: &Path,

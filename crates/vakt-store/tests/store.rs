@@ -172,6 +172,25 @@ fn stored_events_read_back_whole() {
         Some(&Value::str(&pseudo.pseudonym("ous", "p42")))
     );
     assert_eq!(ehr_back.fields, vec![(action, Value::str("R"))]);
+    // An alert's evidence leads back to the stored event.
+    for e in [&events[5], &events[2_999], &ehr] {
+        let r = vakt_core::EventRef::to(e);
+        let found = store
+            .find("ous", &r)
+            .unwrap()
+            .expect("the referenced event");
+        assert_eq!((found.time, &found.origin), (e.time, &e.origin));
+        assert_eq!(found.source, e.source);
+    }
+    let mut elsewhere = vakt_core::EventRef::to(&events[5]);
+    elsewhere.locator = Locator::Line(1_000_000);
+    assert!(store.find("ous", &elsewhere).unwrap().is_none());
+    assert!(
+        store
+            .find("vv", &vakt_core::EventRef::to(&events[5]))
+            .unwrap()
+            .is_none()
+    );
     // A time range and another tenant read nothing outside them.
     let q = vakt_store::EventQuery {
         tenant: Some("ous".into()),

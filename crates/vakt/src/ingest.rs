@@ -30,8 +30,8 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     match &args.store {
         Some(dir) => {
             let (store, removed) = vakt_store::Store::open(dir)?;
-            if removed > 0 && !quiet {
-                eprintln!("vakt: removed {removed} partial segments of an interrupted write");
+            if removed > 0 {
+                tracing::warn!(target: "vakt::store", "removed {removed} partial segments of an interrupted write");
             }
             let tenant = args.input.tenant.as_deref().unwrap_or("default");
             let pseudo =

@@ -27,8 +27,9 @@ pub fn pseudonymiser(
             .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?,
         None => {
             if !quiet && !tenant_keys.contains_key(tenant) {
-                eprintln!(
-                    "vakt: no pseudonym key (--pseudonym-key-file, VAKT_PSEUDONYM_KEY_FILE, or pseudonym_keys in the config): patients are pseudonymised with a random key valid for this run only"
+                tracing::warn!(
+                    target: "vakt::keys",
+                    "no pseudonym key (--pseudonym-key-file, VAKT_PSEUDONYM_KEY_FILE, or pseudonym_keys in the config): patients are pseudonymised with a random key valid for this run only"
                 );
             }
             Pseudonymiser::ephemeral()

@@ -108,7 +108,7 @@ pub fn load(
 pub fn check(args: RulesCheckArgs) -> anyhow::Result<ExitCode> {
     for p in &args.paths {
         if !p.exists() {
-            eprintln!("vakt: cannot read: {}: no such file or folder", p.display());
+            tracing::error!(target: "vakt::input", "cannot read: {}: no such file or folder", p.display());
             return Ok(ExitCode::from(1));
         }
     }
