@@ -8,8 +8,9 @@
 //! named rules; correlation rules ([`correlation`]) count and order the
 //! matches of other rules over time.
 //!
-//! Not here: reading logs (that is `vakt-ingest`) and presenting detections
-//! (the `vakt hunt` command).
+//! Not here: reading logs (that is `vakt-ingest`), or turning matches into
+//! alerts and running them with the other detectors (`vakt-detect`'s Sigma
+//! detector and pipeline).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
