@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::builder::{Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -148,29 +149,73 @@ pub(crate) fn row(e: &Event, pseudo: &Pseudonymiser) -> Row {
     r
 }
 
-pub(crate) fn batch(rows: &[Row]) -> RecordBatch {
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
-    cols.push(Arc::new(Int64Array::from_iter_values(
-        rows.iter().map(|r| r.time),
-    )));
-    let text = |i: usize| -> ArrayRef {
-        Arc::new(StringArray::from_iter(
-            rows.iter().map(|r| r.text[i].as_deref()),
-        ))
-    };
-    for i in [T_SOURCE, T_HOST, T_USER, T_SRC, T_DST] {
-        cols.push(text(i));
+/// A partition's rows as they arrive, column by column: strings packed in
+/// one buffer per column (a row costs its bytes and an offset per column,
+/// not an allocation per value).
+#[derive(Debug)]
+pub(crate) struct Columns {
+    time: Int64Builder,
+    text: [StringBuilder; 17],
+    src_port: Int32Builder,
+    dst_port: Int32Builder,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns {
+            time: Int64Builder::new(),
+            text: std::array::from_fn(|_| StringBuilder::new()),
+            src_port: Int32Builder::new(),
+            dst_port: Int32Builder::new(),
+            rows: 0,
+            bytes: 0,
+        }
     }
-    cols.push(Arc::new(Int32Array::from_iter(
-        rows.iter().map(|r| r.src_port),
-    )));
-    cols.push(Arc::new(Int32Array::from_iter(
-        rows.iter().map(|r| r.dst_port),
-    )));
-    for i in T_DOMAIN..=T_COMMON {
-        cols.push(text(i));
+}
+
+/// Per row, besides its strings: time, ports, offsets, validity.
+const ROW_OVERHEAD: usize = 8 + 2 * 4 + 17 * 4 + 3;
+
+impl Columns {
+    /// Appends a row.
+    pub(crate) fn push(&mut self, r: &Row) {
+        self.time.append_value(r.time);
+        self.src_port.append_option(r.src_port);
+        self.dst_port.append_option(r.dst_port);
+        for (b, v) in self.text.iter_mut().zip(&r.text) {
+            self.bytes += v.as_ref().map_or(0, String::len);
+            b.append_option(v.as_deref());
+        }
+        self.bytes += ROW_OVERHEAD;
+        self.rows += 1;
     }
-    RecordBatch::try_new(schema(), cols).expect("columns match the schema")
+
+    /// Rows held.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes held (about).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The rows as one record batch, in the order they came.
+    pub(crate) fn finish(mut self) -> RecordBatch {
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len());
+        cols.push(Arc::new(self.time.finish()));
+        for i in [T_SOURCE, T_HOST, T_USER, T_SRC, T_DST] {
+            cols.push(Arc::new(self.text[i].finish()));
+        }
+        cols.push(Arc::new(self.src_port.finish()));
+        cols.push(Arc::new(self.dst_port.finish()));
+        for i in T_DOMAIN..=T_COMMON {
+            cols.push(Arc::new(self.text[i].finish()));
+        }
+        RecordBatch::try_new(schema(), cols).expect("columns match the schema")
+    }
 }
 
 pub(crate) fn properties(rows_per_group: usize) -> WriterProperties {

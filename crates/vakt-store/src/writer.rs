@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use vakt_core::Event;
 use vakt_core::pseudo::Pseudonymiser;
 
-use crate::segment::{Row, batch, properties, row, schema};
+use crate::segment::{Columns, properties, row, schema};
 use crate::{DAY_NS, StoreError, escape, io, pq};
 
 /// A partition: tenant, day number (since the epoch, UTC), source kind.
@@ -20,11 +20,13 @@ type Partition = (Arc<str>, i64, Arc<str>);
 pub struct StoreWriter {
     dir: PathBuf,
     pseudo: Arc<Pseudonymiser>,
-    buffers: FxHashMap<Partition, Vec<Row>>,
-    /// Rows held in all buffers, and the most that may be: input that
-    /// spreads over many days and sources must not be held whole.
+    buffers: FxHashMap<Partition, Columns>,
+    /// Rows and bytes held in all buffers, and the most that may be: input
+    /// that spreads over many days and sources must not be held whole.
     buffered: usize,
+    buffered_bytes: usize,
     max_buffered: usize,
+    max_buffered_bytes: usize,
     segment_rows: usize,
     group_rows: usize,
     written: u64,
@@ -40,7 +42,9 @@ impl StoreWriter {
             pseudo,
             buffers: FxHashMap::default(),
             buffered: 0,
+            buffered_bytes: 0,
             max_buffered: 262_144,
+            max_buffered_bytes: 64 << 20,
             segment_rows: 65_536,
             group_rows: 16_384,
             written: 0,
@@ -63,6 +67,15 @@ impl StoreWriter {
         self
     }
 
+    /// At most about this many bytes of rows held over all partitions
+    /// (default 64 MiB): beyond it, the largest partition is written as a
+    /// (smaller) segment. Wide events (a Windows event's native fields) fill
+    /// memory long before the row count does.
+    pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes.max(1);
+        self
+    }
+
     /// Takes one event; a partition's buffer that is full is written as a
     /// segment, and so is the fullest when all buffers together hold too much.
     pub fn append(&mut self, e: &Event) -> Result<(), StoreError> {
@@ -70,28 +83,36 @@ impl StoreWriter {
         let day = e.time.0.div_euclid(DAY_NS);
         let key = (e.tenant.clone(), day, e.source.as_arc().clone());
         let r = row(e, &self.pseudo);
-        let full = {
+        let (full, bytes) = {
             let buf = self.buffers.entry(key.clone()).or_default();
-            buf.push(r);
-            buf.len() >= self.segment_rows
+            let before = buf.bytes();
+            buf.push(&r);
+            (buf.rows() >= self.segment_rows, buf.bytes() - before)
         };
         self.buffered += 1;
-        if full && let Some(rows) = self.buffers.remove(&key) {
-            self.buffered -= rows.len();
-            self.write(&key, rows)?;
+        self.buffered_bytes += bytes;
+        if full && let Some(cols) = self.buffers.remove(&key) {
+            self.take(&cols);
+            self.write(&key, cols)?;
         }
-        if self.buffered > self.max_buffered
+        if (self.buffered > self.max_buffered || self.buffered_bytes > self.max_buffered_bytes)
             && let Some(k) = self
                 .buffers
                 .iter()
-                .max_by_key(|(_, b)| b.len())
+                .max_by_key(|(_, b)| b.bytes())
                 .map(|(k, _)| k.clone())
-            && let Some(rows) = self.buffers.remove(&k)
+            && let Some(cols) = self.buffers.remove(&k)
         {
-            self.buffered -= rows.len();
-            self.write(&k, rows)?;
+            self.take(&cols);
+            self.write(&k, cols)?;
         }
         Ok(())
+    }
+
+    /// A partition's buffer leaves the count of what is held.
+    fn take(&mut self, cols: &Columns) {
+        self.buffered -= cols.rows();
+        self.buffered_bytes -= cols.bytes();
     }
 
     /// Writes every buffered event; after it returns, all appended events are stored.
@@ -99,9 +120,9 @@ impl StoreWriter {
         let mut keys: Vec<_> = self.buffers.keys().cloned().collect();
         keys.sort();
         for k in keys {
-            if let Some(rows) = self.buffers.remove(&k) {
-                self.buffered -= rows.len();
-                self.write(&k, rows)?;
+            if let Some(cols) = self.buffers.remove(&k) {
+                self.take(&cols);
+                self.write(&k, cols)?;
             }
         }
         Ok(())
@@ -117,8 +138,8 @@ impl StoreWriter {
         &self.segments
     }
 
-    fn write(&mut self, key: &Partition, rows: Vec<Row>) -> Result<(), StoreError> {
-        if rows.is_empty() {
+    fn write(&mut self, key: &Partition, cols: Columns) -> Result<(), StoreError> {
+        if cols.rows() == 0 {
             return Ok(());
         }
         let dir = self
@@ -148,9 +169,13 @@ impl StoreWriter {
         let pq = pq(&tmp);
         let mut w =
             ArrowWriter::try_new(file, schema(), Some(properties(self.group_rows))).map_err(pq)?;
-        for chunk in rows.chunks(self.group_rows) {
-            w.write(&batch(chunk)).map_err(pq)?;
+        let rows = cols.finish();
+        let mut at = 0;
+        while at < rows.num_rows() {
+            let n = self.group_rows.min(rows.num_rows() - at);
+            w.write(&rows.slice(at, n)).map_err(pq)?;
             w.flush().map_err(pq)?;
+            at += n;
         }
         let file = w.into_inner().map_err(pq)?;
         file.sync_all().map_err(io(&tmp))?;
@@ -159,7 +184,7 @@ impl StoreWriter {
         if let Ok(d) = File::open(&dir) {
             let _ = d.sync_all();
         }
-        self.written += rows.len() as u64;
+        self.written += rows.num_rows() as u64;
         self.segments.push(done);
         Ok(())
     }

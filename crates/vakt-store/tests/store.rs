@@ -121,6 +121,32 @@ fn the_writer_holds_a_bounded_number_of_rows() {
     assert_eq!(rows, events.len() as u64);
 }
 
+/// Wide events fill memory before their count does: the writer bounds the
+/// bytes it holds too, and every event is still stored once.
+#[test]
+fn the_writer_holds_a_bounded_number_of_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path()).unwrap();
+    let pseudo = Arc::new(Pseudonymiser::new(b"sixteen bytes or more").unwrap());
+    let mut w = store.writer(pseudo).with_max_buffered_bytes(64 << 10);
+    let events = history();
+    let mut early = false;
+    for e in &events {
+        w.append(e).unwrap();
+        early |= !w.segments().is_empty();
+    }
+    assert!(early, "no segment before the end");
+    w.flush().unwrap();
+    assert_eq!(w.written(), events.len() as u64);
+    let mut times = Vec::new();
+    store
+        .scan(&|_| true, i64::MIN, i64::MAX, &["src_ip"], |r| {
+            times.push(r.time)
+        })
+        .unwrap();
+    assert_eq!(times.len(), events.len());
+}
+
 /// A stored event reads back whole: time, tenant, source kind, typed
 /// native and common fields, origin; an EHR event's patient as its
 /// pseudonym, its patient references left out.
