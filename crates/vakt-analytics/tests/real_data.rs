@@ -125,6 +125,14 @@ fn rita_missing_host_beacon_and_open_ssh_session() {
         .parse()
         .unwrap();
     assert!((183_601.0..183_601.0 + 3600.0).contains(&secs), "{secs}");
+    // The evidence leads to the pair's first record and to the long session
+    // itself (an open_conn record), not only to the short beacon connections.
+    assert!(long.origins.len() >= 2, "{:?}", long.origins);
+    assert!(
+        long.origins.iter().any(|o| o.path.contains("open_conn")),
+        "{:?}",
+        long.origins
+    );
 }
 
 /// Stratosphere's port-scanning scenario: per its README one client,

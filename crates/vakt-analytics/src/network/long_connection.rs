@@ -17,15 +17,34 @@ struct Edge {
     /// Summed duration of closed connections.
     seconds: f64,
     count: u64,
-    /// Connections still open when last logged (Zeek `open_conn`), by uid:
-    /// the longest duration seen. Only those over [`LONG_TRACKED`] seconds.
-    open: FxHashMap<Box<str>, f64>,
-    /// Uids of closed connections over [`LONG_TRACKED`] seconds, so an open
-    /// record of a connection that later closed is not counted twice.
-    closed: FxHashSet<Box<str>>,
+    /// The pair's long connections, if it has any (few pairs do: kept apart
+    /// so that the many pairs of a large network stay small).
+    long: Option<Box<Long>>,
     first: i64,
     last: i64,
+    /// The pair's first record.
+    origin: Option<Origin>,
+}
+
+/// A pair's connections over [`LONG_TRACKED`] seconds.
+#[derive(Debug, Default, Clone)]
+struct Long {
+    /// Connections still open when last logged (Zeek `open_conn`), by uid:
+    /// the longest duration seen.
+    open: FxHashMap<Box<str>, f64>,
+    /// Uids of closed ones, so an open record of a connection that later
+    /// closed is not counted twice.
+    closed: FxHashSet<Box<str>>,
+    /// Where the first of them were recorded.
     origins: Vec<Origin>,
+}
+
+impl Long {
+    fn see(&mut self, origin: &Origin) {
+        if self.origins.len() < 2 {
+            self.origins.push(origin.clone());
+        }
+    }
 }
 
 impl Edge {
@@ -40,9 +59,24 @@ impl Edge {
     fn see(&mut self, t: i64, origin: &Origin) {
         self.first = self.first.min(t);
         self.last = self.last.max(t);
-        if self.origins.len() < 3 {
-            self.origins.push(origin.clone());
+        if self.origin.is_none() {
+            self.origin = Some(origin.clone());
         }
+    }
+
+    fn long(&mut self) -> &mut Long {
+        self.long.get_or_insert_with(Box::default)
+    }
+
+    /// The evidence: the first record, then the first long connections.
+    fn origins(&self) -> Vec<Origin> {
+        let mut out: Vec<Origin> = self.origin.iter().cloned().collect();
+        for o in self.long.iter().flat_map(|l| &l.origins) {
+            if !out.contains(o) {
+                out.push(o.clone());
+            }
+        }
+        out
     }
 }
 
@@ -80,9 +114,11 @@ impl Detector<Network> for LongConnectionDetector {
                     .entry((src, dst))
                     .or_insert_with(|| Edge::starting(t));
                 let key: Box<str> = f.uid().map_or_else(|| format!("{t}").into(), Into::into);
-                let d = l.open.entry(key).or_insert(0.0);
-                *d = d.max(f.duration);
                 l.see(t, f.origin());
+                let long = l.long();
+                let d = long.open.entry(key).or_insert(0.0);
+                *d = d.max(f.duration);
+                long.see(f.origin());
             }
             FlowKind::Conn if f.unicast => {
                 let l = self
@@ -91,12 +127,14 @@ impl Detector<Network> for LongConnectionDetector {
                     .or_insert_with(|| Edge::starting(t));
                 l.seconds += f.duration;
                 l.count += 1;
-                if f.duration >= LONG_TRACKED
-                    && let Some(u) = f.uid()
-                {
-                    l.closed.insert(u.into());
-                }
                 l.see(t, f.origin());
+                if f.duration >= LONG_TRACKED {
+                    let long = l.long();
+                    if let Some(u) = f.uid() {
+                        long.closed.insert(u.into());
+                    }
+                    long.see(f.origin());
+                }
             }
             _ => {}
         }
@@ -105,10 +143,14 @@ impl Detector<Network> for LongConnectionDetector {
     fn flush(&mut self, facts: &Facts, out: &mut Vec<Alert>) {
         for ((src, dst), l) in &self.pairs {
             let still_open: Vec<f64> = l
-                .open
+                .long
                 .iter()
-                .filter(|(u, _)| !l.closed.contains(*u))
-                .map(|(_, d)| *d)
+                .flat_map(|long| {
+                    long.open
+                        .iter()
+                        .filter(|(u, _)| !long.closed.contains(*u))
+                        .map(|(_, d)| *d)
+                })
                 .collect();
             let hours = (l.seconds + still_open.iter().sum::<f64>()) / 3600.0;
             if hours < 1.0 || facts.prevalence(*dst) >= facts.common_threshold() {
@@ -143,7 +185,7 @@ impl Detector<Network> for LongConnectionDetector {
                     ("connections", l.count.to_string()),
                     ("still_open", still_open.len().to_string()),
                 ],
-                origins: l.origins.clone(),
+                origins: l.origins(),
             };
             out.push(f.alert(&facts.tenant));
         }
@@ -159,18 +201,22 @@ impl Detector<Network> for LongConnectionDetector {
                 let l = me.pairs.entry(k).or_insert_with(|| Edge::starting(v.first));
                 l.seconds += v.seconds;
                 l.count += v.count;
-                for (u, d) in v.open {
-                    let e = l.open.entry(u).or_insert(0.0);
-                    *e = e.max(d);
+                if let Some(vl) = v.long {
+                    let long = l.long();
+                    for (u, d) in vl.open {
+                        let e = long.open.entry(u).or_insert(0.0);
+                        *e = e.max(d);
+                    }
+                    long.closed.extend(vl.closed);
+                    for o in vl.origins {
+                        long.see(&o);
+                    }
                 }
-                l.closed.extend(v.closed);
                 l.first = l.first.min(v.first);
                 l.last = l.last.max(v.last);
-                l.origins.extend(
-                    v.origins
-                        .into_iter()
-                        .take(3usize.saturating_sub(l.origins.len())),
-                );
+                if l.origin.is_none() {
+                    l.origin = v.origin;
+                }
             }
         });
     }

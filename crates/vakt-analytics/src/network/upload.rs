@@ -17,8 +17,9 @@ struct Upload {
     bytes_out: u64,
     first: i64,
     last: i64,
-    /// The first records of the pair.
-    origins: Vec<Origin>,
+    /// The pair's first record (kept inline: most pairs never upload much,
+    /// and a vector per pair of a large network costs more than its counts).
+    origin: Option<Origin>,
     /// The first records carrying over a megabyte out.
     big: Vec<Origin>,
 }
@@ -58,8 +59,8 @@ impl Detector<Network> for UploadDetector {
         u.bytes_out += f.bytes_out;
         u.first = u.first.min(t);
         u.last = u.last.max(t);
-        if u.origins.len() < 3 {
-            u.origins.push(f.origin().clone());
+        if u.origin.is_none() {
+            u.origin = Some(f.origin().clone());
         }
         if f.bytes_out > 1_000_000 && u.big.len() < 3 {
             u.big.push(f.origin().clone());
@@ -90,7 +91,7 @@ impl Detector<Network> for UploadDetector {
                 count: 1,
                 evidence: vec![("bytes_out", u.bytes_out.to_string())],
                 origins: if u.big.is_empty() {
-                    u.origins.clone()
+                    u.origin.iter().cloned().collect()
                 } else {
                     u.big.clone()
                 },
@@ -114,11 +115,9 @@ impl Detector<Network> for UploadDetector {
                 u.bytes_out += v.bytes_out;
                 u.first = u.first.min(v.first);
                 u.last = u.last.max(v.last);
-                u.origins.extend(
-                    v.origins
-                        .into_iter()
-                        .take(3usize.saturating_sub(u.origins.len())),
-                );
+                if u.origin.is_none() {
+                    u.origin = v.origin;
+                }
                 u.big
                     .extend(v.big.into_iter().take(3usize.saturating_sub(u.big.len())));
             }
