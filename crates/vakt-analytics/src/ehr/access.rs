@@ -15,7 +15,7 @@ use vakt_core::field::{
 use vakt_core::pseudo::Pseudonymiser;
 use vakt_core::{Event, Value};
 
-use super::{DAY, EhrConfig, HOUR, PatientRead};
+use super::{DAY, DayTally, EhrConfig, HOUR, HourTally, PatientRead, Tallies};
 
 /// Purposes that explain reading a record without a recorded relationship.
 const EMERGENCY_PURPOSES: [&str; 3] = ["ETREAT", "BTG", "ERTREAT"];
@@ -110,6 +110,8 @@ pub struct Facts {
     staff_by_nin: FxHashMap<Box<str>, Box<str>>,
     /// Patient pseudonym → record id, when events carry pseudonyms.
     pseudonyms: Option<FxHashMap<String, Box<str>>>,
+    /// Per user: the open hour and day, counted once for every detector.
+    tallies: Vec<Tallies>,
     /// Reads counted as approved research exports (not judged).
     pub approved_research: u64,
     /// AuditEvents seen.
@@ -159,6 +161,7 @@ impl Facts {
             communities: Vec::new(),
             peer_ids: FxHashMap::default(),
             pseudonyms: None,
+            tallies: Vec::new(),
             approved_research: 0,
             events: 0,
             unattributed: 0,
@@ -196,6 +199,37 @@ impl Facts {
     /// A user.
     pub fn user(&self, u: u32) -> &UserFacts {
         &self.users[u as usize]
+    }
+
+    /// A user's open hour (complete at its `HourEnd`), if they read at all.
+    pub(crate) fn hour(&self, u: u32) -> Option<&HourTally> {
+        self.tallies.get(u as usize).map(|t| &t.hour)
+    }
+
+    /// A user's open day (complete at its `DayEnd`), if they read at all.
+    pub(crate) fn day(&self, u: u32) -> Option<&DayTally> {
+        self.tallies.get(u as usize).map(|t| &t.day)
+    }
+
+    /// Counts an access in its user's hour and day.
+    pub(crate) fn tally(
+        &mut self,
+        u: u32,
+        t: i64,
+        patients: &[PatientRead],
+        o: &vakt_core::Origin,
+    ) {
+        super::slot(&mut self.tallies, u).see(t, patients, o);
+    }
+
+    /// Every detector has judged this hour or day: it starts again empty.
+    pub(crate) fn close(&mut self, end: &WindowEnd) {
+        match *end {
+            WindowEnd::Hour { user, .. } => super::slot(&mut self.tallies, user).hour.clear(),
+            WindowEnd::Day { user, .. } => {
+                super::slot(&mut self.tallies, user).day = DayTally::default()
+            }
+        }
     }
 
     /// A user's account name.

@@ -3,11 +3,10 @@
 //! percentile. An hour found to be bulk is an anomaly, not part of anyone's
 //! baseline.
 
-use rustc_hash::FxHashSet;
 use vakt_core::detector::Detector;
-use vakt_core::{Alert, Origin};
+use vakt_core::Alert;
 
-use super::{Ehr, EhrInput, Finding, push_origin, slot};
+use super::{Ehr, EhrInput, Finding, slot};
 
 /// A peer group's hourly distinct-patient counts (a histogram, capped at 1,000).
 #[derive(Debug, Default, Clone)]
@@ -42,14 +41,9 @@ impl Peers {
     }
 }
 
-/// One user's hour, and their history.
+/// One user's history.
 #[derive(Debug, Default)]
 struct User {
-    patients: FxHashSet<u32>,
-    reads: usize,
-    first: i64,
-    last: i64,
-    origins: Vec<Origin>,
     /// Largest distinct patients in an earlier hour.
     max_hour: usize,
     /// Hours with reads closed so far.
@@ -77,27 +71,15 @@ impl Detector<Ehr> for BulkDetector {
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
         match input {
-            EhrInput::Access(a) => {
-                let u = slot(&mut self.users, a.user);
-                if u.reads == 0 {
-                    (u.first, u.last) = (a.time, a.time);
-                }
-                u.reads += 1;
-                u.first = u.first.min(a.time);
-                u.last = u.last.max(a.time);
-                push_origin(&mut u.origins, &a.event.origin);
-                for p in a.patients {
-                    u.patients.insert(p.patient);
-                }
-            }
+            EhrInput::Access(_) | EhrInput::DayEnd { .. } => {}
             EhrInput::HourEnd { facts, user, .. } => {
                 let cfg = facts.config();
                 let info = facts.user(*user);
-                let u = slot(&mut self.users, *user);
-                if u.reads == 0 {
+                let Some(h) = facts.hour(*user).filter(|h| h.reads() > 0) else {
                     return;
-                }
-                let n = u.patients.len();
+                };
+                let u = slot(&mut self.users, *user);
+                let n = h.patients.len();
                 let mut bulk = false;
                 if !info.service {
                     // Each baseline counts once it has some: three closed
@@ -121,24 +103,24 @@ impl Detector<Ehr> for BulkDetector {
                         let f = Finding {
                             detector: "ehr-bulk",
                             user: *user,
-                            window: format!("hour {}", u.first.div_euclid(super::HOUR)),
+                            window: format!("hour {}", h.first.div_euclid(super::HOUR)),
                             title: format!(
                                 "Account {} read {n} patients' records in an hour (own largest hour before: {own}; peers' 95th percentile: {peer_p95})",
                                 info.name
                             ),
-                            first: u.first,
-                            last: u.last,
+                            first: h.first,
+                            last: h.last,
                             score: (0.5 + 0.1 * ratio.log2()).min(1.0),
                             techniques: &["T1213"],
-                            patients: u.patients.iter().take(20).copied().collect(),
-                            count: u.reads as u64,
+                            patients: h.patients.iter().take(20).copied().collect(),
+                            count: h.reads() as u64,
                             evidence: vec![
                                 ("patients", n.to_string()),
-                                ("reads", u.reads.to_string()),
+                                ("reads", h.reads().to_string()),
                                 ("own_max_hour", own.to_string()),
                                 ("peer_p95_hour", peer_p95.to_string()),
                             ],
-                            origins: u.origins.clone(),
+                            origins: h.origins.clone(),
                         };
                         out.push(f.alert(facts));
                     }
@@ -150,12 +132,7 @@ impl Detector<Ehr> for BulkDetector {
                     }
                 }
                 u.hours_closed += 1;
-                // The buffers go back for the next hour (no allocation per user-hour).
-                u.patients.clear();
-                u.origins.clear();
-                u.reads = 0;
             }
-            EhrInput::DayEnd { .. } => {}
         }
     }
 }

@@ -4,11 +4,10 @@
 use vakt_core::Alert;
 use vakt_core::detector::Detector;
 
-use super::{DAY, DayTally, Ehr, EhrInput, Finding, slot, without_relationship};
+use super::{DAY, Ehr, EhrInput, Finding, slot, without_relationship};
 
 #[derive(Debug, Default)]
 struct User {
-    day: DayTally,
     patients: Vec<u32>,
 }
 
@@ -34,7 +33,6 @@ impl Detector<Ehr> for DeceasedDetector {
         match input {
             EhrInput::Access(a) => {
                 let u = slot(&mut self.users, a.user);
-                u.day.see(a);
                 for p in without_relationship(a) {
                     let pc = a.facts.patient(p.patient);
                     if pc.known
@@ -48,6 +46,9 @@ impl Detector<Ehr> for DeceasedDetector {
             }
             EhrInput::DayEnd { facts, user, day } => {
                 let u = std::mem::take(slot(&mut self.users, *user));
+                let Some(t) = facts.day(*user) else {
+                    return;
+                };
                 if u.patients.is_empty() {
                     return;
                 }
@@ -60,14 +61,14 @@ impl Detector<Ehr> for DeceasedDetector {
                         "Account {} read {n} deceased patients' records without a care relationship",
                         facts.user_name(*user)
                     ),
-                    first: u.day.first,
-                    last: u.day.last,
+                    first: t.first,
+                    last: t.last,
                     score: (0.4 + 0.1 * n as f64).min(0.8),
                     techniques: &["T1213"],
                     patients: u.patients.iter().take(20).copied().collect(),
                     count: n as u64,
                     evidence: vec![("deceased", n.to_string())],
-                    origins: u.day.origins,
+                    origins: t.origins.clone(),
                 };
                 out.push(f.alert(facts));
             }

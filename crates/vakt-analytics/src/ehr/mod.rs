@@ -40,6 +40,7 @@ mod family;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use rustc_hash::FxHashSet;
 use vakt_core::detector::{Detector, Family, Make};
 use vakt_core::pseudo::Pseudonymiser;
 use vakt_core::{Alert, AlertKey, AnalyticRule, Entity, Event, Origin, Rule, Severity, Timestamp};
@@ -207,9 +208,10 @@ pub(crate) fn slot<T: Default>(v: &mut Vec<T>, u: u32) -> &mut T {
     &mut v[i]
 }
 
-/// A user's day as the day detectors count it: the patients read, the
-/// first and last access, where the first accesses were recorded.
-#[derive(Debug, Default)]
+/// A user's day as the family counts it for the day detectors: the
+/// patients read, the first and last access, where the first accesses were
+/// recorded ([`Facts::day`], complete when the day ends).
+#[derive(Debug, Default, Clone)]
 pub(crate) struct DayTally {
     pub reads: usize,
     pub first: i64,
@@ -219,13 +221,65 @@ pub(crate) struct DayTally {
 
 impl DayTally {
     /// Counts an access.
-    pub fn see(&mut self, a: &Access<'_>) {
+    fn see(&mut self, time: i64, patients: usize, origin: &Origin) {
         if self.reads == 0 {
-            self.first = a.time;
+            self.first = time;
         }
-        self.last = a.time;
-        self.reads += a.patients.len();
-        push_origin(&mut self.origins, &a.event.origin);
+        self.last = time;
+        self.reads += patients;
+        push_origin(&mut self.origins, origin);
+    }
+}
+
+/// A user's hour as the family counts it for the hour detectors: the
+/// distinct patients, when each access came, where the first were recorded
+/// ([`Facts::hour`], complete when the hour ends). Counted once for every
+/// detector that judges hours.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HourTally {
+    pub patients: FxHashSet<u32>,
+    pub times: Vec<i64>,
+    pub first: i64,
+    pub last: i64,
+    pub origins: Vec<Origin>,
+}
+
+impl HourTally {
+    /// Accesses in the hour.
+    pub fn reads(&self) -> usize {
+        self.times.len()
+    }
+
+    fn see(&mut self, time: i64, patients: &[PatientRead], origin: &Origin) {
+        if self.times.is_empty() {
+            (self.first, self.last) = (time, time);
+        }
+        self.first = self.first.min(time);
+        self.last = self.last.max(time);
+        self.times.push(time);
+        push_origin(&mut self.origins, origin);
+        self.patients.extend(patients.iter().map(|p| p.patient));
+    }
+
+    fn clear(&mut self) {
+        self.patients.clear();
+        self.times.clear();
+        self.origins.clear();
+    }
+}
+
+/// A user's open hour and day.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tallies {
+    pub hour: HourTally,
+    pub day: DayTally,
+}
+
+impl Tallies {
+    /// Counts an access in the user's hour and day.
+    pub(crate) fn see(&mut self, time: i64, patients: &[PatientRead], origin: &Origin) {
+        self.hour.see(time, patients, origin);
+        self.day.see(time, patients.len(), origin);
     }
 }
 
@@ -396,6 +450,7 @@ impl EhrAnalytics {
             for end in ends {
                 self.tell(&end);
             }
+            self.facts.tally(a.user, a.time, &reads, &e.origin);
             let input = EhrInput::Access(Access {
                 facts: &self.facts,
                 event: e,
@@ -430,6 +485,7 @@ impl EhrAnalytics {
         for d in &mut self.detectors {
             d.observe(&input, &mut self.raised);
         }
+        self.facts.close(end);
     }
 
     /// Streaming: takes a context resource arriving after the load (a new or

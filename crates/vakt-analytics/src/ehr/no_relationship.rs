@@ -7,14 +7,13 @@
 use vakt_core::Alert;
 use vakt_core::detector::Detector;
 
-use super::{DayTally, Ehr, EhrInput, Finding, Span, slot, without_relationship};
+use super::{Ehr, EhrInput, Finding, Span, slot, without_relationship};
 
 /// Unexplained reads kept per user-day.
 const MAX_KEPT: usize = 100_000;
 
 #[derive(Debug, Default)]
 struct User {
-    day: DayTally,
     unexplained: Vec<u32>,
     explained: usize,
     span: Span,
@@ -42,7 +41,6 @@ impl Detector<Ehr> for NoRelationshipDetector {
         match input {
             EhrInput::Access(a) => {
                 let u = slot(&mut self.users, a.user);
-                u.day.see(a);
                 for p in without_relationship(a) {
                     if p.explained {
                         u.explained += 1;
@@ -55,11 +53,14 @@ impl Detector<Ehr> for NoRelationshipDetector {
             EhrInput::DayEnd { facts, user, day } => {
                 let cfg = facts.config();
                 let u = std::mem::take(slot(&mut self.users, *user));
+                let Some(t) = facts.day(*user) else {
+                    return;
+                };
                 let n = u.unexplained.len();
                 if n >= cfg.no_relationship_min
-                    && n as f64 >= cfg.no_relationship_share * u.day.reads as f64
+                    && n as f64 >= cfg.no_relationship_share * t.reads as f64
                 {
-                    let share = n as f64 / u.day.reads.max(1) as f64;
+                    let share = n as f64 / t.reads.max(1) as f64;
                     let f = Finding {
                         detector: "ehr-no-relationship",
                         user: *user,
@@ -79,9 +80,9 @@ impl Detector<Ehr> for NoRelationshipDetector {
                         evidence: vec![
                             ("without_relationship", n.to_string()),
                             ("explained_by_emergency", u.explained.to_string()),
-                            ("reads", u.day.reads.to_string()),
+                            ("reads", t.reads.to_string()),
                         ],
-                        origins: u.day.origins,
+                        origins: t.origins.clone(),
                     };
                     out.push(f.alert(facts));
                 }

@@ -2,20 +2,14 @@
 //! from any the user has worked in, after three days of history (hours
 //! within two of a usual hour are shift variation, not off-hours).
 
-use rustc_hash::FxHashSet;
 use vakt_core::detector::Detector;
-use vakt_core::{Alert, Origin};
+use vakt_core::Alert;
 
-use super::{DAY, Ehr, EhrInput, Finding, HOUR, push_origin, slot};
+use super::{DAY, Ehr, EhrInput, Finding, HOUR, slot};
 
-/// One user's hour, and the hours of the day they work in.
+/// The hours of the day one user works in.
 #[derive(Debug, Default)]
 struct User {
-    patients: FxHashSet<u32>,
-    reads: usize,
-    first: i64,
-    last: i64,
-    origins: Vec<Origin>,
     /// Reads per hour of day, over completed days.
     usual: [u32; 24],
     today: [u32; 24],
@@ -43,25 +37,15 @@ impl Detector<Ehr> for OffHoursDetector {
         match input {
             EhrInput::Access(a) => {
                 let u = slot(&mut self.users, a.user);
-                if u.reads == 0 {
-                    (u.first, u.last) = (a.time, a.time);
-                }
-                u.reads += 1;
-                u.first = u.first.min(a.time);
-                u.last = u.last.max(a.time);
                 u.today[(a.time.rem_euclid(DAY) / HOUR) as usize] += 1;
-                push_origin(&mut u.origins, &a.event.origin);
-                for p in a.patients {
-                    u.patients.insert(p.patient);
-                }
             }
             EhrInput::HourEnd { facts, user, hour } => {
                 let info = facts.user(*user);
                 let min = facts.config().off_hours_min;
-                let u = slot(&mut self.users, *user);
-                if u.reads == 0 {
+                let Some(h) = facts.hour(*user).filter(|h| h.reads() > 0) else {
                     return;
-                }
+                };
+                let u = slot(&mut self.users, *user);
                 let hod = hour.rem_euclid(24) as usize;
                 let near_usual = (0..24).any(|x| {
                     let dist = (x as i64 - hod as i64)
@@ -69,8 +53,8 @@ impl Detector<Ehr> for OffHoursDetector {
                         .min((hod as i64 - x as i64).rem_euclid(24));
                     u.usual[x] > 0 && dist <= 2
                 });
-                if !info.service && info.days_seen >= 3 && !near_usual && u.reads >= min {
-                    let reads = u.reads;
+                if !info.service && info.days_seen >= 3 && !near_usual && h.reads() >= min {
+                    let reads = h.reads();
                     let f = Finding {
                         detector: "ehr-off-hours",
                         user: *user,
@@ -81,24 +65,21 @@ impl Detector<Ehr> for OffHoursDetector {
                             (hod + 1) % 24,
                             info.days_seen
                         ),
-                        first: u.first,
-                        last: u.last,
+                        first: h.first,
+                        last: h.last,
                         score: (0.4 + 0.05 * (reads as f64).log2()).min(0.85),
                         techniques: &["T1078"],
-                        patients: u.patients.iter().take(10).copied().collect(),
+                        patients: h.patients.iter().take(10).copied().collect(),
                         count: reads as u64,
                         evidence: vec![
                             ("reads", reads.to_string()),
                             ("hour_utc", hod.to_string()),
                             ("days_of_history", info.days_seen.to_string()),
                         ],
-                        origins: u.origins.clone(),
+                        origins: h.origins.clone(),
                     };
                     out.push(f.alert(facts));
                 }
-                u.patients.clear();
-                u.origins.clear();
-                u.reads = 0;
             }
             EhrInput::DayEnd { user, .. } => {
                 let u = slot(&mut self.users, *user);

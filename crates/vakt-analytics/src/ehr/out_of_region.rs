@@ -5,11 +5,10 @@
 use vakt_core::Alert;
 use vakt_core::detector::Detector;
 
-use super::{DayTally, Ehr, EhrInput, Finding, slot, without_relationship};
+use super::{Ehr, EhrInput, Finding, slot, without_relationship};
 
 #[derive(Debug, Default)]
 struct User {
-    day: DayTally,
     patients: Vec<u32>,
 }
 
@@ -35,7 +34,6 @@ impl Detector<Ehr> for OutOfRegionDetector {
         match input {
             EhrInput::Access(a) => {
                 let u = slot(&mut self.users, a.user);
-                u.day.see(a);
                 let Some(trust) = &a.facts.user(a.user).trust else {
                     return;
                 };
@@ -54,6 +52,9 @@ impl Detector<Ehr> for OutOfRegionDetector {
             }
             EhrInput::DayEnd { facts, user, day } => {
                 let u = std::mem::take(slot(&mut self.users, *user));
+                let Some(t) = facts.day(*user) else {
+                    return;
+                };
                 let n = u.patients.len();
                 if n < 2 {
                     return;
@@ -66,14 +67,14 @@ impl Detector<Ehr> for OutOfRegionDetector {
                         "Account {} read {n} records of patients living outside the trust's region, without a care relationship",
                         facts.user_name(*user)
                     ),
-                    first: u.day.first,
-                    last: u.day.last,
+                    first: t.first,
+                    last: t.last,
                     score: (0.3 + 0.05 * n as f64).min(0.7),
                     techniques: &["T1213"],
                     patients: u.patients.iter().take(20).copied().collect(),
                     count: n as u64,
                     evidence: vec![("outside_region", n.to_string())],
-                    origins: u.day.origins,
+                    origins: t.origins.clone(),
                 };
                 out.push(f.alert(facts));
             }

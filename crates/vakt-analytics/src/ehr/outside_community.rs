@@ -6,11 +6,10 @@
 use vakt_core::Alert;
 use vakt_core::detector::Detector;
 
-use super::{DayTally, Ehr, EhrInput, Finding, Span, slot, without_relationship};
+use super::{Ehr, EhrInput, Finding, Span, slot, without_relationship};
 
 #[derive(Debug, Default)]
 struct User {
-    day: DayTally,
     outside: usize,
     span: Span,
 }
@@ -37,7 +36,6 @@ impl Detector<Ehr> for OutsideCommunityDetector {
         match input {
             EhrInput::Access(a) => {
                 let u = slot(&mut self.users, a.user);
-                u.day.see(a);
                 for p in without_relationship(a) {
                     if !p.inside_community {
                         u.outside += 1;
@@ -49,8 +47,11 @@ impl Detector<Ehr> for OutsideCommunityDetector {
                 let min = facts.config().no_relationship_min;
                 let community = facts.user(*user).community.len();
                 let u = std::mem::take(slot(&mut self.users, *user));
-                if u.outside >= min && u.outside * 2 >= u.day.reads && community > 0 {
-                    let share = u.outside as f64 / u.day.reads.max(1) as f64;
+                let Some(t) = facts.day(*user) else {
+                    return;
+                };
+                if u.outside >= min && u.outside * 2 >= t.reads && community > 0 {
+                    let share = u.outside as f64 / t.reads.max(1) as f64;
                     let f = Finding {
                         detector: "ehr-outside-community",
                         user: *user,
@@ -69,10 +70,10 @@ impl Detector<Ehr> for OutsideCommunityDetector {
                         count: u.outside as u64,
                         evidence: vec![
                             ("outside_community", u.outside.to_string()),
-                            ("reads", u.day.reads.to_string()),
+                            ("reads", t.reads.to_string()),
                             ("community_departments", community.to_string()),
                         ],
-                        origins: u.day.origins,
+                        origins: t.origins.clone(),
                     };
                     out.push(f.alert(facts));
                 }

@@ -6,14 +6,13 @@ use rustc_hash::FxHashSet;
 use vakt_core::Alert;
 use vakt_core::detector::Detector;
 
-use super::{DayTally, Ehr, EhrInput, Finding, slot, without_relationship};
+use super::{Ehr, EhrInput, Finding, slot, without_relationship};
 
 /// Protected reads kept per user-day.
 const MAX_KEPT: usize = 1_000;
 
 #[derive(Debug, Default)]
 struct User {
-    day: DayTally,
     /// (when, patient, explained by an emergency reason)
     reads: Vec<(i64, u32, bool)>,
 }
@@ -40,7 +39,6 @@ impl Detector<Ehr> for ProtectedDetector {
         match input {
             EhrInput::Access(a) => {
                 let u = slot(&mut self.users, a.user);
-                u.day.see(a);
                 for p in without_relationship(a) {
                     if a.facts.patient(p.patient).protected && u.reads.len() < MAX_KEPT {
                         u.reads.push((a.time, p.patient, p.explained));
@@ -49,6 +47,9 @@ impl Detector<Ehr> for ProtectedDetector {
             }
             EhrInput::DayEnd { facts, user, day } => {
                 let u = std::mem::take(slot(&mut self.users, *user));
+                let Some(t) = facts.day(*user) else {
+                    return;
+                };
                 if u.reads.is_empty() {
                     return;
                 }
@@ -83,8 +84,8 @@ impl Detector<Ehr> for ProtectedDetector {
                             distinct.len()
                         )
                     },
-                    first: u.reads.iter().map(|p| p.0).min().unwrap_or(u.day.first),
-                    last: u.reads.iter().map(|p| p.0).max().unwrap_or(u.day.last),
+                    first: u.reads.iter().map(|p| p.0).min().unwrap_or(t.first),
+                    last: u.reads.iter().map(|p| p.0).max().unwrap_or(t.last),
                     score,
                     techniques: &["T1213"],
                     patients: distinct.iter().take(20).copied().collect(),
@@ -93,7 +94,7 @@ impl Detector<Ehr> for ProtectedDetector {
                         ("protected_persons", distinct.len().to_string()),
                         ("without_emergency_reason", unexplained.to_string()),
                     ],
-                    origins: u.day.origins,
+                    origins: t.origins.clone(),
                 };
                 out.push(f.alert(facts));
             }

@@ -3,24 +3,17 @@
 //! pace (robust variation of the intervals under 0.6; a person's own reads
 //! vary like random arrivals, about 1.0).
 
-use rustc_hash::FxHashSet;
 use vakt_core::detector::Detector;
-use vakt_core::{Alert, Origin};
+use vakt_core::Alert;
 
-use super::{Ehr, EhrInput, Finding, NS, push_origin, slot};
+use super::{Ehr, EhrInput, Finding, NS};
 
-/// One user's hour: when each read came.
-#[derive(Debug, Default)]
-struct User {
-    patients: FxHashSet<u32>,
-    times: Vec<i64>,
-    origins: Vec<Origin>,
-}
-
-/// The pace of each user's reads, hour by hour.
+/// The pace of each user's reads, hour by hour (the family counts the
+/// hour; this detector keeps nothing of its own).
 #[derive(Debug, Default)]
 pub struct ScriptedDetector {
-    users: Vec<User>,
+    /// Reused per hour judged.
+    times: Vec<i64>,
 }
 
 impl ScriptedDetector {
@@ -37,24 +30,18 @@ impl Detector<Ehr> for ScriptedDetector {
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
         match input {
-            EhrInput::Access(a) => {
-                let u = slot(&mut self.users, a.user);
-                u.times.push(a.time);
-                push_origin(&mut u.origins, &a.event.origin);
-                for p in a.patients {
-                    u.patients.insert(p.patient);
-                }
-            }
+            EhrInput::Access(_) | EhrInput::DayEnd { .. } => {}
             EhrInput::HourEnd { facts, user, hour } => {
                 let info = facts.user(*user);
                 let min = facts.config().scripted_min;
-                let u = slot(&mut self.users, *user);
-                let reads = u.times.len();
-                if reads == 0 {
+                let Some(h) = facts.hour(*user) else {
                     return;
-                }
+                };
+                let reads = h.reads();
                 if !info.service && reads >= min {
-                    let mut ts = u.times.clone();
+                    let ts = &mut self.times;
+                    ts.clear();
+                    ts.extend_from_slice(&h.times);
                     ts.sort_unstable();
                     let mut gaps: Vec<f64> = ts
                         .windows(2)
@@ -86,23 +73,19 @@ impl Detector<Ehr> for ScriptedDetector {
                             last: ts[ts.len() - 1],
                             score: (0.6 + 0.3 * (1.0 - cv / 0.6)).min(0.95),
                             techniques: &["T1213", "T1119"],
-                            patients: u.patients.iter().take(10).copied().collect(),
+                            patients: h.patients.iter().take(10).copied().collect(),
                             count: reads as u64,
                             evidence: vec![
                                 ("reads", reads.to_string()),
                                 ("median_interval_s", format!("{mean:.1}")),
                                 ("interval_cv", format!("{cv:.2}")),
                             ],
-                            origins: u.origins.clone(),
+                            origins: h.origins.clone(),
                         };
                         out.push(f.alert(facts));
                     }
                 }
-                u.patients.clear();
-                u.times.clear();
-                u.origins.clear();
             }
-            EhrInput::DayEnd { .. } => {}
         }
     }
 }

@@ -4,11 +4,10 @@
 use vakt_core::Alert;
 use vakt_core::detector::Detector;
 
-use super::{DayTally, Ehr, EhrInput, Finding, slot};
+use super::{Ehr, EhrInput, Finding, slot};
 
 #[derive(Debug, Default)]
 struct User {
-    day: DayTally,
     clinical: usize,
 }
 
@@ -34,13 +33,15 @@ impl Detector<Ehr> for ServiceMisuseDetector {
         match input {
             EhrInput::Access(a) => {
                 let u = slot(&mut self.users, a.user);
-                u.day.see(a);
                 if a.clinical && a.facts.user(a.user).service {
                     u.clinical += 1;
                 }
             }
             EhrInput::DayEnd { facts, user, day } => {
                 let u = std::mem::take(slot(&mut self.users, *user));
+                let Some(t) = facts.day(*user) else {
+                    return;
+                };
                 if u.clinical == 0 {
                     return;
                 }
@@ -53,14 +54,14 @@ impl Detector<Ehr> for ServiceMisuseDetector {
                         facts.user_name(*user),
                         u.clinical
                     ),
-                    first: u.day.first,
-                    last: u.day.last,
+                    first: t.first,
+                    last: t.last,
                     score: 0.75,
                     techniques: &["T1078.003", "T1213"],
                     patients: Vec::new(),
                     count: u.clinical as u64,
                     evidence: vec![("clinical_reads", u.clinical.to_string())],
-                    origins: u.day.origins,
+                    origins: t.origins.clone(),
                 };
                 out.push(f.alert(facts));
             }
