@@ -347,6 +347,44 @@ fn bulk_scripted_off_hours_and_a_new_address() {
     }
 }
 
+/// An hour within two of one the user works in is shift variation, also
+/// across midnight; one further away is off-hours.
+#[test]
+fn off_hours_are_more_than_two_hours_from_any_usual_hour_across_midnight() {
+    let (_d, mut t) = trust();
+    t.ordinary_days(4);
+    // Kari also works late: reads at 23:00 on each of the four days.
+    for d in 0..4 {
+        for k in 0..3 {
+            t.read(
+                d * 24 * H + 23 * H + k * 600,
+                "kari",
+                &["p1"],
+                "TREAT",
+                "read",
+                [10, 0, 0, 5],
+            );
+        }
+    }
+    // Day 5: ten reads at 01:00 (two hours after 23:00), ten at 04:00.
+    for (hour, n) in [(1, 10), (4, 10)] {
+        for k in 0..n {
+            t.read(
+                4 * 24 * H + hour * H + k * 200,
+                "kari",
+                &["p1"],
+                "TREAT",
+                "read",
+                [10, 0, 0, 5],
+            );
+        }
+    }
+    let alerts = t.alerts();
+    let off = of(&alerts, "ehr-off-hours");
+    assert_eq!(off.len(), 1, "{off:#?}");
+    assert!(off[0].title.contains("04:00-05:00"), "{}", off[0].title);
+}
+
 #[test]
 fn emergency_purpose_and_department_explain_a_missing_relationship() {
     let (_d, mut t) = trust();

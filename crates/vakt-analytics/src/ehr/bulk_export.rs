@@ -58,7 +58,7 @@ impl Detector<Ehr> for BulkExportDetector {
             evidence: vec![
                 ("patients", n.to_string()),
                 ("operation", op.to_owned()),
-                ("purpose", a.purposes.to_owned()),
+                ("purpose", a.purposes_text()),
             ],
             origins: vec![a.event.origin.clone()],
         };

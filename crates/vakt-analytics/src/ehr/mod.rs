@@ -43,7 +43,9 @@ use std::sync::Arc;
 use rustc_hash::FxHashSet;
 use vakt_core::detector::{Detector, Family, Make};
 use vakt_core::pseudo::Pseudonymiser;
-use vakt_core::{Alert, AlertKey, AnalyticRule, Entity, Event, Origin, Rule, Severity, Timestamp};
+use vakt_core::{
+    Alert, AlertKey, AnalyticRule, Entity, Event, Origin, Rule, Severity, Timestamp, Value,
+};
 
 pub use access::Facts;
 pub use family::{EhrCounts, EhrDetectors};
@@ -151,10 +153,25 @@ pub struct Access<'a> {
     pub clinical: bool,
     /// The operation (`read`, `search-type`, `export`, …).
     pub operation: &'a str,
-    /// The purposes given, joined by commas.
-    pub purposes: &'a str,
+    /// The purposes given.
+    pub purposes: Option<&'a Value>,
     /// The user worked from an address never seen for them (after a day of history).
     pub new_address: Option<IpAddr>,
+}
+
+impl Access<'_> {
+    /// The purposes given, joined by commas (for evidence).
+    pub fn purposes_text(&self) -> String {
+        match self.purposes {
+            Some(Value::Str(s)) => s.to_string(),
+            Some(Value::List(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => String::new(),
+        }
+    }
 }
 
 /// What the EHR detectors are told.
@@ -217,6 +234,8 @@ pub(crate) struct DayTally {
     pub first: i64,
     pub last: i64,
     pub origins: Vec<Origin>,
+    /// Accesses per hour of the day (UTC).
+    pub by_hour: [u32; 24],
 }
 
 impl DayTally {
@@ -227,6 +246,7 @@ impl DayTally {
         }
         self.last = time;
         self.reads += patients;
+        self.by_hour[(time.rem_euclid(DAY) / HOUR) as usize] += 1;
         push_origin(&mut self.origins, origin);
     }
 }
@@ -458,8 +478,11 @@ impl EhrAnalytics {
                 time: a.time,
                 patients: &reads,
                 clinical: a.clinical,
-                operation: &a.operation,
-                purposes: &a.purposes,
+                operation: e
+                    .common(vakt_core::field::API_OPERATION)
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                purposes: e.common(vakt_core::field::PURPOSE_OF_USE),
                 new_address: a.new_address,
             });
             for d in &mut self.detectors {

@@ -5,14 +5,14 @@
 use vakt_core::detector::Detector;
 use vakt_core::Alert;
 
-use super::{DAY, Ehr, EhrInput, Finding, HOUR, slot};
+use super::{Ehr, EhrInput, Finding, slot};
 
 /// The hours of the day one user works in.
 #[derive(Debug, Default)]
 struct User {
-    /// Reads per hour of day, over completed days.
-    usual: [u32; 24],
-    today: [u32; 24],
+    /// Hours of the day (bits 0-23, UTC) within two of one the user read
+    /// in, over completed days.
+    near_usual: u32,
 }
 
 /// Hours of the day each user works in.
@@ -35,10 +35,7 @@ impl Detector<Ehr> for OffHoursDetector {
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
         match input {
-            EhrInput::Access(a) => {
-                let u = slot(&mut self.users, a.user);
-                u.today[(a.time.rem_euclid(DAY) / HOUR) as usize] += 1;
-            }
+            EhrInput::Access(_) => {}
             EhrInput::HourEnd { facts, user, hour } => {
                 let info = facts.user(*user);
                 let min = facts.config().off_hours_min;
@@ -47,12 +44,7 @@ impl Detector<Ehr> for OffHoursDetector {
                 };
                 let u = slot(&mut self.users, *user);
                 let hod = hour.rem_euclid(24) as usize;
-                let near_usual = (0..24).any(|x| {
-                    let dist = (x as i64 - hod as i64)
-                        .rem_euclid(24)
-                        .min((hod as i64 - x as i64).rem_euclid(24));
-                    u.usual[x] > 0 && dist <= 2
-                });
+                let near_usual = u.near_usual & (1 << hod) != 0;
                 if !info.service && info.days_seen >= 3 && !near_usual && h.reads() >= min {
                     let reads = h.reads();
                     let f = Finding {
@@ -81,12 +73,18 @@ impl Detector<Ehr> for OffHoursDetector {
                     out.push(f.alert(facts));
                 }
             }
-            EhrInput::DayEnd { user, .. } => {
+            EhrInput::DayEnd { facts, user, .. } => {
+                let Some(day) = facts.day(*user) else {
+                    return;
+                };
                 let u = slot(&mut self.users, *user);
-                for (usual, today) in u.usual.iter_mut().zip(u.today) {
-                    *usual += today;
+                for (hod, reads) in day.by_hour.iter().enumerate() {
+                    if *reads > 0 {
+                        for d in 0..5 {
+                            u.near_usual |= 1 << ((hod + 22 + d) % 24);
+                        }
+                    }
                 }
-                u.today = [0; 24];
             }
         }
     }

@@ -33,6 +33,10 @@ impl Detector<Ehr> for OutOfRegionDetector {
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
         match input {
             EhrInput::Access(a) => {
+                // Most reads are within a care relationship: nothing to look up.
+                if without_relationship(a).next().is_none() {
+                    return;
+                }
                 let u = slot(&mut self.users, a.user);
                 let Some(trust) = &a.facts.user(a.user).trust else {
                     return;
