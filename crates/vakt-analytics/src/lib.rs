@@ -29,3 +29,43 @@ pub mod pairs;
 pub mod rita;
 pub mod stats;
 pub mod stream;
+
+use std::sync::Arc;
+
+use vakt_core::{Alert, AlertKey, AnalyticRule, EventRef, Origin, Rule};
+
+/// What every behaviour finding's alert has, whatever the family: its rule
+/// (the family, the detector, what it looks for), key, ATT&CK techniques,
+/// evidence and origins; the family fills in the rest.
+pub(crate) struct Analytic<'a> {
+    pub family: &'static str,
+    pub detector: &'static str,
+    pub about: &'static str,
+    pub techniques: &'a [&'a str],
+    pub evidence: Vec<(&'static str, String)>,
+    pub origins: &'a [Origin],
+}
+
+impl Analytic<'_> {
+    /// The alert of `tenant` under `key`, with the common parts set.
+    pub(crate) fn alert(self, tenant: &Arc<str>, key: AlertKey) -> Alert {
+        Alert {
+            key,
+            tenant: tenant.clone(),
+            detector: self.detector.to_owned(),
+            rule: Arc::new(Rule::Analytic(AnalyticRule {
+                detector: self.detector.to_owned(),
+                family: self.family.to_owned(),
+                about: self.about.to_owned(),
+            })),
+            techniques: self.techniques.iter().map(|t| (*t).to_owned()).collect(),
+            evidence: self
+                .evidence
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            origins: self.origins.iter().map(EventRef::at).collect(),
+            ..Alert::default()
+        }
+    }
+}

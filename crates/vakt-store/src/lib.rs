@@ -57,6 +57,7 @@ mod lookup;
 mod read;
 mod scan;
 mod segment;
+mod window;
 mod writer;
 
 pub use read::{EventQuery, ReadStats, read_segment};

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 
-use arrow_array::{Array, Int64Array, StringArray};
+use arrow_array::{Array, StringArray};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::ReaderProperties;
@@ -59,11 +59,6 @@ pub struct LookupStats {
     pub row_groups: (usize, usize),
     /// Rows read.
     pub rows: u64,
-}
-
-fn strings(b: &arrow_array::RecordBatch, name: &str) -> Option<StringArray> {
-    let i = b.schema().index_of(name).ok()?;
-    b.column(i).as_any().downcast_ref::<StringArray>().cloned()
 }
 
 impl Store {
@@ -136,23 +131,21 @@ impl Store {
                 .build()
                 .map_err(pq)?;
             for b in batches {
-                let b = b.map_err(|e| pq(parquet::errors::ParquetError::External(Box::new(e))))?;
+                let b = crate::window::batch(&seg, b)?;
                 let n = b.num_rows();
                 st.rows += n as u64;
-                let time = b
-                    .column(b.schema().index_of("time").unwrap_or(0))
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .cloned();
-                let cols: Vec<Option<StringArray>> =
-                    LOOKUP_COLUMNS.iter().map(|c| strings(&b, c)).collect();
+                let time = crate::window::times(&b);
+                let cols: Vec<Option<&StringArray>> = LOOKUP_COLUMNS
+                    .iter()
+                    .map(|c| crate::window::text(&b, c))
+                    .collect();
                 for r in 0..n {
                     let mut values = [None; 12];
                     for (slot, c) in values.iter_mut().zip(&cols) {
-                        *slot = c.as_ref().filter(|a| !a.is_null(r)).map(|a| a.value(r));
+                        *slot = c.filter(|a| !a.is_null(r)).map(|a| a.value(r));
                     }
                     f(&LookupRow {
-                        time: time.as_ref().map_or(0, |a| a.value(r)),
+                        time: time.map_or(0, |a| a.value(r)),
                         values,
                     });
                 }

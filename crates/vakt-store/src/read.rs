@@ -8,22 +8,16 @@
 //! not opened, row groups outside the range not read; only the columns that
 //! make up the event are read.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{Array, Int64Array, StringArray};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::statistics::Statistics;
+use arrow_array::{Array, StringArray};
 use vakt_core::field::{
     DEVICE_HOSTNAME, DST_IP, DST_PORT, PATIENT_UID, QUERY_HOSTNAME, SRC_IP, SRC_PORT,
 };
 use vakt_core::{Event, FieldId, Locator, Origin, SourceKind, Timestamp, Value};
 
-use crate::{
-    DAY_NS, FIELDS_KEY, FIELDS_TYPED, Store, StoreError, codec, day_start, partition, unescape,
-};
+use crate::{DAY_NS, Store, StoreError, codec, day_start, partition, unescape};
 
 /// Which stored events to read.
 #[derive(Debug, Clone, Default)]
@@ -165,68 +159,22 @@ pub fn read_segment(
         ..ReadStats::default()
     };
     let tenant: Arc<str> = Arc::from(partition(seg, "tenant=").map(unescape).unwrap_or_default());
-    let pq = crate::pq(seg);
-    let file = File::open(seg).map_err(crate::io(seg))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
-    let meta = builder.metadata().clone();
-    let typed = meta.file_metadata().key_value_metadata().is_some_and(|kv| {
-        kv.iter()
-            .any(|e| e.key == FIELDS_KEY && e.value.as_deref() == Some(FIELDS_TYPED))
-    });
-    let groups: Vec<usize> = (0..meta.num_row_groups())
-        .filter(|g| {
-            let keep = match meta.row_group(*g).column(0).statistics() {
-                Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-                    (Some(min), Some(max)) => *min < to && *max >= from,
-                    _ => true,
-                },
-                _ => true,
-            };
-            if !keep {
-                st.row_groups.1 += 1;
-            }
-            keep
-        })
-        .collect();
-    st.row_groups.0 += groups.len();
-    if groups.is_empty() {
+    let w = crate::window::open(seg, (from, to), &EVENT_COLUMNS, 8_192)?;
+    st.row_groups.0 += w.read;
+    st.row_groups.1 += w.skipped;
+    let typed = w.typed;
+    let Some(batches) = w.batches else {
         return Ok(st);
-    }
-    let schema = builder.parquet_schema();
-    let wanted: Vec<usize> = EVENT_COLUMNS
-        .iter()
-        .filter_map(|c| {
-            schema
-                .columns()
-                .iter()
-                .position(|d| d.path().string() == *c)
-        })
-        .collect();
-    let mask = ProjectionMask::leaves(schema, wanted);
-    let reader = builder
-        .with_projection(mask)
-        .with_row_groups(groups)
-        .with_batch_size(8_192)
-        .build()
-        .map_err(pq)?;
+    };
     let mut kinds: Vec<SourceKind> = Vec::new();
     let mut paths: Vec<Arc<str>> = Vec::new();
     let mut partial_seen = false;
-    for batch in reader {
-        let b = batch.map_err(|e| StoreError::Parquet {
-            path: seg.to_owned(),
-            source: e.into(),
-        })?;
-        let Some(time) = b
-            .column_by_name("time")
-            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-        else {
+    for b in batches {
+        let b = crate::window::batch(seg, b)?;
+        let Some(time) = crate::window::times(&b) else {
             continue;
         };
-        let text = |name: &str| {
-            b.column_by_name(name)
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        };
+        let text = |name: &str| crate::window::text(&b, name);
         let int = |name: &str| {
             b.column_by_name(name)
                 .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int32Array>())

@@ -2,12 +2,7 @@
 //! columns at a time — what breach scoping reads (who accessed which patient
 //! from where, who logged on from where).
 
-use std::fs::File;
-
-use arrow_array::{Array, Int64Array, StringArray};
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::statistics::Statistics;
+use arrow_array::{Array, StringArray};
 
 use vakt_core::SourceKind;
 
@@ -90,56 +85,21 @@ impl Store {
             }
             let tenant = partition(&seg, "tenant=").map(unescape).unwrap_or_default();
             st.segments += 1;
-            let pq = crate::pq(&seg);
-            let file = File::open(&seg).map_err(crate::io(&seg))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
-            let meta = builder.metadata().clone();
-            let groups: Vec<usize> = (0..meta.num_row_groups())
-                .filter(|g| {
-                    let keep = match meta.row_group(*g).column(0).statistics() {
-                        Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
-                            (Some(min), Some(max)) => *min < to && *max >= from,
-                            _ => true,
-                        },
-                        _ => true,
-                    };
-                    if !keep {
-                        st.row_groups_skipped += 1;
-                    }
-                    keep
-                })
-                .collect();
-            if groups.is_empty() {
-                continue;
-            }
-            st.row_groups_read += groups.len();
-            let schema = builder.parquet_schema();
-            let wanted: Vec<usize> = std::iter::once("time")
+            let columns: Vec<&str> = std::iter::once("time")
                 .chain(SCAN_COLUMNS.into_iter().filter(|c| columns.contains(c)))
-                .filter_map(|c| schema.columns().iter().position(|d| d.path().string() == c))
                 .collect();
-            let mask = ProjectionMask::leaves(schema, wanted);
-            let reader = builder
-                .with_projection(mask)
-                .with_row_groups(groups)
-                .with_batch_size(16_384)
-                .build()
-                .map_err(pq)?;
-            for batch in reader {
-                let b = batch.map_err(|e| StoreError::Parquet {
-                    path: seg.clone(),
-                    source: e.into(),
-                })?;
-                let Some(time) = b
-                    .column_by_name("time")
-                    .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-                else {
+            let w = crate::window::open(&seg, (from, to), &columns, 16_384)?;
+            st.row_groups_skipped += w.skipped;
+            st.row_groups_read += w.read;
+            let Some(batches) = w.batches else {
+                continue;
+            };
+            for b in batches {
+                let b = crate::window::batch(&seg, b)?;
+                let Some(time) = crate::window::times(&b) else {
                     continue;
                 };
-                let col = |name: &str| {
-                    b.column_by_name(name)
-                        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                };
+                let col = |name: &str| crate::window::text(&b, name);
                 let cols: Vec<Option<&StringArray>> = SCAN_COLUMNS.iter().map(|c| col(c)).collect();
                 let get = |k: usize, i: usize| -> Option<&str> {
                     let c = cols[k]?;

@@ -8,6 +8,9 @@ use vakt_core::Alert;
 
 use super::{Ehr, EhrInput, Finding, slot};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "far more patients in an hour than the user and their peers read";
+
 /// A peer group's hourly distinct-patient counts (a histogram, capped at 1,000).
 #[derive(Debug, Default, Clone)]
 struct Peers {
@@ -102,6 +105,7 @@ impl Detector<Ehr> for BulkDetector {
                         let ratio = n as f64 / baseline.max(cfg.bulk_min / 3).max(1) as f64;
                         let f = Finding {
                             detector: "ehr-bulk",
+                            about: ABOUT,
                             user: *user,
                             window: format!("hour {}", h.first.div_euclid(super::HOUR)),
                             title: format!(

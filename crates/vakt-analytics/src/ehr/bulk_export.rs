@@ -7,6 +7,9 @@ use vakt_core::detector::Detector;
 
 use super::{Ehr, EhrInput, Finding};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "one search or export returning very many patients";
+
 /// Bulk searches and exports, one finding each.
 #[derive(Debug, Default)]
 pub struct BulkExportDetector;
@@ -33,6 +36,7 @@ impl Detector<Ehr> for BulkExportDetector {
         let op = a.operation;
         let f = Finding {
             detector: "ehr-bulk-export",
+            about: ABOUT,
             user: a.user,
             window: a.event.origin.to_string(),
             title: format!(

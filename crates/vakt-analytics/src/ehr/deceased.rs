@@ -6,6 +6,9 @@ use vakt_core::detector::Detector;
 
 use super::{DAY, Ehr, EhrInput, Finding, slot, without_relationship};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "reads of long-deceased patients without a relationship";
+
 #[derive(Debug, Default)]
 struct User {
     patients: Vec<u32>,
@@ -55,6 +58,7 @@ impl Detector<Ehr> for DeceasedDetector {
                 let n = u.patients.len();
                 let f = Finding {
                     detector: "ehr-deceased",
+                    about: ABOUT,
                     user: *user,
                     window: format!("day {day}"),
                     title: format!(

@@ -43,9 +43,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashSet;
 use vakt_core::detector::{Detector, Family, Make};
 use vakt_core::pseudo::Pseudonymiser;
-use vakt_core::{
-    Alert, AlertKey, AnalyticRule, Entity, Event, Origin, Rule, Severity, Timestamp, Value,
-};
+use vakt_core::{Alert, AlertKey, Entity, Event, Origin, Severity, Timestamp, Value};
 
 pub use access::Facts;
 pub use family::{EhrCounts, EhrDetectors};
@@ -346,6 +344,8 @@ pub(crate) fn without_relationship<'a>(
 #[derive(Debug)]
 pub(crate) struct Finding {
     pub detector: &'static str,
+    /// What the detector looks for, in a line.
+    pub about: &'static str,
     pub user: u32,
     /// What makes it the same finding besides the user (its hour, day, patient…).
     pub window: String,
@@ -360,25 +360,6 @@ pub(crate) struct Finding {
     pub origins: Vec<Origin>,
 }
 
-/// What each EHR detector looks for, in a line.
-fn about(detector: &str) -> &'static str {
-    match detector {
-        "ehr-no-relationship" => "reads without a care relationship or an emergency reason",
-        "ehr-bulk" => "far more patients in an hour than the user and their peers read",
-        "ehr-outside-community" => "patients of departments neither the user nor peers treat",
-        "ehr-protected" => "a protected person's record read without a care relationship",
-        "ehr-snooping" => "a colleague's, family member's or neighbour's record",
-        "ehr-off-hours" => "reads in an hour the user never worked in",
-        "ehr-new-address" => "work from a new address, with reads without a relationship",
-        "ehr-scripted" => "a person's account reading at a script's steady pace",
-        "ehr-service-misuse" => "a service account reading with a clinical purpose",
-        "ehr-bulk-export" => "one search or export returning very many patients",
-        "ehr-deceased" => "reads of long-deceased patients without a relationship",
-        "ehr-out-of-region" => "reads of patients living outside the trust's counties",
-        _ => "",
-    }
-}
-
 impl Finding {
     /// The alert: the account, the patients as pseudonyms of the tenant.
     pub fn alert(self, facts: &Facts) -> Alert {
@@ -386,19 +367,9 @@ impl Finding {
         let tenant = facts.tenant();
         let key = AlertKey::of(&[tenant, self.detector, user, &self.window]);
         Alert {
-            key,
-            tenant: tenant.clone(),
-            detector: self.detector.to_owned(),
-            rule: Arc::new(Rule::Analytic(AnalyticRule {
-                detector: self.detector.to_owned(),
-                family: "ehr".into(),
-                about: about(self.detector).into(),
-            })),
             title: self.title,
             severity: severity(self.score),
             score: (self.score * 1000.0).round() / 1000.0,
-            techniques: self.techniques.iter().map(|t| (*t).to_owned()).collect(),
-            tactics: Vec::new(),
             actors: vec![Entity::Account(user.to_owned())],
             targets: self
                 .patients
@@ -408,12 +379,15 @@ impl Finding {
             first: Timestamp(self.first),
             last: Timestamp(self.last),
             count: self.count,
-            evidence: self
-                .evidence
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-            origins: self.origins.iter().map(vakt_core::EventRef::at).collect(),
+            ..crate::Analytic {
+                family: "ehr",
+                detector: self.detector,
+                about: self.about,
+                techniques: self.techniques,
+                evidence: self.evidence,
+                origins: &self.origins,
+            }
+            .alert(tenant, key)
         }
     }
 }

@@ -10,6 +10,9 @@ use vakt_core::{Alert, Origin};
 
 use super::{Ehr, EhrInput, Finding, slot, without_relationship};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "work from a new address, with reads without a relationship";
+
 #[derive(Debug, Default)]
 struct User {
     /// New addresses today: first use, reads without relationship, where.
@@ -61,6 +64,7 @@ impl Detector<Ehr> for NewAddressDetector {
                     }
                     let f = Finding {
                         detector: "ehr-new-address",
+                        about: ABOUT,
                         user: *user,
                         window: format!("day {day} {ip}"),
                         title: format!(

@@ -9,6 +9,9 @@ use vakt_core::detector::Detector;
 
 use super::{Ehr, EhrInput, Finding, Span, slot, without_relationship};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "reads without a care relationship or an emergency reason";
+
 /// Unexplained reads kept per user-day.
 const MAX_KEPT: usize = 100_000;
 
@@ -63,6 +66,7 @@ impl Detector<Ehr> for NoRelationshipDetector {
                     let share = n as f64 / t.reads.max(1) as f64;
                     let f = Finding {
                         detector: "ehr-no-relationship",
+                        about: ABOUT,
                         user: *user,
                         window: format!("day {day}"),
                         title: format!(

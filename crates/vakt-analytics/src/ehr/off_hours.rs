@@ -7,6 +7,9 @@ use vakt_core::Alert;
 
 use super::{Ehr, EhrInput, Finding, slot};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "reads in an hour the user never worked in";
+
 /// The hours of the day one user works in.
 #[derive(Debug, Default)]
 struct User {
@@ -49,6 +52,7 @@ impl Detector<Ehr> for OffHoursDetector {
                     let reads = h.reads();
                     let f = Finding {
                         detector: "ehr-off-hours",
+                        about: ABOUT,
                         user: *user,
                         window: format!("hour {hour}"),
                         title: format!(

@@ -7,6 +7,9 @@ use vakt_core::detector::Detector;
 
 use super::{Ehr, EhrInput, Finding, slot, without_relationship};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "reads of patients living outside the trust's counties";
+
 #[derive(Debug, Default)]
 struct User {
     patients: Vec<u32>,
@@ -65,6 +68,7 @@ impl Detector<Ehr> for OutOfRegionDetector {
                 }
                 let f = Finding {
                     detector: "ehr-out-of-region",
+                    about: ABOUT,
                     user: *user,
                     window: format!("day {day}"),
                     title: format!(

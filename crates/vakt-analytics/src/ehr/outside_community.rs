@@ -8,6 +8,9 @@ use vakt_core::detector::Detector;
 
 use super::{Ehr, EhrInput, Finding, Span, slot, without_relationship};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "patients of departments neither the user nor peers treat";
+
 #[derive(Debug, Default)]
 struct User {
     outside: usize,
@@ -54,6 +57,7 @@ impl Detector<Ehr> for OutsideCommunityDetector {
                     let share = u.outside as f64 / t.reads.max(1) as f64;
                     let f = Finding {
                         detector: "ehr-outside-community",
+                        about: ABOUT,
                         user: *user,
                         window: format!("day {day}"),
                         title: format!(

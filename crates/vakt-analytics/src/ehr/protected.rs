@@ -8,6 +8,9 @@ use vakt_core::detector::Detector;
 
 use super::{Ehr, EhrInput, Finding, slot, without_relationship};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "a protected person's record read without a care relationship";
+
 /// Protected reads kept per user-day.
 const MAX_KEPT: usize = 1_000;
 
@@ -67,6 +70,7 @@ impl Detector<Ehr> for ProtectedDetector {
                 let name = facts.user_name(*user);
                 let f = Finding {
                     detector: "ehr-protected",
+                    about: ABOUT,
                     user: *user,
                     window: format!("day {day}"),
                     title: if distinct.len() == 1 {

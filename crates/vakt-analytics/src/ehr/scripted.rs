@@ -8,6 +8,9 @@ use vakt_core::Alert;
 
 use super::{Ehr, EhrInput, Finding, NS};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "a person's account reading at a script's steady pace";
+
 /// The pace of each user's reads, hour by hour (the family counts the
 /// hour; this detector keeps nothing of its own).
 #[derive(Debug, Default)]
@@ -63,6 +66,7 @@ impl Detector<Ehr> for ScriptedDetector {
                     if cv < 0.6 {
                         let f = Finding {
                             detector: "ehr-scripted",
+                            about: ABOUT,
                             user: *user,
                             window: format!("hour {hour}"),
                             title: format!(

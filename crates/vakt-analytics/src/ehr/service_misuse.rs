@@ -6,6 +6,9 @@ use vakt_core::detector::Detector;
 
 use super::{Ehr, EhrInput, Finding, slot};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "a service account reading with a clinical purpose";
+
 #[derive(Debug, Default)]
 struct User {
     clinical: usize,
@@ -47,6 +50,7 @@ impl Detector<Ehr> for ServiceMisuseDetector {
                 }
                 let f = Finding {
                     detector: "ehr-service-misuse",
+                    about: ABOUT,
                     user: *user,
                     window: format!("day {day}"),
                     title: format!(

@@ -9,6 +9,9 @@ use vakt_core::detector::Detector;
 
 use super::{Access, Ehr, EhrInput, Finding, without_relationship};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "a colleague's, family member's or neighbour's record";
+
 /// Users and patients already reported.
 #[derive(Debug, Default)]
 pub struct SnoopingDetector {
@@ -88,6 +91,7 @@ impl Detector<Ehr> for SnoopingDetector {
             }
             let f = Finding {
                 detector: "ehr-snooping",
+                about: ABOUT,
                 user: a.user,
                 window: format!("patient {}", a.facts.pseudonym(p.patient)),
                 title: format!(

@@ -13,6 +13,9 @@ use vakt_core::{Alert, Entity, Timestamp};
 use super::{Facts, Finding, Flow, Network, internal, severity_of};
 use crate::beacon::BeaconConfig;
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "connections at a regular interval and size (RITA's beacon score)";
+
 /// Inside the region a beacon must keep time: internal pairs whose intervals
 /// do not fit a period (see [`crate::beacon::period_fit`]; random arrivals
 /// fit about 0.3) are not reported, however high their RITA score — that can
@@ -119,6 +122,7 @@ fn address_beacons(facts: &Facts, out: &mut Vec<Finding>) {
             }
             out.push(Finding {
                 detector: "beacon",
+                about: ABOUT,
                 key: vec![f.src.to_string(), f.dst.to_string()],
                 title: match &hidden {
                     Some(h) => format!(
@@ -221,6 +225,7 @@ fn name_beacons(facts: &Facts, out: &mut Vec<Finding>) {
             }
             out.push(Finding {
                 detector: "beacon",
+                about: ABOUT,
                 key: vec![src.to_string(), name.to_string()],
                 title: match &hidden {
                     Some(h) => format!(

@@ -13,6 +13,9 @@ use vakt_core::{Alert, Entity, FieldId, Origin, Severity, Timestamp, Value};
 
 use super::{Facts, Finding, Flow, FlowKind, Network, merge_into};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "failing look-ups of many random-looking domains within an hour (a domain generation algorithm)";
+
 /// Distinct failing registered domains within an hour that make a finding.
 const MIN_DOMAINS: usize = 25;
 /// … when their names are this random (bits per character; English words
@@ -175,6 +178,7 @@ impl Detector<Network> for DgaDetector {
             sample.truncate(5);
             let f = Finding {
                 detector: "dga",
+                about: ABOUT,
                 key: vec![client.to_string(), format!("hour {}", first.div_euclid(HOUR_NS))],
                 title: format!(
                     "{client}: {n} random-looking domains failed to resolve within an hour (a domain generation algorithm?)"

@@ -9,6 +9,9 @@ use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, FlowKind, Network, merge_into};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "many random-looking subdomains of one domain, or TXT/NULL traffic";
+
 #[derive(Debug, Default, Clone)]
 struct Domain {
     queries: u64,
@@ -117,6 +120,7 @@ impl Detector<Network> for DnsTunnelDetector {
             clients.sort();
             let f = Finding {
                 detector: "dns-tunnel",
+                about: ABOUT,
                 key: vec![domain.clone()],
                 title: format!("DNS tunnel suspected under {domain}: {subs} distinct subdomains"),
                 first: Timestamp(d.first),

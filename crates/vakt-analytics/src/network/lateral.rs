@@ -15,6 +15,9 @@ use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "a host beginning remote administration of several internal hosts";
+
 /// Ports of remote administration: SMB, RPC, RDP, WinRM, SSH.
 const ADMIN_PORTS: &[i64] = &[22, 135, 445, 3389, 5985, 5986];
 
@@ -117,6 +120,7 @@ impl Detector<Network> for LateralMovementDetector {
             };
             let f = Finding {
                 detector: "lateral-movement",
+                about: ABOUT,
                 key: vec![src.to_string()],
                 title,
                 first: Timestamp(fresh.iter().map(|u| u.t).min().unwrap_or(0)),

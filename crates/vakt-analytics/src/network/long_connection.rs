@@ -9,6 +9,9 @@ use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "connections across the region's edge held for an hour or more";
+
 /// Connections shorter than this are summed but not tracked one by one.
 const LONG_TRACKED: f64 = 600.0;
 
@@ -163,6 +166,7 @@ impl Detector<Network> for LongConnectionDetector {
             };
             let f = Finding {
                 detector: "long-connection",
+                about: ABOUT,
                 key: vec![src.to_string(), dst.to_string()],
                 title: if still_open.is_empty() {
                     format!("{src} held connections to {dst} for {hours:.1} h")

@@ -25,8 +25,8 @@ use vakt_core::field::{
     URL_HOSTNAME,
 };
 use vakt_core::{
-    Alert, AlertKey, AnalyticRule, Entity, Event, FieldId, Origin, Rule, Severity, SourceFamily,
-    Timestamp, Value, ZeekLog,
+    Alert, AlertKey, Entity, Event, FieldId, Origin, Severity, SourceFamily, Timestamp, Value,
+    ZeekLog,
 };
 
 pub use vakt_core::net::internal;
@@ -460,6 +460,8 @@ pub(crate) fn severity_of(score: f64) -> Severity {
 pub(crate) struct Finding {
     /// The detector (`beacon`, `strobe`, …).
     pub detector: &'static str,
+    /// What it looks for, in a line.
+    pub about: &'static str,
     /// What makes it the same finding when seen again (its entities, its window).
     pub key: Vec<String>,
     pub title: String,
@@ -475,51 +477,30 @@ pub(crate) struct Finding {
     pub origins: Vec<Origin>,
 }
 
-/// What each network detector looks for, in a line.
-fn about(detector: &str) -> &'static str {
-    match detector {
-        "beacon" => "connections at a regular interval and size (RITA's beacon score)",
-        "strobe" => "86,400 connections or more between two hosts",
-        "long-connection" => "connections across the region's edge held for an hour or more",
-        "dns-tunnel" => "many random-looking subdomains of one domain, or TXT/NULL traffic",
-        "exfiltration" => "large uploads to a destination no other host uses, or an unusual hour",
-        "scan" => "many hosts on a port, or many ports on a host, without answer",
-        "lateral-movement" => "a host beginning remote administration of several internal hosts",
-        "rare-destination" => "an outside destination only one or two hosts of the region use",
-        _ => "",
-    }
-}
-
 impl Finding {
     /// The alert of `tenant`.
     pub fn alert(self, tenant: &Arc<str>) -> Alert {
         let mut parts: Vec<&str> = vec![tenant, self.detector];
         parts.extend(self.key.iter().map(String::as_str));
+        let key = AlertKey::of(&parts);
         Alert {
-            key: AlertKey::of(&parts),
-            tenant: tenant.clone(),
-            detector: self.detector.to_owned(),
-            rule: Arc::new(Rule::Analytic(AnalyticRule {
-                detector: self.detector.to_owned(),
-                family: "network".into(),
-                about: about(self.detector).into(),
-            })),
             title: self.title,
             severity: self.severity,
             score: self.score,
-            techniques: self.techniques.iter().map(|t| (*t).to_owned()).collect(),
-            tactics: Vec::new(),
             actors: self.actors,
             targets: self.targets,
             first: self.first,
             last: self.last,
             count: self.count,
-            evidence: self
-                .evidence
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-            origins: self.origins.iter().map(vakt_core::EventRef::at).collect(),
+            ..crate::Analytic {
+                family: "network",
+                detector: self.detector,
+                about: self.about,
+                techniques: self.techniques,
+                evidence: self.evidence,
+                origins: &self.origins,
+            }
+            .alert(tenant, key)
         }
     }
 }

@@ -13,6 +13,9 @@ use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, Network, internal};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "an outside destination only one or two hosts of the region use";
+
 /// Internal hosts a region needs before a destination can be called rare.
 const RARE_POPULATION: usize = 20;
 /// At most this many internal hosts use a rare destination.
@@ -105,6 +108,7 @@ impl Detector<Network> for RareDestinationDetector {
             let label = dst.value();
             found.push(Finding {
                 detector: "rare-destination",
+                about: ABOUT,
                 key: vec![label.clone()],
                 title: format!(
                     "{label}: new, and used only by {}",

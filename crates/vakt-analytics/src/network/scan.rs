@@ -9,6 +9,9 @@ use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "many hosts on a port, or many ports on a host, without answer";
+
 /// The most distinct targets kept per port or per destination of one scanner.
 const SCAN_CAP: usize = 4096;
 /// Distinct hosts probed on one port that make a horizontal scan.
@@ -131,6 +134,7 @@ impl Detector<Network> for ScanDetector {
             let internal_targets = sc.by_dst.keys().filter(|d| internal(**d)).count();
             let f = Finding {
                 detector: "scan",
+                about: ABOUT,
                 key: vec![src.to_string()],
                 title: format!(
                     "{src}: {kind}, {} unanswered connections to {hosts} hosts on {ports} ports",

@@ -7,6 +7,9 @@ use vakt_core::{Alert, Entity, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, Network};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "86,400 connections or more between two hosts";
+
 /// Strobes among the family's pairs.
 #[derive(Debug, Default)]
 pub struct StrobeDetector;
@@ -32,6 +35,7 @@ impl Detector<Network> for StrobeDetector {
             }
             let f = Finding {
                 detector: "strobe",
+                about: ABOUT,
                 key: vec![st.src.to_string(), st.dst.to_string()],
                 title: format!(
                     "Strobe from {} to {}: {} connections",

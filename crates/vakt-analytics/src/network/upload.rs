@@ -9,6 +9,9 @@ use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "large uploads to a destination no other host uses, or an unusual hour";
+
 /// Bytes out to one destination that make an upload worth reporting.
 const UPLOAD_MIN: u64 = 50_000_000;
 
@@ -75,6 +78,7 @@ impl Detector<Network> for UploadDetector {
             let mb = u.bytes_out as f64 / 1e6;
             let f = Finding {
                 detector: "exfiltration",
+                about: ABOUT,
                 key: vec![src.to_string(), dst.to_string()],
                 title: format!("{src} uploaded {mb:.0} MB to {dst}, which no other host uses"),
                 first: Timestamp(u.first),

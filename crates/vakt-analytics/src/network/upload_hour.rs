@@ -12,6 +12,9 @@ use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
 
+/// What the detector looks for, in a line (the rule of its alerts).
+const ABOUT: &str = "large uploads to a destination no other host uses, or an unusual hour";
+
 /// An hour of nanoseconds.
 const HOUR_NS: i64 = 3_600_000_000_000;
 /// Hourly upload volumes below this are never unusual.
@@ -152,6 +155,7 @@ impl Detector<Network> for UploadHourDetector {
             let mb = bytes as f64 / 1e6;
             let f = Finding {
                 detector: "exfiltration",
+                about: ABOUT,
                 key: vec![ip.to_string(), format!("hour {hour}")],
                 title: format!(
                     "{ip} sent {mb:.0} MB out of the region in one hour, over ten times its own and its peers' largest"
