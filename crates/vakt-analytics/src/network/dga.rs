@@ -118,7 +118,9 @@ impl DgaDetector {
     }
 }
 
-fn entropy(s: &str) -> f64 {
+/// Shannon entropy of a label's bytes, in bits per byte (DGA names and
+/// tunnelled data both score high).
+pub(super) fn entropy(s: &str) -> f64 {
     let mut counts = [0u32; 256];
     for b in s.bytes() {
         counts[b as usize] += 1;

@@ -38,22 +38,6 @@ impl DnsTunnelDetector {
     }
 }
 
-fn shannon(s: &str) -> f64 {
-    let mut counts = [0u32; 256];
-    for b in s.bytes() {
-        counts[b as usize] += 1;
-    }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|c| **c > 0)
-        .map(|c| {
-            let p = f64::from(*c) / n;
-            -p * p.log2()
-        })
-        .sum()
-}
-
 impl Detector<Network> for DnsTunnelDetector {
     fn name(&self) -> &'static str {
         "dns-tunnel"
@@ -90,7 +74,7 @@ impl Detector<Network> for DnsTunnelDetector {
             .trim_end_matches('.');
         if !sub.is_empty() {
             let label = sub.split('.').next().unwrap_or(sub);
-            d.entropy_sum += shannon(label);
+            d.entropy_sum += super::dga::entropy(label);
             d.label_len_sum += label.len() as f64;
             if d.subdomains.len() < 10_000 {
                 d.subdomains.insert(sub.to_owned());

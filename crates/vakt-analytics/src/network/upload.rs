@@ -9,8 +9,9 @@ use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
 
-/// What the detector looks for, in a line (the rule of its alerts).
-const ABOUT: &str = "large uploads to a destination no other host uses, or an unusual hour";
+/// What the detector looks for, in a line (the rule of its alerts; shared
+/// with [`super::upload_hour`], which raises the same finding).
+pub(super) const ABOUT: &str = "large uploads to a destination no other host uses, or an unusual hour";
 
 /// Bytes out to one destination that make an upload worth reporting.
 const UPLOAD_MIN: u64 = 50_000_000;

@@ -10,10 +10,8 @@ use rustc_hash::FxHashMap;
 use vakt_core::detector::Detector;
 use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
+use super::upload::ABOUT;
 use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
-
-/// What the detector looks for, in a line (the rule of its alerts).
-const ABOUT: &str = "large uploads to a destination no other host uses, or an unusual hour";
 
 /// An hour of nanoseconds.
 const HOUR_NS: i64 = 3_600_000_000_000;
