@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 pub use error::{InputError, RecordError};
 pub use json_events::{JsonEvents, RecordMapper};
-pub use read::{Options, Visit, collect_files, read_path};
+pub use read::{Options, Visit, collect_files, read_bytes, read_path};
 pub use sniff::{Sniffed, sniff};
 
 /// The mapper of Windows events rendered as JSON, for [`JsonEvents`].

@@ -117,6 +117,21 @@ pub fn read_path(path: &Path, opts: &Options, visit: &mut dyn FnMut(Visit)) {
     }
 }
 
+/// Reads one input held in memory (an upload, a batch posted to the
+/// service) as [`read_path`] reads a file: decompressed, sniffed unless
+/// `opts.format` says, every record told to `visit`. `name` is its display
+/// path in origins and errors.
+pub fn read_bytes(name: &str, bytes: Vec<u8>, opts: &Options, visit: &mut dyn FnMut(Visit)) {
+    read_stream(
+        Arc::from(name),
+        None,
+        Box::new(Cursor::new(bytes)),
+        opts,
+        0,
+        visit,
+    )
+}
+
 type Stream = Box<dyn BufRead + Send>;
 
 fn read_head(r: &mut Stream, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {

@@ -101,6 +101,13 @@ pub(crate) fn pq(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Store
     }
 }
 
+/// The commit epoch in a segment's name (`seg-<id>-e<epoch>.parquet`), if any.
+pub fn segment_epoch(seg: &Path) -> Option<u64> {
+    let stem = seg.file_name()?.to_str()?.strip_suffix(".parquet")?;
+    let (_, e) = stem.rsplit_once("-e")?;
+    e.parse().ok()
+}
+
 /// The columns, in order.
 pub const COLUMNS: [&str; 20] = [
     "time",
@@ -194,6 +201,20 @@ impl Store {
             },
             removed,
         ))
+    }
+
+    /// Removes the segments written under a commit epoch later than
+    /// `committed` (see [`StoreWriter::set_epoch`]): what a crash left of an
+    /// epoch whose log records will be replayed. Returns how many.
+    pub fn discard_uncommitted(&self, committed: u64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for seg in self.segments() {
+            if segment_epoch(&seg).is_some_and(|e| e > committed) {
+                std::fs::remove_file(&seg).map_err(io(&seg))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// The store's folder.

@@ -32,6 +32,8 @@ pub struct StoreWriter {
     written: u64,
     segments: Vec<PathBuf>,
     seq: u64,
+    /// The commit epoch written into segment names (see [`StoreWriter::set_epoch`]).
+    epoch: Option<u64>,
 }
 
 impl StoreWriter {
@@ -50,6 +52,7 @@ impl StoreWriter {
             written: 0,
             segments: Vec::new(),
             seq: 0,
+            epoch: None,
         }
     }
 
@@ -74,6 +77,22 @@ impl StoreWriter {
     pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.max_buffered_bytes = bytes.max(1);
         self
+    }
+
+    /// Names the segments written from now on as of commit epoch `epoch`
+    /// (`seg-<id>-e<epoch>.parquet`). A service that acknowledges input
+    /// from its own write-ahead log commits an epoch by recording, after
+    /// [`StoreWriter::flush`], that the epoch's log records are stored; after
+    /// a crash it removes the segments of epochs it never committed
+    /// ([`crate::Store::discard_uncommitted`]) and replays the log from the
+    /// last commit, so every acknowledged event is stored exactly once.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = Some(epoch);
+    }
+
+    /// Rows held in memory, not yet in a segment.
+    pub fn buffered(&self) -> usize {
+        self.buffered
     }
 
     /// Takes one event; a partition's buffer that is full is written as a
@@ -163,6 +182,10 @@ impl StoreWriter {
             std::process::id(),
             self.seq
         );
+        let id = match self.epoch {
+            Some(e) => format!("{id}-e{e}"),
+            None => id,
+        };
         let done = dir.join(format!("seg-{id}.parquet"));
         let tmp = dir.join(format!("seg-{id}.parquet.tmp"));
         let file = File::create(&tmp).map_err(io(&tmp))?;

@@ -76,6 +76,11 @@ pub enum Command {
     Scope(ScopeArgs),
     /// Write an incident's report: self-contained HTML (or JSON).
     Report(ReportArgs),
+    /// Run the always-on service: HTTP ingest, every detector live, alerts and incidents kept.
+    Serve(Box<crate::serve::ServeArgs>),
+    /// Ingest tokens of the service.
+    #[command(subcommand)]
+    Token(crate::serve::TokenCommand),
 }
 
 /// `vakt incidents`.

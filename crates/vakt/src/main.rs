@@ -15,6 +15,7 @@ mod intel;
 mod keys;
 mod log;
 mod rules;
+mod serve;
 mod setup;
 mod sim;
 mod stats;
@@ -55,6 +56,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Incidents(a) => case::run_incidents(a),
         Command::Scope(a) => case::run_scope(a),
         Command::Report(a) => case::run_report(a),
+        Command::Serve(a) => serve::run(*a),
+        Command::Token(c) => serve::run_token(c),
     }
 }
 

@@ -1,0 +1,159 @@
+//! The service's relational store: embedded SQLite in WAL mode, in the data
+//! folder — ingest tokens, alerts by their idempotent key, incidents.
+
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+use vakt_core::Alert;
+use vakt_incident::Incident;
+
+/// A database error.
+#[derive(Debug, thiserror::Error)]
+#[error("database {path}: {source}")]
+pub struct DbError {
+    /// The database file.
+    pub path: String,
+    /// Why.
+    pub source: rusqlite::Error,
+}
+
+/// Opens (creating) the database and its tables.
+pub fn open(path: &Path) -> Result<Connection, DbError> {
+    let e = |source| DbError {
+        path: path.display().to_string(),
+        source,
+    };
+    let c = Connection::open(path).map_err(e)?;
+    c.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(e)?;
+    c.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS tokens (
+             hash TEXT PRIMARY KEY,
+             tenant TEXT NOT NULL,
+             role TEXT NOT NULL,
+             label TEXT,
+             created TEXT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS alerts (
+             key TEXT PRIMARY KEY,
+             tenant TEXT NOT NULL,
+             detector TEXT NOT NULL,
+             severity TEXT NOT NULL,
+             first INTEGER NOT NULL,
+             last INTEGER NOT NULL,
+             count INTEGER NOT NULL,
+             statements INTEGER NOT NULL DEFAULT 1,
+             alert TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS alerts_by_tenant ON alerts (tenant, first);
+         CREATE TABLE IF NOT EXISTS incidents (
+             id TEXT PRIMARY KEY,
+             severity TEXT NOT NULL,
+             first INTEGER NOT NULL,
+             last INTEGER NOT NULL,
+             incident TEXT NOT NULL
+         );",
+    )
+    .map_err(e)?;
+    Ok(c)
+}
+
+/// Writes alerts by key: a new key is inserted, a known one restated
+/// (its latest statement kept, the first evidence and highest severity
+/// kept as [`Alert::update`] does). Returns the keys that were new.
+pub fn upsert_alerts(c: &mut Connection, alerts: &[Alert]) -> rusqlite::Result<usize> {
+    let tx = c.transaction()?;
+    let mut new = 0;
+    {
+        let mut get = tx.prepare_cached("SELECT alert FROM alerts WHERE key = ?1")?;
+        let mut put = tx.prepare_cached(
+            "INSERT INTO alerts (key, tenant, detector, severity, first, last, count, alert)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (key) DO UPDATE SET severity = ?4, first = ?5, last = ?6,
+                 count = ?7, alert = ?8, statements = statements + 1",
+        )?;
+        for a in alerts {
+            let key = a.key.to_string();
+            let before: Option<String> = get
+                .query_row(params![key], |r| r.get(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            let merged = match before.and_then(|b| serde_json::from_str::<Alert>(&b).ok()) {
+                Some(mut old) => {
+                    old.update(a.clone());
+                    old
+                }
+                None => {
+                    new += 1;
+                    a.clone()
+                }
+            };
+            let json = serde_json::to_string(&merged).unwrap_or_default();
+            put.execute(params![
+                key,
+                &*merged.tenant,
+                merged.detector,
+                merged.severity.name(),
+                merged.first.0,
+                merged.last.0,
+                merged.count as i64,
+                json
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(new)
+}
+
+/// Replaces the incidents with the correlator's current ones.
+pub fn put_incidents(c: &mut Connection, incidents: &[Incident]) -> rusqlite::Result<()> {
+    let tx = c.transaction()?;
+    tx.execute("DELETE FROM incidents", [])?;
+    {
+        let mut put = tx.prepare_cached(
+            "INSERT OR REPLACE INTO incidents (id, severity, first, last, incident)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for i in incidents {
+            put.execute(params![
+                i.id,
+                i.severity.name(),
+                i.first.0,
+                i.last.0,
+                serde_json::to_string(i).unwrap_or_default()
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Every alert kept, oldest first (as stored: the latest statement of each key).
+pub fn alerts(c: &Connection) -> rusqlite::Result<Vec<Alert>> {
+    let mut q = c.prepare("SELECT alert FROM alerts ORDER BY first, key")?;
+    let rows = q.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        if let Ok(a) = serde_json::from_str(&r?) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Every incident kept.
+pub fn incidents(c: &Connection) -> rusqlite::Result<Vec<Incident>> {
+    let mut q = c.prepare("SELECT incident FROM incidents ORDER BY first, id")?;
+    let rows = q.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        if let Ok(i) = serde_json::from_str(&r?) {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}

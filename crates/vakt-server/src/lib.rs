@@ -1,0 +1,60 @@
+//! vakt-server: `vakt serve`, the always-on service on the embedded default
+//! — one process, one data folder, nothing to install.
+//!
+//! ```text
+//! shipper ─ HTTP ─► token → tenant ─► parse ─► write-ahead log (fsync, then 2xx)
+//!                                                 │
+//!                     ┌───────────────────────────┴──────────────────┐
+//!                     ▼                                              ▼
+//!              event store (Parquet,                  every detector, live (the
+//!              committed by epoch)                    pipeline's detectors) ─► alerts
+//!                                                     (SQLite, by key) ─► incidents
+//! ```
+//!
+//! - [`wal`]: the write-ahead log. A batch is acknowledged only when its
+//!   record is written and fsynced (group commit: one fsync for every batch
+//!   that arrived meanwhile).
+//! - [`batch`]: what a log record holds (tenant, origin, the accepted input
+//!   by format) and how it is parsed into events, the same way live and on
+//!   replay.
+//! - [`live`]: the two threads behind the log — the store, committing epochs
+//!   (a checkpoint names the last log record stored; a crash's uncommitted
+//!   segments are removed and the log replayed from the checkpoint, so every
+//!   acknowledged event is stored exactly once), and the detectors, whose
+//!   alerts are kept by their idempotent key in SQLite (a replay restates,
+//!   never duplicates) and joined into incidents as they arrive.
+//! - [`http`]: the ingest paths — Elasticsearch `_bulk` (what Beats,
+//!   Logstash, Fluent Bit, Vector and rsyslog's `omelasticsearch` post),
+//!   `/api/v1/ingest` for every format vakt reads, FHIR `AuditEvent` and
+//!   Bundles — with limits on bodies and memory, back-pressure (429 with
+//!   `Retry-After`), health and Prometheus metrics.
+//! - [`tokens`]: ingest tokens, random and stored hashed, each bound to one
+//!   tenant: the tenant is decided at the door and nowhere else.
+//!
+//! Not here: reading formats (`vakt-ingest`), detection (`vakt-detect`),
+//! loading rules and context (the binary), the case API and UI (later).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod live;
+pub mod metrics;
+pub mod server;
+pub mod tokens;
+pub mod wal;
+
+pub use config::ServeConfig;
+pub use server::{ServeError, Service, serve};
+
+/// The wall clock as a timestamp.
+pub fn now() -> vakt_core::Timestamp {
+    vakt_core::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64),
+    )
+}

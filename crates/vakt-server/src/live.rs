@@ -1,0 +1,381 @@
+//! Behind the write-ahead log: three threads.
+//!
+//! - the **log** thread takes batches as requests bring them, writes every
+//!   batch that is waiting as one group and fsyncs once, answers each
+//!   request (acknowledged = durable), and hands the batches on in log order;
+//! - the **store** thread appends their events to the event store and
+//!   commits an epoch every checkpoint interval: flush the segments (named
+//!   with the epoch), then record `{epoch, seq}` — the last log record
+//!   stored — in `checkpoint.json`, then drop the log files before it. After
+//!   a crash the segments of the uncommitted epoch are removed and the log
+//!   replayed from `seq`, so every acknowledged event is stored exactly once;
+//! - the **detect** thread runs every detector over the events in log
+//!   order, advances the windowed ones as stream time passes, keeps alerts
+//!   by key in SQLite (a replay restates an alert, never duplicates it) and
+//!   keeps incidents current with the correlator.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use vakt_core::{Alert, Detector, Event, Timestamp};
+use vakt_detect::AllowLists;
+use vakt_incident::Correlator;
+use vakt_store::StoreWriter;
+
+use crate::metrics::{self, Metrics};
+use crate::wal::{self, Wal};
+
+/// Input bytes held from acceptance until the store and the detectors are
+/// done with them: what bounds the service's memory.
+#[derive(Debug)]
+pub struct Reservation {
+    metrics: Arc<Metrics>,
+    bytes: i64,
+}
+
+impl Reservation {
+    /// Reserves `bytes` if the total stays within `max`.
+    pub fn take(metrics: &Arc<Metrics>, bytes: usize, max: usize) -> Option<Reservation> {
+        let bytes = bytes as i64;
+        let before = metrics.inflight_bytes.fetch_add(bytes, Relaxed);
+        if before + bytes > max as i64 && before > 0 {
+            metrics.inflight_bytes.fetch_sub(bytes, Relaxed);
+            return None;
+        }
+        Some(Reservation {
+            metrics: metrics.clone(),
+            bytes,
+        })
+    }
+
+    /// Nothing reserved (replayed batches: already durable).
+    pub fn none(metrics: &Arc<Metrics>) -> Reservation {
+        Reservation {
+            metrics: metrics.clone(),
+            bytes: 0,
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.metrics.inflight_bytes.fetch_sub(self.bytes, Relaxed);
+    }
+}
+
+/// A batch in the log, on its way to the store and the detectors.
+#[derive(Debug)]
+pub struct Work {
+    /// Its log record.
+    pub seq: u64,
+    /// Its events.
+    pub events: Vec<Event>,
+    /// When it was acknowledged.
+    pub acked: Instant,
+    _hold: Reservation,
+}
+
+/// A batch for the log thread.
+#[derive(Debug)]
+pub struct Append {
+    /// The log record's payload ([`crate::batch::Batch::encode`]).
+    pub payload: Vec<u8>,
+    /// Its events, parsed.
+    pub events: Vec<Event>,
+    /// Its bytes, held until stored and detected.
+    pub hold: Reservation,
+    /// The answer: the record's sequence number once durable.
+    pub reply: tokio::sync::oneshot::Sender<Result<u64, String>>,
+}
+
+/// Where the next thread's batches go.
+#[derive(Debug, Clone)]
+pub struct Downstream {
+    /// The store thread.
+    pub store: SyncSender<Arc<Work>>,
+    /// The detect thread.
+    pub detect: SyncSender<Arc<Work>>,
+    /// The counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Downstream {
+    /// Hands a batch on to both threads.
+    pub fn send(&self, seq: u64, events: Vec<Event>, hold: Reservation) {
+        let w = Arc::new(Work {
+            seq,
+            events,
+            acked: Instant::now(),
+            _hold: hold,
+        });
+        self.metrics.store_queue.fetch_add(1, Relaxed);
+        self.metrics.detect_queue.fetch_add(1, Relaxed);
+        let _ = self.store.send(w.clone());
+        let _ = self.detect.send(w);
+    }
+}
+
+/// The log thread: group commit, acknowledge, hand on in order.
+pub fn log_thread(
+    mut wal: Wal,
+    rx: Receiver<Append>,
+    down: Downstream,
+    closing: Arc<std::sync::atomic::AtomicBool>,
+) {
+    loop {
+        let first = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(a) => a,
+            Err(RecvTimeoutError::Timeout) if closing.load(Relaxed) => break,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut group = vec![first];
+        while group.len() < 512 {
+            match rx.try_recv() {
+                Ok(a) => group.push(a),
+                Err(_) => break,
+            }
+        }
+        let payloads: Vec<&[u8]> = group.iter().map(|a| a.payload.as_slice()).collect();
+        let bytes: usize = payloads.iter().map(|p| p.len() + 16).sum();
+        let t = Instant::now();
+        match wal.append(&payloads) {
+            Ok(first_seq) => {
+                down.metrics.fsync.observe(t.elapsed().as_secs_f64());
+                down.metrics.wal_bytes.fetch_add(bytes as u64, Relaxed);
+                for (i, a) in group.into_iter().enumerate() {
+                    let seq = first_seq + i as u64;
+                    let _ = a.reply.send(Ok(seq));
+                    down.send(seq, a.events, a.hold);
+                }
+            }
+            Err(e) => {
+                tracing::error!(target: "vakt::serve", "{e}");
+                for a in group {
+                    let _ = a.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// What the store has taken of the log: segments of epochs up to `epoch`
+/// are committed, and hold every log record up to `seq`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The last committed epoch.
+    pub epoch: u64,
+    /// The last log record stored.
+    pub seq: u64,
+}
+
+impl Checkpoint {
+    /// The checkpoint in `dir` (none yet: zero).
+    pub fn read(dir: &Path) -> Result<Checkpoint, String> {
+        let p = dir.join("checkpoint.json");
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("{}: {e}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checkpoint::default()),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        }
+    }
+
+    /// Writes it durably (temporary file, fsync, rename, fsync the folder).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let tmp = dir.join("checkpoint.json.tmp");
+        let f = std::fs::File::create(&tmp)?;
+        serde_json::to_writer(&f, self).map_err(std::io::Error::other)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join("checkpoint.json"))?;
+        std::fs::File::open(dir)?.sync_all()
+    }
+}
+
+/// The store thread's settings.
+#[derive(Debug)]
+pub struct StoreLoop {
+    /// The data folder (for the checkpoint).
+    pub dir: PathBuf,
+    /// The log folder (files before the checkpoint are removed).
+    pub wal_dir: PathBuf,
+    /// The writer.
+    pub writer: StoreWriter,
+    /// The last commit.
+    pub committed: Checkpoint,
+    /// How often to commit.
+    pub every: Duration,
+    /// Test setting: a slow disk.
+    pub delay: Duration,
+    /// The counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl StoreLoop {
+    fn commit(&mut self, seq: u64) -> Result<(), String> {
+        self.writer.flush().map_err(|e| e.to_string())?;
+        let c = Checkpoint {
+            epoch: self.committed.epoch + 1,
+            seq,
+        };
+        c.write(&self.dir)
+            .map_err(|e| format!("cannot write the checkpoint: {e}"))?;
+        self.committed = c;
+        self.writer.set_epoch(c.epoch + 1);
+        wal::remove_through(&self.wal_dir, seq);
+        self.metrics.checkpoints.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Runs until the log thread is gone, then commits what it holds.
+    pub fn run(mut self, rx: Receiver<Arc<Work>>) {
+        self.writer.set_epoch(self.committed.epoch + 1);
+        let mut seq = self.committed.seq;
+        let mut last = Instant::now();
+        let mut failed = false;
+        loop {
+            match rx.recv_timeout(self.every) {
+                Ok(w) => {
+                    self.metrics.store_queue.fetch_sub(1, Relaxed);
+                    if failed {
+                        continue;
+                    }
+                    if !self.delay.is_zero() {
+                        std::thread::sleep(self.delay);
+                    }
+                    let mut counts: FxHashMap<(&str, &str), u64> = FxHashMap::default();
+                    for e in &w.events {
+                        if let Err(err) = self.writer.append(e) {
+                            // The log keeps the batch: it is stored on the next start.
+                            tracing::error!(target: "vakt::serve", "the store failed, events are kept in the write-ahead log: {err}");
+                            failed = true;
+                            break;
+                        }
+                        *counts.entry((&e.tenant, e.source.as_str())).or_default() += 1;
+                    }
+                    if !failed {
+                        seq = w.seq;
+                        for ((t, s), n) in counts {
+                            metrics::add(&self.metrics.stored, (t.to_owned(), s.to_owned()), n);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if !failed && seq > self.committed.seq && last.elapsed() >= self.every {
+                if let Err(e) = self.commit(seq) {
+                    tracing::error!(target: "vakt::serve", "store commit failed: {e}");
+                    failed = true;
+                }
+                last = Instant::now();
+            }
+        }
+        if !failed
+            && seq > self.committed.seq
+            && let Err(e) = self.commit(seq)
+        {
+            tracing::error!(target: "vakt::serve", "store commit failed: {e}");
+        }
+    }
+}
+
+/// The detect thread's state.
+pub struct DetectLoop {
+    /// Every detector.
+    pub detectors: Vec<Box<dyn Detector>>,
+    /// Allow-lists over behaviour findings.
+    pub allow: AllowLists,
+    /// Alerts and incidents.
+    pub db: Connection,
+    /// Incidents, kept current.
+    pub correlator: Correlator,
+    /// Windowed detectors advance when stream time has moved this far (ns).
+    pub step: i64,
+    /// The counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl DetectLoop {
+    fn settle(&mut self, raised: &mut Vec<Alert>, acked: Instant) -> bool {
+        let alerts: Vec<Alert> = raised.drain(..).filter(|a| self.allow.keeps(a)).collect();
+        if alerts.is_empty() {
+            return false;
+        }
+        if let Err(e) = crate::db::upsert_alerts(&mut self.db, &alerts) {
+            tracing::error!(target: "vakt::serve", "cannot keep alerts: {e}");
+        }
+        for a in alerts {
+            metrics::add(&self.metrics.alerts, a.detector.clone(), 1);
+            self.metrics
+                .ingest_to_alert
+                .observe(acked.elapsed().as_secs_f64());
+            self.correlator.add(a);
+        }
+        true
+    }
+
+    fn write_incidents(&mut self) {
+        let incidents = self.correlator.incidents();
+        if let Err(e) = crate::db::put_incidents(&mut self.db, &incidents) {
+            tracing::error!(target: "vakt::serve", "cannot keep incidents: {e}");
+        }
+    }
+
+    /// Runs until the log thread is gone.
+    pub fn run(mut self, rx: Receiver<Arc<Work>>) {
+        let mut raised = Vec::new();
+        let mut now: Option<Timestamp> = None;
+        let mut advanced: Option<Timestamp> = None;
+        let mut incidents_due = false;
+        let mut written = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(w) => {
+                    self.metrics.detect_queue.fetch_sub(1, Relaxed);
+                    for e in &w.events {
+                        for d in &mut self.detectors {
+                            d.observe(e, &mut raised);
+                        }
+                        now = Some(now.map_or(e.time, |n: Timestamp| n.max(e.time)));
+                    }
+                    if let Some(t) = now
+                        && advanced.is_none_or(|a| t.0 - a.0 >= self.step)
+                    {
+                        for d in &mut self.detectors {
+                            d.advance(t, &(), &mut raised);
+                        }
+                        advanced = Some(t);
+                    }
+                    incidents_due |= self.settle(&mut raised, w.acked);
+                    self.metrics
+                        .detect_lag_micros
+                        .store(w.acked.elapsed().as_micros() as u64, Relaxed);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.metrics.detect_lag_micros.store(0, Relaxed);
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if incidents_due && written.elapsed() >= Duration::from_secs(1) {
+                self.write_incidents();
+                incidents_due = false;
+                written = Instant::now();
+            }
+        }
+        if let Some(t) = now {
+            for d in &mut self.detectors {
+                d.advance(t, &(), &mut raised);
+            }
+        }
+        incidents_due |= self.settle(&mut raised, Instant::now());
+        if incidents_due {
+            self.write_incidents();
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! What the service counts, in Prometheus' text format (`GET /metrics`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// A histogram of seconds with fixed buckets.
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, secs: f64) {
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            if secs <= *b {
+                c.fetch_add(1, Relaxed);
+            }
+        }
+        self.sum_micros.fetch_add((secs * 1e6) as u64, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    /// The smallest bucket bound holding at least `q` of the observations
+    /// (`None` without any).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.count.load(Relaxed);
+        if n == 0 {
+            return None;
+        }
+        let want = (q * n as f64).ceil() as u64;
+        self.bounds
+            .iter()
+            .zip(&self.counts)
+            .find(|(_, c)| c.load(Relaxed) >= want)
+            .map(|(b, _)| *b)
+            .or(Some(f64::INFINITY))
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {}", c.load(Relaxed));
+        }
+        let n = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {n}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {n}",
+            self.sum_micros.load(Relaxed) as f64 / 1e6
+        );
+    }
+}
+
+const LATENCY: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The service's counters and gauges.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Events stored, per (tenant, source kind).
+    pub stored: Mutex<BTreeMap<(String, String), u64>>,
+    /// Events accepted (acknowledged), per tenant.
+    pub accepted: Mutex<BTreeMap<String, u64>>,
+    /// Records rejected, per tenant.
+    pub rejected: Mutex<BTreeMap<String, u64>>,
+    /// Requests refused for want of room (429/503).
+    pub throttled: AtomicU64,
+    /// Requests refused for their credentials or tenant.
+    pub refused: AtomicU64,
+    /// Bytes written to the write-ahead log.
+    pub wal_bytes: AtomicU64,
+    /// Write-ahead log fsync time.
+    pub fsync: Histogram,
+    /// Input bytes accepted but not yet through the store and detectors.
+    pub inflight_bytes: AtomicI64,
+    /// Batches waiting for the store, and for the detectors.
+    pub store_queue: AtomicI64,
+    /// See [`Metrics::store_queue`].
+    pub detect_queue: AtomicI64,
+    /// Seconds the detectors are behind what was acknowledged.
+    pub detect_lag_micros: AtomicU64,
+    /// Alerts raised (statements), per detector.
+    pub alerts: Mutex<BTreeMap<String, u64>>,
+    /// From a batch's acknowledgement to an alert it raised.
+    pub ingest_to_alert: Histogram,
+    /// Store commits.
+    pub checkpoints: AtomicU64,
+    /// Write-ahead log records replayed at start.
+    pub replayed: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            stored: Mutex::default(),
+            accepted: Mutex::default(),
+            rejected: Mutex::default(),
+            throttled: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            wal_bytes: AtomicU64::new(0),
+            fsync: Histogram::new(LATENCY),
+            inflight_bytes: AtomicI64::new(0),
+            store_queue: AtomicI64::new(0),
+            detect_queue: AtomicI64::new(0),
+            detect_lag_micros: AtomicU64::new(0),
+            alerts: Mutex::default(),
+            ingest_to_alert: Histogram::new(LATENCY),
+            checkpoints: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Adds `n` under `key` in a counter map.
+pub fn add<K: Ord>(m: &Mutex<BTreeMap<K, u64>>, key: K, n: u64) {
+    *m.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_default() += n;
+}
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let counter = |o: &mut String, name: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+        };
+        counter(&mut o, "vakt_events_stored_total", "Events stored.");
+        for ((t, s), n) in self.stored.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                o,
+                "vakt_events_stored_total{{tenant=\"{}\",source=\"{}\"}} {n}",
+                label(t),
+                label(s)
+            );
+        }
+        for (name, map, help) in [
+            (
+                "vakt_events_accepted_total",
+                &self.accepted,
+                "Events acknowledged.",
+            ),
+            (
+                "vakt_records_rejected_total",
+                &self.rejected,
+                "Records rejected and quarantined.",
+            ),
+        ] {
+            counter(&mut o, name, help);
+            for (t, n) in map.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let _ = writeln!(o, "{name}{{tenant=\"{}\"}} {n}", label(t));
+            }
+        }
+        counter(&mut o, "vakt_alerts_total", "Alert statements raised.");
+        for (d, n) in self.alerts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(o, "vakt_alerts_total{{detector=\"{}\"}} {n}", label(d));
+        }
+        for (name, v, help, kind) in [
+            (
+                "vakt_requests_throttled_total",
+                self.throttled.load(Relaxed) as i64,
+                "Requests answered 429/503.",
+                "counter",
+            ),
+            (
+                "vakt_requests_refused_total",
+                self.refused.load(Relaxed) as i64,
+                "Requests refused (credentials, tenant).",
+                "counter",
+            ),
+            (
+                "vakt_wal_bytes_total",
+                self.wal_bytes.load(Relaxed) as i64,
+                "Bytes written to the write-ahead log.",
+                "counter",
+            ),
+            (
+                "vakt_inflight_bytes",
+                self.inflight_bytes.load(Relaxed),
+                "Input accepted, not yet stored and detected.",
+                "gauge",
+            ),
+            (
+                "vakt_store_queue_batches",
+                self.store_queue.load(Relaxed),
+                "Batches waiting for the store.",
+                "gauge",
+            ),
+            (
+                "vakt_detect_queue_batches",
+                self.detect_queue.load(Relaxed),
+                "Batches waiting for the detectors.",
+                "gauge",
+            ),
+            (
+                "vakt_checkpoints_total",
+                self.checkpoints.load(Relaxed) as i64,
+                "Store commits.",
+                "counter",
+            ),
+            (
+                "vakt_wal_replayed_total",
+                self.replayed.load(Relaxed) as i64,
+                "Log records replayed at start.",
+                "counter",
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP vakt_detect_lag_seconds How far the detectors are behind acknowledged input.\n# TYPE vakt_detect_lag_seconds gauge\nvakt_detect_lag_seconds {}",
+            self.detect_lag_micros.load(Relaxed) as f64 / 1e6
+        );
+        self.fsync.render(
+            &mut o,
+            "vakt_wal_fsync_seconds",
+            "Write-ahead log fsync time.",
+        );
+        self.ingest_to_alert.render(
+            &mut o,
+            "vakt_ingest_to_alert_seconds",
+            "From acknowledgement to the alert raised.",
+        );
+        o
+    }
+}

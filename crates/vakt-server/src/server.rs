@@ -1,0 +1,225 @@
+//! Starting and stopping the service: open the data folder, remove what a
+//! crash left uncommitted, replay the write-ahead log, start the threads,
+//! listen; on SIGTERM or Ctrl-C stop listening, let requests in flight
+//! finish, and let every thread drain, commit and checkpoint.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vakt_context::Assets;
+use vakt_core::Detector;
+use vakt_core::pseudo::Pseudonymiser;
+use vakt_detect::AllowLists;
+use vakt_detect::quarantine::Quarantine;
+use vakt_incident::{CorrelationConfig, Correlator};
+use vakt_store::Store;
+
+use crate::ServeConfig;
+use crate::batch::Batch;
+use crate::http::State;
+use crate::live::{Checkpoint, DetectLoop, Downstream, Reservation, StoreLoop};
+use crate::metrics::Metrics;
+use crate::tokens::Tokens;
+use crate::wal::{self, Wal};
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data folder or one of its parts.
+    #[error("{0}")]
+    Data(String),
+    /// Another `vakt serve` holds the data folder.
+    #[error("{0} is in use by another vakt serve")]
+    Locked(String),
+    /// The listening address.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What the detectors of the service are.
+pub struct Service {
+    /// Every detector, streaming where windowed.
+    pub detectors: Vec<Box<dyn Detector>>,
+    /// Allow-lists over behaviour findings.
+    pub allow: AllowLists,
+    /// The asset register (incidents join host names and addresses by it).
+    pub assets: Arc<Assets>,
+    /// Patient identifiers become pseudonyms in the store under these keys.
+    pub pseudo: Arc<Pseudonymiser>,
+}
+
+fn data<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ {
+    move |e| ServeError::Data(format!("{what}: {e}"))
+}
+
+/// Runs the service until SIGTERM or Ctrl-C.
+pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&cfg.dir).map_err(data("cannot create the data folder"))?;
+    let lock = std::fs::File::create(cfg.dir.join("serve.lock"))
+        .map_err(data("cannot create the lock file"))?;
+    if lock.try_lock().is_err() {
+        return Err(ServeError::Locked(cfg.dir.display().to_string()));
+    }
+    let metrics = Arc::new(Metrics::default());
+    let tokens = Tokens::new(crate::db::open(&cfg.db_path()).map_err(data("database"))?);
+    let (store, partial) = Store::open(&cfg.store_dir()).map_err(data("store"))?;
+    let committed = Checkpoint::read(&cfg.dir).map_err(ServeError::Data)?;
+    let uncommitted = store
+        .discard_uncommitted(committed.epoch)
+        .map_err(data("store"))?;
+    if partial + uncommitted > 0 {
+        tracing::info!(target: "vakt::serve", "removed {partial} partial and {uncommitted} uncommitted segments left by a stop; the log holds their events");
+    }
+
+    let (store_tx, store_rx) = sync_channel(64);
+    let (detect_tx, detect_rx) = sync_channel(64);
+    let down = Downstream {
+        store: store_tx,
+        detect: detect_tx,
+        metrics: metrics.clone(),
+    };
+    let store_loop = StoreLoop {
+        dir: cfg.dir.clone(),
+        wal_dir: cfg.wal_dir(),
+        writer: store.writer(service.pseudo.clone()),
+        committed,
+        every: cfg.checkpoint_every(),
+        delay: Duration::from_millis(cfg.test_store_delay_ms),
+        metrics: metrics.clone(),
+    };
+    let detect_loop = DetectLoop {
+        detectors: service.detectors,
+        allow: service.allow,
+        db: crate::db::open(&cfg.db_path()).map_err(data("database"))?,
+        correlator: Correlator::new(service.assets, CorrelationConfig::default()),
+        step: (cfg.stream_step_minutes.max(1) * 60_000_000_000) as i64,
+        metrics: metrics.clone(),
+    };
+    let threads = vec![
+        std::thread::Builder::new()
+            .name("vakt-store".into())
+            .spawn(move || store_loop.run(store_rx))
+            .map_err(data("thread"))?,
+        std::thread::Builder::new()
+            .name("vakt-detect".into())
+            .spawn(move || detect_loop.run(detect_rx))
+            .map_err(data("thread"))?,
+    ];
+
+    // What was acknowledged but not committed to the store goes through again.
+    let mut replayed = 0u64;
+    let next = wal::replay(&cfg.wal_dir(), committed.seq, |seq, payload| {
+        match Batch::decode(&payload) {
+            Ok(b) => {
+                let parsed = crate::batch::parse(&b);
+                down.send(seq, parsed.events, Reservation::none(&metrics));
+                replayed += 1;
+            }
+            Err(e) => tracing::error!(target: "vakt::serve", "write-ahead log record {seq}: {e}"),
+        }
+    })
+    .map_err(data("write-ahead log"))?;
+    metrics.replayed.store(replayed, Relaxed);
+    if replayed > 0 {
+        tracing::info!(target: "vakt::serve", "replayed {replayed} batches from the write-ahead log");
+    }
+    let wal = Wal::open(&cfg.wal_dir(), next, cfg.wal_file_bytes).map_err(data("write-ahead log"))?;
+    let (log_tx, log_rx) = sync_channel(cfg.wal_queue.max(1));
+    let log_down = down.clone();
+    drop(down);
+    let closing = Arc::new(AtomicBool::new(false));
+    let log_closing = closing.clone();
+    let log_thread = std::thread::Builder::new()
+        .name("vakt-log".into())
+        .spawn(move || crate::live::log_thread(wal, log_rx, log_down, log_closing))
+        .map_err(data("thread"))?;
+
+    let quarantine = Quarantine::create(&cfg.quarantine_dir()).map_err(data("quarantine"))?;
+    let listener =
+        std::net::TcpListener::bind(cfg.listen).map_err(|source| ServeError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: cfg.listen,
+        source,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(data("cannot listen"))?;
+    let state = Arc::new(State {
+        cfg: cfg.clone(),
+        tokens,
+        metrics: metrics.clone(),
+        to_log: log_tx,
+        quarantine: Mutex::new(quarantine),
+        ready: AtomicBool::new(true),
+    });
+    let _ = std::fs::write(cfg.dir.join("listening"), format!("http://{addr}\n"));
+    tracing::info!(target: "vakt::serve", "listening on http://{addr} (data in {})", cfg.dir.display());
+    eprintln!("vakt: listening on http://{addr}");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(data("runtime"))?;
+    let app = crate::http::router(state.clone());
+    let served: Result<(), ServeError> = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(data("cannot listen"))?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped())
+            .await
+            .map_err(data("server"))
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    tracing::info!(target: "vakt::serve", "stopping: draining the log, the store and the detectors");
+    // The log takes what is queued and stops; then each thread drains.
+    closing.store(true, Relaxed);
+    let _ = log_thread.join();
+    let quarantine = Arc::try_unwrap(state)
+        .ok()
+        .map(|s| s.quarantine.into_inner().unwrap_or_else(|p| p.into_inner()));
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Some(q) = quarantine
+        && let Err(e) = q.finish()
+    {
+        tracing::error!(target: "vakt::serve", "quarantine: {e}");
+    }
+    let _ = std::fs::remove_file(cfg.dir.join("listening"));
+    eprintln!("vakt: stopped; everything acknowledged is stored");
+    served
+}
+
+/// SIGTERM or Ctrl-C.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
