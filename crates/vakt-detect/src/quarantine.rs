@@ -84,6 +84,11 @@ impl Quarantine {
         Ok(())
     }
 
+    /// Writes the index out now (a service keeps the quarantine open).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.index.flush()
+    }
+
     /// Flushes the index.
     pub fn finish(mut self) -> std::io::Result<()> {
         self.index.flush()

@@ -116,22 +116,25 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
 
     // What was acknowledged but not committed to the store goes through again.
     let mut replayed = 0u64;
-    let next = wal::replay(&cfg.wal_dir(), committed.seq, |seq, payload| {
-        match Batch::decode(&payload) {
+    let next = wal::replay(
+        &cfg.wal_dir(),
+        committed.seq,
+        |seq, payload| match Batch::decode(&payload) {
             Ok(b) => {
                 let parsed = crate::batch::parse(&b);
                 down.send(seq, parsed.events, Reservation::none(&metrics));
                 replayed += 1;
             }
             Err(e) => tracing::error!(target: "vakt::serve", "write-ahead log record {seq}: {e}"),
-        }
-    })
+        },
+    )
     .map_err(data("write-ahead log"))?;
     metrics.replayed.store(replayed, Relaxed);
     if replayed > 0 {
         tracing::info!(target: "vakt::serve", "replayed {replayed} batches from the write-ahead log");
     }
-    let wal = Wal::open(&cfg.wal_dir(), next, cfg.wal_file_bytes).map_err(data("write-ahead log"))?;
+    let wal =
+        Wal::open(&cfg.wal_dir(), next, cfg.wal_file_bytes).map_err(data("write-ahead log"))?;
     let (log_tx, log_rx) = sync_channel(cfg.wal_queue.max(1));
     let log_down = down.clone();
     drop(down);
@@ -174,7 +177,8 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         .map_err(data("runtime"))?;
     let app = crate::http::router(state.clone());
     let served: Result<(), ServeError> = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(data("cannot listen"))?;
+        let listener =
+            tokio::net::TcpListener::from_std(listener).map_err(data("cannot listen"))?;
         axum::serve(listener, app)
             .with_graceful_shutdown(stopped())
             .await

@@ -44,13 +44,7 @@ pub fn create(c: &Connection, tenant: &str, role: &str, label: &str) -> Result<S
     let token = format!("vakt_{}", URL_SAFE_NO_PAD.encode(raw));
     c.execute(
         "INSERT INTO tokens (hash, tenant, role, label, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            hash(&token),
-            tenant,
-            role,
-            label,
-            crate::now().to_rfc3339()
-        ],
+        params![hash(&token), tenant, role, label, crate::now().to_rfc3339()],
     )
     .map_err(|e| format!("cannot store the token: {e}"))?;
     Ok(token)
@@ -127,12 +121,7 @@ impl Tokens {
     /// Who an `Authorization` header speaks for, if anyone.
     pub fn grant(&self, authorization: Option<&str>) -> Option<Grant> {
         let h = hash(&secret(authorization?)?);
-        if let Some(g) = self
-            .known
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&h)
-        {
+        if let Some(g) = self.known.read().unwrap_or_else(|p| p.into_inner()).get(&h) {
             return Some(g.clone());
         }
         let stale = self

@@ -128,12 +128,13 @@ fn items(body: &[u8], default_index: &str, origin_ns: &str) -> (Vec<Item>, Vec<P
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
     while let Some(action) = lines.next() {
         let n = items.len();
-        let parsed: Option<(String, Json)> = serde_json::from_slice::<Json>(action)
-            .ok()
-            .and_then(|j| match j {
-                Json::Object(m) if m.len() == 1 => m.into_iter().next(),
-                _ => None,
-            });
+        let parsed: Option<(String, Json)> =
+            serde_json::from_slice::<Json>(action)
+                .ok()
+                .and_then(|j| match j {
+                    Json::Object(m) if m.len() == 1 => m.into_iter().next(),
+                    _ => None,
+                });
         let Some((op, meta)) = parsed else {
             items.push(Item {
                 op: "index".into(),

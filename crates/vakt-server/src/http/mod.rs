@@ -55,7 +55,10 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/", get(bulk::info).head(bulk::info_head))
         .route("/_cat/health", get(bulk::cat_health))
         .route("/_bulk", post(bulk::bulk).put(bulk::bulk))
-        .route("/{index}/_bulk", post(bulk::bulk_index).put(bulk::bulk_index))
+        .route(
+            "/{index}/_bulk",
+            post(bulk::bulk_index).put(bulk::bulk_index),
+        )
         .route("/api/v1/ingest", post(ingest::ingest))
         .route("/fhir/AuditEvent", post(fhir::audit_event))
         .route("/fhir", post(fhir::bundle))
@@ -70,7 +73,11 @@ async fn readyz(axum::extract::State(s): axum::extract::State<Arc<State>>) -> Re
     if s.ready.load(Relaxed) {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "replaying the write-ahead log\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "replaying the write-ahead log\n",
+        )
+            .into_response()
     }
 }
 
@@ -187,9 +194,11 @@ impl Door {
                 format!("the body is larger than {max} bytes (max_body_bytes)"),
             ));
         }
-        let Some(mut hold) =
-            Reservation::take(&s.metrics, declared.unwrap_or(max), s.cfg.max_inflight_bytes)
-        else {
+        let Some(mut hold) = Reservation::take(
+            &s.metrics,
+            declared.unwrap_or(max),
+            s.cfg.max_inflight_bytes,
+        ) else {
             s.metrics.throttled.fetch_add(1, Relaxed);
             return Err(Refusal::busy(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -218,7 +227,9 @@ impl Door {
             if out.len() > limit {
                 return Err(Refusal::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the body is larger than {limit} bytes decompressed (max_decompressed_bytes)"),
+                    format!(
+                        "the body is larger than {limit} bytes decompressed (max_decompressed_bytes)"
+                    ),
                 ));
             }
             hold = Reservation::take(&s.metrics, out.len(), s.cfg.max_inflight_bytes).ok_or_else(
@@ -235,9 +246,8 @@ impl Door {
             if declared.is_none() {
                 // Hold what the body is, not the most it could have been.
                 drop(hold);
-                hold = Reservation::take(&s.metrics, raw.len(), usize::MAX).ok_or_else(|| {
-                    Refusal::busy(StatusCode::TOO_MANY_REQUESTS, "retry shortly")
-                })?;
+                hold = Reservation::take(&s.metrics, raw.len(), usize::MAX)
+                    .ok_or_else(|| Refusal::busy(StatusCode::TOO_MANY_REQUESTS, "retry shortly"))?;
             }
             raw.to_vec()
         };
@@ -251,12 +261,16 @@ impl State {
         if rejected.is_empty() {
             return;
         }
-        metrics::add(&self.metrics.rejected, tenant.to_owned(), rejected.len() as u64);
+        metrics::add(
+            &self.metrics.rejected,
+            tenant.to_owned(),
+            rejected.len() as u64,
+        );
         for r in rejected {
             tracing::warn!(target: "vakt::input", "rejected: {r}");
         }
         let mut q = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = q.write(rejected) {
+        if let Err(e) = q.write(rejected).and_then(|()| q.flush()) {
             tracing::error!(target: "vakt::serve", "quarantine: {e}");
         }
     }

@@ -1,0 +1,272 @@
+//! Running `vakt serve` in tests: start it on a free loopback port, make
+//! tokens, post to it, stop it (SIGTERM) or kill it (-9), and read what it
+//! stored and raised.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A Sigma rule that fires on every process creation running whoami (one
+/// alert per event: its key names the event's place).
+pub const WHOAMI_RULE: &str = r#"title: Whoami run (test)
+id: 5f7e3c1a-0000-4000-8000-00000000beef
+status: test
+level: medium
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        CommandLine|contains: whoami
+    condition: selection
+tags:
+    - attack.discovery
+    - attack.t1033
+"#;
+
+/// `vakt` with arguments; (code, stdout, stderr).
+pub fn vakt(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vakt"))
+        .args(args)
+        .env_remove("VAKT_CONFIG")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("vakt runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A token for `tenant` in the data folder.
+pub fn token(dir: &Path, tenant: &str) -> String {
+    let (code, out, err) = vakt(&[
+        "token",
+        "create",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--tenant",
+        tenant,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
+}
+
+/// A running service.
+pub struct Server {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub addr: String,
+}
+
+/// The rules folder with [`WHOAMI_RULE`] under `dir`.
+pub fn rules(dir: &Path) -> PathBuf {
+    let r = dir.join("rules");
+    std::fs::create_dir_all(&r).unwrap();
+    std::fs::write(r.join("whoami.yml"), WHOAMI_RULE).unwrap();
+    r
+}
+
+impl Server {
+    /// Starts `vakt serve --dir DIR --listen 127.0.0.1:0 EXTRA…` and waits
+    /// until it listens.
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let _ = std::fs::remove_file(dir.join("listening"));
+        std::fs::create_dir_all(dir).unwrap();
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("serve.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vakt"))
+            .args(["serve", "--dir", dir.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("VAKT_CONFIG")
+            .env("HOME", "/nonexistent")
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .expect("vakt serve starts");
+        let started = Instant::now();
+        let mut s = Server {
+            child,
+            dir: dir.to_owned(),
+            addr: String::new(),
+        };
+        loop {
+            if let Ok(l) = std::fs::read_to_string(dir.join("listening"))
+                && let Some(a) = l.trim().strip_prefix("http://")
+            {
+                s.addr = a.to_owned();
+                return s;
+            }
+            if let Ok(Some(st)) = s.child.try_wait() {
+                panic!("vakt serve exited ({st}): {}", s.stderr());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "vakt serve did not start: {}",
+                s.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What the service said on standard error.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                assert!(
+                    st.success(),
+                    "vakt serve stopped with {st}: {}",
+                    self.stderr()
+                );
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "vakt serve did not stop: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// kill -9.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Resident memory of the service (kB), from /proc.
+    pub fn rss_kb(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 request on loopback; (status, body). `None` when the
+/// connection failed or was cut (the service was killed).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+/// `Authorization: Bearer` for a token.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A Winlogbeat document of a process creation running whoami, numbered.
+pub fn winlogbeat_doc(n: u64, host: &str) -> String {
+    format!(
+        r#"{{"@timestamp":"2024-03-01T{:02}:{:02}:{:02}Z","winlog":{{"channel":"Security","event_id":4688,"computer_name":"{host}","record_id":{n},"event_data":{{"NewProcessName":"C:\\Windows\\System32\\whoami.exe","CommandLine":"whoami /groups {n}","SubjectUserName":"bob"}}}}}}"#,
+        n / 3600 % 24,
+        n / 60 % 60,
+        n % 60
+    )
+}
+
+/// A `_bulk` body of the documents `from..to`.
+pub fn bulk_body(from: u64, to: u64, host: &str) -> String {
+    let mut b = String::new();
+    for n in from..to {
+        b.push_str("{\"index\":{\"_index\":\"winlogbeat-8\"}}\n");
+        b.push_str(&winlogbeat_doc(n, host));
+        b.push('\n');
+    }
+    b
+}
+
+/// Stored events per tenant (`vakt store stats`).
+pub fn stored(dir: &Path) -> serde_json::Value {
+    let (code, out, err) = vakt(&[
+        "store",
+        "stats",
+        dir.join("store").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Every stored event's record number (`EventRecordID`), with how often it is stored.
+pub fn stored_records(dir: &Path) -> std::collections::BTreeMap<u64, u32> {
+    let (store, _) = vakt_store::Store::open(&dir.join("store")).unwrap();
+    let q = vakt_store::EventQuery::default();
+    let mut seen = std::collections::BTreeMap::new();
+    for seg in store.event_segments(&q) {
+        vakt_store::read_segment(&seg, &q, &mut |e| {
+            if let Some(v) = e.get_named("EventRecordID") {
+                let n: u64 = vakt_detect::entities::text(v).parse().unwrap_or(u64::MAX);
+                *seen.entry(n).or_insert(0) += 1;
+            }
+        })
+        .unwrap();
+    }
+    seen
+}
+
+/// The alerts the service keeps.
+pub fn alerts(dir: &Path) -> Vec<vakt_core::Alert> {
+    let c = vakt_server::db::open(&dir.join("vakt.db")).unwrap();
+    vakt_server::db::alerts(&c).unwrap()
+}
+
+/// How many statements of each alert key the service kept (rows are keys).
+pub fn alert_rows(dir: &Path) -> usize {
+    alerts(dir).len()
+}
