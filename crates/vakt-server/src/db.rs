@@ -48,6 +48,10 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
              alert TEXT NOT NULL
          );
          CREATE INDEX IF NOT EXISTS alerts_by_tenant ON alerts (tenant, first);
+         CREATE TABLE IF NOT EXISTS progress (
+             name TEXT PRIMARY KEY,
+             seq INTEGER NOT NULL
+         );
          CREATE TABLE IF NOT EXISTS incidents (
              id TEXT PRIMARY KEY,
              severity TEXT NOT NULL,
@@ -60,12 +64,35 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(c)
 }
 
+/// The last write-ahead log record whose alerts are kept (0: none).
+pub fn detected_through(c: &Connection) -> rusqlite::Result<u64> {
+    c.query_row("SELECT seq FROM progress WHERE name = 'detect'", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|s| s as u64)
+    .or_else(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => Ok(0),
+        e => Err(e),
+    })
+}
+
 /// Writes alerts by key: a new key is inserted, a known one restated
 /// (its latest statement kept, the first evidence and highest severity
-/// kept as [`Alert::update`] does). Returns the keys that were new.
-pub fn upsert_alerts(c: &mut Connection, alerts: &[Alert]) -> rusqlite::Result<usize> {
+/// kept as [`Alert::update`] does), and — in the same transaction — that
+/// the detectors are through log record `through`. Returns the keys that
+/// were new.
+pub fn upsert_alerts(
+    c: &mut Connection,
+    alerts: &[Alert],
+    through: u64,
+) -> rusqlite::Result<usize> {
     let tx = c.transaction()?;
     let mut new = 0;
+    tx.execute(
+        "INSERT INTO progress (name, seq) VALUES ('detect', ?1)
+         ON CONFLICT (name) DO UPDATE SET seq = max(seq, ?1)",
+        params![through as i64],
+    )?;
     {
         let mut get = tx.prepare_cached("SELECT alert FROM alerts WHERE key = ?1")?;
         let mut put = tx.prepare_cached(

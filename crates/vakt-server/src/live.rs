@@ -214,6 +214,9 @@ pub struct StoreLoop {
     pub delay: Duration,
     /// The counters.
     pub metrics: Arc<Metrics>,
+    /// How far the detectors have kept their alerts (the log is kept for
+    /// them too).
+    pub detected: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StoreLoop {
@@ -227,7 +230,7 @@ impl StoreLoop {
             .map_err(|e| format!("cannot write the checkpoint: {e}"))?;
         self.committed = c;
         self.writer.set_epoch(c.epoch + 1);
-        wal::remove_through(&self.wal_dir, seq);
+        wal::remove_through(&self.wal_dir, seq.min(self.detected.load(Relaxed)));
         self.metrics.checkpoints.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -242,7 +245,8 @@ impl StoreLoop {
             match rx.recv_timeout(self.every) {
                 Ok(w) => {
                     self.metrics.store_queue.fetch_sub(1, Relaxed);
-                    if failed {
+                    // Failed, or stored before the stop (replayed for the detectors).
+                    if failed || w.seq <= self.committed.seq {
                         continue;
                     }
                     if !self.delay.is_zero() {
@@ -299,16 +303,28 @@ pub struct DetectLoop {
     pub step: i64,
     /// The counters.
     pub metrics: Arc<Metrics>,
+    /// The last log record whose alerts are kept (in the database, and
+    /// shared with the store thread, which keeps the log until then).
+    pub detected: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DetectLoop {
-    fn settle(&mut self, raised: &mut Vec<Alert>, acked: Instant) -> bool {
+    /// Keeps the alerts raised, with the log record they came from (`through`).
+    fn settle(&mut self, raised: &mut Vec<Alert>, acked: Instant, through: u64) -> bool {
         let alerts: Vec<Alert> = raised.drain(..).filter(|a| self.allow.keeps(a)).collect();
-        if alerts.is_empty() {
+        let moved = through > self.detected.load(Relaxed);
+        if alerts.is_empty() && !moved {
             return false;
         }
-        if let Err(e) = crate::db::upsert_alerts(&mut self.db, &alerts) {
-            tracing::error!(target: "vakt::serve", "cannot keep alerts: {e}");
+        match crate::db::upsert_alerts(&mut self.db, &alerts, through) {
+            Ok(_) => self.detected.fetch_max(through, Relaxed),
+            Err(e) => {
+                tracing::error!(target: "vakt::serve", "cannot keep alerts: {e}");
+                0
+            }
+        };
+        if alerts.is_empty() {
+            return false;
         }
         for a in alerts {
             metrics::add(&self.metrics.alerts, a.detector.clone(), 1);
@@ -334,10 +350,17 @@ impl DetectLoop {
         let mut advanced: Option<Timestamp> = None;
         let mut incidents_due = false;
         let mut written = Instant::now();
+        let mut last_seq = self.detected.load(Relaxed);
+        let mut kept = Instant::now();
         loop {
             match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(w) => {
                     self.metrics.detect_queue.fetch_sub(1, Relaxed);
+                    // Detected before the stop (replayed for the store).
+                    if w.seq <= self.detected.load(Relaxed) {
+                        continue;
+                    }
+                    last_seq = w.seq;
                     for e in &w.events {
                         for d in &mut self.detectors {
                             d.observe(e, &mut raised);
@@ -352,13 +375,18 @@ impl DetectLoop {
                         }
                         advanced = Some(t);
                     }
-                    incidents_due |= self.settle(&mut raised, w.acked);
+                    // Progress alone is kept a few times a second.
+                    if !raised.is_empty() || kept.elapsed() >= Duration::from_millis(250) {
+                        incidents_due |= self.settle(&mut raised, w.acked, w.seq);
+                        kept = Instant::now();
+                    }
                     self.metrics
                         .detect_lag_micros
                         .store(w.acked.elapsed().as_micros() as u64, Relaxed);
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.metrics.detect_lag_micros.store(0, Relaxed);
+                    self.settle(&mut raised, Instant::now(), last_seq);
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -373,7 +401,7 @@ impl DetectLoop {
                 d.advance(t, &(), &mut raised);
             }
         }
-        incidents_due |= self.settle(&mut raised, Instant::now());
+        incidents_due |= self.settle(&mut raised, Instant::now(), last_seq);
         if incidents_due {
             self.write_incidents();
         }

@@ -79,6 +79,14 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         tracing::info!(target: "vakt::serve", "removed {partial} partial and {uncommitted} uncommitted segments left by a stop; the log holds their events");
     }
 
+    let alerts_db = crate::db::open(&cfg.db_path()).map_err(data("database"))?;
+    let detected_through = crate::db::detected_through(&alerts_db).map_err(data("database"))?;
+    let detected = Arc::new(std::sync::atomic::AtomicU64::new(detected_through));
+    // Incidents go on from the alerts kept before the stop.
+    let mut correlator = Correlator::new(service.assets, CorrelationConfig::default());
+    for a in crate::db::alerts(&alerts_db).map_err(data("database"))? {
+        correlator.add(a);
+    }
     let (store_tx, store_rx) = sync_channel(64);
     let (detect_tx, detect_rx) = sync_channel(64);
     let down = Downstream {
@@ -94,14 +102,16 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         every: cfg.checkpoint_every(),
         delay: Duration::from_millis(cfg.test_store_delay_ms),
         metrics: metrics.clone(),
+        detected: detected.clone(),
     };
     let detect_loop = DetectLoop {
         detectors: service.detectors,
         allow: service.allow,
-        db: crate::db::open(&cfg.db_path()).map_err(data("database"))?,
-        correlator: Correlator::new(service.assets, CorrelationConfig::default()),
+        db: alerts_db,
+        correlator,
         step: (cfg.stream_step_minutes.max(1) * 60_000_000_000) as i64,
         metrics: metrics.clone(),
+        detected,
     };
     let threads = vec![
         std::thread::Builder::new()
