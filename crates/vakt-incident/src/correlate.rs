@@ -89,6 +89,8 @@ pub struct Correlator {
     reached_from: FxHashMap<String, BTreeSet<String>>,
     /// Per entity: the alerts that join on it, by (first, arrival).
     lists: FxHashMap<String, Vec<usize>>,
+    /// Per list: the latest end of its alerts (when the list is chained).
+    ends: FxHashMap<String, i64>,
     /// Per actor (account or host): the alerts it acts in.
     acting: FxHashMap<String, Vec<usize>>,
     dsu: Dsu,
@@ -110,6 +112,7 @@ impl Correlator {
             used_on: FxHashMap::default(),
             reached_from: FxHashMap::default(),
             lists: FxHashMap::default(),
+            ends: FxHashMap::default(),
             acting: FxHashMap::default(),
             dsu: Dsu::default(),
             rebuilds: 0,
@@ -261,7 +264,11 @@ impl Correlator {
         }
     }
 
-    /// Puts alert `i` on entity `key`'s list (hubs join nothing).
+    /// Puts alert `i` on entity `key`'s list (hubs join nothing). An alert
+    /// that comes after all of the list (the live path: alerts in time
+    /// order) joins at once; one that comes before others marks the list
+    /// to be chained again — so a busy entity costs a step per alert, not a
+    /// walk of its list.
     fn join(&mut self, key: &str, i: usize, dirty: &mut BTreeSet<String>) {
         if self.hubs.contains(key) {
             return;
@@ -269,10 +276,28 @@ impl Correlator {
         let alerts = &self.alerts;
         let list = self.lists.entry(key.to_owned()).or_default();
         let at = |j: usize| (alerts[j].first, j);
-        match list.binary_search_by_key(&at(i), |&j| at(j)) {
-            Ok(_) => {}
-            Err(pos) => {
-                list.insert(pos, i);
+        let pos = match list.binary_search_by_key(&at(i), |&j| at(j)) {
+            Ok(_) => return,
+            Err(pos) => pos,
+        };
+        list.insert(pos, i);
+        let a = &alerts[i];
+        let a_end = a.last.0.max(a.first.0);
+        let last = pos + 1 == list.len();
+        let prev = pos.checked_sub(1).map(|p| list[p]);
+        match self.ends.get_mut(key) {
+            Some(end) if last && !dirty.contains(key) => {
+                if let Some(p) = prev
+                    && a.first.0 <= end.saturating_add(self.cfg.gap)
+                {
+                    self.dsu.union(p, i);
+                }
+                *end = (*end).max(a_end);
+            }
+            None if last && prev.is_none() => {
+                self.ends.insert(key.to_owned(), a_end);
+            }
+            _ => {
                 dirty.insert(key.to_owned());
             }
         }
@@ -300,6 +325,7 @@ impl Correlator {
         for (a, b) in unions {
             self.dsu.union(a, b);
         }
+        self.ends.insert(key.to_owned(), end);
     }
 
     /// Works everything out again from the alerts taken.
@@ -325,6 +351,7 @@ impl Correlator {
         self.used_on.clear();
         self.reached_from.clear();
         self.lists.clear();
+        self.ends.clear();
         self.acting.clear();
         self.dsu = Dsu((0..self.alerts.len()).collect());
         let mut dirty = BTreeSet::new();
