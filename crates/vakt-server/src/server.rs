@@ -87,8 +87,11 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     for a in crate::db::alerts(&alerts_db).map_err(data("database"))? {
         correlator.add(a);
     }
-    let (store_tx, store_rx) = sync_channel(64);
-    let (detect_tx, detect_rx) = sync_channel(64);
+    // Short queues behind the log: a batch waits behind a few others at
+    // most (ingest-to-alert latency), and a full queue pushes back on the
+    // log thread, then on the clients.
+    let (store_tx, store_rx) = sync_channel(8);
+    let (detect_tx, detect_rx) = sync_channel(8);
     let down = Downstream {
         store: store_tx,
         detect: detect_tx,

@@ -185,30 +185,30 @@ fn main() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    // The request bodies are made before the clock starts.
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new((0..64).map(|i| body(i * BATCH)).collect());
+    // Documents are numbered on: time moves forward as in a live feed.
+    let next = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let auth = format!("Bearer {tok}");
     let t0 = Instant::now();
     let threads: Vec<_> = (0..clients)
-        .map(|c| {
-            let (addr, auth, bodies, stop, acked, refused) = (
+        .map(|_| {
+            let (addr, auth, next, stop, acked, refused) = (
                 addr.clone(),
                 auth.clone(),
-                bodies.clone(),
+                next.clone(),
                 stop.clone(),
                 acked.clone(),
                 refused.clone(),
             );
             std::thread::spawn(move || {
-                let mut i = c;
+                let mut b = body(next.fetch_add(BATCH, Relaxed));
                 while !stop.load(Relaxed) {
-                    match post(&addr, &auth, &bodies[i % bodies.len()]) {
+                    match post(&addr, &auth, &b) {
                         Some(200) => {
                             acked.fetch_add(BATCH, Relaxed);
-                            i += clients;
+                            b = body(next.fetch_add(BATCH, Relaxed));
                         }
                         _ => {
                             refused.fetch_add(1, Relaxed);
