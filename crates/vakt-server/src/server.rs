@@ -127,24 +127,28 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
             .map_err(data("thread"))?,
     ];
 
-    // What was acknowledged but not committed to the store goes through again.
+    // What was acknowledged but not committed to the store, or not through
+    // the detectors, goes through again (each thread skips what it has).
     let mut replayed = 0u64;
-    let next = wal::replay(
-        &cfg.wal_dir(),
-        committed.seq,
-        |seq, payload| match Batch::decode(&payload) {
+    let from = committed.seq.min(detected_through);
+    let next = wal::replay(&cfg.wal_dir(), from, |seq, payload| {
+        match Batch::decode(&payload) {
             Ok(b) => {
                 let parsed = crate::batch::parse(&b);
                 down.send(seq, parsed.events, Reservation::none(&metrics));
                 replayed += 1;
             }
             Err(e) => tracing::error!(target: "vakt::serve", "write-ahead log record {seq}: {e}"),
-        },
-    )
+        }
+    })
     .map_err(data("write-ahead log"))?;
     metrics.replayed.store(replayed, Relaxed);
     if replayed > 0 {
-        tracing::info!(target: "vakt::serve", "replayed {replayed} batches from the write-ahead log");
+        tracing::info!(
+            target: "vakt::serve",
+            "replayed {replayed} batches from the write-ahead log (after record {from}: stored through {}, detected through {detected_through}; the log goes on at {next})",
+            committed.seq
+        );
     }
     let wal =
         Wal::open(&cfg.wal_dir(), next, cfg.wal_file_bytes).map_err(data("write-ahead log"))?;

@@ -132,6 +132,29 @@ fn kill_9_under_load_loses_no_acknowledged_event() {
     assert!(acked.len() >= BATCH as usize, "the load never got through");
     // One alert per stored event, none twice (a replay restates, never adds).
     let alerts = alerts(&dir);
+    if alerts.len() != stored.len() {
+        let keyed: BTreeSet<u64> = alerts
+            .iter()
+            .filter_map(|a| a.origins.first())
+            .filter_map(|o| o.record_id.as_ref()?.parse().ok())
+            .collect();
+        let missing: Vec<_> = stored
+            .keys()
+            .filter(|n| !keyed.contains(n))
+            .take(20)
+            .collect();
+        let said = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+        let errors: Vec<&str> = said
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("error"))
+            .take(20)
+            .collect();
+        let kept = d.keep();
+        panic!(
+            "events without their alert: {missing:?}; the service said: {errors:?}; data kept in {}",
+            kept.display()
+        );
+    }
     assert_eq!(
         alerts.len(),
         stored.len(),

@@ -121,7 +121,12 @@ struct Item {
 }
 
 /// Splits the request into items and the parts of one format each.
-fn items(body: &[u8], default_index: &str, origin_ns: &str) -> (Vec<Item>, Vec<Part>) {
+fn items(
+    body: &[u8],
+    default_index: &str,
+    origin_ns: &str,
+    max_doc: usize,
+) -> (Vec<Item>, Vec<Part>) {
     let mut items: Vec<Item> = Vec::new();
     let mut parts: Vec<Part> = Vec::new();
     let mut lines = body
@@ -165,6 +170,15 @@ fn items(body: &[u8], default_index: &str, origin_ns: &str) -> (Vec<Item>, Vec<P
                     items.push(item);
                     break;
                 };
+                if doc.len() > max_doc {
+                    item.error = Some((
+                        400,
+                        "document_parsing_exception",
+                        format!("the document is larger than {max_doc} bytes (max_line_bytes)"),
+                    ));
+                    items.push(item);
+                    continue;
+                }
                 match vakt_ingest::sniff(doc, true, "_bulk", None) {
                     Sniffed::Format(f) if f != Format::Evtx => {
                         if parts.last().is_none_or(|p| p.format != Some(f)) {
@@ -236,7 +250,7 @@ async fn run(s: Arc<State>, index: Option<String>, headers: HeaderMap, body: Bod
     };
     let default_index = index.unwrap_or_else(|| "vakt".into());
     let ns = crate::now().0.to_string();
-    let (mut items, parts) = items(&admitted.body, &default_index, &ns);
+    let (mut items, parts) = items(&admitted.body, &default_index, &ns, s.cfg.max_line_bytes);
     let batch = Batch {
         tenant: Arc::from(admitted.grant.tenant.as_str()),
         origin: format!("_bulk {default_index} @{ns}"),
@@ -321,7 +335,19 @@ not json
 {"index":{}}
 {"no":"timestamp here"}
 "#;
-        let (items, parts) = items(body, "logs", "1");
+        let (items, parts) = items(body, "logs", "1", 1 << 20);
+        let (big, _) = items(
+            b"{\"index\":{}}\n{\"ts\":1,\"uid\":\"C1\",\"_path\":\"conn\"}\n",
+            "l",
+            "1",
+            10,
+        );
+        assert!(
+            big[0]
+                .error
+                .as_ref()
+                .is_some_and(|e| e.2.contains("max_line_bytes"))
+        );
         assert_eq!(items.len(), 5);
         assert_eq!(items[0].index, "winlogbeat-8");
         assert!(items[0].error.is_none() && items[1].error.is_none());
