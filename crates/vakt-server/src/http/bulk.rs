@@ -336,7 +336,7 @@ not json
 {"no":"timestamp here"}
 "#;
         let (items, parts) = items(body, "logs", "1", 1 << 20);
-        let (big, _) = items(
+        let (big, _) = super::items(
             b"{\"index\":{}}\n{\"ts\":1,\"uid\":\"C1\",\"_path\":\"conn\"}\n",
             "l",
             "1",
