@@ -129,7 +129,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(k) => k,
         None => key_file(&cfg.dir)?,
     };
-    let step = (cfg.stream_step_minutes.max(1) * 60_000_000_000) as i64;
+    // The stream counts in seconds.
+    let step = (cfg.stream_step_minutes.max(1) * 60) as i64;
     let loaded = crate::setup::hunt(&HuntSetup {
         rules: &a.rules,
         analytics: &a.analytics,
@@ -140,7 +141,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         key_file: Some(&key),
         tenant: "default",
         stream: Some(StreamConfig {
-            window: (cfg.stream_window_hours.max(1) * 3_600_000_000_000) as i64,
+            window: (cfg.stream_window_hours.max(1) * 3_600) as i64,
             step,
             lateness: step,
         }),
