@@ -16,6 +16,10 @@ pub struct ServeConfig {
     pub dir: PathBuf,
     /// Where HTTP listens.
     pub listen: SocketAddr,
+    /// TLS: the certificate chain (PEM); with `tls_key`, the listener speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key (PEM).
+    pub tls_key: Option<PathBuf>,
     /// The largest request body accepted, as sent (bytes).
     pub max_body_bytes: usize,
     /// The largest body once decompressed (bytes).
@@ -45,6 +49,8 @@ impl Default for ServeConfig {
         ServeConfig {
             dir: PathBuf::from("vakt-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
             max_body_bytes: 64 << 20,
             max_decompressed_bytes: 256 << 20,
             max_inflight_bytes: 256 << 20,

@@ -44,6 +44,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod server;
+pub mod tls;
 pub mod tokens;
 pub mod wal;
 

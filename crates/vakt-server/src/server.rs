@@ -183,9 +183,18 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         quarantine: Mutex::new(quarantine),
         ready: AtomicBool::new(true),
     });
-    let _ = std::fs::write(cfg.dir.join("listening"), format!("http://{addr}\n"));
-    tracing::info!(target: "vakt::serve", "listening on http://{addr} (data in {})", cfg.dir.display());
-    eprintln!("vakt: listening on http://{addr}");
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => Some(crate::tls::config(c, k).map_err(ServeError::Data)?),
+        (None, None) => None,
+        _ => {
+            return Err(ServeError::Data(
+                "TLS needs both a certificate (tls_cert) and a key (tls_key)".into(),
+            ));
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let _ = std::fs::write(cfg.dir.join("listening"), format!("{scheme}://{addr}\n"));
+    tracing::info!(target: "vakt::serve", "listening on {scheme}://{addr} (data in {})", cfg.dir.display());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -196,10 +205,20 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     let served: Result<(), ServeError> = runtime.block_on(async move {
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(data("cannot listen"))?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stopped())
-            .await
-            .map_err(data("server"))
+        match tls {
+            Some(cfg) => {
+                let tls =
+                    crate::tls::TlsListener::new(listener, cfg).map_err(data("cannot listen"))?;
+                axum::serve(tls, app)
+                    .with_graceful_shutdown(stopped())
+                    .await
+                    .map_err(data("server"))
+            }
+            None => axum::serve(listener, app)
+                .with_graceful_shutdown(stopped())
+                .await
+                .map_err(data("server")),
+        }
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     tracing::info!(target: "vakt::serve", "stopping: draining the log, the store and the detectors");

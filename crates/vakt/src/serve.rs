@@ -26,6 +26,12 @@ pub struct ServeArgs {
     /// Where HTTP listens (port 0: any free port, written to DIR/listening).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM): with --tls-key, the listener speaks HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Settings (YAML; see the README's configuration reference).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -122,6 +128,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(l) = a.listen {
         cfg.listen = l;
+    }
+    if a.tls_cert.is_some() {
+        cfg.tls_cert = a.tls_cert;
+        cfg.tls_key = a.tls_key;
     }
     std::fs::create_dir_all(&cfg.dir)
         .with_context(|| format!("cannot create {}", cfg.dir.display()))?;

@@ -430,3 +430,73 @@ ruleset(name="ship") {{
     let a = alerts(&dir);
     assert_eq!(a.iter().filter(|a| a.title.contains("Whoami")).count(), 200);
 }
+
+/// With `--tls-cert` and `--tls-key` the listener speaks HTTPS only: curl
+/// trusting the certificate ingests, plain HTTP gets no answer, and a
+/// client that does not trust the certificate is refused by its own check.
+#[test]
+fn tls_on_the_listener() {
+    let d = tempfile::tempdir().unwrap();
+    let (cert, key) = (d.path().join("cert.pem"), d.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let dir = d.path().join("data");
+    let tok = token(&dir, "ahus");
+    let s = Server::start(
+        &dir,
+        &[
+            "--analytics",
+            "none",
+            "--rules",
+            rules(d.path()).to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let url = format!("https://{}", s.addr);
+    let doc = winlogbeat_doc(7, "ws-tls");
+    let (code, body) = curl(&[
+        "--cacert",
+        cert.to_str().unwrap(),
+        "-H",
+        &format!("Authorization: Bearer {tok}"),
+        "--data-binary",
+        &doc,
+        &format!("{url}/api/v1/ingest"),
+    ]);
+    assert_eq!(code, 200, "{body}");
+    // Not trusted: curl refuses (its own check), nothing is sent.
+    let (code, _) = curl(&["--data-binary", &doc, &format!("{url}/api/v1/ingest")]);
+    assert_eq!(code, 0);
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    assert!(request(&s.addr, "GET", "/healthz", &[], b"").is_none());
+    eventually("the event stored", || tenant_events(&dir, "ahus") == 1);
+    s.stop();
+}

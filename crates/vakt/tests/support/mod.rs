@@ -101,7 +101,10 @@ impl Server {
         };
         loop {
             if let Ok(l) = std::fs::read_to_string(dir.join("listening"))
-                && let Some(a) = l.trim().strip_prefix("http://")
+                && let Some(a) = l
+                    .trim()
+                    .strip_prefix("http://")
+                    .or_else(|| l.trim().strip_prefix("https://"))
             {
                 s.addr = a.to_owned();
                 return s;
