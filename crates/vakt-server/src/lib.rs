@@ -41,6 +41,7 @@ pub mod batch;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod intel;
 pub mod live;
 pub mod metrics;
 pub mod server;

@@ -306,6 +306,8 @@ pub struct DetectLoop {
     /// The last log record whose alerts are kept (in the database, and
     /// shared with the store thread, which keeps the log until then).
     pub detected: Arc<std::sync::atomic::AtomicU64>,
+    /// The watched intel folder.
+    pub intel: Option<crate::intel::IntelWatch>,
 }
 
 impl DetectLoop {
@@ -334,6 +336,28 @@ impl DetectLoop {
             self.correlator.add(a);
         }
         true
+    }
+
+    /// New indicators replace the indicator detector; a retro-hunt's alerts
+    /// are kept as any others.
+    fn watch_intel(&mut self, raised: &mut Vec<Alert>, through: u64) -> bool {
+        let Some(w) = self.intel.as_mut() else {
+            return false;
+        };
+        if let Some(indicators) = w.check() {
+            let fresh: Box<dyn Detector> =
+                Box::new(vakt_detect::detectors::IntelDetector::new(indicators));
+            match self.detectors.iter().position(|d| d.name() == "intel") {
+                Some(i) => self.detectors[i] = fresh,
+                None => self.detectors.push(fresh),
+            }
+        }
+        let mut found = false;
+        while let Ok(alerts) = w.retro.try_recv() {
+            raised.extend(alerts);
+            found = true;
+        }
+        found && self.settle(raised, Instant::now(), through)
     }
 
     fn write_incidents(&mut self) {
@@ -390,6 +414,7 @@ impl DetectLoop {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            incidents_due |= self.watch_intel(&mut raised, last_seq);
             if incidents_due && written.elapsed() >= Duration::from_secs(1) {
                 self.write_incidents();
                 incidents_due = false;

@@ -54,6 +54,10 @@ pub struct Service {
     pub assets: Arc<Assets>,
     /// Patient identifiers become pseudonyms in the store under these keys.
     pub pseudo: Arc<Pseudonymiser>,
+    /// Indicator files given at start (reloaded with the intel folder's).
+    pub intel: Vec<std::path::PathBuf>,
+    /// MISP warninglists for the indicators.
+    pub warninglists: Vec<std::path::PathBuf>,
 }
 
 fn data<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ {
@@ -115,6 +119,12 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         step: (cfg.stream_step_minutes.max(1) * 60_000_000_000) as i64,
         metrics: metrics.clone(),
         detected,
+        intel: Some(crate::intel::IntelWatch::new(
+            cfg.dir.join("intel"),
+            service.intel,
+            service.warninglists,
+            cfg.store_dir(),
+        )),
     };
     let threads = vec![
         std::thread::Builder::new()

@@ -217,6 +217,15 @@ impl Store {
         Ok(removed)
     }
 
+    /// A store to read beside a writer that is running (another thread or
+    /// process): unlike [`Store::open`], nothing is cleaned up, so a
+    /// segment being written is left alone (readers never see `.tmp` files).
+    pub fn beside_writer(dir: &Path) -> Store {
+        Store {
+            dir: dir.to_owned(),
+        }
+    }
+
     /// The store's folder.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -141,11 +141,18 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     // The stream counts in seconds.
     let step = (cfg.stream_step_minutes.max(1) * 60) as i64;
+    // The data folder's intel/ is watched while the service runs; what is
+    // there at start is matched from the start.
+    let folder = cfg.dir.join("intel");
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let mut intel = a.intel.clone();
+    intel.push(folder);
     let loaded = crate::setup::hunt(&HuntSetup {
         rules: &a.rules,
         analytics: &a.analytics,
         context: &a.context,
-        intel: &a.intel,
+        intel: &intel,
         warninglists: &a.warninglists,
         intel_force: false,
         key_file: Some(&key),
@@ -165,6 +172,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         allow: crate::setup::allow_lists(&a.allow_lists)?,
         assets: Arc::new(assets),
         pseudo,
+        intel: a.intel,
+        warninglists: a.warninglists,
     };
     vakt_server::serve(cfg, service)?;
     Ok(ExitCode::SUCCESS)

@@ -500,3 +500,62 @@ fn tls_on_the_listener() {
     eventually("the event stored", || tenant_events(&dir, "ahus") == 1);
     s.stop();
 }
+
+/// An indicator file dropped into the data folder's `intel/` while the
+/// service runs is retro-hunted over what is stored (an alert for the host
+/// that already talked to it) and matched live from then on (an alert for
+/// a host that talks to it afterwards); nothing is raised twice.
+#[test]
+fn indicators_dropped_into_the_intel_folder_are_retro_hunted_and_matched_live() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let tok = token(&dir, "ahus");
+    let s = Server::start(
+        &dir,
+        &[
+            "--analytics",
+            "none",
+            "--rules",
+            rules(d.path()).to_str().unwrap(),
+        ],
+    );
+    let conn = |uid: &str, host: &str, ts: u64| {
+        format!(
+            "{{\"ts\":{ts}.5,\"uid\":\"{uid}\",\"id.orig_h\":\"{host}\",\"id.orig_p\":50000,\"id.resp_h\":\"203.0.113.66\",\"id.resp_p\":443,\"proto\":\"tcp\",\"_path\":\"conn\"}}\n"
+        )
+    };
+    let auth = bearer(&tok);
+    let post = |body: String| {
+        let (code, answer) = request(
+            &s.addr,
+            "POST",
+            "/api/v1/ingest",
+            &[("Authorization", &auth)],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(code, 200, "{answer}");
+    };
+    post(conn("C1", "10.1.0.5", 1_700_000_000));
+    eventually("the first event stored", || {
+        tenant_events(&dir, "ahus") == 1
+    });
+    assert!(alerts(&dir).is_empty());
+    // A partner's indicator arrives.
+    std::fs::write(dir.join("intel/partner.txt"), "203.0.113.66\n").unwrap();
+    eventually("the retro-hunt's alert", || {
+        alerts(&dir)
+            .iter()
+            .any(|a| a.detector == "intel" && a.actors.iter().any(|e| e.value() == "10.1.0.5"))
+    });
+    // From now on it is matched live.
+    post(conn("C2", "10.1.0.77", 1_700_000_100));
+    eventually("the live alert", || {
+        alerts(&dir)
+            .iter()
+            .any(|a| a.detector == "intel" && a.actors.iter().any(|e| e.value() == "10.1.0.77"))
+    });
+    s.stop();
+    let kept = alerts(&dir);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+}
