@@ -38,7 +38,8 @@ pub struct IntelWatch {
 }
 
 fn signature(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-    let mut v: Vec<_> = walk(dir)
+    let (files, _) = vakt_ingest::collect_files(&[dir.to_owned()]);
+    let mut v: Vec<_> = files
         .into_iter()
         .filter_map(|p| {
             let m = std::fs::metadata(&p).ok()?;
@@ -47,19 +48,6 @@ fn signature(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         .collect();
     v.sort();
     v
-}
-
-fn walk(p: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 impl IntelWatch {

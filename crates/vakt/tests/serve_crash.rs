@@ -163,24 +163,11 @@ fn kill_9_under_load_loses_no_acknowledged_event() {
         stored.len()
     );
     // No leftovers of an interrupted segment.
-    let leftovers: Vec<_> = walk(&dir.join("store"))
+    let leftovers: Vec<_> = files_under(&dir.join("store"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
-fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// With a store that takes 150 ms a batch and room for 2 MiB in flight,

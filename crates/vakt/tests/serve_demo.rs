@@ -17,20 +17,6 @@ fn shared(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn the_attack_streamed_into_serve_raises_the_demos_incident() {
     let d = tempfile::tempdir().unwrap();
@@ -85,7 +71,7 @@ fn the_attack_streamed_into_serve_raises_the_demos_incident() {
     let mut posted = 0;
     for day in &days {
         for t in &trusts {
-            for f in files(&t.join(day)) {
+            for f in files_under(&t.join(day)) {
                 let body = std::fs::read(&f).unwrap();
                 let (code, answer) = request(
                     &s.addr,

@@ -52,6 +52,40 @@ fn refusal(r: Refusal) -> Response {
     r.headers(resp)
 }
 
+/// Admits the request and reads its body as a resource of `kind`; the
+/// answer to send instead when it is not.
+async fn admit_resource(
+    s: &State,
+    q: &FhirQuery,
+    headers: &HeaderMap,
+    body: Body,
+    kind: &str,
+) -> Result<(super::Admitted, Json), Response> {
+    let admitted = Door::admit(s, headers, q.tenant.as_deref(), body)
+        .await
+        .map_err(refusal)?;
+    let resource: Json = serde_json::from_slice(&admitted.body).map_err(|e| {
+        fhir(
+            StatusCode::BAD_REQUEST,
+            outcome("error", "structure", &format!("not JSON: {e}")),
+        )
+    })?;
+    if resource.get("resourceType").and_then(Json::as_str) != Some(kind) {
+        return Err(fhir(
+            StatusCode::BAD_REQUEST,
+            outcome(
+                "error",
+                "invalid",
+                &format!(
+                    "the resource is not a{} {kind}",
+                    if kind.starts_with('A') { "n" } else { "" }
+                ),
+            ),
+        ));
+    }
+    Ok((admitted, resource))
+}
+
 /// `POST /fhir/AuditEvent`.
 pub async fn audit_event(
     s: Extract<Arc<State>>,
@@ -60,25 +94,10 @@ pub async fn audit_event(
     body: Body,
 ) -> Response {
     let s = s.0;
-    let admitted = match Door::admit(&s, &headers, q.tenant.as_deref(), body).await {
-        Ok(a) => a,
-        Err(r) => return refusal(r),
+    let (admitted, resource) = match admit_resource(&s, &q, &headers, body, "AuditEvent").await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let resource: Json = match serde_json::from_slice(&admitted.body) {
-        Ok(j) => j,
-        Err(e) => {
-            return fhir(
-                StatusCode::BAD_REQUEST,
-                outcome("error", "structure", &format!("not JSON: {e}")),
-            );
-        }
-    };
-    if resource.get("resourceType").and_then(Json::as_str) != Some("AuditEvent") {
-        return fhir(
-            StatusCode::BAD_REQUEST,
-            outcome("error", "invalid", "the resource is not an AuditEvent"),
-        );
-    }
     let id = resource
         .get("id")
         .and_then(Json::as_str)
@@ -123,25 +142,10 @@ pub async fn bundle(
     body: Body,
 ) -> Response {
     let s = s.0;
-    let admitted = match Door::admit(&s, &headers, q.tenant.as_deref(), body).await {
-        Ok(a) => a,
-        Err(r) => return refusal(r),
+    let (admitted, bundle) = match admit_resource(&s, &q, &headers, body, "Bundle").await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let bundle: Json = match serde_json::from_slice(&admitted.body) {
-        Ok(j) => j,
-        Err(e) => {
-            return fhir(
-                StatusCode::BAD_REQUEST,
-                outcome("error", "structure", &format!("not JSON: {e}")),
-            );
-        }
-    };
-    if bundle.get("resourceType").and_then(Json::as_str) != Some("Bundle") {
-        return fhir(
-            StatusCode::BAD_REQUEST,
-            outcome("error", "invalid", "POST /fhir takes a Bundle"),
-        );
-    }
     let transaction = match bundle.get("type").and_then(Json::as_str) {
         Some("transaction") => true,
         Some("batch") | Some("collection") | Some("searchset") => false,

@@ -284,3 +284,18 @@ pub fn alerts(dir: &Path) -> Vec<vakt_core::Alert> {
 pub fn alert_rows(dir: &Path) -> usize {
     alerts(dir).len()
 }
+
+/// Every file under `dir`, in path order.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
