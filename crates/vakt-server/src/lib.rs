@@ -30,6 +30,9 @@
 //!   `Retry-After`), health and Prometheus metrics.
 //! - [`tokens`]: ingest tokens, random and stored hashed, each bound to one
 //!   tenant: the tenant is decided at the door and nowhere else.
+//! - [`tls`]: HTTPS on the listener (rustls).
+//! - [`intel`]: indicators dropped into the data folder's `intel/` while the
+//!   service runs: matched live from then on, retro-hunted over the store.
 //!
 //! Not here: reading formats (`vakt-ingest`), detection (`vakt-detect`),
 //! loading rules and context (the binary), the case API and UI (later).
