@@ -37,7 +37,10 @@
 //! Crash safety: a segment is written to `seg-<id>.parquet.tmp`, synced,
 //! then renamed into place (and the directory synced); readers see only
 //! complete `.parquet` files, and [`Store::open`] deletes `.tmp` leftovers of
-//! an interrupted write. An event is acknowledged (counted in
+//! an interrupted write — unless a writer is at work: a writer holds
+//! `events/.writer.lock` (an advisory lock) while it lives, so that a
+//! reader beside a running service or ingest never takes a segment in the
+//! making for a leftover. An event is acknowledged (counted in
 //! [`StoreWriter::written`]) only when its segment has been renamed.
 //! Retention: [`Store::retain`] deletes whole day partitions older than an
 //! age, and the oldest days while the store is over a size.
@@ -99,6 +102,17 @@ pub(crate) fn pq(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> Store
         path: path.to_owned(),
         source,
     }
+}
+
+/// The store's writer lock file (`events/.writer.lock`).
+fn writer_lock(dir: &Path) -> Result<File, StoreError> {
+    let p = dir.join("events").join(".writer.lock");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(io(&p))
 }
 
 /// The commit epoch in a segment's name (`seg-<id>-e<epoch>.parquet`), if any.
@@ -186,14 +200,20 @@ pub struct StoreStats {
 }
 
 impl Store {
-    /// Opens (creating) a store; removes the `.tmp` files an interrupted write left.
+    /// Opens (creating) a store; removes the `.tmp` files an interrupted
+    /// write left — unless a writer is at work (it holds the store's writer
+    /// lock): then they are its segments in the making, and left alone.
     pub fn open(dir: &Path) -> Result<(Store, usize), StoreError> {
         std::fs::create_dir_all(dir.join("events")).map_err(io(dir))?;
         let mut removed = 0;
-        for f in files(&dir.join("events"), ".tmp") {
-            if std::fs::remove_file(&f).is_ok() {
-                removed += 1;
+        let lock = writer_lock(dir)?;
+        if lock.try_lock().is_ok() {
+            for f in files(&dir.join("events"), ".tmp") {
+                if std::fs::remove_file(&f).is_ok() {
+                    removed += 1;
+                }
             }
+            let _ = lock.unlock();
         }
         Ok((
             Store {
@@ -238,7 +258,19 @@ impl Store {
 
     /// A writer appending to the store.
     pub fn writer(&self, pseudo: Arc<Pseudonymiser>) -> StoreWriter {
-        StoreWriter::new(self.dir.join("events"), pseudo)
+        // While it writes, the writer holds the store's writer lock, so that
+        // a reader opening the store does not take its segments in the
+        // making for an interrupted write's leftovers. A second writer of
+        // the store waits a little for it, then writes without it.
+        let lock = writer_lock(&self.dir).ok().filter(|f| {
+            (0..100).any(|_| {
+                f.try_lock().is_ok() || {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    false
+                }
+            })
+        });
+        StoreWriter::new(self.dir.join("events"), pseudo, lock)
     }
 
     /// Counts, bytes and time range, from the segments' footers.

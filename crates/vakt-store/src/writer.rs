@@ -34,11 +34,13 @@ pub struct StoreWriter {
     seq: u64,
     /// The commit epoch written into segment names (see [`StoreWriter::set_epoch`]).
     epoch: Option<u64>,
+    /// The store's writer lock, held while the writer lives.
+    _lock: Option<File>,
 }
 
 impl StoreWriter {
     /// A writer into `dir` (the store's `events` folder).
-    pub(crate) fn new(dir: PathBuf, pseudo: Arc<Pseudonymiser>) -> StoreWriter {
+    pub(crate) fn new(dir: PathBuf, pseudo: Arc<Pseudonymiser>, lock: Option<File>) -> StoreWriter {
         StoreWriter {
             dir,
             pseudo,
@@ -53,6 +55,7 @@ impl StoreWriter {
             segments: Vec::new(),
             seq: 0,
             epoch: None,
+            _lock: lock,
         }
     }
 

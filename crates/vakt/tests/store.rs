@@ -83,8 +83,10 @@ fn a_kill_during_ingest_leaves_a_whole_store() {
             if p.is_dir() {
                 stack.push(p);
             } else {
+                // Segments, and the writers' lock file.
                 assert!(
-                    p.to_string_lossy().ends_with(".parquet"),
+                    p.to_string_lossy().ends_with(".parquet")
+                        || p.file_name().is_some_and(|n| n == ".writer.lock"),
                     "left over: {}",
                     p.display()
                 );
