@@ -190,15 +190,7 @@ fn a_token_of_one_trust_never_writes_as_another() {
     let dir = d.path().join("data");
     let a = token(&dir, "trust-a");
     let b = token(&dir, "trust-b");
-    let s = Server::start(
-        &dir,
-        &[
-            "--analytics",
-            "none",
-            "--rules",
-            rules(d.path()).to_str().unwrap(),
-        ],
-    );
+    let s = Server::start_with_rule(&dir, d.path(), &[]);
     let doc = winlogbeat_doc(1, "ws-a");
     let bulk = bulk_body(1, 3, "ws-a");
     let fhir = std::fs::read(shared(
@@ -317,15 +309,7 @@ fn the_elasticsearch_python_client_bulk_helper_ships_to_vakt() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("data");
     let tok = token(&dir, "sykehuset-innlandet");
-    let s = Server::start(
-        &dir,
-        &[
-            "--analytics",
-            "none",
-            "--rules",
-            rules(d.path()).to_str().unwrap(),
-        ],
-    );
+    let s = Server::start_with_rule(&dir, d.path(), &[]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/es_bulk.py");
     let out = Command::new(py)
         .args([script.to_str().unwrap(), &s.url(), &tok, "300"])
@@ -367,15 +351,7 @@ fn rsyslog_omelasticsearch_ships_to_bulk() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("data");
     let tok = token(&dir, "vestre-viken");
-    let s = Server::start(
-        &dir,
-        &[
-            "--analytics",
-            "none",
-            "--rules",
-            rules(d.path()).to_str().unwrap(),
-        ],
-    );
+    let s = Server::start_with_rule(&dir, d.path(), &[]);
     let port = s.addr.rsplit(':').next().unwrap().to_owned();
     let work = d.path().join("rsyslog");
     std::fs::create_dir_all(&work).unwrap();
@@ -467,13 +443,10 @@ fn tls_on_the_listener() {
     );
     let dir = d.path().join("data");
     let tok = token(&dir, "ahus");
-    let s = Server::start(
+    let s = Server::start_with_rule(
         &dir,
+        d.path(),
         &[
-            "--analytics",
-            "none",
-            "--rules",
-            rules(d.path()).to_str().unwrap(),
             "--tls-cert",
             cert.to_str().unwrap(),
             "--tls-key",
@@ -510,15 +483,7 @@ fn indicators_dropped_into_the_intel_folder_are_retro_hunted_and_matched_live() 
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("data");
     let tok = token(&dir, "ahus");
-    let s = Server::start(
-        &dir,
-        &[
-            "--analytics",
-            "none",
-            "--rules",
-            rules(d.path()).to_str().unwrap(),
-        ],
-    );
+    let s = Server::start_with_rule(&dir, d.path(), &[]);
     let conn = |uid: &str, host: &str, ts: u64| {
         format!(
             "{{\"ts\":{ts}.5,\"uid\":\"{uid}\",\"id.orig_h\":\"{host}\",\"id.orig_p\":50000,\"id.resp_h\":\"203.0.113.66\",\"id.resp_p\":443,\"proto\":\"tcp\",\"_path\":\"conn\"}}\n"

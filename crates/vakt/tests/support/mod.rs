@@ -73,6 +73,15 @@ pub fn rules(dir: &Path) -> PathBuf {
 }
 
 impl Server {
+    /// Starts the service with the [`WHOAMI_RULE`] only (rules under `tmp`),
+    /// no behaviour analytics, and `extra` arguments.
+    pub fn start_with_rule(dir: &Path, tmp: &Path, extra: &[&str]) -> Server {
+        let r = rules(tmp);
+        let mut args = vec!["--analytics", "none", "--rules", r.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Server::start(dir, &args)
+    }
+
     /// Starts `vakt serve --dir DIR --listen 127.0.0.1:0 EXTRA…` and waits
     /// until it listens.
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
