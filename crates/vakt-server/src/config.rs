@@ -78,6 +78,16 @@ impl ServeConfig {
         Duration::from_millis(self.checkpoint_ms.max(10))
     }
 
+    /// The network detectors' step, in seconds (as the stream counts).
+    pub fn stream_step_secs(&self) -> i64 {
+        i64::try_from(self.stream_step_minutes.max(1).saturating_mul(60)).unwrap_or(i64::MAX)
+    }
+
+    /// The network detectors' window, in seconds.
+    pub fn stream_window_secs(&self) -> i64 {
+        i64::try_from(self.stream_window_hours.max(1).saturating_mul(3_600)).unwrap_or(i64::MAX)
+    }
+
     /// The write-ahead log's folder.
     pub fn wal_dir(&self) -> PathBuf {
         self.dir.join("wal")

@@ -392,7 +392,7 @@ impl DetectLoop {
                         now = Some(now.map_or(e.time, |n: Timestamp| n.max(e.time)));
                     }
                     if let Some(t) = now
-                        && advanced.is_none_or(|a| t.0 - a.0 >= self.step)
+                        && advanced.is_none_or(|a| t.0.saturating_sub(a.0) >= self.step)
                     {
                         for d in &mut self.detectors {
                             d.advance(t, &(), &mut raised);

@@ -116,7 +116,7 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         allow: service.allow,
         db: alerts_db,
         correlator,
-        step: (cfg.stream_step_minutes.max(1) * 60_000_000_000) as i64,
+        step: cfg.stream_step_secs().saturating_mul(1_000_000_000),
         metrics: metrics.clone(),
         detected,
         intel: Some(crate::intel::IntelWatch::new(

@@ -139,8 +139,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(k) => k,
         None => key_file(&cfg.dir)?,
     };
-    // The stream counts in seconds.
-    let step = (cfg.stream_step_minutes.max(1) * 60) as i64;
+    let step = cfg.stream_step_secs();
     // The data folder's intel/ is watched while the service runs; what is
     // there at start is matched from the start.
     let folder = cfg.dir.join("intel");
@@ -158,7 +157,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         key_file: Some(&key),
         tenant: "default",
         stream: Some(StreamConfig {
-            window: (cfg.stream_window_hours.max(1) * 3_600) as i64,
+            window: cfg.stream_window_secs(),
             step,
             lateness: step,
         }),

@@ -256,7 +256,10 @@ async fn run(s: Arc<State>, index: Option<String>, headers: HeaderMap, body: Bod
         origin: format!("_bulk {default_index} @{ns}"),
         parts,
     };
-    let (batch, parsed) = State::parse(batch).await;
+    let (batch, parsed) = match State::parse(batch).await {
+        Ok(x) => x,
+        Err(r) => return refusal(r, &headers),
+    };
     // Records a reader refused fail their item.
     let mut rejected = Vec::new();
     for (part, e) in &parsed.rejected {
@@ -294,7 +297,7 @@ async fn run(s: Arc<State>, index: Option<String>, headers: HeaderMap, body: Bod
                 let _ = write!(
                     out,
                     "{{{op}:{{\"_index\":{index},\"_id\":{id},\"_version\":1,\"result\":\"created\",\"_shards\":{{\"total\":1,\"successful\":1,\"failed\":0}},\"_seq_no\":{},\"_primary_term\":1,\"status\":201}}}}",
-                    seq * 100_000 + n as u64
+                    seq.saturating_mul(100_000).saturating_add(n as u64)
                 );
             }
             Some((status, kind, reason)) => {

@@ -73,14 +73,7 @@ async fn admit_resource(
     if resource.get("resourceType").and_then(Json::as_str) != Some(kind) {
         return Err(fhir(
             StatusCode::BAD_REQUEST,
-            outcome(
-                "error",
-                "invalid",
-                &format!(
-                    "the resource is not a{} {kind}",
-                    if kind.starts_with('A') { "n" } else { "" }
-                ),
-            ),
+            outcome("error", "invalid", &format!("expected a {kind} resource")),
         ));
     }
     Ok((admitted, resource))
@@ -110,7 +103,10 @@ pub async fn audit_event(
             body: admitted.body,
         }],
     };
-    let (batch, parsed) = State::parse(batch).await;
+    let (batch, parsed) = match State::parse(batch).await {
+        Ok(x) => x,
+        Err(r) => return refusal(r),
+    };
     if parsed.events.is_empty() {
         let rejected: Vec<_> = parsed.rejected.iter().map(|(_, e)| e.clone()).collect();
         s.reject(&admitted.grant.tenant, &rejected);
@@ -173,7 +169,10 @@ pub async fn bundle(
             body: admitted.body,
         }],
     };
-    let (batch, parsed) = State::parse(batch).await;
+    let (batch, parsed) = match State::parse(batch).await {
+        Ok(x) => x,
+        Err(r) => return refusal(r),
+    };
     let read: std::collections::BTreeSet<u64> = parsed
         .events
         .iter()

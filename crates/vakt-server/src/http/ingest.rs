@@ -54,7 +54,10 @@ pub async fn ingest(
             body: admitted.body,
         }],
     };
-    let (batch, parsed) = State::parse(batch).await;
+    let (batch, parsed) = match State::parse(batch).await {
+        Ok(x) => x,
+        Err(r) => return refusal(r),
+    };
     let rejected: Vec<_> = parsed.rejected.iter().map(|(_, e)| e.clone()).collect();
     s.reject(&admitted.grant.tenant, &rejected);
     let errors: Vec<_> = rejected

@@ -275,21 +275,20 @@ impl State {
         }
     }
 
-    /// Parses a batch off the async threads.
-    pub async fn parse(batch: Batch) -> (Batch, Parsed) {
+    /// Parses a batch off the async threads. A reader that failed is the
+    /// service's fault, answered 500: nothing of the batch is taken, so the
+    /// client sends it again rather than believe it stored.
+    pub async fn parse(batch: Batch) -> Result<(Batch, Parsed), Refusal> {
         tokio::task::spawn_blocking(move || {
             let p = crate::batch::parse(&batch);
             (batch, p)
         })
         .await
-        .unwrap_or_else(|_| {
-            (
-                Batch {
-                    tenant: Arc::from(""),
-                    origin: String::new(),
-                    parts: Vec::new(),
-                },
-                Parsed::default(),
+        .map_err(|e| {
+            tracing::error!(target: "vakt::serve", "reading a batch failed: {e}");
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the batch could not be read; nothing of it was taken",
             )
         })
     }
