@@ -17,20 +17,23 @@ use crate::json_events::{JsonEvents, RecordMapper};
 /// Reads Suricata EVE JSON.
 pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Eve> {
     let path = ctx.path.clone();
-    JsonEvents::new(
-        reader,
-        path,
-        Eve {
-            ctx,
-            source: SourceKind::suricata_eve(),
-        },
-    )
+    JsonEvents::new(reader, path, Eve::new(ctx))
 }
 
 /// Maps EVE records.
 pub struct Eve {
     ctx: ReadContext,
     source: SourceKind,
+}
+
+impl Eve {
+    /// A mapper for one input.
+    pub fn new(ctx: ReadContext) -> Self {
+        Eve {
+            ctx,
+            source: SourceKind::suricata_eve(),
+        }
+    }
 }
 
 fn common_for(name: &str) -> Option<FieldId> {

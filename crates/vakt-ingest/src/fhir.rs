@@ -33,20 +33,23 @@ use crate::json_events::{JsonEvents, RecordMapper};
 /// Reads FHIR AuditEvents (resource, Bundle or NDJSON).
 pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Fhir> {
     let path = ctx.path.clone();
-    JsonEvents::new(
-        reader,
-        path,
-        Fhir {
-            ctx,
-            source: SourceKind::fhir_audit_event(),
-        },
-    )
+    JsonEvents::new(reader, path, Fhir::new(ctx))
 }
 
 /// Maps FHIR resources.
 pub struct Fhir {
     ctx: ReadContext,
     source: SourceKind,
+}
+
+impl Fhir {
+    /// A mapper for one input.
+    pub fn new(ctx: ReadContext) -> Self {
+        Fhir {
+            ctx,
+            source: SourceKind::fhir_audit_event(),
+        }
+    }
 }
 
 impl RecordMapper for Fhir {

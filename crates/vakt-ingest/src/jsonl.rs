@@ -21,20 +21,23 @@ pub const DEFAULT_TIME_FIELDS: &[&str] = &["@timestamp", "timestamp", "time", "t
 /// Reads JSON Lines.
 pub fn read<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, Jsonl> {
     let path = ctx.path.clone();
-    JsonEvents::new(
-        reader,
-        path,
-        Jsonl {
-            ctx,
-            source: SourceKind::new("jsonl"),
-        },
-    )
+    JsonEvents::new(reader, path, Jsonl::new(ctx))
 }
 
 /// Maps JSON Lines records.
 pub struct Jsonl {
     ctx: ReadContext,
     source: SourceKind,
+}
+
+impl Jsonl {
+    /// A mapper for one input.
+    pub fn new(ctx: ReadContext) -> Self {
+        Jsonl {
+            ctx,
+            source: SourceKind::new("jsonl"),
+        }
+    }
 }
 
 /// The record's time from the configured field, or the first default one present.

@@ -20,6 +20,7 @@
 //! | Zeek JSON (`zeek`) | objects with a numeric `ts` and `uid`/`_path`/`@stream`/`id.orig_h`/`id_orig_h` | `zeek:<_path or @stream or file name>` | every key (`id.orig_h` or `id_orig_h` as written) | as Zeek TSV |
 //! | Suricata EVE (`eve`) | objects with `event_type` and `timestamp` | `suricata:eve` | JSON paths joined by `.` (`alert.signature`, `dns.rrname`) | `src_endpoint.*` ← src_ip/src_port; `dst_endpoint.*` ← dest_ip/dest_port; proto; `metadata.uid` ← flow_id; `finding_info.title`, `severity` ← alert.*; `query.hostname` ← dns.rrname; `http_request.*` ← http.*; `tls.sni`; `file.hashes.*` ← fileinfo.*; `traffic.*` ← flow.bytes_* |
 //! | FHIR AuditEvent (`fhir`) | `resourceType` `AuditEvent`, or a `Bundle` holding one; R4 and R5 | `fhir:AuditEvent` | JSON paths joined by `.` (`agent.who.reference`, `entity.what.reference`) | see [`fhir`]: `actor.user.uid/name`, `src_endpoint.ip/hostname`, `patient.uid`, `activity_name`, `status`, `metadata.event_code`, `api.operation`, `purpose_of_use`, `device.hostname` |
+//! | Syslog (`syslog`) | `<PRI>` at the start (RFC 5424, RFC 3164, octet-counted frames) or a traditional `Mmm dd hh:mm:ss` line | `syslog`; a JSON text of a known shape (EVE, Windows JSON, Zeek JSON, FHIR) becomes that format's event with `syslog.*` beside it | see [`syslog`]: `facility`, `severity`, `pri`, `hostname`, `app_name`, `procid`, `msgid`, `message`, `<SD-ID>.<name>` | `device.hostname`, `severity`, `process.pid` |
 //! | JSON Lines (`jsonl`) | any other object with a timestamp field (`@timestamp`, `timestamp`, `time`, `ts`, or `--timestamp-field`) | `jsonl` | JSON paths joined by `.` | none |
 //!
 //! Everything else (Sigma rules, indicator feeds, FHIR resources other than
@@ -38,6 +39,7 @@ mod json_stream;
 pub mod jsonl;
 mod read;
 mod sniff;
+pub mod syslog;
 pub mod windows;
 pub mod zeek;
 
@@ -112,17 +114,20 @@ pub enum Format {
     Fhir,
     /// Generic JSON Lines.
     Jsonl,
+    /// Syslog (RFC 5424, RFC 3164), one message per line or octet-counted.
+    Syslog,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Evtx,
         Format::EvtxJson,
         Format::Zeek,
         Format::Eve,
         Format::Fhir,
         Format::Jsonl,
+        Format::Syslog,
     ];
 
     /// The name used by `--input-format`.
@@ -134,6 +139,7 @@ impl Format {
             Format::Eve => "eve",
             Format::Fhir => "fhir",
             Format::Jsonl => "jsonl",
+            Format::Syslog => "syslog",
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vakt_core::Event;
 
 use crate::sniff::{Sniffed, sniff};
-use crate::{Format, InputError, ReadContext, RecordError, eve, evtx, fhir, jsonl, zeek};
+use crate::{Format, InputError, ReadContext, RecordError, eve, evtx, fhir, jsonl, syslog, zeek};
 
 /// How far into an input the sniffer looks.
 const HEAD: usize = 64 * 1024;
@@ -31,6 +31,9 @@ pub struct Options {
     pub timestamp_field: Option<Arc<str>>,
     /// Threads that render the chunks of one large EVTX file at once.
     pub chunk_threads: usize,
+    /// When the input arrived: the time of syslog messages without one and
+    /// the year of RFC 3164 times (default: a file's modification time, or now).
+    pub received: Option<vakt_core::Timestamp>,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             tenant: Arc::from("default"),
             timestamp_field: None,
             chunk_threads: 1,
+            received: None,
         }
     }
 }
@@ -278,6 +282,18 @@ fn read_stream(
         Format::Eve => Box::new(eve::read(stream, ctx)),
         Format::Fhir => Box::new(fhir::read(stream, ctx)),
         Format::Jsonl => Box::new(jsonl::read(stream, ctx)),
+        Format::Syslog => {
+            let received = opts.received.unwrap_or_else(|| {
+                let t = file
+                    .and_then(|f| std::fs::metadata(f).ok()?.modified().ok())
+                    .unwrap_or_else(std::time::SystemTime::now);
+                vakt_core::Timestamp(
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as i64),
+                )
+            });
+            Box::new(syslog::read(stream, ctx, received))
+        }
     };
     for item in events {
         visit(match item {

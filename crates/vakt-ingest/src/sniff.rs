@@ -35,6 +35,9 @@ pub fn sniff(head: &[u8], complete: bool, name: &str, timestamp_field: Option<&s
     if body.starts_with(b"#separator") || body.starts_with(b"#fields") {
         return Sniffed::Format(Format::Zeek);
     }
+    if crate::syslog::looks_like(body) {
+        return Sniffed::Format(Format::Syslog);
+    }
     if !matches!(body[0], b'{' | b'[') {
         let binary = body.iter().take(512).any(|b| *b == 0);
         return Sniffed::Skip(if binary {
@@ -77,7 +80,7 @@ fn by_keywords(body: &[u8]) -> Sniffed {
     }
 }
 
-fn classify(obj: &Map<String, Json>, name: &str, timestamp_field: Option<&str>) -> Sniffed {
+pub(crate) fn classify(obj: &Map<String, Json>, name: &str, timestamp_field: Option<&str>) -> Sniffed {
     if let Some(rt) = obj.get("resourceType").and_then(Json::as_str) {
         return match rt {
             "AuditEvent" => Sniffed::Format(Format::Fhir),
@@ -166,6 +169,10 @@ mod tests {
             Sniffed::Skip(_)
         ));
         assert!(matches!(s("title: a sigma rule\n"), Sniffed::Skip(_)));
+        assert_eq!(s("<13>1 - - - - - -\n"), Sniffed::Format(Format::Syslog));
+        assert_eq!(s("Dec  1 06:00:00 h cron[1]: x\n"), Sniffed::Format(Format::Syslog));
+        assert_eq!(s("17 <13>1 - - - - - -"), Sniffed::Format(Format::Syslog));
+        assert!(matches!(s("<?xml version=\"1.0\"?>\n"), Sniffed::Skip(_)));
         assert_eq!(sniff(b"{\n \"a\": 1", false, "x", None), Sniffed::NeedWhole);
     }
 }

@@ -621,6 +621,8 @@ pub enum InputFormat {
     Fhir,
     /// JSON Lines with a timestamp field.
     Jsonl,
+    /// Syslog (RFC 5424, RFC 3164), a line or an octet-counted frame per message.
+    Syslog,
 }
 
 impl InputFormat {
@@ -635,6 +637,7 @@ impl InputFormat {
             InputFormat::Eve => Format::Eve,
             InputFormat::Fhir => Format::Fhir,
             InputFormat::Jsonl => Format::Jsonl,
+            InputFormat::Syslog => Format::Syslog,
         })
     }
 }

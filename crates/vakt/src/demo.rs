@@ -192,6 +192,7 @@ fn hunt(args: &DemoArgs, r: &Region) -> anyhow::Result<(Vec<Alert>, Vec<Incident
         options: vakt_ingest::Options {
             tenant: Arc::from(TENANT),
             chunk_threads: pipeline.threads,
+            received: None,
             ..vakt_ingest::Options::default()
         },
         time_order: false,

@@ -17,6 +17,7 @@ pub fn options(input: &InputArgs) -> vakt_ingest::Options {
         tenant: Arc::from(input.tenant.as_deref().unwrap_or("default")),
         timestamp_field: input.timestamp_field.as_deref().map(Arc::from),
         chunk_threads: threads(input),
+        received: None,
     }
 }
 

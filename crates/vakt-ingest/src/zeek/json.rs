@@ -13,18 +13,8 @@ use crate::json_events::{JsonEvents, RecordMapper};
 
 /// Reads a Zeek JSON log.
 pub fn read_json<R: BufRead>(reader: R, ctx: ReadContext) -> JsonEvents<R, ZeekJson> {
-    let stem = path_stem(&ctx.path);
     let path = ctx.path.clone();
-    JsonEvents::new(
-        reader,
-        path,
-        ZeekJson {
-            default_source: SourceKind::zeek(&stem),
-            stem,
-            kinds: Vec::new(),
-            ctx,
-        },
-    )
+    JsonEvents::new(reader, path, ZeekJson::new(ctx))
 }
 
 /// Maps Zeek JSON records.
@@ -33,6 +23,19 @@ pub struct ZeekJson {
     stem: String,
     default_source: SourceKind,
     kinds: Vec<(String, SourceKind)>,
+}
+
+impl ZeekJson {
+    /// A mapper for one input (records without `_path` take the file name's log).
+    pub fn new(ctx: ReadContext) -> Self {
+        let stem = path_stem(&ctx.path);
+        ZeekJson {
+            default_source: SourceKind::zeek(&stem),
+            stem,
+            kinds: Vec::new(),
+            ctx,
+        }
+    }
 }
 
 fn is_addr_field(name: &str) -> bool {
