@@ -443,6 +443,7 @@ pub struct SyslogEvents<R> {
     buf: Vec<u8>,
     pending: std::collections::VecDeque<Result<Event, RecordError>>,
     done: bool,
+    framed: bool,
 }
 
 /// Reads syslog messages, LF-terminated or octet-counted. `received` is the
@@ -459,7 +460,28 @@ pub fn read<R: BufRead>(reader: R, ctx: ReadContext, received: Timestamp) -> Sys
         buf: Vec::new(),
         pending: Default::default(),
         done: false,
+        framed: false,
     }
+}
+
+/// Reads messages that are all octet-counted (`LEN SP MSG`, whatever MSG
+/// starts with): how `vakt serve` keeps what its listeners received.
+pub fn read_framed<R: BufRead>(
+    reader: R,
+    ctx: ReadContext,
+    received: Timestamp,
+) -> SyslogEvents<R> {
+    SyslogEvents {
+        framed: true,
+        ..read(reader, ctx, received)
+    }
+}
+
+/// Appends `msg` to `out` as an octet-counted frame.
+pub fn frame_into(out: &mut Vec<u8>, msg: &[u8]) {
+    out.extend_from_slice(msg.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(msg);
 }
 
 /// If `b` starts an octet-counted frame (`LEN SP <`), its length and header size.
@@ -506,7 +528,26 @@ impl<R: BufRead> SyslogEvents<R> {
             let mut peek = [0u8; 12];
             let n = head.len().min(12);
             peek[..n].copy_from_slice(&head[..n]);
-            if let Some((len, hdr)) = octet_count(&peek[..n]) {
+            let counted = if self.framed {
+                let digits = peek[..n].iter().take_while(|c| c.is_ascii_digit()).count();
+                match (digits, peek.get(digits)) {
+                    (1..=10, Some(b' ')) if digits < n => std::str::from_utf8(&peek[..digits])
+                        .ok()
+                        .and_then(|d| d.parse().ok())
+                        .map(|len| (len, digits + 1)),
+                    _ => {
+                        self.done = true;
+                        return Some(Err(self.error(
+                            Locator::Index(self.count + 1),
+                            "not an octet-counted frame".into(),
+                            &[],
+                        )));
+                    }
+                }
+            } else {
+                octet_count(&peek[..n])
+            };
+            if let Some((len, hdr)) = counted {
                 self.reader.consume(hdr);
                 self.count += 1;
                 let at = Locator::Index(self.count);

@@ -26,8 +26,50 @@ pub struct Batch {
     /// Where it came from (`_bulk winlogbeat-8 @1733030000123456789`): the
     /// origin of its events.
     pub origin: String,
+    /// When it was received (syslog messages without a time take it).
+    pub received: vakt_core::Timestamp,
+    /// For lines read from a watched folder: the file and how far it is
+    /// read once this batch is in the log (so the position is durable with
+    /// the lines, and a restart resumes exactly).
+    pub tail: Option<TailMark>,
     /// The input.
     pub parts: Vec<Part>,
+}
+
+/// A file's place in a watched folder, kept with the lines read from it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TailPos {
+    /// The file as last seen (display only: files are known by device,
+    /// inode and fingerprint).
+    pub path: String,
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// How many of its first bytes the fingerprint covers.
+    pub fp_len: u64,
+    /// A hash of those bytes (an inode reused by a new file differs).
+    pub fp: u64,
+    /// Bytes read (of the decompressed content, for `.gz`).
+    pub offset: u64,
+    /// Lines read.
+    pub lines: u64,
+    /// A `.gz` read to its end (it does not grow).
+    #[serde(default)]
+    pub complete: bool,
+}
+
+/// A batch's tail position and how its lines map to the file's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TailMark {
+    /// The watch and file (`watch|dev:ino`).
+    pub key: String,
+    /// Where the file is read to, with this batch.
+    pub pos: TailPos,
+    /// Lines put before the file's own (a Zeek TSV header read again).
+    pub prefix_lines: u64,
+    /// The file's line number of the batch's first own line.
+    pub first_line: u64,
 }
 
 /// A log record that is not a batch (damage the checksum did not catch, or
@@ -36,7 +78,8 @@ pub struct Batch {
 #[error("not a batch: {0}")]
 pub struct BadBatch(&'static str);
 
-const LAYOUT: u8 = 1;
+/// Layout 1: tenant, origin, parts. Layout 2 adds the time received and the tail mark.
+const LAYOUT: u8 = 2;
 
 fn format_code(f: Option<Format>) -> u8 {
     match f {
@@ -66,10 +109,16 @@ impl Batch {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes() + 64);
         out.push(LAYOUT);
-        for s in [&*self.tenant, self.origin.as_str()] {
+        let tail = self
+            .tail
+            .as_ref()
+            .and_then(|t| serde_json::to_string(t).ok())
+            .unwrap_or_default();
+        for s in [&*self.tenant, self.origin.as_str(), tail.as_str()] {
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
             out.extend_from_slice(s.as_bytes());
         }
+        out.extend_from_slice(&self.received.0.to_le_bytes());
         out.extend_from_slice(&(self.parts.len() as u32).to_le_bytes());
         for p in &self.parts {
             out.push(format_code(p.format));
@@ -82,11 +131,22 @@ impl Batch {
     /// A batch from a record's payload.
     pub fn decode(b: &[u8]) -> Result<Batch, BadBatch> {
         let mut r = Reader { b, at: 0 };
-        if r.take(1)?[0] != LAYOUT {
+        let layout = r.take(1)?[0];
+        if layout != 1 && layout != LAYOUT {
             return Err(BadBatch("unknown layout"));
         }
         let tenant = r.text()?;
         let origin = r.text()?;
+        let (mut tail, mut received) = (None, vakt_core::Timestamp(0));
+        if layout >= 2 {
+            let t = r.text()?;
+            if !t.is_empty() {
+                tail = Some(serde_json::from_str(&t).map_err(|_| BadBatch("tail mark"))?);
+            }
+            received = vakt_core::Timestamp(i64::from_le_bytes(
+                r.take(8)?.try_into().map_err(|_| BadBatch("length"))?,
+            ));
+        }
         let n = r.u32()?;
         let mut parts = Vec::new();
         for _ in 0..n {
@@ -100,6 +160,8 @@ impl Batch {
         Ok(Batch {
             tenant: Arc::from(tenant),
             origin,
+            received,
+            tail,
             parts,
         })
     }
@@ -150,19 +212,47 @@ pub fn parse(batch: &Batch) -> Parsed {
             tenant: batch.tenant.clone(),
             timestamp_field: None,
             chunk_threads: 1,
+            received: Some(batch.received),
         };
         let name = if batch.parts.len() == 1 {
             batch.origin.clone()
         } else {
             format!("{} part {}", batch.origin, i + 1)
         };
-        vakt_ingest::read_bytes(&name, p.body.clone(), &opts, &mut |v| match v {
-            Visit::Event(e) => out.events.push(e),
-            Visit::Rejected(e) => out.rejected.push((i, e)),
+        // Lines of a watched file keep the file's line numbers.
+        let line = |l: &mut vakt_core::Locator| {
+            if let (Some(t), vakt_core::Locator::Line(n)) = (&batch.tail, &*l)
+                && *n > t.prefix_lines
+            {
+                *l = vakt_core::Locator::Line(*n - t.prefix_lines + t.first_line - 1);
+            }
+        };
+        let mut visit = |v| match v {
+            Visit::Event(mut e) => {
+                line(&mut e.origin.locator);
+                out.events.push(e)
+            }
+            Visit::Rejected(mut e) => {
+                line(&mut e.locator);
+                out.rejected.push((i, e))
+            }
             Visit::Skipped { reason, .. } => out.skipped.push((i, reason)),
             Visit::Unreadable(e) => out.skipped.push((i, e.reason)),
             Visit::Opened { .. } => {}
-        });
+        };
+        if p.format == Some(Format::Syslog) {
+            // What the syslog listeners received: octet-counted frames.
+            let ctx = vakt_ingest::ReadContext::new(&name, &batch.tenant);
+            let frames = std::io::Cursor::new(&p.body[..]);
+            for item in vakt_ingest::syslog::read_framed(frames, ctx, batch.received) {
+                visit(match item {
+                    Ok(e) => Visit::Event(e),
+                    Err(e) => Visit::Rejected(e),
+                });
+            }
+        } else {
+            vakt_ingest::read_bytes(&name, p.body.clone(), &opts, &mut visit);
+        }
     }
     out
 }
@@ -176,6 +266,22 @@ mod tests {
         let b = Batch {
             tenant: Arc::from("ahus"),
             origin: "_bulk x @1".into(),
+            received: vakt_core::Timestamp(42),
+            tail: Some(TailMark {
+                key: "w|1:2".into(),
+                pos: TailPos {
+                    path: "/x/conn.log".into(),
+                    dev: 1,
+                    ino: 2,
+                    fp_len: 10,
+                    fp: 7,
+                    offset: 100,
+                    lines: 3,
+                    complete: false,
+                },
+                prefix_lines: 8,
+                first_line: 12,
+            }),
             parts: vec![
                 Part {
                     format: Some(Format::EvtxJson),

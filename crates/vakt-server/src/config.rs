@@ -42,6 +42,174 @@ pub struct ServeConfig {
     /// Test setting: the store thread sleeps this long per batch (ms), to
     /// show back-pressure with a slow disk.
     pub test_store_delay_ms: u64,
+    /// Syslog listeners.
+    pub syslog: Vec<SyslogListener>,
+    /// The longest syslog message accepted (bytes); longer ones are
+    /// quarantined (their first bytes) and counted.
+    pub max_message_bytes: usize,
+    /// Folders whose Zeek and Suricata logs are followed.
+    pub watch: Vec<Watch>,
+    /// How often watched folders are looked at (ms).
+    pub watch_poll_ms: u64,
+}
+
+/// How a syslog listener takes messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogProtocol {
+    /// TCP, octet-counted or LF-framed (RFC 6587); no acknowledgement.
+    Tcp,
+    /// UDP (RFC 5426); no acknowledgement, drops counted.
+    Udp,
+    /// TLS on TCP (RFC 5425).
+    Tls,
+    /// RELP: each message acknowledged once in the write-ahead log.
+    Relp,
+}
+
+impl SyslogProtocol {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyslogProtocol::Tcp => "tcp",
+            SyslogProtocol::Udp => "udp",
+            SyslogProtocol::Tls => "tls",
+            SyslogProtocol::Relp => "relp",
+        }
+    }
+}
+
+/// A syslog listener: where, how, and whose events it takes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogListener {
+    /// The protocol.
+    pub protocol: SyslogProtocol,
+    /// Where it listens (port 0: any free port, written to DIR/listening).
+    pub listen: SocketAddr,
+    /// The tenant of messages no rule places.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Rules that place messages in tenants, first match wins.
+    #[serde(default)]
+    pub rules: Vec<TenantRule>,
+    /// TLS certificate chain (PEM); default: the service's `tls_cert`.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); default: the service's `tls_key`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl SyslogListener {
+    /// `PROTO://ADDR[/TENANT]` (`relp://0.0.0.0:2514/ahus`).
+    pub fn parse(spec: &str) -> Result<SyslogListener, String> {
+        let (proto, rest) = spec
+            .split_once("://")
+            .ok_or_else(|| format!("`{spec}`: expected PROTO://ADDR[/TENANT]"))?;
+        let protocol = match proto {
+            "tcp" => SyslogProtocol::Tcp,
+            "udp" => SyslogProtocol::Udp,
+            "tls" => SyslogProtocol::Tls,
+            "relp" => SyslogProtocol::Relp,
+            p => return Err(format!("`{p}`: the protocol is tcp, udp, tls or relp")),
+        };
+        let (addr, tenant) = match rest.split_once('/') {
+            Some((a, t)) if !t.is_empty() => (a, Some(t.to_owned())),
+            Some((a, _)) => (a, None),
+            None => (rest, None),
+        };
+        let listen = addr
+            .parse()
+            .map_err(|e| format!("`{addr}`: not an address:port ({e})"))?;
+        Ok(SyslogListener {
+            protocol,
+            listen,
+            tenant,
+            rules: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+        })
+    }
+
+    /// Its name in metrics and origins (`relp 127.0.0.1:2514`).
+    pub fn name(&self) -> String {
+        format!("{} {}", self.protocol.name(), self.listen)
+    }
+}
+
+/// Places messages of a listener in a tenant: every condition given must hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantRule {
+    /// The tenant.
+    pub tenant: String,
+    /// The sender's address is in this network (`10.20.0.0/16`).
+    #[serde(default)]
+    pub network: Option<String>,
+    /// The message has this structured-data element (`origin`, `vakt@32473`) …
+    #[serde(default)]
+    pub sd_id: Option<String>,
+    /// … with this parameter …
+    #[serde(default)]
+    pub sd_param: Option<String>,
+    /// … of this value (without it: any value).
+    #[serde(default)]
+    pub sd_value: Option<String>,
+}
+
+/// A watched folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watch {
+    /// The folder (followed recursively: Zeek's dated archive folders too).
+    pub dir: PathBuf,
+    /// The tenant of its events.
+    pub tenant: String,
+    /// `zeek` (TSV or JSON `*.log`, `*.log.gz`) or `eve` (`eve*.json*`).
+    pub format: WatchFormat,
+}
+
+/// What a watched folder holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchFormat {
+    /// Zeek logs.
+    Zeek,
+    /// Suricata EVE.
+    Eve,
+}
+
+impl Watch {
+    /// `FORMAT:TENANT:DIR` (`zeek:ahus:/nsm/zeek/logs`).
+    pub fn parse(spec: &str) -> Result<Watch, String> {
+        let mut it = spec.splitn(3, ':');
+        let (Some(f), Some(t), Some(d)) = (it.next(), it.next(), it.next()) else {
+            return Err(format!("`{spec}`: expected FORMAT:TENANT:DIR"));
+        };
+        let format = match f {
+            "zeek" => WatchFormat::Zeek,
+            "eve" => WatchFormat::Eve,
+            f => return Err(format!("`{f}`: a watched folder holds zeek or eve logs")),
+        };
+        if t.is_empty() || d.is_empty() {
+            return Err(format!("`{spec}`: expected FORMAT:TENANT:DIR"));
+        }
+        Ok(Watch {
+            dir: PathBuf::from(d),
+            tenant: t.to_owned(),
+            format,
+        })
+    }
+
+    /// Its name in metrics, origins and positions (`zeek:ahus:/nsm/zeek/logs`).
+    pub fn name(&self) -> String {
+        let f = match self.format {
+            WatchFormat::Zeek => "zeek",
+            WatchFormat::Eve => "eve",
+        };
+        format!("{f}:{}:{}", self.tenant, self.dir.display())
+    }
 }
 
 impl Default for ServeConfig {
@@ -61,6 +229,10 @@ impl Default for ServeConfig {
             stream_window_hours: 24,
             stream_step_minutes: 60,
             test_store_delay_ms: 0,
+            syslog: Vec::new(),
+            max_message_bytes: 256 << 10,
+            watch: Vec::new(),
+            watch_poll_ms: 250,
         }
     }
 }

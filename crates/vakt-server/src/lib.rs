@@ -31,6 +31,10 @@
 //! - [`tokens`]: ingest tokens, random and stored hashed, each bound to one
 //!   tenant: the tenant is decided at the door and nowhere else.
 //! - [`tls`]: HTTPS on the listener (rustls).
+//! - [`syslog`]: syslog listeners — TCP, UDP, TLS and RELP (acknowledged
+//!   once in the log) — placing messages in tenants by listener and rules.
+//! - [`tail`]: watched folders of Zeek and Suricata logs, followed through
+//!   rotation, truncation and compression, positions durable with the lines.
 //! - [`intel`]: indicators dropped into the data folder's `intel/` while the
 //!   service runs: matched live from then on, retro-hunted over the store.
 //!
@@ -48,6 +52,8 @@ pub mod intel;
 pub mod live;
 pub mod metrics;
 pub mod server;
+pub mod syslog;
+pub mod tail;
 pub mod tls;
 pub mod tokens;
 pub mod wal;

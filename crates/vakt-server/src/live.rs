@@ -78,6 +78,8 @@ pub struct Work {
     pub events: Vec<Event>,
     /// When it was acknowledged.
     pub acked: Instant,
+    /// A watched file's position with this batch.
+    pub tail: Option<crate::batch::TailMark>,
     _hold: Reservation,
 }
 
@@ -90,6 +92,8 @@ pub struct Append {
     pub events: Vec<Event>,
     /// Its bytes, held until stored and detected.
     pub hold: Reservation,
+    /// A watched file's position with this batch.
+    pub tail: Option<crate::batch::TailMark>,
     /// The answer: the record's sequence number once durable.
     pub reply: tokio::sync::oneshot::Sender<Result<u64, String>>,
 }
@@ -107,11 +111,18 @@ pub struct Downstream {
 
 impl Downstream {
     /// Hands a batch on to both threads.
-    pub fn send(&self, seq: u64, events: Vec<Event>, hold: Reservation) {
+    pub fn send(
+        &self,
+        seq: u64,
+        events: Vec<Event>,
+        tail: Option<crate::batch::TailMark>,
+        hold: Reservation,
+    ) {
         let w = Arc::new(Work {
             seq,
             events,
             acked: Instant::now(),
+            tail,
             _hold: hold,
         });
         self.metrics.store_queue.fetch_add(1, Relaxed);
@@ -152,7 +163,7 @@ pub fn log_thread(
                 for (i, a) in group.into_iter().enumerate() {
                     let seq = first_seq + i as u64;
                     let _ = a.reply.send(Ok(seq));
-                    down.send(seq, a.events, a.hold);
+                    down.send(seq, a.events, a.tail, a.hold);
                 }
             }
             Err(e) => {
@@ -166,14 +177,22 @@ pub fn log_thread(
 }
 
 /// What the store has taken of the log: segments of epochs up to `epoch`
-/// are committed, and hold every log record up to `seq`.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// are committed, and hold every log record up to `seq` — and, so, every
+/// line of the watched files up to `tails`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The last committed epoch.
     pub epoch: u64,
     /// The last log record stored.
     pub seq: u64,
+    /// Watched files, by watch and file: how far they are stored.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tails: std::collections::BTreeMap<String, crate::batch::TailPos>,
 }
+
+/// Watched files no longer on disk, to drop from the checkpoint once the
+/// store is past the given log record.
+pub type Forget = Arc<std::sync::Mutex<Vec<(String, u64)>>>;
 
 impl Checkpoint {
     /// The checkpoint in `dir` (none yet: zero).
@@ -217,19 +236,33 @@ pub struct StoreLoop {
     /// How far the detectors have kept their alerts (the log is kept for
     /// them too).
     pub detected: Arc<std::sync::atomic::AtomicU64>,
+    /// Watched files gone from disk.
+    pub forget: Forget,
 }
 
 impl StoreLoop {
-    fn commit(&mut self, seq: u64) -> Result<(), String> {
+    fn commit(&mut self, seq: u64, tails: &mut std::collections::BTreeMap<String, crate::batch::TailPos>) -> Result<(), String> {
         self.writer.flush().map_err(|e| e.to_string())?;
+        {
+            let mut f = self.forget.lock().unwrap_or_else(|p| p.into_inner());
+            f.retain(|(key, after)| {
+                if *after <= seq {
+                    tails.remove(key);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
         let c = Checkpoint {
             epoch: self.committed.epoch + 1,
             seq,
+            tails: tails.clone(),
         };
         c.write(&self.dir)
             .map_err(|e| format!("cannot write the checkpoint: {e}"))?;
-        self.committed = c;
         self.writer.set_epoch(c.epoch + 1);
+        self.committed = c;
         wal::remove_through(&self.wal_dir, seq.min(self.detected.load(Relaxed)));
         self.metrics.checkpoints.fetch_add(1, Relaxed);
         Ok(())
@@ -239,6 +272,7 @@ impl StoreLoop {
     pub fn run(mut self, rx: Receiver<Arc<Work>>) {
         self.writer.set_epoch(self.committed.epoch + 1);
         let mut seq = self.committed.seq;
+        let mut tails = self.committed.tails.clone();
         let mut last = Instant::now();
         let mut failed = false;
         loop {
@@ -264,6 +298,9 @@ impl StoreLoop {
                     }
                     if !failed {
                         seq = w.seq;
+                        if let Some(t) = &w.tail {
+                            tails.insert(t.key.clone(), t.pos.clone());
+                        }
                         for ((t, s), n) in counts {
                             metrics::add(&self.metrics.stored, (t.to_owned(), s.to_owned()), n);
                         }
@@ -273,7 +310,7 @@ impl StoreLoop {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if !failed && seq > self.committed.seq && last.elapsed() >= self.every {
-                if let Err(e) = self.commit(seq) {
+                if let Err(e) = self.commit(seq, &mut tails) {
                     tracing::error!(target: "vakt::serve", "store commit failed: {e}");
                     failed = true;
                 }
@@ -282,7 +319,7 @@ impl StoreLoop {
         }
         if !failed
             && seq > self.committed.seq
-            && let Err(e) = self.commit(seq)
+            && let Err(e) = self.commit(seq, &mut tails)
         {
             tracing::error!(target: "vakt::serve", "store commit failed: {e}");
         }

@@ -103,6 +103,17 @@ pub struct Metrics {
     pub checkpoints: AtomicU64,
     /// Write-ahead log records replayed at start.
     pub replayed: AtomicU64,
+    /// Syslog messages received, per listener.
+    pub syslog_received: Mutex<BTreeMap<String, u64>>,
+    /// Syslog messages dropped, per listener (UDP only: no room, or the log
+    /// queue full — TCP, TLS and RELP stop reading instead).
+    pub syslog_dropped: Mutex<BTreeMap<String, u64>>,
+    /// Open syslog connections.
+    pub syslog_connections: AtomicI64,
+    /// Lines read from watched folders, per watch.
+    pub tail_lines: Mutex<BTreeMap<String, u64>>,
+    /// Files followed in watched folders.
+    pub tail_files: AtomicI64,
 }
 
 impl Default for Metrics {
@@ -123,6 +134,11 @@ impl Default for Metrics {
             ingest_to_alert: Histogram::new(LATENCY),
             checkpoints: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
+            syslog_received: Mutex::default(),
+            syslog_dropped: Mutex::default(),
+            syslog_connections: AtomicI64::new(0),
+            tail_lines: Mutex::default(),
+            tail_files: AtomicI64::new(0),
         }
     }
 }
@@ -174,6 +190,31 @@ impl Metrics {
                 let _ = writeln!(o, "{name}{{tenant=\"{}\"}} {n}", label(t));
             }
         }
+        for (name, map, help, key) in [
+            (
+                "vakt_syslog_received_total",
+                &self.syslog_received,
+                "Syslog messages received.",
+                "listener",
+            ),
+            (
+                "vakt_syslog_dropped_total",
+                &self.syslog_dropped,
+                "Syslog messages dropped (UDP: no room or the log queue full).",
+                "listener",
+            ),
+            (
+                "vakt_tail_lines_total",
+                &self.tail_lines,
+                "Lines read from watched folders.",
+                "watch",
+            ),
+        ] {
+            counter(&mut o, name, help);
+            for (t, n) in map.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let _ = writeln!(o, "{name}{{{key}=\"{}\"}} {n}", label(t));
+            }
+        }
         counter(&mut o, "vakt_alerts_total", "Alert statements raised.");
         for (d, n) in self.alerts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(o, "vakt_alerts_total{{detector=\"{}\"}} {n}", label(d));
@@ -220,6 +261,18 @@ impl Metrics {
                 self.checkpoints.load(Relaxed) as i64,
                 "Store commits.",
                 "counter",
+            ),
+            (
+                "vakt_syslog_connections",
+                self.syslog_connections.load(Relaxed),
+                "Open syslog connections (TCP, TLS, RELP).",
+                "gauge",
+            ),
+            (
+                "vakt_tail_files",
+                self.tail_files.load(Relaxed),
+                "Files followed in watched folders.",
+                "gauge",
             ),
             (
                 "vakt_wal_replayed_total",

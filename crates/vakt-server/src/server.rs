@@ -101,11 +101,13 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         detect: detect_tx,
         metrics: metrics.clone(),
     };
+    let forget: crate::live::Forget = Arc::default();
     let store_loop = StoreLoop {
         dir: cfg.dir.clone(),
         wal_dir: cfg.wal_dir(),
         writer: store.writer(service.pseudo.clone()),
-        committed,
+        committed: committed.clone(),
+        forget: forget.clone(),
         every: cfg.checkpoint_every(),
         delay: Duration::from_millis(cfg.test_store_delay_ms),
         metrics: metrics.clone(),
@@ -141,11 +143,17 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     // the detectors, goes through again (each thread skips what it has).
     let mut replayed = 0u64;
     let from = committed.seq.min(detected_through);
+    let mut marks = Vec::new();
     let next = wal::replay(&cfg.wal_dir(), from, |seq, payload| {
         match Batch::decode(&payload) {
             Ok(b) => {
                 let parsed = crate::batch::parse(&b);
-                down.send(seq, parsed.events, Reservation::none(&metrics));
+                if seq > committed.seq
+                    && let Some(t) = &b.tail
+                {
+                    marks.push(t.clone());
+                }
+                down.send(seq, parsed.events, b.tail, Reservation::none(&metrics));
                 replayed += 1;
             }
             Err(e) => tracing::error!(target: "vakt::serve", "write-ahead log record {seq}: {e}"),
@@ -192,7 +200,30 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         to_log: log_tx,
         quarantine: Mutex::new(quarantine),
         ready: AtomicBool::new(true),
+        stopping: AtomicBool::new(false),
     });
+    for w in &cfg.watch {
+        crate::tail::check(&w.dir).map_err(ServeError::Data)?;
+    }
+    // Watched folders go on from the positions stored, and those in the log after them.
+    let positions = crate::tail::positions_after(&committed.tails, marks);
+    let tail_closing = Arc::new(AtomicBool::new(false));
+    let mut tailers = Vec::new();
+    for w in cfg.watch.clone() {
+        let t = crate::tail::Tailer::new(
+            w,
+            positions.clone(),
+            state.clone(),
+            forget.clone(),
+            tail_closing.clone(),
+        );
+        tailers.push(
+            std::thread::Builder::new()
+                .name("vakt-tail".into())
+                .spawn(move || t.run())
+                .map_err(data("thread"))?,
+        );
+    }
     let tls = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(c), Some(k)) => Some(crate::tls::config(c, k).map_err(ServeError::Data)?),
         (None, None) => None,
@@ -203,8 +234,6 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         }
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let _ = std::fs::write(cfg.dir.join("listening"), format!("{scheme}://{addr}\n"));
-    tracing::info!(target: "vakt::serve", "listening on {scheme}://{addr} (data in {})", cfg.dir.display());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -212,26 +241,60 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         .build()
         .map_err(data("runtime"))?;
     let app = crate::http::router(state.clone());
+    let syslog_state = state.clone();
+    let dir = cfg.dir.clone();
     let served: Result<(), ServeError> = runtime.block_on(async move {
+        let (close_tx, close_rx) = tokio::sync::watch::channel(false);
+        let (syslog, mut syslog_tasks) =
+            crate::syslog::start(syslog_state, &cfg.syslog, close_rx.clone())
+                .await
+                .map_err(ServeError::Data)?;
+        // What listens where: the first line HTTP, then one line per syslog listener.
+        let mut listening = format!("{scheme}://{addr}\n");
+        for l in &syslog {
+            listening.push_str(&format!("{}://{}\n", l.cfg.protocol.name(), l.local));
+            tracing::info!(target: "vakt::serve", "syslog listening on {}", l.name);
+        }
+        let _ = std::fs::write(dir.join("listening"), listening);
+        tracing::info!(target: "vakt::serve", "listening on {scheme}://{addr} (data in {})", dir.display());
+        tokio::spawn(async move {
+            stopped().await;
+            let _ = close_tx.send(true);
+        });
+        let mut http_closing = close_rx.clone();
+        let shutdown = async move {
+            let _ = http_closing.wait_for(|c| *c).await;
+        };
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(data("cannot listen"))?;
-        match tls {
+        let served = match tls {
             Some(cfg) => {
                 let tls =
                     crate::tls::TlsListener::new(listener, cfg).map_err(data("cannot listen"))?;
                 axum::serve(tls, app)
-                    .with_graceful_shutdown(stopped())
+                    .with_graceful_shutdown(shutdown)
                     .await
                     .map_err(data("server"))
             }
             None => axum::serve(listener, app)
-                .with_graceful_shutdown(stopped())
+                .with_graceful_shutdown(shutdown)
                 .await
                 .map_err(data("server")),
-        }
+        };
+        // Syslog connections send what they hold, then close.
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while syslog_tasks.join_next().await.is_some() {}
+        })
+        .await;
+        served
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     tracing::info!(target: "vakt::serve", "stopping: draining the log, the store and the detectors");
+    state.stopping.store(true, Relaxed);
+    tail_closing.store(true, Relaxed);
+    for t in tailers {
+        let _ = t.join();
+    }
     // The log takes what is queued and stops; then each thread drains.
     closing.store(true, Relaxed);
     let _ = log_thread.join();

@@ -17,7 +17,7 @@ use crate::setup::HuntSetup;
 /// `vakt serve`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Ingest: POST /_bulk (Elasticsearch bulk: Beats, Logstash, Fluent Bit, Vector, rsyslog omelasticsearch),\nPOST /api/v1/ingest?format=…, POST /fhir/AuditEvent, POST /fhir (Bundle). Tokens: `vakt token create`.\nHealth: /healthz, /readyz; Prometheus: /metrics. SIGTERM stops it cleanly; a restart resumes."
+    after_help = "Ingest: POST /_bulk (Elasticsearch bulk: Beats, Logstash, Fluent Bit, Vector, rsyslog omelasticsearch),\nPOST /api/v1/ingest?format=…, POST /fhir/AuditEvent, POST /fhir (Bundle). Tokens: `vakt token create`.\nSyslog: --syslog tcp|udp|tls|relp://ADDR/TENANT (RELP acknowledges once stored; TCP/TLS/UDP have no acknowledgement).\nFolders: --watch zeek|eve:TENANT:DIR follows Zeek and Suricata logs through rotation; a restart resumes exactly.\nHealth: /healthz, /readyz; Prometheus: /metrics. SIGTERM stops it cleanly; a restart resumes."
 )]
 pub struct ServeArgs {
     /// The data folder (store, write-ahead log, alerts and incidents, tokens).
@@ -35,6 +35,14 @@ pub struct ServeArgs {
     /// Settings (YAML; see the README's configuration reference).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// A syslog listener, PROTO://ADDR/TENANT (tcp, udp, tls, relp; e.g.
+    /// relp://0.0.0.0:2514/ahus). Several allowed; rules in the config file.
+    #[arg(long = "syslog", value_name = "SPEC", value_parser = parse_syslog)]
+    pub syslog: Vec<vakt_server::config::SyslogListener>,
+    /// A folder of Zeek or Suricata logs to follow, FORMAT:TENANT:DIR (e.g.
+    /// zeek:ahus:/nsm/zeek/logs, eve:ous:/var/log/suricata). Several allowed.
+    #[arg(long = "watch", value_name = "SPEC", value_parser = parse_watch)]
+    pub watch: Vec<vakt_server::config::Watch>,
     #[command(flatten)]
     pub rules: RuleArgs,
     /// Behaviour analytics: all, none, or a list of findings.
@@ -58,6 +66,14 @@ pub struct ServeArgs {
     /// The pseudonym key (default: DIR/pseudonym.key, made on first start).
     #[arg(long, value_name = "FILE", env = "VAKT_PSEUDONYM_KEY_FILE")]
     pub pseudonym_key_file: Option<PathBuf>,
+}
+
+fn parse_syslog(s: &str) -> Result<vakt_server::config::SyslogListener, String> {
+    vakt_server::config::SyslogListener::parse(s)
+}
+
+fn parse_watch(s: &str) -> Result<vakt_server::config::Watch, String> {
+    vakt_server::config::Watch::parse(s)
 }
 
 /// `vakt token`.
@@ -133,6 +149,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         cfg.tls_cert = a.tls_cert;
         cfg.tls_key = a.tls_key;
     }
+    cfg.syslog.extend(a.syslog);
+    cfg.watch.extend(a.watch);
     std::fs::create_dir_all(&cfg.dir)
         .with_context(|| format!("cannot create {}", cfg.dir.display()))?;
     let key = match a.pseudonym_key_file {

@@ -254,6 +254,8 @@ async fn run(s: Arc<State>, index: Option<String>, headers: HeaderMap, body: Bod
     let batch = Batch {
         tenant: Arc::from(admitted.grant.tenant.as_str()),
         origin: format!("_bulk {default_index} @{ns}"),
+        received: crate::now(),
+        tail: None,
         parts,
     };
     let (batch, parsed) = match State::parse(batch).await {

@@ -98,6 +98,8 @@ pub async fn audit_event(
     let batch = Batch {
         tenant: Arc::from(admitted.grant.tenant.as_str()),
         origin: origin("fhir AuditEvent"),
+        received: crate::now(),
+        tail: None,
         parts: vec![Part {
             format: Some(Format::Fhir),
             body: admitted.body,
@@ -164,6 +166,8 @@ pub async fn bundle(
     let batch = Batch {
         tenant: Arc::from(admitted.grant.tenant.as_str()),
         origin: origin("fhir Bundle"),
+        received: crate::now(),
+        tail: None,
         parts: vec![Part {
             format: Some(Format::Fhir),
             body: admitted.body,

@@ -49,6 +49,8 @@ pub async fn ingest(
     let batch = Batch {
         tenant: Arc::from(admitted.grant.tenant.as_str()),
         origin: origin("ingest"),
+        received: crate::now(),
+        tail: None,
         parts: vec![Part {
             format,
             body: admitted.body,

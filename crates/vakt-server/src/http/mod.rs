@@ -46,6 +46,15 @@ pub struct State {
     pub quarantine: Mutex<Quarantine>,
     /// Startup (replay) is over.
     pub ready: AtomicBool,
+    /// The service is stopping: nothing new is taken.
+    pub stopping: AtomicBool,
+}
+
+impl State {
+    /// Is the service stopping?
+    pub fn to_log_closed(&self) -> bool {
+        self.stopping.load(Relaxed)
+    }
 }
 
 /// The routes.
@@ -307,6 +316,7 @@ impl State {
             payload: batch.encode(),
             events: parsed.events,
             hold,
+            tail: batch.tail.clone(),
             reply,
         };
         match self.to_log.try_send(append) {
