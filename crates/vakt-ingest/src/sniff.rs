@@ -80,7 +80,11 @@ fn by_keywords(body: &[u8]) -> Sniffed {
     }
 }
 
-pub(crate) fn classify(obj: &Map<String, Json>, name: &str, timestamp_field: Option<&str>) -> Sniffed {
+pub(crate) fn classify(
+    obj: &Map<String, Json>,
+    name: &str,
+    timestamp_field: Option<&str>,
+) -> Sniffed {
     if let Some(rt) = obj.get("resourceType").and_then(Json::as_str) {
         return match rt {
             "AuditEvent" => Sniffed::Format(Format::Fhir),
@@ -170,7 +174,10 @@ mod tests {
         ));
         assert!(matches!(s("title: a sigma rule\n"), Sniffed::Skip(_)));
         assert_eq!(s("<13>1 - - - - - -\n"), Sniffed::Format(Format::Syslog));
-        assert_eq!(s("Dec  1 06:00:00 h cron[1]: x\n"), Sniffed::Format(Format::Syslog));
+        assert_eq!(
+            s("Dec  1 06:00:00 h cron[1]: x\n"),
+            Sniffed::Format(Format::Syslog)
+        );
         assert_eq!(s("17 <13>1 - - - - - -"), Sniffed::Format(Format::Syslog));
         assert!(matches!(s("<?xml version=\"1.0\"?>\n"), Sniffed::Skip(_)));
         assert_eq!(sniff(b"{\n \"a\": 1", false, "x", None), Sniffed::NeedWhole);

@@ -43,9 +43,30 @@ use crate::{Format, ReadContext, RecordError};
 pub const MAX_MESSAGE: usize = 1 << 20;
 
 const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
-    "local4", "local5", "local6", "local7",
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
 ];
 const SEVERITIES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
@@ -142,10 +163,7 @@ pub fn parse(line: &[u8], received: Timestamp) -> Result<Message<'_>, String> {
     // RFC 5424: a version number right after PRI.
     if pri.is_some() {
         let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-        if (1..=2).contains(&digits)
-            && rest[0] != b'0'
-            && rest.get(digits) == Some(&b' ')
-        {
+        if (1..=2).contains(&digits) && rest[0] != b'0' && rest.get(digits) == Some(&b' ') {
             return parse_5424(pri, rest, digits);
         }
     }
@@ -162,8 +180,7 @@ fn parse_5424(pri: Option<u8>, rest: &[u8], digits: usize) -> Result<Message<'_>
     let time = match nil(ts) {
         None => None,
         Some(t) => Some(
-            Timestamp::parse(t)
-                .map_err(|_| format!("RFC 5424 TIMESTAMP `{t}` is not RFC 3339"))?,
+            Timestamp::parse(t).map_err(|_| format!("RFC 5424 TIMESTAMP `{t}` is not RFC 3339"))?,
         ),
     };
     let (host, rest) = token(rest);
@@ -228,7 +245,9 @@ fn structured_data(b: &[u8]) -> Result<(Vec<SdElement<'_>>, &[u8]), String> {
                         .iter()
                         .position(|c| *c == b'=')
                         .map(|i| at + i)
-                        .ok_or_else(|| format!("structured data: parameter without `=` in `{id}`"))?;
+                        .ok_or_else(|| {
+                            format!("structured data: parameter without `=` in `{id}`")
+                        })?;
                     let name = text(&b[at..eq], "SD-NAME")?;
                     if b.get(eq + 1) != Some(&b'"') {
                         return Err(format!("structured data: value of `{name}` not quoted"));
@@ -487,7 +506,10 @@ pub fn frame_into(out: &mut Vec<u8>, msg: &[u8]) {
 /// If `b` starts an octet-counted frame (`LEN SP <`), its length and header size.
 pub fn octet_count(b: &[u8]) -> Option<(usize, usize)> {
     let digits = b.iter().take(11).take_while(|c| c.is_ascii_digit()).count();
-    if digits == 0 || digits > 10 || b.get(digits) != Some(&b' ') || b.get(digits + 1) != Some(&b'<')
+    if digits == 0
+        || digits > 10
+        || b.get(digits) != Some(&b' ')
+        || b.get(digits + 1) != Some(&b'<')
     {
         return None;
     }
@@ -778,7 +800,11 @@ mod tests {
         let got = parse(b"<13>Dec 31 23:59:59 h app: x", at("2027-01-01T00:00:10Z")).unwrap();
         assert_eq!(got.time, Some(at("2026-12-31T23:59:59Z")));
         // A day padded with a space; no hostname before the tag.
-        let got = parse(b"<13>Feb  3 01:02:03 sshd[9]: hello", at("2026-06-01T00:00:00Z")).unwrap();
+        let got = parse(
+            b"<13>Feb  3 01:02:03 sshd[9]: hello",
+            at("2026-06-01T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(got.time, Some(at("2026-02-03T01:02:03Z")));
         assert_eq!((got.hostname, got.app_name), (None, Some("sshd")));
         // rsyslog's forwarding format: RFC 3339 in the 3164 layout.
@@ -790,7 +816,11 @@ mod tests {
         assert_eq!(got.time, Some(at("2026-12-01T05:00:00.123456Z")));
         assert_eq!(got.hostname, Some("web01"));
         // A traditional file line has no PRI.
-        let got = parse(b"Dec  1 06:00:00 web01 cron[1]: job", at("2026-12-01T07:00:00Z")).unwrap();
+        let got = parse(
+            b"Dec  1 06:00:00 web01 cron[1]: job",
+            at("2026-12-01T07:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(got.pri, None);
         assert_eq!(got.hostname, Some("web01"));
     }
@@ -827,13 +857,25 @@ mod tests {
         assert_eq!(out.len(), 4);
         let e1 = out[0].as_ref().unwrap();
         assert_eq!(e1.source.as_str(), "syslog");
-        assert_eq!(e1.get_named("message").unwrap().as_str(), Some("hello\nworld"));
-        assert_eq!(e1.get_named("origin.ip").unwrap().as_str(), Some("10.1.1.1"));
+        assert_eq!(
+            e1.get_named("message").unwrap().as_str(),
+            Some("hello\nworld")
+        );
+        assert_eq!(
+            e1.get_named("origin.ip").unwrap().as_str(),
+            Some("10.1.1.1")
+        );
         assert_eq!(e1.origin.locator, Locator::Index(1));
         let e2 = out[1].as_ref().unwrap();
         assert_eq!(e2.source.as_str(), "suricata:eve");
-        assert_eq!(e2.get_named("alert.signature").unwrap().as_str(), Some("ET X"));
-        assert_eq!(e2.get_named("syslog.hostname").unwrap().as_str(), Some("h2"));
+        assert_eq!(
+            e2.get_named("alert.signature").unwrap().as_str(),
+            Some("ET X")
+        );
+        assert_eq!(
+            e2.get_named("syslog.hostname").unwrap().as_str(),
+            Some("h2")
+        );
         let e3 = out[2].as_ref().unwrap();
         assert_eq!(e3.time, at("2026-12-01T06:00:03Z"));
         assert_eq!(e3.origin.locator, Locator::Line(1));

@@ -241,7 +241,11 @@ pub struct StoreLoop {
 }
 
 impl StoreLoop {
-    fn commit(&mut self, seq: u64, tails: &mut std::collections::BTreeMap<String, crate::batch::TailPos>) -> Result<(), String> {
+    fn commit(
+        &mut self,
+        seq: u64,
+        tails: &mut std::collections::BTreeMap<String, crate::batch::TailPos>,
+    ) -> Result<(), String> {
         self.writer.flush().map_err(|e| e.to_string())?;
         {
             let mut f = self.forget.lock().unwrap_or_else(|p| p.into_inner());

@@ -164,10 +164,15 @@ impl Placement {
         })
     }
 
-    /// The tenant of a message from `peer`.
-    pub fn place(&self, peer: IpAddr, msg: &[u8]) -> Option<Arc<str>> {
+    /// The tenant of a message from `peer`; `Err` says why it has none.
+    pub fn place(&self, peer: IpAddr, msg: &[u8]) -> Result<Arc<str>, String> {
         let parsed = if self.reads_sd {
-            vakt_ingest::syslog::parse(msg, vakt_core::Timestamp(0)).ok()
+            match vakt_ingest::syslog::parse(msg, vakt_core::Timestamp(0)) {
+                Ok(m) => Some(m),
+                // Rules read the message; a malformed one is refused for what it is.
+                Err(e) if self.default.is_none() => return Err(e),
+                Err(_) => None,
+            }
         } else {
             None
         };
@@ -189,9 +194,9 @@ impl Placement {
                     continue;
                 }
             }
-            return Some(r.tenant.clone());
+            return Ok(r.tenant.clone());
         }
-        self.default.clone()
+        self.default.clone().ok_or_else(|| "no rule of the listener places the message in a tenant, and it has no default tenant".to_owned())
     }
 }
 
@@ -268,23 +273,14 @@ impl Listener {
             );
         }
         match self.placement.place(peer.ip(), msg) {
-            Some(t) => {
+            Ok(t) => {
                 let (body, count) = g.by_tenant.entry(t).or_default();
                 vakt_ingest::syslog::frame_into(body, msg);
                 *count += 1;
                 g.messages += 1;
                 g.bytes += msg.len() + 8;
             }
-            None => self.reject(
-                g,
-                peer,
-                n,
-                format!(
-                    "no rule of listener {} places the message in a tenant, and it has no default tenant",
-                    self.name
-                ),
-                msg,
-            ),
+            Err(why) => self.reject(g, peer, n, format!("listener {}: {why}", self.name), msg),
         }
     }
 }
@@ -314,7 +310,11 @@ async fn send(
     patient: bool,
 ) -> Result<(), String> {
     let g = std::mem::take(g);
-    metrics::add(&s.metrics.syslog_received, l.name.clone(), g.messages as u64);
+    metrics::add(
+        &s.metrics.syslog_received,
+        l.name.clone(),
+        g.messages as u64,
+    );
     if !g.rejected.is_empty() {
         let who = l
             .placement
@@ -559,7 +559,11 @@ impl Framer {
         if rest.is_empty() {
             return None;
         }
-        let digits = rest.iter().take(11).take_while(|c| c.is_ascii_digit()).count();
+        let digits = rest
+            .iter()
+            .take(11)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if digits > 0 && rest.get(digits) == Some(&b' ') && rest[0] != b'0' {
             if digits > 10 {
                 return Some(Err("octet count longer than 10 digits".into()));
@@ -1028,8 +1032,16 @@ mod tests {
         assert!(n.contains("10.20.3.4".parse().unwrap()));
         assert!(!n.contains("10.21.0.1".parse().unwrap()));
         assert!(n.contains("::ffff:10.20.0.9".parse().unwrap()));
-        assert!(Network::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
-        assert!(Network::parse("2001:db8::/32").unwrap().contains("2001:db8::1".parse().unwrap()));
+        assert!(
+            Network::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
+        assert!(
+            Network::parse("2001:db8::/32")
+                .unwrap()
+                .contains("2001:db8::1".parse().unwrap())
+        );
         assert!(Network::parse("10.0.0.0/33").is_err());
         assert!(Network::parse("ten").is_err());
     }

@@ -112,6 +112,9 @@ pub struct Tailer {
     /// Files read to their end, as they were then (size, modification
     /// time): not looked at again while unchanged.
     quiet: HashMap<String, (u64, (i64, i64))>,
+    /// New `.gz` files as last seen: one is taken only once it stopped
+    /// changing (gzip has finished it).
+    settling: HashMap<(u64, u64), (u64, (i64, i64))>,
     state: Arc<State>,
     forget: Forget,
     closing: Arc<AtomicBool>,
@@ -153,6 +156,7 @@ impl Tailer {
             orphaned: HashMap::new(),
             skipped: HashSet::new(),
             quiet: HashMap::new(),
+            settling: HashMap::new(),
             state,
             forget,
             closing,
@@ -262,9 +266,18 @@ impl Tailer {
                 None => unknown.push(f),
             }
         }
+        let mut settling = HashMap::new();
         for f in unknown {
             if self.skipped.contains(&(f.dev, f.ino, f.len)) {
                 continue;
+            }
+            if f.gz {
+                let now = (f.len, f.mtime);
+                let before = self.settling.get(&(f.dev, f.ino)).copied();
+                settling.insert((f.dev, f.ino), now);
+                if before != Some(now) {
+                    continue;
+                }
             }
             let fits = |p: &TailPos| p.fp_len > 0 && same(&f, p);
             // A compressed copy of a file still on disk: wait until it goes.
@@ -300,6 +313,7 @@ impl Tailer {
             matched.insert(key.clone());
             plan.push((f, key, orphan));
         }
+        self.settling = settling;
         // Positions whose file is gone.
         let now = Instant::now();
         let gone: Vec<String> = self
@@ -401,7 +415,9 @@ impl Tailer {
             };
         }
         if pos.offset > 0 {
-            if !f.gz && let Ok(mut file) = File::open(&f.path) {
+            if !f.gz
+                && let Ok(mut file) = File::open(&f.path)
+            {
                 if file.seek(SeekFrom::Start(pos.offset)).is_err() {
                     return Err(Stop::Failed);
                 }
@@ -414,11 +430,7 @@ impl Tailer {
             }
         }
         // A file that may grow is read to its size now, whole lines only.
-        let mut left = if f.gz {
-            u64::MAX
-        } else {
-            f.len - pos.offset
-        };
+        let mut left = if f.gz { u64::MAX } else { f.len - pos.offset };
         let mut first = true;
         loop {
             let mut body = header.clone();
@@ -543,7 +555,11 @@ impl Tailer {
             if self.closing.load(Relaxed) {
                 return Err(Stop::Closing);
             }
-            match Reservation::take(&self.state.metrics, batch.bytes(), self.state.cfg.max_inflight_bytes) {
+            match Reservation::take(
+                &self.state.metrics,
+                batch.bytes(),
+                self.state.cfg.max_inflight_bytes,
+            ) {
                 Some(h) => break h,
                 None => std::thread::sleep(Duration::from_millis(20)),
             }

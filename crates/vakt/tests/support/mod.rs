@@ -111,6 +111,9 @@ impl Server {
         loop {
             if let Ok(l) = std::fs::read_to_string(dir.join("listening"))
                 && let Some(a) = l
+                    .lines()
+                    .next()
+                    .unwrap_or("")
                     .trim()
                     .strip_prefix("http://")
                     .or_else(|| l.trim().strip_prefix("https://"))
@@ -133,6 +136,16 @@ impl Server {
     /// What the service said on standard error.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
+    }
+
+    /// Where the syslog listener of `protocol` (tcp, udp, tls, relp) listens.
+    pub fn syslog(&self, protocol: &str) -> String {
+        let l = std::fs::read_to_string(self.dir.join("listening")).unwrap_or_default();
+        let prefix = format!("{protocol}://");
+        l.lines()
+            .find_map(|x| x.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {protocol} listener in {l}"))
+            .to_owned()
     }
 
     /// `http://addr`.
@@ -281,6 +294,80 @@ pub fn stored_records(dir: &Path) -> std::collections::BTreeMap<u64, u32> {
         .unwrap();
     }
     seen
+}
+
+/// Every stored event's value of `field` (as text), with how often it is
+/// stored, and the tenant of each.
+pub fn stored_values(dir: &Path, field: &str) -> std::collections::BTreeMap<String, (u32, String)> {
+    let (store, _) = vakt_store::Store::open(&dir.join("store")).unwrap();
+    let q = vakt_store::EventQuery::default();
+    let mut seen = std::collections::BTreeMap::new();
+    for seg in store.event_segments(&q) {
+        vakt_store::read_segment(&seg, &q, &mut |e| {
+            if let Some(v) = e.get_named(field) {
+                let n = vakt_detect::entities::text(v).to_string();
+                let entry = seen.entry(n).or_insert((0, e.tenant.to_string()));
+                entry.0 += 1;
+            }
+        })
+        .unwrap();
+    }
+    seen
+}
+
+/// A free port on loopback (for a listener that must keep its port across restarts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A self-signed certificate and key for `localhost` and 127.0.0.1 (openssl).
+pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
+
+/// Debian's rsyslogd with `conf`, its messages in `dir/rsyslog.err`.
+pub fn rsyslogd(dir: &Path, conf: &str) -> Child {
+    let rsyslogd = Path::new("/usr/sbin/rsyslogd");
+    assert!(
+        rsyslogd.exists(),
+        "rsyslog is not installed: run scripts/test, which installs it"
+    );
+    let path = dir.join("rsyslog.conf");
+    std::fs::write(&path, conf).unwrap();
+    Command::new(rsyslogd)
+        .args(["-n", "-i"])
+        .arg(dir.join("rsyslog.pid"))
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("rsyslog.err")).unwrap())
+        .spawn()
+        .expect("rsyslogd starts")
 }
 
 /// The alerts the service keeps.
