@@ -401,8 +401,7 @@ pub async fn start(
         let name = cfg.name();
         match cfg.protocol {
             SyslogProtocol::Udp => {
-                let sock = tokio::net::UdpSocket::bind(cfg.listen)
-                    .await
+                let sock = udp_socket(cfg.listen)
                     .map_err(|e| format!("syslog {name}: cannot listen: {e}"))?;
                 let local = sock.local_addr().map_err(|e| e.to_string())?;
                 let l = Arc::new(Listener {
@@ -447,6 +446,26 @@ pub async fn start(
         }
     }
     Ok((out, tasks))
+}
+
+/// Datagrams the kernel cannot hand over in time are lost: the socket asks
+/// for a large receive buffer (the kernel caps it at `net.core.rmem_max`).
+const UDP_BUFFER: usize = 16 << 20;
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = s.set_recv_buffer_size(UDP_BUFFER) {
+        tracing::warn!(target: "vakt::serve", "syslog udp {addr}: cannot enlarge the receive buffer: {e}");
+    }
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    let got = s.recv_buffer_size().unwrap_or(0);
+    if got < UDP_BUFFER {
+        tracing::info!(target: "vakt::serve", "syslog udp {addr}: receive buffer {got} bytes (raise net.core.rmem_max for bursts)");
+    }
+    tokio::net::UdpSocket::from_std(s.into())
 }
 
 async fn accept(
@@ -801,6 +820,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut n = 0usize;
     let mut open = !relp;
     let mut stopping = false;
+    // A RELP sender waits for its answers once its window is full: what
+    // came is sent as soon as nothing more is there to read.
+    let wait = if relp { Duration::ZERO } else { BATCH_WAIT };
     loop {
         let read = if g.is_empty() {
             tokio::select! {
@@ -808,7 +830,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 _ = closing.changed() => None,
             }
         } else {
-            match tokio::time::timeout(BATCH_WAIT, io.read(&mut chunk)).await {
+            match tokio::time::timeout(wait, io.read(&mut chunk)).await {
                 Ok(r) => Some(r),
                 Err(_) => {
                     // Nothing more came: send what is gathered.
@@ -999,6 +1021,11 @@ async fn udp(
                     continue;
                 }
                 let Ok(permit) = sending.clone().try_acquire_owned() else {
+                    metrics::add(
+                        &s.metrics.syslog_received,
+                        l.name.clone(),
+                        g.messages as u64,
+                    );
                     metrics::add(&s.metrics.syslog_dropped, l.name.clone(), g.messages as u64);
                     if !g.rejected.is_empty() {
                         s.reject("unplaced", &std::mem::take(&mut g.rejected));
