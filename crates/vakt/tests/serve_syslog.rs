@@ -322,6 +322,18 @@ ruleset(name="ship") {{
         };
         // Mostly mid-stream (the writer takes about a second).
         std::thread::sleep(Duration::from_millis(100 + jitter(900)));
+        let m = request(&s.addr, "GET", "/metrics", &[], b"")
+            .map(|x| x.1)
+            .unwrap_or_default();
+        let taken: u64 = m
+            .lines()
+            .filter(|l| l.starts_with("vakt_events_accepted_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        eprintln!(
+            "round {r}: killed with {taken} messages taken since it started, {} sent in all by the end of the round",
+            (r + 1) * PER_ROUND
+        );
         s.kill9();
         writer.join().unwrap();
         std::thread::sleep(Duration::from_millis(jitter(500)));
@@ -541,5 +553,157 @@ fn watched_folders_survive_kill9_exactly_once() {
         rounds(),
         2 * total,
         total
+    );
+}
+
+/// Every stored event's `field` with its origin (path, locator).
+fn stored_origins(dir: &Path, field: &str) -> Vec<(String, String, vakt_core::Locator)> {
+    let (store, _) = vakt_store::Store::open(&dir.join("store")).unwrap();
+    let q = vakt_store::EventQuery::default();
+    let mut out = Vec::new();
+    for seg in store.event_segments(&q) {
+        vakt_store::read_segment(&seg, &q, &mut |e| {
+            if let Some(v) = e.get_named(field) {
+                out.push((
+                    vakt_detect::entities::text(v).to_string(),
+                    e.origin.path.to_string(),
+                    e.origin.locator,
+                ));
+            }
+        })
+        .unwrap();
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The ways sensors move their logs, each while vakt is stopped: logrotate's
+/// `copytruncate` of `eve.json` (lines written before the copy are read from
+/// the copy, new ones from the emptied file), zeekctl archiving `conn.log`
+/// into a dated folder and compressing it (the lines after the last read
+/// are read from the `.gz`), and a Zeek TSV log read on from its middle
+/// (the header put back; events keep the file's line numbers).
+#[test]
+fn watched_folders_follow_copytruncate_gzip_and_tsv_headers() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let (eve, zeek) = (d.path().join("suricata"), d.path().join("zeek"));
+    std::fs::create_dir_all(&eve).unwrap();
+    std::fs::create_dir_all(zeek.join("current")).unwrap();
+    let flow = |n: u64| {
+        format!(
+            "{{\"timestamp\":\"2026-12-01T06:00:{n:02}.000000+0000\",\"flow_id\":{n},\"event_type\":\"flow\",\"src_ip\":\"10.0.0.1\",\"dest_ip\":\"10.0.0.2\",\"proto\":\"TCP\"}}\n"
+        )
+    };
+    let conn = |n: u64| {
+        format!(
+            "{{\"ts\":{}.5,\"uid\":\"C{n}\",\"id.orig_h\":\"10.0.0.1\",\"id.orig_p\":{},\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":443,\"proto\":\"tcp\"}}\n",
+            1_764_568_800 + n,
+            2000 + n
+        )
+    };
+    let dns = |n: u64| {
+        format!("1764568800.{n}\tD{n}\t10.0.0.1\t5353\t10.0.0.53\t53\tudp\thost{n}.example.org\n")
+    };
+    let header = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tdns\n#open\t2026-12-01-06-00-00\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\n";
+    let append = |p: &Path, text: String| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    append(&eve.join("eve.json"), (1..=10).map(flow).collect());
+    append(&zeek.join("current/conn.log"), (1..=5).map(conn).collect());
+    append(
+        &zeek.join("current/dns.log"),
+        header.to_owned() + &(1..=5).map(dns).collect::<String>(),
+    );
+    let watches = [
+        "--watch".to_owned(),
+        format!("eve:ous:{}", eve.display()),
+        "--watch".to_owned(),
+        format!("zeek:ahus:{}", zeek.display()),
+    ];
+    let args: Vec<&str> = watches.iter().map(String::as_str).collect();
+    let accepted = |s: &Server| -> u64 {
+        let m = request(&s.addr, "GET", "/metrics", &[], b"")
+            .map(|x| x.1)
+            .unwrap_or_default();
+        m.lines()
+            .filter(|l| l.starts_with("vakt_events_accepted_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let s = Server::start_with_rule(&dir, d.path(), &args);
+    wait_for("the first lines", Duration::from_secs(30), || {
+        accepted(&s) == 20
+    });
+    s.stop();
+
+    // While vakt is stopped: lines written, then copied and truncated (EVE),
+    // archived and compressed (Zeek conn), appended (Zeek dns).
+    append(&eve.join("eve.json"), (11..=13).map(flow).collect());
+    std::fs::copy(eve.join("eve.json"), eve.join("eve.json.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(eve.join("eve.json"))
+        .unwrap();
+    append(&eve.join("eve.json"), (14..=15).map(flow).collect());
+    append(&zeek.join("current/conn.log"), (6..=7).map(conn).collect());
+    let day = zeek.join("2026-12-01");
+    std::fs::create_dir_all(&day).unwrap();
+    let archived = day.join("conn.06:00:00-07:00:00.log");
+    std::fs::rename(zeek.join("current/conn.log"), &archived).unwrap();
+    assert!(
+        Command::new("gzip")
+            .arg(&archived)
+            .status()
+            .unwrap()
+            .success()
+    );
+    append(&zeek.join("current/dns.log"), (6..=10).map(dns).collect());
+
+    let s = Server::start_with_rule(&dir, d.path(), &args);
+    wait_for("the rest", Duration::from_secs(30), || {
+        accepted(&s) == 5 + 2 + 5
+    });
+    // Nothing more comes, however long it looks.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(accepted(&s), 12);
+    s.stop();
+
+    let flows = stored_values(&dir, "flow_id");
+    assert_eq!(flows.len(), 15, "{flows:?}");
+    assert!(
+        flows.values().all(|(n, t)| *n == 1 && t == "ous"),
+        "{flows:?}"
+    );
+    let uids = stored_values(&dir, "uid");
+    assert_eq!(uids.len(), 7 + 10, "{uids:?}");
+    assert!(
+        uids.values().all(|(n, t)| *n == 1 && t == "ahus"),
+        "{uids:?}"
+    );
+    // Lines keep their file's numbers: the header is 8 lines.
+    for (uid, path, at) in stored_origins(&dir, "uid") {
+        if let Some(n) = uid.strip_prefix('D') {
+            let n: u64 = n.parse().unwrap();
+            assert!(path.ends_with("current/dns.log"), "{path}");
+            assert_eq!(at, vakt_core::Locator::Line(8 + n), "{uid}");
+        }
+        if uid == "C7" {
+            assert!(path.ends_with("conn.06:00:00-07:00:00.log.gz"), "{path}");
+            assert_eq!(at, vakt_core::Locator::Line(7));
+        }
+    }
+    let copied = stored_origins(&dir, "flow_id");
+    assert!(
+        copied
+            .iter()
+            .any(|(f, p, _)| f == "12" && p.ends_with("eve.json.1")),
+        "{copied:?}"
     );
 }
