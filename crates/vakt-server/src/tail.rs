@@ -439,12 +439,35 @@ impl Tailer {
             let mut line = Vec::new();
             let mut ended = false;
             let mut damaged = false;
+            let mut too_long = Vec::new();
+            let max_line = self.state.cfg.max_line_bytes.max(1) as u64;
             while lines < CHUNK_LINES as u64 && (bytes as usize) < CHUNK_BYTES && left > 0 {
                 line.clear();
-                match (&mut r).take(left).read_until(b'\n', &mut line) {
+                match (&mut r)
+                    .take(left.min(max_line + 1))
+                    .read_until(b'\n', &mut line)
+                {
                     Ok(0) => {
                         ended = true;
                         break;
+                    }
+                    Ok(n) if n as u64 > max_line && line.last() != Some(&b'\n') => {
+                        // Too long: its first bytes quarantined, an empty line
+                        // in its place; what follows up to its end is read
+                        // (and refused) as lines of its own.
+                        left = left.saturating_sub(n as u64);
+                        bytes += n as u64;
+                        lines += 1;
+                        too_long.push(vakt_ingest::RecordError {
+                            path: Arc::from(f.path.display().to_string()),
+                            locator: vakt_core::Locator::Line(pos.lines + lines),
+                            source: Arc::from(self.source()),
+                            reason: format!(
+                                "line longer than {max_line} bytes (max_line_bytes); its first 4096 bytes are kept"
+                            ),
+                            raw: line[..4096.min(line.len())].to_vec(),
+                        });
+                        body.push(b'\n');
                     }
                     Ok(n) => {
                         if line.last() != Some(&b'\n') && !f.gz {
@@ -479,7 +502,8 @@ impl Tailer {
             }
             first = false;
             let complete = f.gz && ended && !damaged;
-            if lines == 0 && !record && !(complete && !pos.complete) {
+            let newly_complete = complete && !pos.complete;
+            if lines == 0 && !record && !newly_complete {
                 if damaged {
                     return Err(Stop::Failed);
                 }
@@ -510,6 +534,7 @@ impl Tailer {
                 }
             }
             let body = if lines == 0 { Vec::new() } else { body };
+            self.state.reject(&self.tenant, &too_long);
             self.submit(f, body, mark.clone(), lines)?;
             pos = mark.pos;
             self.known.insert(key.to_owned(), pos.clone());
@@ -520,6 +545,13 @@ impl Tailer {
                 }
                 return Ok(());
             }
+        }
+    }
+
+    fn source(&self) -> &'static str {
+        match self.watch.format {
+            WatchFormat::Zeek => "zeek",
+            WatchFormat::Eve => "suricata:eve",
         }
     }
 

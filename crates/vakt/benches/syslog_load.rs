@@ -54,7 +54,7 @@ fn message(n: u64) -> Vec<u8> {
         secs % 60,
         n % 1000
     );
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         format!(
             "<14>1 {ts} ws{}.ahus.example winlogbeat - - - {{\"@timestamp\":\"{ts}\",\"winlog\":{{\"channel\":\"Security\",\"event_id\":4688,\"computer_name\":\"ws{}.ahus.example\",\"record_id\":{n},\"event_data\":{{\"NewProcessName\":\"C:\\\\Windows\\\\System32\\\\svchost.exe\",\"CommandLine\":\"svchost.exe -k netsvcs\",\"SubjectUserName\":\"user{}\"}}}}}}",
             n % 500,

@@ -469,7 +469,7 @@ impl Sensors {
         let to = self.eve.join(format!("eve.json.{r}"));
         if self.eve.join("eve.json").exists() {
             std::fs::rename(self.eve.join("eve.json"), &to).unwrap();
-            if r % 2 == 0 {
+            if r.is_multiple_of(2) {
                 assert!(Command::new("gzip").arg(&to).status().unwrap().success());
             }
         }
@@ -497,7 +497,7 @@ fn watched_folders_survive_kill9_exactly_once() {
             while !stop.load(Relaxed) {
                 sensors.burst(1 + jitter(40));
                 k += 1;
-                if k % 40 == 0 {
+                if k.is_multiple_of(40) {
                     sensors.rotate();
                 }
                 written.store(sensors.conn, Relaxed);
@@ -614,13 +614,20 @@ fn watched_folders_follow_copytruncate_gzip_and_tsv_headers() {
             .unwrap();
         f.write_all(text.as_bytes()).unwrap();
     };
-    append(&eve.join("eve.json"), (1..=10).map(flow).collect());
+    append(
+        &eve.join("eve.json"),
+        (1..=10).map(flow).collect::<String>() + &"x".repeat(5000) + "\n",
+    );
     append(&zeek.join("current/conn.log"), (1..=5).map(conn).collect());
     append(
         &zeek.join("current/dns.log"),
         header.to_owned() + &(1..=5).map(dns).collect::<String>(),
     );
+    let config = d.path().join("serve.yml");
+    std::fs::write(&config, "max_line_bytes: 2000\n").unwrap();
     let watches = [
+        "--config".to_owned(),
+        config.display().to_string(),
         "--watch".to_owned(),
         format!("eve:ous:{}", eve.display()),
         "--watch".to_owned(),
@@ -705,5 +712,74 @@ fn watched_folders_follow_copytruncate_gzip_and_tsv_headers() {
             .iter()
             .any(|(f, p, _)| f == "12" && p.ends_with("eve.json.1")),
         "{copied:?}"
+    );
+}
+
+/// Under a slow store with little room, TCP stops reading rather than drop
+/// (every message arrives, none counted dropped), while UDP, which cannot be
+/// slowed, drops what finds no room and counts it.
+#[test]
+fn a_full_service_slows_tcp_and_counts_udp_drops() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let config = d.path().join("serve.yml");
+    std::fs::write(
+        &config,
+        "test_store_delay_ms: 40\nmax_inflight_bytes: 100000\nsyslog:\n  - {protocol: tcp, listen: \"127.0.0.1:0\", tenant: ahus}\n  - {protocol: udp, listen: \"127.0.0.1:0\", tenant: ous}\n",
+    )
+    .unwrap();
+    let s = Server::start_with_rule(&dir, d.path(), &["--config", config.to_str().unwrap()]);
+    const N: u64 = 60_000;
+    let mut out = Vec::new();
+    for n in 0..N {
+        let m = format!(
+            "<13>1 2026-12-01T06:00:00Z h app - - - tcp message {n} {}",
+            "p".repeat(100)
+        );
+        out.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+    }
+    let mut tcp = TcpStream::connect(s.syslog("tcp")).unwrap();
+    let t0 = Instant::now();
+    tcp.write_all(&out).unwrap();
+    drop(tcp);
+    let sent = t0.elapsed();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..N {
+        let _ = udp.send_to(
+            format!("<13>1 - h app - - - udp message {n} {}", "p".repeat(100)).as_bytes(),
+            s.syslog("udp"),
+        );
+    }
+    let metrics = || {
+        request(&s.addr, "GET", "/metrics", &[], b"")
+            .map(|x| x.1)
+            .unwrap_or_default()
+    };
+    let value = |m: &str, name: &str| -> u64 {
+        m.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    wait_for("every TCP message", Duration::from_secs(120), || {
+        value(&metrics(), "vakt_events_accepted_total{tenant=\"ahus\"}") == N
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let m = metrics();
+    assert_eq!(
+        value(&m, "vakt_syslog_dropped_total{listener=\"tcp"),
+        0,
+        "{m}"
+    );
+    let (received, dropped, taken) = (
+        value(&m, "vakt_syslog_received_total{listener=\"udp"),
+        value(&m, "vakt_syslog_dropped_total{listener=\"udp"),
+        value(&m, "vakt_events_accepted_total{tenant=\"ous\"}"),
+    );
+    assert!(dropped > 0, "the slow store should have made UDP drop: {m}");
+    assert_eq!(received, taken + dropped, "{m}");
+    s.stop();
+    eprintln!(
+        "TCP: {N} messages written in {sent:?} against a slow store, all taken; UDP: {received} received, {taken} taken, {dropped} dropped and counted"
     );
 }
