@@ -883,4 +883,29 @@ mod tests {
         assert_eq!(bad.locator, Locator::Line(2));
         assert!(bad.reason.contains("191"), "{}", bad.reason);
     }
+
+    #[test]
+    fn fhir_and_unknown_json_payloads() {
+        let audit = r#"{"resourceType":"AuditEvent","type":{"code":"rest"},"action":"R","recorded":"2026-12-01T06:00:00Z","agent":[{"who":{"reference":"Practitioner/p1"},"requestor":true}],"source":{"observer":{"display":"ehr"}},"entity":[{"what":{"reference":"Patient/x1"}}]}"#;
+        let body = format!(
+            "<110>1 2026-12-01T06:00:01Z ehr01 audit - - - {audit}\n<13>1 2026-12-01T06:00:02Z app01 svc - - - @cee:{{\"user\":\"bob\",\"n\":3}}\n"
+        );
+        let out: Vec<_> = read(
+            body.as_bytes(),
+            ReadContext::new("t", "ahus"),
+            at("2026-12-01T07:00:00Z"),
+        )
+        .collect();
+        assert_eq!(out.len(), 2, "{out:?}");
+        let fhir = out[0].as_ref().unwrap();
+        assert!(fhir.source.is_fhir_audit_event());
+        assert_eq!(
+            fhir.get_named("syslog.hostname").unwrap().as_str(),
+            Some("ehr01")
+        );
+        let other = out[1].as_ref().unwrap();
+        assert_eq!(other.source.as_str(), "syslog");
+        assert_eq!(other.get_named("user").unwrap().as_str(), Some("bob"));
+        assert_eq!(other.time, at("2026-12-01T06:00:02Z"));
+    }
 }

@@ -152,5 +152,13 @@ mod tests {
             service: None,
         });
         assert_eq!(ehr[0].sources, vec!["fhir:auditevent".to_string()]);
+        let sshd = m.targets(&LogSource {
+            product: Some("linux".into()),
+            category: None,
+            service: Some("sshd".into()),
+        });
+        assert_eq!(sshd.len(), 1);
+        assert_eq!(sshd[0].sources, vec!["syslog".to_string()]);
+        assert_eq!(sshd[0].conditions[0].0, "app_name");
     }
 }

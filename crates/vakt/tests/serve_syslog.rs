@@ -783,3 +783,54 @@ fn a_full_service_slows_tcp_and_counts_udp_drops() {
         "TCP: {N} messages written in {sent:?} against a slow store, all taken; UDP: {received} received, {taken} taken, {dropped} dropped and counted"
     );
 }
+
+/// A syslog file is read as such (sniffed: traditional lines without PRI,
+/// RFC 5424 lines) and SigmaHQ's Linux rules apply to it: `service: sshd`
+/// matches sshd's messages only.
+#[test]
+fn syslog_files_are_hunted_with_linux_rules() {
+    let d = tempfile::tempdir().unwrap();
+    let rules = d.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/sigma/rules/linux/builtin");
+    let rule = files_under(&shared)
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(p)
+                .is_ok_and(|t| t.contains("title: Suspicious OpenSSH Daemon Error"))
+        })
+        .expect("SigmaHQ's sshd rule in ../shared/data");
+    std::fs::copy(&rule, rules.join("sshd.yml")).unwrap();
+    let log = d.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "Dec  1 06:00:00 web01 sshd[811]: Accepted publickey for alice from 10.0.0.5 port 52113 ssh2\n\
+         Dec  1 06:00:04 web01 sshd[812]: Corrupted MAC on input.\n\
+         Dec  1 06:00:05 web01 kernel: Corrupted MAC on input (not sshd)\n\
+         <38>1 2026-12-01T06:00:06Z web02 sshd 900 - - error in libcrypto\n",
+    )
+    .unwrap();
+    let (code, out, err) = vakt(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--analytics",
+        "none",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let hosts: Vec<String> = hits
+        .iter()
+        .filter(|h| h["rule"]["title"] == "Suspicious OpenSSH Daemon Error")
+        .map(|h| h.to_string())
+        .collect();
+    assert_eq!(hosts.len(), 2, "{out}");
+    assert!(
+        hosts.iter().any(|h| h.contains("web01")) && hosts.iter().any(|h| h.contains("web02")),
+        "{out}"
+    );
+}
