@@ -612,7 +612,7 @@ impl Framer {
         }
         match memchr::memchr(b'\n', rest) {
             Some(i) if i > max => {
-                let prefix = rest[..KEEP].to_vec();
+                let prefix = rest[..KEEP.min(i)].to_vec();
                 self.at += i + 1;
                 Some(Ok(Frame::TooLong(prefix, i)))
             }
@@ -622,7 +622,7 @@ impl Framer {
                 Some(Ok(Frame::Message(msg)))
             }
             None if rest.len() > max => {
-                let prefix = rest[..KEEP].to_vec();
+                let prefix = rest[..KEEP.min(rest.len())].to_vec();
                 let n = rest.len();
                 self.at = self.buf.len();
                 self.skip = usize::MAX;
@@ -1077,7 +1077,7 @@ mod tests {
     fn framing_octets_lines_and_limits() {
         let mut f = Framer::default();
         let mut got = Vec::new();
-        let stream = b"11 <13>1 a\nb\n<14>line two\n5 <13>x15 <13>aaaaaaaaaa";
+        let stream = b"10 <13>1 a\nb\n<14>line two\n5 <13>x15 <13>aaaaaaaaaa";
         // Byte by byte: frames come out whole whatever the reads.
         for b in stream.iter() {
             f.push(&[*b]);
@@ -1100,15 +1100,19 @@ mod tests {
         assert!(matches!(f.next(10), Some(Ok(Frame::TooLong(_, 30)))));
         f.push(b"yyy\n<13>ok\n");
         assert_eq!(f.next(10), Some(Ok(Frame::Message(b"<13>ok".to_vec()))));
+        // A whole line over a limit smaller than what is kept of it.
+        f.push(b"<13>yyyyyyyyyyyyyyyyyyyy\n<13>ok\n");
+        assert!(matches!(f.next(10), Some(Ok(Frame::TooLong(p, 24))) if p.len() == 24));
+        assert_eq!(f.next(10), Some(Ok(Frame::Message(b"<13>ok".to_vec()))));
         let mut f = Framer::default();
-        f.push(b"123456789012 <13>x");
+        f.push(b"12345678901 <13>x");
         assert!(matches!(f.next(10), Some(Err(_))));
     }
 
     #[test]
     fn relp_frames() {
         let mut f = RelpFramer::default();
-        let open = "1 open 85 relp_version=0\nrelp_software=librelp,1.11.0,http://librelp.adiscon.com\ncommands=syslog\n";
+        let open = "1 open 86 relp_version=0\nrelp_software=librelp,1.11.0,http://librelp.adiscon.com\ncommands=syslog\n";
         let s = format!("{open}2 syslog 5 <13>x\n3 close 0\n");
         let mut got = Vec::new();
         for b in s.as_bytes() {
@@ -1119,7 +1123,7 @@ mod tests {
         }
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].command, "open");
-        assert_eq!(got[0].data.len(), 85);
+        assert_eq!(got[0].data.len(), 86);
         assert_eq!((got[1].txnr, &got[1].data[..]), (2, &b"<13>x"[..]));
         assert_eq!((got[2].txnr, got[2].command.as_str()), (3, "close"));
         // Over the limit: the frame's first bytes, the rest skipped.

@@ -370,8 +370,77 @@ fn main() {
     );
     report("watch (zeek conn.log)", &http, before, t0);
 
+    // Debian's rsyslog as the sender (if installed): a file of 200,000
+    // messages read by imfile and forwarded by omrelp, then by omfwd (TCP).
+    if Path::new("/usr/sbin/rsyslogd").exists() {
+        let input = dir.path().join("rsyslog-input.log");
+        let mut text = String::with_capacity(200_000 * 200);
+        for n in next..next + 200_000 {
+            text.push_str(&format!(
+                "Accepted publickey for user{} from 10.2.{}.{} port {} ssh2 #{n}\n",
+                n % 300,
+                n % 200,
+                n % 250,
+                40000 + n % 20000
+            ));
+        }
+        std::fs::write(&input, text).unwrap();
+        for (what, action) in [
+            (
+                "rsyslog omrelp",
+                format!("action(type=\"omrelp\" target=\"127.0.0.1\" port=\"{}\")", port_of(&at("relp"))),
+            ),
+            (
+                "rsyslog omfwd tcp",
+                format!(
+                    "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{}\" protocol=\"tcp\" TCP_Framing=\"octet-counted\")",
+                    port_of(&at("tcp"))
+                ),
+            ),
+        ] {
+            let work = dir.path().join(format!("rsyslog-{}", what.len()));
+            std::fs::create_dir_all(&work).unwrap();
+            let conf = work.join("rsyslog.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "global(workDirectory=\"{}\")\nmodule(load=\"imfile\")\nmodule(load=\"omrelp\")\ninput(type=\"imfile\" File=\"{}\" Tag=\"sshd:\" ruleset=\"ship\")\nruleset(name=\"ship\") {{\n  {action}\n}}\n",
+                    work.display(),
+                    input.display()
+                ),
+            )
+            .unwrap();
+            drain(&http);
+            let before = accepted(&http);
+            let t0 = Instant::now();
+            let mut rs = Command::new("/usr/sbin/rsyslogd")
+                .args(["-n", "-i"])
+                .arg(work.join("pid"))
+                .arg("-f")
+                .arg(&conf)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            while accepted(&http) - before < 200_000.0 && t0.elapsed() < Duration::from_secs(300) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let took = t0.elapsed().as_secs_f64();
+            let _ = rs.kill();
+            let _ = rs.wait();
+            println!(
+                "syslog_load {what}: {} messages in {took:.1} s (rsyslog starting and reading its file included): {:.0} events/s acknowledged",
+                accepted(&http) - before,
+                (accepted(&http) - before) / took
+            );
+        }
+    }
+
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+fn port_of(addr: &str) -> &str {
+    addr.rsplit(':').next().unwrap_or(addr)
 }
