@@ -908,4 +908,38 @@ mod tests {
         assert_eq!(other.get_named("user").unwrap().as_str(), Some("bob"));
         assert_eq!(other.time, at("2026-12-01T06:00:02Z"));
     }
+
+    /// Whatever bytes come, the parser and the reader never panic.
+    #[test]
+    fn any_bytes_are_an_answer_never_a_panic() {
+        let seeds: [&[u8]; 5] = [
+            b"<165>1 2003-10-11T22:14:15.003Z h a - ID47 [x@1 a=\"1\" b=\"\\]\"] msg",
+            b"<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed",
+            b"<86>2026-12-01T06:00:00.123456+01:00 web01 sshd[42]: x",
+            b"12 <13>1 - - - - - -",
+            b"{\"timestamp\":\"2026-12-01T06:00:00Z\",\"event_type\":\"x\"}",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let now = at("2026-12-01T00:00:00Z");
+        for _ in 0..20_000 {
+            let mut m = seeds[(next() % 5) as usize].to_vec();
+            for _ in 0..(next() % 6) {
+                let i = (next() % (m.len() as u64 + 1)) as usize;
+                match next() % 3 {
+                    0 if i < m.len() => m[i] = next() as u8,
+                    1 => m.insert(i, next() as u8),
+                    _ => m.truncate(i),
+                }
+            }
+            let _ = parse(&m, now);
+            let _: Vec<_> = read(&m[..], ReadContext::new("t", "a"), now).collect();
+            let _: Vec<_> = read_framed(&m[..], ReadContext::new("t", "a"), now).collect();
+        }
+    }
 }

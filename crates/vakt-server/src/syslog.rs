@@ -1137,4 +1137,72 @@ mod tests {
         f.push(b"GET / HTTP/1.1\r\n");
         assert!(matches!(f.next(10), Some(Err(_))));
     }
+
+    /// A small deterministic generator (no dependency for a test).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// Whatever bytes come, in whatever pieces, the framers never panic and
+    /// always move on.
+    #[test]
+    fn framers_take_any_bytes() {
+        let seeds: [&[u8]; 6] = [
+            b"10 <13>1 a\nb\n",
+            b"<14>line two\n",
+            b"1 open 5 hello\n",
+            b"2 syslog 3 <1>\n",
+            b"99999999999 x",
+            b"\n\n\n 0 <",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..3_000 {
+            let mut input = Vec::new();
+            for _ in 0..rng.below(8) {
+                let s = seeds[rng.below(seeds.len() as u64) as usize];
+                input.extend_from_slice(s);
+                if rng.below(3) == 0 {
+                    let at = rng.below(input.len() as u64) as usize;
+                    input[at] = rng.next() as u8;
+                }
+            }
+            let max = 1 + rng.below(40) as usize;
+            let (mut f, mut r) = (Framer::default(), RelpFramer::default());
+            let mut at = 0;
+            while at < input.len() {
+                let n = (1 + rng.below(7) as usize).min(input.len() - at);
+                f.push(&input[at..at + n]);
+                r.push(&input[at..at + n]);
+                at += n;
+                let mut guard = 0;
+                while let Some(x) = f.next(max) {
+                    guard += 1;
+                    assert!(guard < 10_000);
+                    if x.is_err() {
+                        f = Framer::default();
+                        break;
+                    }
+                }
+                while let Some(x) = r.next(max) {
+                    guard += 1;
+                    assert!(guard < 10_000);
+                    if x.is_err() {
+                        r = RelpFramer::default();
+                        break;
+                    }
+                }
+            }
+            let _ = f.rest();
+        }
+    }
 }

@@ -388,7 +388,10 @@ fn main() {
         for (what, action) in [
             (
                 "rsyslog omrelp",
-                format!("action(type=\"omrelp\" target=\"127.0.0.1\" port=\"{}\")", port_of(&at("relp"))),
+                format!(
+                    "action(type=\"omrelp\" target=\"127.0.0.1\" port=\"{}\")",
+                    port_of(&at("relp"))
+                ),
             ),
             (
                 "rsyslog omfwd tcp",
