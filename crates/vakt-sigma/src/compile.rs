@@ -7,7 +7,7 @@ use vakt_core::FieldId;
 
 use crate::condition::{self, Cond};
 use crate::pattern::LazyRegex;
-use crate::pattern::{self, Cmp, GlobTok, Pattern, Wide, glob_tokens, lower_op, text_op};
+use crate::pattern::{self, Cmp, GlobTok, Pattern, TextOp, Wide, glob_tokens, lower_op, text_op};
 use crate::rule::Detection;
 
 /// Values for `expand` placeholders (`%name%`).
@@ -35,6 +35,20 @@ pub enum Selection {
     Any(Vec<Selection>),
     /// Keywords: one of the patterns matches some field's text.
     Keywords(Vec<Pattern>),
+    /// Keywords with a literal each: one automaton pass over each field's
+    /// lowercase text finds the keywords that may match there.
+    KeywordSet(std::sync::Arc<KeywordSet>),
+}
+
+/// Keywords behind one automaton of the literals each must contain.
+#[derive(Debug)]
+pub struct KeywordSet {
+    /// The literals, pattern `i` of the automaton being keyword `i`.
+    pub automaton: aho_corasick::AhoCorasick,
+    /// The keywords (case-insensitive text patterns).
+    pub pats: Vec<Pattern>,
+    /// Keyword `i` is its literal anywhere (`contains`): finding it is the match.
+    pub exact: Vec<bool>,
 }
 
 /// A compiled condition.
@@ -360,6 +374,32 @@ fn field_cond(
     }))
 }
 
+/// Keywords that each contain a literal, behind one automaton.
+fn keyword_set(pats: &[Pattern]) -> Option<Selection> {
+    let mut needles = Vec::with_capacity(pats.len());
+    let mut exact = Vec::with_capacity(pats.len());
+    for p in pats {
+        let Pattern::Text { op, cased: false } = p else {
+            return None;
+        };
+        let needle = op.needle().filter(|n| !n.is_empty())?;
+        needles.push(needle.to_owned());
+        exact.push(matches!(op, TextOp::Contains(_)));
+    }
+    if needles.len() < 2 {
+        return None;
+    }
+    let automaton = aho_corasick::AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .build(&needles)
+        .ok()?;
+    Some(Selection::KeywordSet(std::sync::Arc::new(KeywordSet {
+        automaton,
+        pats: pats.to_vec(),
+        exact,
+    })))
+}
+
 fn selection(
     v: &Json,
     names: &FieldNames,
@@ -396,7 +436,7 @@ fn selection(
                     cased: false,
                 });
             }
-            Ok(Selection::Keywords(pats))
+            Ok(keyword_set(&pats).unwrap_or(Selection::Keywords(pats)))
         }
         Json::String(_) | Json::Number(_) => {
             selection(&Json::Array(vec![v.clone()]), names, placeholders)
@@ -490,7 +530,7 @@ pub fn fields(c: &Compiled) -> Vec<FieldId> {
                 }
             }
             Selection::Any(items) => items.iter().for_each(|i| from_sel(i, out)),
-            Selection::Keywords(_) => {}
+            Selection::Keywords(_) | Selection::KeywordSet(_) => {}
         }
     }
     let mut out = Vec::new();

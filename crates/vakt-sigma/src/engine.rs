@@ -422,6 +422,37 @@ impl RuleSet {
             }
             for &b in &scratch.sources[at].1 {
                 for scanner in &self.buckets[b].scanners {
+                    if scanner.field == crate::prefilter::ANY_FIELD {
+                        // Keywords' literals: every text field of the event.
+                        let Some(ac) = scanner.automaton() else {
+                            continue;
+                        };
+                        let ids = &scanner.ids;
+                        for slot in view.positions() {
+                            match view.value(slot) {
+                                Value::Str(_) => {
+                                    if let Some(t) = view.lower(slot) {
+                                        for m in ac.find_overlapping_iter(t) {
+                                            scratch.present[ids[m.pattern().as_usize()] as usize] =
+                                                stamp;
+                                        }
+                                    }
+                                }
+                                Value::List(items) => {
+                                    for i in items {
+                                        if let Value::Str(s) = i {
+                                            for m in ac.find_overlapping_iter(&s.to_lowercase()) {
+                                                scratch.present
+                                                    [ids[m.pattern().as_usize()] as usize] = stamp;
+                                            }
+                                        }
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                        continue;
+                    }
                     let Some(slot) = view.slot(scanner.field) else {
                         continue;
                     };

@@ -25,7 +25,33 @@ fn eval_sel(s: &Selection, view: &mut View) -> bool {
         Selection::All(conds) => conds.iter().all(|fc| eval_field(fc, view)),
         Selection::Any(items) => items.iter().any(|i| eval_sel(i, view)),
         Selection::Keywords(pats) => keywords(pats, view),
+        Selection::KeywordSet(k) => keyword_set(k, view),
     }
+}
+
+/// Some keyword in some field's lowercase text: the automaton finds the
+/// keywords whose literal is there; only those are tested whole.
+fn keyword_set(k: &crate::compile::KeywordSet, view: &mut View) -> bool {
+    let hit = |text: &str| {
+        k.automaton.find_overlapping_iter(text).any(|m| {
+            let i = m.pattern().as_usize();
+            k.exact[i] || matches!(&k.pats[i], Pattern::Text { op, .. } if op.matches(text))
+        })
+    };
+    for slot in view.positions() {
+        let found = match view.value(slot) {
+            Value::Str(_) => view.lower(slot).is_some_and(hit),
+            Value::List(items) => items.iter().any(|i| match i {
+                Value::Str(s) => hit(&s.to_lowercase()),
+                _ => false,
+            }),
+            _ => false,
+        };
+        if found {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether a field condition holds.

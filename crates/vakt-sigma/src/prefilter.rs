@@ -11,6 +11,9 @@ use crate::pattern::Pattern;
 /// (field, lowercased literal) pairs; one must be present.
 pub type Requirement = Vec<(FieldId, String)>;
 
+/// The "field" of a keyword's literal: any text field of the event.
+pub const ANY_FIELD: FieldId = FieldId(u32::MAX);
+
 fn better(a: Requirement, b: Requirement) -> Requirement {
     let score = |r: &Requirement| {
         (
@@ -57,7 +60,22 @@ fn selection(s: &Selection) -> Option<Requirement> {
             }
             (!all.is_empty()).then_some(all)
         }
-        Selection::Keywords(_) => None,
+        // Keywords: one of their literals somewhere in the event.
+        Selection::Keywords(pats) => {
+            let all: Option<Requirement> = pats
+                .iter()
+                .map(|p| pattern_needle(p).map(|n| (ANY_FIELD, n)))
+                .collect();
+            all.filter(|a| !a.is_empty())
+        }
+        Selection::KeywordSet(k) => {
+            let all: Option<Requirement> = k
+                .pats
+                .iter()
+                .map(|p| pattern_needle(p).map(|n| (ANY_FIELD, n)))
+                .collect();
+            all.filter(|a| !a.is_empty())
+        }
     }
 }
 

@@ -479,6 +479,34 @@ fn keywords() {
         &[&[("A", s("foo")), ("B", s("bar"))]],
         &[&[("A", s("foo"))]],
     );
+    // Wildcards among plain keywords (one automaton finds the literals; the
+    // wildcard keywords are then tested whole), list values, any case.
+    let kw = "    keywords:\n        - 'chown root*chmod 4777 '\n        - 'ghost_* -v '\n        - 'plain'\n";
+    check(
+        &format!("{kw}    condition: keywords"),
+        &[
+            &[("M", s("sudo CHOWN root x; chmod 4777 y"))],
+            &[("L", Value::List(vec![s("a"), s("ghost_x -V z")]))],
+            &[("A", s("x")), ("M", s("Plain text"))],
+        ],
+        &[
+            &[("M", s("chmod 4777 then chown root"))],
+            &[("M", s("ghost_ -x"))],
+            &[("N", Value::Int(5))],
+        ],
+    );
+    // Keywords beside a field selection and a filter.
+    check(
+        &format!(
+            "{kw}    sel:\n        app: sshd\n    filter:\n        user: root\n    condition: keywords and sel and not filter"
+        ),
+        &[&[("app", s("sshd")), ("msg", s("plain")), ("user", s("bob"))]],
+        &[
+            &[("app", s("cron")), ("msg", s("plain"))],
+            &[("app", s("sshd")), ("msg", s("plain")), ("user", s("root"))],
+            &[("app", s("sshd")), ("msg", s("nothing"))],
+        ],
+    );
 }
 
 #[test]
