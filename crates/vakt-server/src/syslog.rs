@@ -504,6 +504,9 @@ async fn accept(
                     }
                 });
             }
+            None if l.cfg.protocol == SyslogProtocol::Relp => {
+                conns.spawn(relp_connection(tcp, peer, l, s, closing));
+            }
             None => {
                 conns.spawn(connection(tcp, peer, l, s, closing));
             }
@@ -793,16 +796,191 @@ impl Drop for Open {
 
 const RELP_OFFERS: &str = "relp_version=0\nrelp_software=vakt\ncommands=syslog";
 
-async fn relp_answer<S: AsyncWrite + Unpin>(io: &mut S, txnr: u64, text: &str) -> bool {
-    let msg = if text.is_empty() {
-        format!("{txnr} rsp 0\n")
-    } else {
-        format!("{txnr} rsp {} {text}\n", text.len())
-    };
-    io.write_all(msg.as_bytes()).await.is_ok()
+/// What a RELP connection answers, in order.
+enum Answer {
+    /// Written once everything before it is.
+    Now(String),
+    /// `200 OK` for these transactions once their batch is in the log.
+    Stored(Vec<u64>, tokio::task::JoinHandle<Result<(), String>>),
+    /// The answer to `close`; then the connection ends.
+    Close(u64),
+    /// vakt is stopping.
+    ServerClose,
 }
 
-/// One TCP, TLS or RELP connection.
+/// One RELP connection. Reading never waits for the log: each batch goes
+/// to the log on a task of its own while the next is read, and a writer
+/// answers them in order as they become durable — many small batches (a
+/// sender writing message by message) share one fsync.
+async fn relp_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    io: S,
+    peer: SocketAddr,
+    l: Arc<Listener>,
+    s: Arc<State>,
+    mut closing: watch::Receiver<bool>,
+) {
+    s.metrics.syslog_connections.fetch_add(1, Relaxed);
+    let _open = Open(s.clone());
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Answer>(256);
+    let name = l.name.clone();
+    let answers = tokio::spawn(async move {
+        while let Some(a) = rx.recv().await {
+            let text = match a {
+                Answer::Now(t) => t,
+                Answer::Stored(txnrs, stored) => match stored.await {
+                    Ok(Ok(())) => {
+                        let mut t = String::with_capacity(txnrs.len() * 16);
+                        for n in txnrs {
+                            t.push_str(&format!("{n} rsp 6 200 OK\n"));
+                        }
+                        t
+                    }
+                    // Unanswered: the sender sends them again.
+                    Ok(Err(e)) => {
+                        tracing::warn!(target: "vakt::serve", "syslog {name}: {peer}: {e}; closing");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "vakt::serve", "syslog {name}: {peer}: {e}; closing");
+                        break;
+                    }
+                },
+                Answer::Close(n) => {
+                    let _ = wr.write_all(format!("{n} rsp 0\n").as_bytes()).await;
+                    break;
+                }
+                Answer::ServerClose => {
+                    let _ = wr.write_all(b"0 serverclose 0\n").await;
+                    break;
+                }
+            };
+            if wr.write_all(text.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut framer = RelpFramer::default();
+    let mut g = Gathered::default();
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut n = 0usize;
+    let mut open = false;
+    'conn: loop {
+        let read = if g.is_empty() {
+            tokio::select! {
+                r = rd.read(&mut chunk) => Some(r),
+                _ = closing.changed() => None,
+            }
+        } else {
+            // What came is sent as soon as nothing more is there to read.
+            match tokio::time::timeout(Duration::ZERO, rd.read(&mut chunk)).await {
+                Ok(r) => Some(r),
+                Err(_) => {
+                    if !dispatch(&tx, &s, &l, peer, &mut g).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        };
+        let got = match read {
+            Some(Ok(k)) if k > 0 => k,
+            Some(_) => {
+                dispatch(&tx, &s, &l, peer, &mut g).await;
+                break;
+            }
+            None => {
+                if dispatch(&tx, &s, &l, peer, &mut g).await {
+                    let _ = tx.send(Answer::ServerClose).await;
+                }
+                break;
+            }
+        };
+        framer.push(&chunk[..got]);
+        while let Some(f) = framer.next(l.max) {
+            let f = match f {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(target: "vakt::serve", "syslog {}: {peer}: {e}; closing", l.name);
+                    dispatch(&tx, &s, &l, peer, &mut g).await;
+                    break 'conn;
+                }
+            };
+            let answer = match f.command.as_str() {
+                "open" => {
+                    open = true;
+                    format!("200 OK\n{RELP_OFFERS}")
+                }
+                "syslog" if open => {
+                    n += 1;
+                    if f.len > l.max {
+                        l.reject(
+                            &mut g,
+                            peer,
+                            n,
+                            format!(
+                                "message of {} bytes is over the {}-byte limit (max_message_bytes); its first {KEEP} bytes are kept",
+                                f.len, l.max
+                            ),
+                            &f.data,
+                        );
+                    } else {
+                        l.take(&mut g, peer, n, &f.data);
+                    }
+                    g.txnrs.push(f.txnr);
+                    continue;
+                }
+                "close" => {
+                    if dispatch(&tx, &s, &l, peer, &mut g).await {
+                        let _ = tx.send(Answer::Close(f.txnr)).await;
+                    }
+                    break 'conn;
+                }
+                other if open => format!("500 command `{other}` is not supported"),
+                _ => "500 the session is not open".to_owned(),
+            };
+            if !dispatch(&tx, &s, &l, peer, &mut g).await
+                || tx
+                    .send(Answer::Now(format!(
+                        "{} rsp {} {answer}\n",
+                        f.txnr,
+                        answer.len()
+                    )))
+                    .await
+                    .is_err()
+            {
+                break 'conn;
+            }
+        }
+        if g.full() && !dispatch(&tx, &s, &l, peer, &mut g).await {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = answers.await;
+}
+
+/// Sends what is gathered to the log on a task of its own; its answer
+/// follows in order. `false`: the connection is ending.
+async fn dispatch(
+    tx: &tokio::sync::mpsc::Sender<Answer>,
+    s: &Arc<State>,
+    l: &Arc<Listener>,
+    peer: SocketAddr,
+    g: &mut Gathered,
+) -> bool {
+    if g.is_empty() {
+        return true;
+    }
+    let txnrs = std::mem::take(&mut g.txnrs);
+    let mut batch = std::mem::take(g);
+    let (s, l) = (s.clone(), l.clone());
+    let stored = tokio::spawn(async move { send(&s, &l, peer, &mut batch, true).await });
+    tx.send(Answer::Stored(txnrs, stored)).await.is_ok()
+}
+
+/// One TCP or TLS connection: read only as fast as the log takes it.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
     peer: SocketAddr,
@@ -812,17 +990,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     s.metrics.syslog_connections.fetch_add(1, Relaxed);
     let _open = Open(s.clone());
-    let relp = l.cfg.protocol == SyslogProtocol::Relp;
     let mut framer = Framer::default();
-    let mut relp_framer = RelpFramer::default();
     let mut g = Gathered::default();
     let mut chunk = vec![0u8; 64 << 10];
     let mut n = 0usize;
-    let mut open = !relp;
-    let mut stopping = false;
-    // A RELP sender waits for its answers once its window is full: what
-    // came is sent as soon as nothing more is there to read.
-    let wait = if relp { Duration::ZERO } else { BATCH_WAIT };
     loop {
         let read = if g.is_empty() {
             tokio::select! {
@@ -830,11 +1001,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 _ = closing.changed() => None,
             }
         } else {
-            match tokio::time::timeout(wait, io.read(&mut chunk)).await {
+            match tokio::time::timeout(BATCH_WAIT, io.read(&mut chunk)).await {
                 Ok(r) => Some(r),
                 Err(_) => {
                     // Nothing more came: send what is gathered.
-                    if !flush(&mut io, &s, &l, peer, &mut g).await {
+                    if !flush(&s, &l, peer, &mut g).await {
                         return;
                     }
                     continue;
@@ -842,135 +1013,56 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         let got = match read {
-            Some(Ok(0)) | Some(Err(_)) => 0,
-            Some(Ok(k)) => k,
-            None => {
-                stopping = true;
-                0
+            Some(Ok(k)) if k > 0 => k,
+            _ => {
+                if let Some(last) = framer.rest() {
+                    n += 1;
+                    l.take(&mut g, peer, n, &last);
+                }
+                flush(&s, &l, peer, &mut g).await;
+                let _ = io.shutdown().await;
+                return;
             }
         };
-        if got == 0 {
-            if !relp && let Some(last) = framer.rest() {
-                n += 1;
-                l.take(&mut g, peer, n, &last);
-            }
-            if flush(&mut io, &s, &l, peer, &mut g).await && relp && stopping {
-                let _ = io.write_all(b"0 serverclose 0\n").await;
-            }
-            let _ = io.shutdown().await;
-            return;
-        }
-        if relp {
-            relp_framer.push(&chunk[..got]);
-            while let Some(f) = relp_framer.next(l.max) {
-                let f = match f {
-                    Ok(f) => f,
-                    Err(e) => {
-                        tracing::warn!(target: "vakt::serve", "syslog {}: {peer}: {e}; closing", l.name);
-                        flush(&mut io, &s, &l, peer, &mut g).await;
-                        return;
-                    }
-                };
-                match f.command.as_str() {
-                    "open" => {
-                        open = true;
-                        if !relp_answer(&mut io, f.txnr, &format!("200 OK\n{RELP_OFFERS}")).await {
-                            return;
-                        }
-                    }
-                    "syslog" if open => {
-                        n += 1;
-                        if f.len > l.max {
-                            l.reject(
-                                &mut g,
-                                peer,
-                                n,
-                                format!(
-                                    "message of {} bytes is over the {}-byte limit (max_message_bytes); its first {KEEP} bytes are kept",
-                                    f.len, l.max
-                                ),
-                                &f.data,
-                            );
-                        } else {
-                            l.take(&mut g, peer, n, &f.data);
-                        }
-                        g.txnrs.push(f.txnr);
-                    }
-                    "close" => {
-                        if flush(&mut io, &s, &l, peer, &mut g).await {
-                            relp_answer(&mut io, f.txnr, "").await;
-                        }
-                        let _ = io.shutdown().await;
-                        return;
-                    }
-                    other => {
-                        let why = if open {
-                            format!("500 command `{other}` is not supported")
-                        } else {
-                            "500 the session is not open".to_owned()
-                        };
-                        if !relp_answer(&mut io, f.txnr, &why).await {
-                            return;
-                        }
-                    }
-                }
-            }
-        } else {
-            framer.push(&chunk[..got]);
-            while let Some(f) = framer.next(l.max) {
-                n += 1;
-                match f {
-                    Ok(Frame::Message(m)) => l.take(&mut g, peer, n, &m),
-                    Ok(Frame::TooLong(prefix, len)) => l.reject(
-                        &mut g,
-                        peer,
-                        n,
-                        format!(
-                            "message of {len} bytes or more is over the {}-byte limit (max_message_bytes); its first {KEEP} bytes are kept",
-                            l.max
-                        ),
-                        &prefix,
+        framer.push(&chunk[..got]);
+        while let Some(f) = framer.next(l.max) {
+            n += 1;
+            match f {
+                Ok(Frame::Message(m)) => l.take(&mut g, peer, n, &m),
+                Ok(Frame::TooLong(prefix, len)) => l.reject(
+                    &mut g,
+                    peer,
+                    n,
+                    format!(
+                        "message of {len} bytes or more is over the {}-byte limit (max_message_bytes); its first {KEEP} bytes are kept",
+                        l.max
                     ),
-                    Err(e) => {
-                        tracing::warn!(target: "vakt::serve", "syslog {}: {peer}: {e}; closing", l.name);
-                        flush(&mut io, &s, &l, peer, &mut g).await;
-                        return;
-                    }
+                    &prefix,
+                ),
+                Err(e) => {
+                    tracing::warn!(target: "vakt::serve", "syslog {}: {peer}: {e}; closing", l.name);
+                    flush(&s, &l, peer, &mut g).await;
+                    return;
                 }
             }
         }
-        if g.full() && !flush(&mut io, &s, &l, peer, &mut g).await {
+        if g.full() && !flush(&s, &l, peer, &mut g).await {
             return;
         }
     }
 }
 
-/// Sends what is gathered and, for RELP, answers it. `false`: the
-/// connection is to be closed (not stored, or the peer is gone).
-async fn flush<S: AsyncWrite + Unpin>(
-    io: &mut S,
-    s: &Arc<State>,
-    l: &Listener,
-    peer: SocketAddr,
-    g: &mut Gathered,
-) -> bool {
+/// Sends what is gathered and waits until it is durable. `false`: the
+/// connection is to be closed (not stored).
+async fn flush(s: &Arc<State>, l: &Listener, peer: SocketAddr, g: &mut Gathered) -> bool {
     if g.is_empty() {
         return true;
     }
-    let txnrs = std::mem::take(&mut g.txnrs);
     if let Err(e) = send(s, l, peer, g, true).await {
-        // Unanswered: a RELP sender sends it again.
         tracing::warn!(target: "vakt::serve", "syslog {}: {peer}: {e}; closing", l.name);
         return false;
     }
-    if txnrs.is_empty() {
-        return true;
-    }
-    let mut out = String::with_capacity(txnrs.len() * 16);
-    for t in txnrs {
-        out.push_str(&format!("{t} rsp 6 200 OK\n"));
-    }
-    io.write_all(out.as_bytes()).await.is_ok()
+    true
 }
 
 /// The UDP socket: one message per datagram.

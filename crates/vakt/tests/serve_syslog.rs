@@ -834,3 +834,75 @@ fn syslog_files_are_hunted_with_linux_rules() {
         "{out}"
     );
 }
+
+/// RELP as librelp speaks it: `open` answered with the offers, every
+/// `syslog` answered `200 OK` in order once stored (a malformed one once
+/// quarantined), an unknown command refused, `close` answered and the
+/// connection closed.
+#[test]
+fn relp_sessions_are_answered_in_order() {
+    use std::io::{BufRead, BufReader};
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("data");
+    let s = Server::start_with_rule(&dir, d.path(), &["--syslog", "relp://127.0.0.1:0/si"]);
+    let stream = TcpStream::connect(s.syslog("relp")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    let offer = "relp_version=0\nrelp_software=test\ncommands=syslog";
+    let mut out = format!("1 open {} {offer}\n", offer.len());
+    for t in 2..=40u64 {
+        let m = if t == 20 {
+            "<999>1 - - - - - - bad".to_owned()
+        } else {
+            format!("<13>1 2026-12-01T06:00:00Z h app - - - relp message {t}")
+        };
+        out.push_str(&format!("{t} syslog {} {m}\n", m.len()));
+    }
+    out.push_str("41 starttls 0\n42 close 0\n");
+    w.write_all(out.as_bytes()).unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("1 rsp ") && line.ends_with("200 OK\n"),
+        "{line}"
+    );
+    let mut offers = String::new();
+    for _ in 0..3 {
+        r.read_line(&mut offers).unwrap();
+    }
+    assert!(offers.contains("commands=syslog"), "{offers}");
+    for t in 2..=40u64 {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{t} rsp 6 200 OK\n"));
+    }
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("41 rsp ") && line.contains("500"),
+        "{line}"
+    );
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "42 rsp 0\n");
+    line.clear();
+    assert_eq!(
+        r.read_line(&mut line).unwrap(),
+        0,
+        "closed after close: {line}"
+    );
+    let url = s.addr.clone();
+    let m = request(&url, "GET", "/metrics", &[], b"").unwrap().1;
+    assert!(
+        m.contains("vakt_events_accepted_total{tenant=\"si\"} 38"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vakt_records_rejected_total{tenant=\"si\"} 1"),
+        "{m}"
+    );
+    s.stop();
+}
