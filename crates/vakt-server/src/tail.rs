@@ -69,7 +69,7 @@ struct Found {
 impl Found {
     /// Its content from the start (decompressed for `.gz`).
     fn open(&self) -> std::io::Result<Box<dyn BufRead>> {
-        let f = File::open(&self.path)?;
+        let f = self.file()?;
         Ok(if self.gz {
             Box::new(BufReader::with_capacity(
                 256 << 10,
@@ -78,6 +78,36 @@ impl Found {
         } else {
             Box::new(BufReader::with_capacity(256 << 10, f))
         })
+    }
+
+    /// The file itself: the path may name another file by now (renamed
+    /// away and made anew), which is then not this one.
+    fn file(&self) -> std::io::Result<File> {
+        let f = File::open(&self.path)?;
+        let md = f.metadata()?;
+        if md.dev() != self.dev || md.ino() != self.ino {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the file was replaced since it was listed",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// Its first `n` bytes at most (fewer if it is shorter, or a `.gz` cut short).
+    fn head(&self, n: u64) -> Vec<u8> {
+        let mut head = Vec::with_capacity(n as usize);
+        if let Ok(r) = self.open() {
+            let _ = r.take(n).read_to_end(&mut head);
+        }
+        head
+    }
+
+    /// Does a `.gz` decompress to its end (gzip has finished writing it)?
+    fn whole(&self) -> bool {
+        self.open()
+            .and_then(|mut r| std::io::copy(&mut r, &mut std::io::sink()))
+            .is_ok()
     }
 
     /// A hash of its first `n` bytes; `None` if it has fewer.
@@ -112,9 +142,11 @@ pub struct Tailer {
     /// Files read to their end, as they were then (size, modification
     /// time): not looked at again while unchanged.
     quiet: HashMap<String, (u64, (i64, i64))>,
-    /// New `.gz` files as last seen: one is taken only once it stopped
-    /// changing (gzip has finished it).
-    settling: HashMap<(u64, u64), (u64, (i64, i64))>,
+    /// New `.gz` files as last seen (size, modification time, whether it
+    /// decompresses to its end, since when so): one is taken only once
+    /// gzip has finished it — unchanged since the last look and whole (a
+    /// damaged one is taken once it has not changed for a minute).
+    settling: HashMap<(u64, u64), Settling>,
     state: Arc<State>,
     forget: Forget,
     closing: Arc<AtomicBool>,
@@ -122,6 +154,18 @@ pub struct Tailer {
     last_seq: u64,
     born: u64,
 }
+
+/// A new `.gz` as last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settling {
+    len: u64,
+    mtime: (i64, i64),
+    whole: bool,
+    since: Instant,
+}
+
+/// A `.gz` that does not decompress to its end is taken after this long unchanged.
+const DAMAGED_GZ: Duration = Duration::from_secs(60);
 
 /// Why a read stopped early.
 enum Stop {
@@ -272,14 +316,37 @@ impl Tailer {
                 continue;
             }
             if f.gz {
-                let now = (f.len, f.mtime);
-                let before = self.settling.get(&(f.dev, f.ino)).copied();
+                let before = self
+                    .settling
+                    .get(&(f.dev, f.ino))
+                    .copied()
+                    .filter(|b| b.len == f.len && b.mtime == f.mtime);
+                let now = match before {
+                    Some(b) => b,
+                    None => Settling {
+                        len: f.len,
+                        mtime: f.mtime,
+                        whole: false,
+                        since: Instant::now(),
+                    },
+                };
+                let now = Settling {
+                    whole: now.whole || (before.is_some() && f.whole()),
+                    ..now
+                };
                 settling.insert((f.dev, f.ino), now);
-                if before != Some(now) {
+                let settled = before.is_some() && (now.whole || now.since.elapsed() >= DAMAGED_GZ);
+                if !settled {
                     continue;
                 }
             }
-            let fits = |p: &TailPos| p.fp_len > 0 && same(&f, p);
+            // Its first bytes, read once, against every known fingerprint.
+            let head = f.head(FP_MAX);
+            let fits = |p: &TailPos| {
+                p.fp_len > 0
+                    && head.len() as u64 >= p.fp_len
+                    && hash(&head[..p.fp_len as usize]) == p.fp
+            };
             // A compressed copy of a file still on disk: wait until it goes.
             if f.gz
                 && self
@@ -416,7 +483,7 @@ impl Tailer {
         }
         if pos.offset > 0 {
             if !f.gz
-                && let Ok(mut file) = File::open(&f.path)
+                && let Ok(mut file) = f.file()
             {
                 if file.seek(SeekFrom::Start(pos.offset)).is_err() {
                     return Err(Stop::Failed);
