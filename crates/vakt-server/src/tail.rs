@@ -127,7 +127,7 @@ fn hash(b: &[u8]) -> u64 {
 
 /// Does `f` hold what `pos` was read from?
 fn same(f: &Found, pos: &TailPos) -> bool {
-    pos.fp_len == 0 || f.fingerprint(pos.fp_len) == Some(pos.fp)
+    pos.fp_len > 0 && f.fingerprint(pos.fp_len) == Some(pos.fp)
 }
 
 /// One watched folder, followed on its own thread.
@@ -286,7 +286,7 @@ impl Tailer {
             by_ino.entry((p.dev, p.ino)).or_default().push(k.clone());
         }
         let mut matched: HashSet<String> = HashSet::new();
-        let mut plan: Vec<(Found, String, Option<String>)> = Vec::new();
+        let mut plan: Vec<(Found, String, TailPos, Option<String>)> = Vec::new();
         let mut unknown = Vec::new();
         for f in files {
             // Unchanged since read to its end: nothing to do.
@@ -305,7 +305,8 @@ impl Tailer {
             match hit {
                 Some(k) => {
                     matched.insert(k.clone());
-                    plan.push((f, k, None));
+                    let pos = self.known[&k].clone();
+                    plan.push((f, k, pos, None));
                 }
                 None => unknown.push(f),
             }
@@ -376,9 +377,15 @@ impl Tailer {
                 }
                 None => fresh(&f),
             };
-            self.known.insert(key.clone(), pos);
-            matched.insert(key.clone());
-            plan.push((f, key, orphan));
+            if orphan.is_some() {
+                // Kept at once: the old position is gone from the known ones.
+                self.known.insert(key.clone(), pos.clone());
+                matched.insert(key.clone());
+            }
+            // A new file becomes known once something of it is read (a
+            // position without a fingerprint would match any file that
+            // gets its inode next).
+            plan.push((f, key, pos, orphan));
         }
         self.settling = settling;
         // Positions whose file is gone.
@@ -404,11 +411,11 @@ impl Tailer {
             .metrics
             .tail_files
             .store(matched.len() as i64, Relaxed);
-        for (f, key, inherited) in plan {
+        for (f, key, pos, inherited) in plan {
             if self.closing.load(Relaxed) {
                 return;
             }
-            match self.read(&f, &key, inherited.is_some()) {
+            match self.read(&f, &key, pos, inherited.is_some()) {
                 Ok(()) => {
                     if let Some(old) = inherited {
                         self.forget_later(old);
@@ -430,23 +437,36 @@ impl Tailer {
     /// Reads what `f` has beyond its position; `record`: write the
     /// position even if there is nothing to read (a file taking another's
     /// place).
-    fn read(&mut self, f: &Found, key: &str, mut record: bool) -> Result<(), Stop> {
+    fn read(
+        &mut self,
+        f: &Found,
+        key: &str,
+        mut pos: TailPos,
+        mut record: bool,
+    ) -> Result<(), Stop> {
         self.quiet.remove(key);
-        let Some(mut pos) = self.known.get(key).cloned() else {
-            return Ok(());
-        };
         if !f.gz && f.len < pos.offset {
             // Truncated in place: what it held may come back as a copy.
             tracing::info!(target: "vakt::serve", "{}: {} was truncated; read again from the start", self.name, f.path.display());
             let ghost = format!("{key}#truncated@{}", crate::now().0);
             self.known.insert(ghost, pos.clone());
             pos = fresh(f);
-            self.known.insert(key.to_owned(), pos.clone());
+            self.known.remove(key);
         }
         if !record && ((!f.gz && f.len == pos.offset) || (f.gz && pos.complete)) {
             self.quiet.insert(key.to_owned(), (f.len, f.mtime));
             return Ok(());
         }
+        // The first bytes, for the fingerprint, from this very file.
+        let head = if pos.fp_len < FP_MAX {
+            let h = f.head(FP_MAX);
+            if h.is_empty() && (f.len > 0 || f.gz) {
+                return Err(Stop::Failed);
+            }
+            Some(h)
+        } else {
+            None
+        };
         let mut r = match f.open() {
             Ok(r) => r,
             Err(e) => {
@@ -562,10 +582,13 @@ impl Tailer {
             if left == 0 {
                 ended = true;
             }
-            if first && pos.offset == 0 && lines > 0 && !self.looks_right(&body) {
-                self.skipped.insert((f.dev, f.ino, f.len));
-                self.known.remove(key);
-                return Ok(());
+            if first && pos.offset == 0 && lines > 0 {
+                if !self.looks_right(&body) {
+                    self.skipped.insert((f.dev, f.ino, f.len));
+                    self.known.remove(key);
+                    return Ok(());
+                }
+                tracing::info!(target: "vakt::serve", "{}: following {} from its start", self.name, f.path.display());
             }
             first = false;
             let complete = f.gz && ended && !damaged;
@@ -593,11 +616,11 @@ impl Tailer {
             };
             let mut mark = mark;
             // The fingerprint grows with the file until FP_MAX bytes.
-            if mark.pos.fp_len < FP_MAX.min(mark.pos.offset) {
-                let n = FP_MAX.min(mark.pos.offset);
-                if let Some(fp) = f.fingerprint(n) {
+            if let Some(h) = &head {
+                let n = FP_MAX.min(mark.pos.offset).min(h.len() as u64);
+                if n > mark.pos.fp_len {
                     mark.pos.fp_len = n;
-                    mark.pos.fp = fp;
+                    mark.pos.fp = hash(&h[..n as usize]);
                 }
             }
             let body = if lines == 0 { Vec::new() } else { body };

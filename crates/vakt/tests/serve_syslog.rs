@@ -476,6 +476,36 @@ impl Sensors {
     }
 }
 
+/// Fails, saying where they came from and what the service said of their
+/// files, if any value of `field` is stored more than once.
+fn once(dir: &Path, field: &str, seen: &std::collections::BTreeMap<String, (u32, String)>) {
+    let twice: Vec<_> = seen.iter().filter(|(_, (n, _))| *n != 1).take(10).collect();
+    if twice.is_empty() {
+        return;
+    }
+    let first = twice[0].0.clone();
+    let origins: Vec<_> = stored_origins(dir, field)
+        .into_iter()
+        .filter(|(u, _, _)| *u == first)
+        .collect();
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            origins.iter().any(|(_, p, _)| {
+                let name = p.rsplit('/').next().unwrap_or(p);
+                let stem = name.split('.').next().unwrap_or(name);
+                l.contains(stem)
+            }) || l.contains("listening")
+                || l.contains("replayed")
+        })
+        .collect();
+    panic!(
+        "stored more than once: {twice:?}; {first} from {origins:?}\n{}",
+        said.join("\n")
+    );
+}
+
 /// Folder tailing under kill -9: a writer appends to and rotates Zeek and
 /// EVE logs while `vakt serve --watch` is killed and restarted at random
 /// moments; in the end every line is stored exactly once.
@@ -537,23 +567,10 @@ fn watched_folders_survive_kill9_exactly_once() {
         .take(10)
         .collect();
     assert!(missing.is_empty(), "{total} written; missing {missing:?}");
-    let twice: Vec<_> = uids.iter().filter(|(_, (n, _))| *n != 1).take(10).collect();
-    if !twice.is_empty() {
-        let first = twice[0].0.clone();
-        let origins: Vec<_> = stored_origins(&dir, "uid")
-            .into_iter()
-            .filter(|(u, _, _)| *u == first)
-            .collect();
-        panic!("stored more than once: {twice:?}; {first} from {origins:?}");
-    }
+    once(&dir, "uid", &uids);
     assert!(uids.values().all(|(_, t)| t == "ahus"));
     assert_eq!(flows.len() as u64, total);
-    let twice: Vec<_> = flows
-        .iter()
-        .filter(|(_, (n, _))| *n != 1)
-        .take(10)
-        .collect();
-    assert!(twice.is_empty(), "stored more than once: {twice:?}");
+    once(&dir, "flow_id", &flows);
     assert!(flows.values().all(|(_, t)| t == "ous"));
     eprintln!(
         "folder tailing kill -9: {} rounds, {} Zeek and {} EVE lines, each stored once",
