@@ -250,6 +250,25 @@ impl Listener {
         });
     }
 
+    /// Quarantines a message over the limit (`len` bytes, or more when the
+    /// end was not seen), its first bytes kept.
+    fn too_long(
+        &self,
+        g: &mut Gathered,
+        peer: SocketAddr,
+        n: usize,
+        len: usize,
+        or_more: bool,
+        first: &[u8],
+    ) {
+        let more = if or_more { " or more" } else { "" };
+        let reason = format!(
+            "message of {len} bytes{more} is over the {}-byte limit (max_message_bytes); its first {KEEP} bytes are kept",
+            self.max
+        );
+        self.reject(g, peer, n, reason, first);
+    }
+
     /// Takes one message into `g`.
     fn take(&self, g: &mut Gathered, peer: SocketAddr, n: usize, msg: &[u8]) {
         let mut msg = msg;
@@ -260,17 +279,7 @@ impl Listener {
             return;
         }
         if msg.len() > self.max {
-            return self.reject(
-                g,
-                peer,
-                n,
-                format!(
-                    "message of {} bytes is over the {}-byte limit (max_message_bytes); its first {KEEP} bytes are kept",
-                    msg.len(),
-                    self.max
-                ),
-                msg,
-            );
+            return self.too_long(g, peer, n, msg.len(), false, msg);
         }
         match self.placement.place(peer.ip(), msg) {
             Ok(t) => {
@@ -915,16 +924,7 @@ async fn relp_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 "syslog" if open => {
                     n += 1;
                     if f.len > l.max {
-                        l.reject(
-                            &mut g,
-                            peer,
-                            n,
-                            format!(
-                                "message of {} bytes is over the {}-byte limit (max_message_bytes); its first {KEEP} bytes are kept",
-                                f.len, l.max
-                            ),
-                            &f.data,
-                        );
+                        l.too_long(&mut g, peer, n, f.len, false, &f.data);
                     } else {
                         l.take(&mut g, peer, n, &f.data);
                     }
@@ -1029,16 +1029,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             n += 1;
             match f {
                 Ok(Frame::Message(m)) => l.take(&mut g, peer, n, &m),
-                Ok(Frame::TooLong(prefix, len)) => l.reject(
-                    &mut g,
-                    peer,
-                    n,
-                    format!(
-                        "message of {len} bytes or more is over the {}-byte limit (max_message_bytes); its first {KEEP} bytes are kept",
-                        l.max
-                    ),
-                    &prefix,
-                ),
+                Ok(Frame::TooLong(prefix, len)) => l.too_long(&mut g, peer, n, len, true, &prefix),
                 Err(e) => {
                     tracing::warn!(target: "vakt::serve", "syslog {}: {peer}: {e}; closing", l.name);
                     flush(&s, &l, peer, &mut g).await;

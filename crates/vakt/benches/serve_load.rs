@@ -11,6 +11,9 @@
 //! `cargo bench -p vakt --bench serve_load` (VAKT_LOAD_SECS, default 20;
 //! VAKT_LOAD_CLIENTS, default 3). The client runs on the same 2 cores.
 
+mod common;
+
+use common::{get, metric};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -36,18 +39,6 @@ fn post(addr: &str, auth: &str, body: &[u8]) -> Option<u16> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-fn get(addr: &str, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 /// Documents `from..from+BATCH` as a `_bulk` body; times advance 10 ms a document.
@@ -125,14 +116,6 @@ fn quantile(metrics: &str, q: f64) -> Option<f64> {
         .iter()
         .find(|(_, n)| *n >= q * total)
         .map(|(le, _)| *le)
-}
-
-fn metric(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 fn main() {

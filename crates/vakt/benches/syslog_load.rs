@@ -14,7 +14,10 @@
 //! `cargo bench -p vakt --bench syslog_load`. The client runs on the same
 //! 2 cores.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::{get, metric};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -23,26 +26,6 @@ use std::time::{Duration, Instant};
 
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-
-fn get(addr: &str, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-fn metric(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// Message `n`.
 fn message(n: u64) -> Vec<u8> {

@@ -413,34 +413,7 @@ ruleset(name="ship") {{
 #[test]
 fn tls_on_the_listener() {
     let d = tempfile::tempdir().unwrap();
-    let (cert, key) = (d.path().join("cert.pem"), d.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args([
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (cert, key) = self_signed(d.path());
     let dir = d.path().join("data");
     let tok = token(&dir, "ahus");
     let s = Server::start_with_rule(

@@ -70,23 +70,6 @@ fn load(
     (a, s)
 }
 
-fn rounds() -> usize {
-    std::env::var("VAKT_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-}
-
-/// A pseudo-random number from the clock (the kill moments differ per run;
-/// the numbers are printed for a rerun to look at).
-fn jitter(max_ms: u64) -> u64 {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    (n.wrapping_mul(6_364_136_223_846_793_005) >> 33) % max_ms.max(1)
-}
-
 /// Ingest under load, kill -9 at a random moment, restart — over rounds:
 /// every acknowledged event is in the store exactly once, no event is
 /// stored twice, every stored event raised its alert exactly once, and the

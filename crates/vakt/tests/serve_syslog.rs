@@ -20,22 +20,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn rounds() -> usize {
-    std::env::var("VAKT_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-}
-
-/// A pseudo-random number from the clock.
-fn jitter(max_ms: u64) -> u64 {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    n.wrapping_mul(6364136223846793005).rotate_left(17) % max_ms.max(1)
-}
-
 fn rsyslog_module(name: &str) {
     let found = std::fs::read_dir("/usr/lib")
         .into_iter()
@@ -236,11 +220,7 @@ syslog:
     });
     let m = request(&url, "GET", "/metrics", &[], b"").unwrap().1;
     // Bad PRI, unplaced and too long: three rejected, counted.
-    let rejected: u64 = m
-        .lines()
-        .filter(|l| l.starts_with("vakt_records_rejected_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum();
+    let rejected = metric_sum(&m, "vakt_records_rejected_total{");
     assert_eq!(rejected, 3, "{m}");
     assert!(
         m.contains("vakt_syslog_received_total{listener=\"udp"),
@@ -322,14 +302,7 @@ ruleset(name="ship") {{
         };
         // Mostly mid-stream (the writer takes about a second).
         std::thread::sleep(Duration::from_millis(100 + jitter(900)));
-        let m = request(&s.addr, "GET", "/metrics", &[], b"")
-            .map(|x| x.1)
-            .unwrap_or_default();
-        let taken: u64 = m
-            .lines()
-            .filter(|l| l.starts_with("vakt_events_accepted_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum();
+        let taken = metric_sum(&metrics(&s.addr), "vakt_events_accepted_total{");
         eprintln!(
             "round {r}: killed with {taken} messages taken since it started, {} sent in all by the end of the round",
             (r + 1) * PER_ROUND
@@ -658,15 +631,7 @@ fn watched_folders_follow_copytruncate_gzip_and_tsv_headers() {
         format!("zeek:ahus:{}", zeek.display()),
     ];
     let args: Vec<&str> = watches.iter().map(String::as_str).collect();
-    let accepted = |s: &Server| -> u64 {
-        let m = request(&s.addr, "GET", "/metrics", &[], b"")
-            .map(|x| x.1)
-            .unwrap_or_default();
-        m.lines()
-            .filter(|l| l.starts_with("vakt_events_accepted_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    };
+    let accepted = |s: &Server| metric_sum(&metrics(&s.addr), "vakt_events_accepted_total{");
     let s = Server::start_with_rule(&dir, d.path(), &args);
     wait_for("the first lines", Duration::from_secs(30), || {
         accepted(&s) == 20
@@ -774,17 +739,8 @@ fn a_full_service_slows_tcp_and_counts_udp_drops() {
             s.syslog("udp"),
         );
     }
-    let metrics = || {
-        request(&s.addr, "GET", "/metrics", &[], b"")
-            .map(|x| x.1)
-            .unwrap_or_default()
-    };
-    let value = |m: &str, name: &str| -> u64 {
-        m.lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    };
+    let value = metric_sum;
+    let metrics = || metrics(&s.addr);
     wait_for("every TCP message", Duration::from_secs(120), || {
         value(&metrics(), "vakt_events_accepted_total{tenant=\"ahus\"}") == N
     });

@@ -315,6 +315,40 @@ pub fn stored_values(dir: &Path, field: &str) -> std::collections::BTreeMap<Stri
     seen
 }
 
+/// Rounds of a kill -9 test: `VAKT_CRASH_ROUNDS`, 3 by default (CI's short round).
+pub fn rounds() -> usize {
+    std::env::var("VAKT_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// A pseudo-random number below `max_ms` from the clock (the kill moments
+/// differ per run).
+pub fn jitter(max_ms: u64) -> u64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    (n.wrapping_mul(6_364_136_223_846_793_005) >> 33) % max_ms.max(1)
+}
+
+/// The sum of the metric lines starting with `prefix` in a `/metrics` text.
+pub fn metric_sum(metrics: &str, prefix: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The service's `/metrics` text (empty if it does not answer).
+pub fn metrics(addr: &str) -> String {
+    request(addr, "GET", "/metrics", &[], b"")
+        .map(|x| x.1)
+        .unwrap_or_default()
+}
+
 /// A free port on loopback (for a listener that must keep its port across restarts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
