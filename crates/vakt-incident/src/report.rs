@@ -46,6 +46,31 @@ fn members<'a>(incident: &Incident, alerts: &'a [Alert]) -> Vec<&'a Alert> {
     v
 }
 
+/// The notification list as CSV: one row per patient (pseudonym), with
+/// the trust that must notify.
+pub fn notification_csv(e: &Exposure) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut csv = String::from("trust,patient,county,categories,first_access,by\n");
+    for n in &e.notification {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            field(&n.trust),
+            field(&n.patient),
+            field(&n.county),
+            field(&n.categories.join(" ")),
+            n.first_access.to_rfc3339(),
+            field(&n.by)
+        ));
+    }
+    csv
+}
+
 /// The report as JSON: the incident, its scope and its alerts.
 pub fn json(
     incident: &Incident,

@@ -129,6 +129,13 @@ impl PatientIndex {
             .copied()
     }
 
+    /// The clear identifier a patient's canonical pseudonym is made of (the
+    /// identity number where known, else the record id): for the audited
+    /// reveal only — nothing else may show it.
+    pub fn identifier(&self, i: u32) -> &str {
+        self.patients.get(i as usize).map_or("", |m| &m.key)
+    }
+
     /// A patient's canonical pseudonym (of the identity number where known),
     /// as alerts and notification lists give it.
     pub fn pseudonym(&self, i: u32) -> String {

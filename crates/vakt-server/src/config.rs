@@ -51,6 +51,8 @@ pub struct ServeConfig {
     pub watch: Vec<Watch>,
     /// How often watched folders are looked at (ms).
     pub watch_poll_ms: u64,
+    /// How long an API session lasts after signing in (hours).
+    pub session_hours: u32,
 }
 
 /// How a syslog listener takes messages.
@@ -233,6 +235,7 @@ impl Default for ServeConfig {
             max_message_bytes: 256 << 10,
             watch: Vec::new(),
             watch_poll_ms: 250,
+            session_hours: 8,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The service's relational store: embedded SQLite in WAL mode, in the data
-//! folder — ingest tokens, alerts by their idempotent key, incidents.
+//! folder — tokens, users and sessions, alerts by their idempotent key and
+//! their triage status, incidents and their last scope, the audit trail.
 
 use std::path::Path;
 
@@ -58,9 +59,52 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
              first INTEGER NOT NULL,
              last INTEGER NOT NULL,
              incident TEXT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS users (
+             name TEXT PRIMARY KEY,
+             password TEXT NOT NULL,
+             role TEXT NOT NULL,
+             tenant TEXT NOT NULL,
+             created TEXT NOT NULL,
+             disabled INTEGER NOT NULL DEFAULT 0
+         );
+         CREATE TABLE IF NOT EXISTS sessions (
+             hash TEXT PRIMARY KEY,
+             user TEXT NOT NULL,
+             expires INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS alert_status (
+             key TEXT PRIMARY KEY,
+             status TEXT NOT NULL,
+             note TEXT NOT NULL,
+             by TEXT NOT NULL,
+             at TEXT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS scopes (
+             incident TEXT PRIMARY KEY,
+             at TEXT NOT NULL,
+             exposure TEXT NOT NULL
          );",
     )
     .map_err(e)?;
+    // Tokens made before the API had no id, expiry or revocation.
+    let has = |col: &str| -> rusqlite::Result<bool> {
+        let mut q = c.prepare("SELECT 1 FROM pragma_table_info('tokens') WHERE name = ?1")?;
+        q.exists([col])
+    };
+    for (col, ddl) in [
+        ("id", "ALTER TABLE tokens ADD COLUMN id TEXT"),
+        ("expires", "ALTER TABLE tokens ADD COLUMN expires INTEGER"),
+        (
+            "revoked",
+            "ALTER TABLE tokens ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0",
+        ),
+    ] {
+        if !has(col).map_err(e)? {
+            c.execute_batch(ddl).map_err(e)?;
+        }
+    }
+    crate::audit::create(&c).map_err(e)?;
     Ok(c)
 }
 

@@ -8,7 +8,7 @@
 //! never doubled.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,6 +35,134 @@ pub struct IntelWatch {
     retro_tx: Sender<Vec<Alert>>,
     /// Alerts of retro-hunts, as they finish.
     pub retro: Receiver<Vec<Alert>>,
+    /// The retro-hunts asked for through the API, and how they went.
+    pub hunts: Arc<Mutex<Hunts>>,
+}
+
+/// How a retro-hunt stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HuntState {
+    /// Its indicators are written; the folder has not been looked at since.
+    Waiting,
+    /// Reading the stored history.
+    Running,
+    /// Done.
+    Done,
+    /// It could not run (the error is kept).
+    Failed,
+}
+
+impl HuntState {
+    fn name(self) -> &'static str {
+        match self {
+            HuntState::Waiting => "waiting",
+            HuntState::Running => "running",
+            HuntState::Done => "done",
+            HuntState::Failed => "failed",
+        }
+    }
+}
+
+/// A retro-hunt of indicators added through the API.
+#[derive(Debug, Clone)]
+pub struct Hunt {
+    /// Its number.
+    pub id: u64,
+    /// The file its indicators were written to (in `intel/`).
+    pub file: String,
+    /// Who added them.
+    pub by: String,
+    /// Indicators in the file.
+    pub indicators: usize,
+    /// How it stands.
+    pub state: HuntState,
+    /// When added, started, finished (RFC 3339).
+    pub times: [Option<String>; 3],
+    /// Alerts it raised: key and tenant.
+    pub alerts: Vec<(String, String)>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl Hunt {
+    /// As the API shows it: only the alerts of tenants `sees` allows.
+    pub fn view(&self, sees: impl Fn(&str) -> bool) -> serde_json::Value {
+        let alerts: Vec<&str> = self
+            .alerts
+            .iter()
+            .filter(|(_, t)| sees(t))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        serde_json::json!({
+            "id": self.id, "file": self.file, "by": self.by, "indicators": self.indicators,
+            "state": self.state.name(), "added": self.times[0], "started": self.times[1],
+            "finished": self.times[2], "alerts": alerts.len(), "alert_keys": alerts,
+            "error": self.error,
+        })
+    }
+}
+
+/// The retro-hunts asked for through the API.
+#[derive(Debug, Default)]
+pub struct Hunts {
+    jobs: Vec<Hunt>,
+}
+
+impl Hunts {
+    /// Records a hunt of the indicators just written to `file`; its number.
+    pub fn add(&mut self, file: String, by: String, indicators: usize) -> u64 {
+        let id = self.jobs.len() as u64 + 1;
+        self.jobs.push(Hunt {
+            id,
+            file,
+            by,
+            indicators,
+            state: HuntState::Waiting,
+            times: [Some(crate::now().to_rfc3339()), None, None],
+            alerts: Vec::new(),
+            error: None,
+        });
+        id
+    }
+
+    /// Every hunt, oldest first.
+    pub fn list(&self) -> &[Hunt] {
+        &self.jobs
+    }
+
+    /// One hunt.
+    pub fn get(&self, id: u64) -> Option<&Hunt> {
+        self.jobs.iter().find(|j| j.id == id)
+    }
+
+    fn start(&mut self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for j in self.jobs.iter_mut().filter(|j| j.state == HuntState::Waiting) {
+            j.state = HuntState::Running;
+            j.times[1] = Some(crate::now().to_rfc3339());
+            ids.push(j.id);
+        }
+        ids
+    }
+
+    fn finish(&mut self, ids: &[u64], outcome: Result<&[Alert], &str>) {
+        for j in self.jobs.iter_mut().filter(|j| ids.contains(&j.id)) {
+            j.times[2] = Some(crate::now().to_rfc3339());
+            match outcome {
+                Ok(alerts) => {
+                    j.state = HuntState::Done;
+                    j.alerts = alerts
+                        .iter()
+                        .map(|a| (a.key.to_string(), a.tenant.to_string()))
+                        .collect();
+                }
+                Err(e) => {
+                    j.state = HuntState::Failed;
+                    j.error = Some(e.to_owned());
+                }
+            }
+        }
+    }
 }
 
 fn signature(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
@@ -57,6 +185,7 @@ impl IntelWatch {
         base: Vec<PathBuf>,
         warninglists: Vec<PathBuf>,
         store: PathBuf,
+        hunts: Arc<Mutex<Hunts>>,
     ) -> IntelWatch {
         let _ = std::fs::create_dir_all(&dir);
         let (retro_tx, retro) = channel();
@@ -69,6 +198,7 @@ impl IntelWatch {
             looked: Instant::now(),
             retro_tx,
             retro,
+            hunts,
         }
     }
 
@@ -116,6 +246,8 @@ impl IntelWatch {
             self.retro_tx.clone(),
             indicators.clone(),
         );
+        let hunts = self.hunts.clone();
+        let ids = hunts.lock().unwrap_or_else(|p| p.into_inner()).start();
         let _ = std::thread::Builder::new()
             .name("vakt-retro".into())
             .spawn(move || {
@@ -128,9 +260,19 @@ impl IntelWatch {
                             alerts.len(),
                             started.elapsed().as_secs_f64()
                         );
+                        hunts
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .finish(&ids, Ok(&alerts));
                         let _ = tx.send(alerts);
                     }
-                    Err(e) => tracing::error!(target: "vakt::intel", "retro-hunt failed: {e}"),
+                    Err(e) => {
+                        tracing::error!(target: "vakt::intel", "retro-hunt failed: {e}");
+                        hunts
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .finish(&ids, Err(&e));
+                    }
                 }
             });
         Some(indicators)

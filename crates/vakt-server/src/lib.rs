@@ -44,6 +44,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod db;

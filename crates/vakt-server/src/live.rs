@@ -349,6 +349,8 @@ pub struct DetectLoop {
     pub detected: Arc<std::sync::atomic::AtomicU64>,
     /// The watched intel folder.
     pub intel: Option<crate::intel::IntelWatch>,
+    /// Detectors made anew (a rules reload): each replaces the one of its name.
+    pub reload: Receiver<Vec<Box<dyn Detector>>>,
 }
 
 impl DetectLoop {
@@ -454,6 +456,15 @@ impl DetectLoop {
                     self.settle(&mut raised, Instant::now(), last_seq);
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while let Ok(fresh) = self.reload.try_recv() {
+                for d in fresh {
+                    match self.detectors.iter().position(|o| o.name() == d.name()) {
+                        Some(i) => self.detectors[i] = d,
+                        None => self.detectors.push(d),
+                    }
+                }
+                tracing::info!(target: "vakt::serve", "rules reloaded: the live detectors run the new set");
             }
             incidents_due |= self.watch_intel(&mut raised, last_seq);
             if incidents_due && written.elapsed() >= Duration::from_secs(1) {

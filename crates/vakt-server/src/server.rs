@@ -58,6 +58,12 @@ pub struct Service {
     pub intel: Vec<std::path::PathBuf>,
     /// MISP warninglists for the indicators.
     pub warninglists: Vec<std::path::PathBuf>,
+    /// The EHR care context (patients, staff): scoping and reveals.
+    pub context: Arc<vakt_context::EhrContext>,
+    /// The rules, to list, check and reload through the API.
+    pub rules: Option<Arc<dyn crate::api::RuleSource>>,
+    /// The detectors' settings, as the API shows them.
+    pub settings: serde_json::Value,
 }
 
 fn data<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ {
@@ -113,6 +119,20 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         metrics: metrics.clone(),
         detected: detected.clone(),
     };
+    let hunts: Arc<Mutex<crate::intel::Hunts>> = Arc::default();
+    let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+    let detector_names: Vec<&'static str> = service.detectors.iter().map(|d| d.name()).collect();
+    let mut intel_paths = service.intel.clone();
+    intel_paths.push(cfg.dir.join("intel"));
+    let api_data = Arc::new(crate::access::Data::new(
+        cfg.db_path(),
+        cfg.store_dir(),
+        service.context.clone(),
+        service.pseudo.clone(),
+        hunts.clone(),
+        intel_paths,
+    ));
+    let audit = crate::audit::AuditTrail::open(&cfg.db_path()).map_err(ServeError::Data)?;
     let detect_loop = DetectLoop {
         detectors: service.detectors,
         allow: service.allow,
@@ -126,7 +146,9 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
             service.intel,
             service.warninglists,
             cfg.store_dir(),
+            hunts.clone(),
         )),
+        reload: reload_rx,
     };
     let threads = vec![
         std::thread::Builder::new()
@@ -240,7 +262,23 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         .enable_all()
         .build()
         .map_err(data("runtime"))?;
-    let app = crate::http::router(state.clone());
+    let api = Arc::new(crate::api::Api {
+        data: api_data,
+        audit,
+        ingest: state.clone(),
+        db: cfg.db_path(),
+        rules: service.rules,
+        reload: Mutex::new(reload_tx),
+        detectors: serde_json::json!({
+            "detectors": detector_names,
+            "settings": service.settings,
+        }),
+        intel_dir: cfg.dir.join("intel"),
+        hunts,
+        started: std::time::Instant::now(),
+        session_hours: cfg.session_hours.max(1),
+    });
+    let app = crate::http::router(state.clone()).merge(crate::api::router(api));
     let syslog_state = state.clone();
     let dir = cfg.dir.clone();
     let served: Result<(), ServeError> = runtime.block_on(async move {

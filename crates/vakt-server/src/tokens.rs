@@ -1,6 +1,8 @@
-//! Ingest tokens: 32 random bytes (`vakt_` + base64url), shown once when
-//! made and stored only as their SHA-256 (a random secret of that length
-//! needs no slow password hash), each bound to one tenant and role.
+//! API and ingest tokens: 32 random bytes (`vakt_` + base64url), shown once
+//! when made and stored only as their SHA-256 (a random secret of that
+//! length needs no slow password hash), each with a role, bound to one
+//! tenant (or to all, for the roles that see all), with an optional expiry,
+//! revocable by its public id.
 //!
 //! Shippers offer different ways to send a secret, so a token is taken from
 //! `Authorization: Bearer <token>`, `Authorization: ApiKey <token>` or an
@@ -19,35 +21,52 @@ use sha2::{Digest, Sha256};
 /// Who a token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
-    /// The tenant its events land in.
+    /// A public id for the token (to list and revoke it; not the secret).
+    pub id: String,
+    /// The tenant it is bound to (empty: every tenant, for roles that may).
     pub tenant: String,
-    /// `ingest` (more roles come with the API).
+    /// Its role (see [`crate::auth::Role`]).
     pub role: String,
+    /// Who holds it.
+    pub label: String,
+    /// When it stops working (ns since the epoch), if ever.
+    pub expires: Option<i64>,
 }
 
-fn hash(token: &str) -> String {
+/// The SHA-256 of a secret, in hex (how tokens and sessions are stored).
+pub fn hash(token: &str) -> String {
     let d = Sha256::digest(token.as_bytes());
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Makes a token for `tenant` with `role`, stores its hash, and returns it
-/// (the only time it is seen).
-pub fn create(c: &Connection, tenant: &str, role: &str, label: &str) -> Result<String, String> {
-    if tenant.is_empty() || tenant.len() > 128 || tenant.chars().any(char::is_control) {
-        return Err(format!("`{tenant}` is not a tenant name"));
-    }
-    if role != "ingest" {
-        return Err(format!("unknown role `{role}` (known: ingest)"));
-    }
+/// A fresh random secret with this prefix (`vakt_`, `vakts_`).
+pub fn random_secret(prefix: &str) -> Result<String, String> {
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).map_err(|e| format!("no randomness from the system: {e}"))?;
-    let token = format!("vakt_{}", URL_SAFE_NO_PAD.encode(raw));
+    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(raw)))
+}
+
+/// Makes a token for `tenant` (empty: all tenants, where the role allows)
+/// with `role`, valid until `expires` (ns) if given; stores its hash and
+/// returns the token (the only time it is seen) and its public id.
+pub fn create(
+    c: &Connection,
+    tenant: &str,
+    role: &str,
+    label: &str,
+    expires: Option<i64>,
+) -> Result<(String, String), String> {
+    let role = crate::auth::Role::parse(role)?;
+    let tenant = role.check_tenant(tenant)?;
+    let token = random_secret("vakt_")?;
+    let h = hash(&token);
+    let id = format!("tok-{}", &h[..12]);
     c.execute(
-        "INSERT INTO tokens (hash, tenant, role, label, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![hash(&token), tenant, role, label, crate::now().to_rfc3339()],
+        "INSERT INTO tokens (hash, tenant, role, label, created, id, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![h, tenant, role.name(), label, crate::now().to_rfc3339(), id, expires],
     )
     .map_err(|e| format!("cannot store the token: {e}"))?;
-    Ok(token)
+    Ok((token, id))
 }
 
 /// The secret an `Authorization` header carries, in any of the accepted ways.
@@ -99,13 +118,19 @@ impl Tokens {
     fn reload(&self) {
         let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
         let read = || -> rusqlite::Result<HashMap<String, Grant>> {
-            let mut q = db.prepare("SELECT hash, tenant, role FROM tokens")?;
+            let mut q = db.prepare(
+                "SELECT hash, tenant, role, coalesce(id, 'tok-' || substr(hash, 1, 12)), coalesce(label, ''), expires
+                 FROM tokens WHERE revoked = 0",
+            )?;
             let rows = q.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     Grant {
                         tenant: r.get(1)?,
                         role: r.get(2)?,
+                        id: r.get(3)?,
+                        label: r.get(4)?,
+                        expires: r.get(5)?,
                     },
                 ))
             })?;
@@ -118,9 +143,62 @@ impl Tokens {
         *self.last_read.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
-    /// Who an `Authorization` header speaks for, if anyone.
+    /// Revokes the token with this public id; true if there was one.
+    pub fn revoke(&self, id: &str) -> Result<bool, String> {
+        let n = {
+            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+            db.execute(
+                "UPDATE tokens SET revoked = 1 WHERE coalesce(id, 'tok-' || substr(hash, 1, 12)) = ?1 AND revoked = 0",
+                [id],
+            )
+            .map_err(|e| format!("cannot revoke: {e}"))?
+        };
+        self.reload();
+        Ok(n > 0)
+    }
+
+    /// Every token that works (not revoked), without secrets.
+    pub fn list(&self) -> Vec<Grant> {
+        self.reload();
+        let mut v: Vec<Grant> = self
+            .known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// Makes a token (see [`create`]) and knows it at once.
+    pub fn create(
+        &self,
+        tenant: &str,
+        role: &str,
+        label: &str,
+        expires: Option<i64>,
+    ) -> Result<(String, String), String> {
+        let made = {
+            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+            create(&db, tenant, role, label, expires)?
+        };
+        self.reload();
+        Ok(made)
+    }
+
+    /// Who an `Authorization` header speaks for, if anyone (an expired
+    /// token speaks for no one).
     pub fn grant(&self, authorization: Option<&str>) -> Option<Grant> {
-        let h = hash(&secret(authorization?)?);
+        let g = self.lookup(&secret(authorization?)?)?;
+        if g.expires.is_some_and(|t| t <= crate::now().0) {
+            return None;
+        }
+        Some(g)
+    }
+
+    fn lookup(&self, secret: &str) -> Option<Grant> {
+        let h = hash(secret);
         if let Some(g) = self.known.read().unwrap_or_else(|p| p.into_inner()).get(&h) {
             return Some(g.clone());
         }
@@ -163,17 +241,23 @@ mod tests {
     fn a_token_is_stored_hashed_and_names_its_tenant() {
         let d = tempfile::tempdir().unwrap();
         let c = crate::db::open(&d.path().join("v.db")).unwrap();
-        let tok = create(&c, "ahus", "ingest", "test").unwrap();
+        let (tok, id) = create(&c, "ahus", "ingest", "test", None).unwrap();
+        assert!(id.starts_with("tok-"));
         assert!(tok.starts_with("vakt_") && tok.len() > 40);
         let stored: String = c
             .query_row("SELECT hash FROM tokens", [], |r| r.get(0))
             .unwrap();
         assert!(!stored.contains(&tok[5..]));
-        assert!(create(&c, "ahus", "admin", "").is_err());
+        assert!(create(&c, "ahus", "admin", "", None).is_err());
+        assert!(create(&c, "", "ingest", "", None).is_err());
+        let (old, _) = create(&c, "", "cert-analyst", "", Some(1)).unwrap();
         let tokens = Tokens::new(c);
         let g = tokens.grant(Some(&format!("Bearer {tok}"))).unwrap();
         assert_eq!(g.tenant, "ahus");
         assert_eq!(tokens.grant(Some("Bearer vakt_nothing")), None);
         assert_eq!(tokens.grant(None), None);
+        assert_eq!(tokens.grant(Some(&format!("Bearer {old}"))), None, "expired");
+        assert!(tokens.revoke(&id).unwrap());
+        assert_eq!(tokens.grant(Some(&format!("Bearer {tok}"))), None, "revoked");
     }
 }

@@ -291,19 +291,8 @@ pub fn print_exposure(e: &Exposure) {
 /// Writes the notification list as CSV: one row per patient (pseudonym),
 /// grouped by the trust that must notify.
 pub fn write_notification_list(path: &Path, e: &Exposure) -> anyhow::Result<()> {
-    let mut csv = String::from("trust,patient,county,categories,first_access,by\n");
-    for n in &e.notification {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{}\n",
-            n.trust,
-            n.patient,
-            n.county,
-            n.categories.join(" "),
-            n.first_access.to_rfc3339(),
-            n.by
-        ));
-    }
-    std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(path, vakt_incident::report::notification_csv(e))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Runs `vakt scope`.

@@ -78,9 +78,15 @@ pub enum Command {
     Report(ReportArgs),
     /// Run the always-on service: HTTP ingest, every detector live, alerts and incidents kept.
     Serve(Box<crate::serve::ServeArgs>),
-    /// Ingest tokens of the service.
+    /// Tokens of the service (ingest, and the API's roles).
     #[command(subcommand)]
     Token(crate::serve::TokenCommand),
+    /// Users of the service's API (sign-in with a password).
+    #[command(subcommand)]
+    User(crate::serve::UserCommand),
+    /// The service's audit trail.
+    #[command(subcommand)]
+    Audit(crate::serve::AuditCommand),
 }
 
 /// `vakt incidents`.
@@ -366,7 +372,7 @@ pub enum RulesCommand {
 }
 
 /// Where rules come from and how they are mapped.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RuleArgs {
     /// Rule files or folders (default: $VAKT_RULES, else `rules:` in the config file).
     #[arg(long, value_name = "DIR", env = "VAKT_RULES")]

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use vakt_core::Timestamp;
 use vakt_intel::Indicator;
-use vakt_intel::retro::Sighting;
+use vakt_intel::export::Recorded;
 
 use crate::cli::{ExportFormat, IntelCommand, OutputFormat};
 
@@ -52,40 +52,6 @@ fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec
             serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1))
         })
         .collect()
-}
-
-/// A sighting as recorded: the hunt's time and the sighting.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Recorded {
-    hunted: i64,
-    kind: String,
-    value: String,
-    source: String,
-    id: String,
-    count: u64,
-    first: i64,
-    last: i64,
-    hosts: Vec<String>,
-    users: Vec<String>,
-    sources: Vec<String>,
-    origins: Vec<String>,
-}
-
-fn recorded(hunted: i64, s: &Sighting) -> Recorded {
-    Recorded {
-        hunted,
-        kind: s.kind.to_owned(),
-        value: s.value.clone(),
-        source: s.source.clone(),
-        id: s.id.clone(),
-        count: s.count,
-        first: s.first,
-        last: s.last,
-        hosts: s.hosts.iter().cloned().collect(),
-        users: s.users.iter().cloned().collect(),
-        sources: s.sources.iter().cloned().collect(),
-        origins: s.origins.clone(),
-    }
 }
 
 /// Loads indicators for live matching: the matcher, which indicators may
@@ -157,7 +123,7 @@ pub fn run(c: IntelCommand) -> anyhow::Result<ExitCode> {
             let found = vakt_intel::retro::hunt(&store, &hunted)?;
             let secs = started.elapsed().as_secs_f64();
             let at = now();
-            let rec: Vec<Recorded> = found.sightings.iter().map(|s| recorded(at, s)).collect();
+            let rec: Vec<Recorded> = found.sightings.iter().map(|s| Recorded::of(at, s)).collect();
             append_lines(&a.store.join("intel/sightings.jsonl"), &rec)?;
             let t = |n: i64| Timestamp(n).to_rfc3339();
             match a.format {
@@ -269,100 +235,12 @@ pub fn run(c: IntelCommand) -> anyhow::Result<ExitCode> {
         IntelCommand::Export(a) => {
             let sightings: Vec<Recorded> = read_lines(&a.store.join("intel/sightings.jsonl"))?;
             let inds: Vec<Indicator> = read_lines(&a.store.join("intel/indicators.jsonl"))?;
-            let t = |n: i64| Timestamp(n).to_rfc3339();
-            match a.format {
-                ExportFormat::Stix => {
-                    let mut objects = Vec::new();
-                    let identity = "identity--8b3c6f3e-7a1d-4f55-9a57-7a6b5b1c0de5";
-                    objects.push(serde_json::json!({
-                        "type": "identity", "spec_version": "2.1", "id": identity,
-                        "created": t(0), "modified": t(0), "name": "vakt", "identity_class": "system",
-                    }));
-                    for (n, s) in sightings.iter().enumerate() {
-                        // The indicator: its STIX id when it came from STIX, else one made here.
-                        let ind_id = if s.id.starts_with("indicator--") {
-                            s.id.clone()
-                        } else {
-                            let made = format!(
-                                "indicator--{}",
-                                uuid_like(&format!("{}|{}", s.kind, s.value))
-                            );
-                            let pattern = match s.kind.as_str() {
-                                "ip" if s.value.contains(':') => {
-                                    format!("[ipv6-addr:value = '{}']", s.value)
-                                }
-                                "ip" | "cidr" => format!("[ipv4-addr:value = '{}']", s.value),
-                                "domain" => format!("[domain-name:value = '{}']", s.value),
-                                "url" => format!("[url:value = '{}']", s.value),
-                                "md5" => format!("[file:hashes.MD5 = '{}']", s.value),
-                                "sha1" => format!("[file:hashes.'SHA-1' = '{}']", s.value),
-                                "sha256" => format!("[file:hashes.'SHA-256' = '{}']", s.value),
-                                _ => format!("[email-addr:value = '{}']", s.value),
-                            };
-                            objects.push(serde_json::json!({
-                                "type": "indicator", "spec_version": "2.1", "id": made,
-                                "created": t(s.hunted), "modified": t(s.hunted),
-                                "pattern": pattern, "pattern_type": "stix", "valid_from": t(s.first),
-                                "name": format!("{} from {}", s.value, s.source),
-                            }));
-                            made
-                        };
-                        objects.push(serde_json::json!({
-                            "type": "sighting", "spec_version": "2.1",
-                            "id": format!("sighting--{}", uuid_like(&format!("{n}|{}|{}|{}", s.value, s.hunted, s.first))),
-                            "created": t(s.hunted), "modified": t(s.hunted), "created_by_ref": identity,
-                            "sighting_of_ref": ind_id, "count": s.count.min(999_999_999),
-                            "first_seen": t(s.first), "last_seen": t(s.last),
-                            "description": format!("seen by hosts {} in {}", s.hosts.join(", "), s.sources.join(", ")),
-                        }));
-                    }
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&serde_json::json!({
-                            "type": "bundle", "id": format!("bundle--{}", uuid_like(&format!("{}", now()))), "objects": objects,
-                        }))?
-                    );
-                }
-                ExportFormat::Misp => {
-                    let uuid_of =
-                        |value: &str| inds.iter().find(|i| i.value == value).map(|i| i.id.clone());
-                    let out: Vec<serde_json::Value> = sightings
-                        .iter()
-                        .map(|s| {
-                            serde_json::json!({
-                                "value": s.value,
-                                "attribute_uuid": uuid_of(&s.value).filter(|u| u.len() == 36),
-                                "type": "0",
-                                "source": "vakt",
-                                "timestamp": (s.last / 1_000_000_000).to_string(),
-                                "count": s.count,
-                                "first_seen": t(s.first),
-                            })
-                        })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&out)?);
-                }
-            }
+            let out = match a.format {
+                ExportFormat::Stix => vakt_intel::export::stix_bundle(&sightings, now()),
+                ExportFormat::Misp => vakt_intel::export::misp_sightings(&sightings, &inds),
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// A UUID-shaped identifier derived from a text (version 5 style layout,
-/// from two 64-bit hashes): stable for the same text.
-fn uuid_like(text: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut a = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut a);
-    let mut b = std::collections::hash_map::DefaultHasher::new();
-    (text, 0x5eed_u32).hash(&mut b);
-    let (x, y) = (a.finish(), b.finish());
-    format!(
-        "{:08x}-{:04x}-5{:03x}-{:04x}-{:012x}",
-        (x >> 32) as u32,
-        (x >> 16) as u16,
-        (x & 0xfff) as u16,
-        ((y >> 48) as u16 & 0x3fff) | 0x8000,
-        y & 0xffff_ffff_ffff
-    )
 }

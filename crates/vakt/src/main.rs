@@ -58,6 +58,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Report(a) => case::run_report(a),
         Command::Serve(a) => serve::run(*a),
         Command::Token(c) => serve::run_token(c),
+        Command::User(c) => serve::run_user(c),
+        Command::Audit(c) => serve::run_audit(c),
     }
 }
 

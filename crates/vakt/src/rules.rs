@@ -104,6 +104,33 @@ pub fn load(
     Ok((set, report, started.elapsed().as_secs_f64()))
 }
 
+/// What `vakt rules check --format json` says of a loaded rule set.
+pub fn check_json(
+    set: &vakt_sigma::RuleSet,
+    report: &vakt_sigma::LoadReport,
+    secs: f64,
+) -> serde_json::Value {
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &report.unsupported {
+        *reasons.entry(reason_class(&e.reason)).or_default() += 1;
+    }
+    serde_json::json!({
+        "files": report.files,
+        "rules": report.loaded + report.unsupported.len(),
+        "loaded": report.loaded,
+        "unsupported": report.unsupported.len(),
+        "never_match": report.unmapped.len(),
+        "correlations": report.correlations,
+        "filters": report.filters,
+        "variants": set.variant_count(),
+        "load_seconds": secs,
+        "reasons": reasons,
+        "unsupported_rules": report.unsupported.iter().map(|e| serde_json::json!({
+            "path": &*e.path, "title": e.title, "reason": e.reason
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// Runs `vakt rules check`.
 pub fn check(args: RulesCheckArgs) -> anyhow::Result<ExitCode> {
     for p in &args.paths {
@@ -124,21 +151,7 @@ pub fn check(args: RulesCheckArgs) -> anyhow::Result<ExitCode> {
     }
     match args.format {
         OutputFormat::Json => {
-            let v = serde_json::json!({
-                "files": report.files,
-                "rules": total,
-                "loaded": report.loaded,
-                "unsupported": report.unsupported.len(),
-                "never_match": report.unmapped.len(),
-                "correlations": report.correlations,
-                "filters": report.filters,
-                "variants": set.variant_count(),
-                "load_seconds": secs,
-                "reasons": reasons,
-                "unsupported_rules": report.unsupported.iter().map(|e| serde_json::json!({
-                    "path": &*e.path, "title": e.title, "reason": e.reason
-                })).collect::<Vec<_>>(),
-            });
+            let v = check_json(&set, &report, secs);
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         OutputFormat::Table => {

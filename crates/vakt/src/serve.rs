@@ -79,8 +79,49 @@ fn parse_watch(s: &str) -> Result<vakt_server::config::Watch, String> {
 /// `vakt token`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Make an ingest token for a tenant; it is printed once and stored hashed.
+    /// Make a token (ingest, or an API role); it is printed once and stored hashed.
     Create(TokenCreateArgs),
+}
+
+/// `vakt user`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an API user (or set a user's password, role and tenant); the
+    /// password is read from $VAKT_PASSWORD, else the first line of standard input.
+    Add(UserAddArgs),
+}
+
+/// `vakt user add`.
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The service's data folder.
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The user name.
+    #[arg(long)]
+    pub name: String,
+    /// The role: cert-analyst, trust-analyst, privacy-officer, admin.
+    #[arg(long)]
+    pub role: String,
+    /// The tenant (trust analysts: required; privacy officers: optional).
+    #[arg(long, default_value = "")]
+    pub tenant: String,
+}
+
+/// `vakt audit`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain: names every edited, removed or
+    /// moved record (exit code 1 if any).
+    Verify(AuditVerifyArgs),
+}
+
+/// `vakt audit verify`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The service's data folder.
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `vakt token create`.
@@ -89,15 +130,19 @@ pub struct TokenCreateArgs {
     /// The service's data folder.
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
-    /// The tenant (trust) whose events the token sends.
-    #[arg(long)]
+    /// The tenant (trust) the token is bound to (ingest, trust-analyst:
+    /// required; cert-analyst, admin: none).
+    #[arg(long, default_value = "")]
     pub tenant: String,
-    /// The role (ingest).
+    /// The role: ingest, cert-analyst, trust-analyst, privacy-officer, admin.
     #[arg(long, default_value = "ingest")]
     pub role: String,
     /// A note on who holds it.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// Days until it stops working (default: never).
+    #[arg(long, value_name = "DAYS")]
+    pub expires_days: Option<u32>,
 }
 
 /// Runs `vakt token`.
@@ -107,11 +152,130 @@ pub fn run_token(c: TokenCommand) -> anyhow::Result<ExitCode> {
             std::fs::create_dir_all(&a.dir)
                 .with_context(|| format!("cannot create {}", a.dir.display()))?;
             let db = vakt_server::db::open(&a.dir.join("vakt.db"))?;
-            let token = vakt_server::tokens::create(&db, &a.tenant, &a.role, &a.label)
-                .map_err(anyhow::Error::msg)?;
+            let expires = a.expires_days.map(|d| {
+                vakt_server::now()
+                    .0
+                    .saturating_add(i64::from(d) * 86_400_000_000_000)
+            });
+            let (token, id) =
+                vakt_server::tokens::create(&db, &a.tenant, &a.role, &a.label, expires)
+                    .map_err(anyhow::Error::msg)?;
             println!("{token}");
+            eprintln!("vakt: token {id} ({}) made; it is shown only now", a.role);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Runs `vakt user`.
+pub fn run_user(c: UserCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        UserCommand::Add(a) => {
+            let password = match std::env::var("VAKT_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("cannot read the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            std::fs::create_dir_all(&a.dir)
+                .with_context(|| format!("cannot create {}", a.dir.display()))?;
+            let db = vakt_server::db::open(&a.dir.join("vakt.db"))?;
+            vakt_server::auth::add_user(&db, &a.name, &password, &a.role, &a.tenant)
+                .map_err(anyhow::Error::msg)?;
+            eprintln!("vakt: user {} ({}) can sign in", a.name, a.role);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs `vakt audit`.
+pub fn run_audit(c: AuditCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        AuditCommand::Verify(a) => {
+            let v = vakt_server::audit::verify(&a.dir.join("vakt.db"))
+                .map_err(anyhow::Error::msg)?;
+            for b in &v.breaks {
+                println!("{b}");
+            }
+            if v.breaks.is_empty() {
+                eprintln!("vakt: the audit trail is intact ({} records)", v.records);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "vakt: the audit trail is broken at {} place(s) ({} records read)",
+                    v.breaks.len(),
+                    v.records
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}
+
+/// The rules of the service: listed, checked and loaded again through the API.
+struct ServeRules {
+    args: RuleArgs,
+    now: std::sync::Mutex<(Vec<vakt_server::api::RuleInfo>, serde_json::Value)>,
+}
+
+impl ServeRules {
+    /// The rule set of the arguments, with its list and check.
+    fn load(
+        args: &RuleArgs,
+    ) -> anyhow::Result<Option<(vakt_sigma::RuleSet, Vec<vakt_server::api::RuleInfo>, serde_json::Value)>>
+    {
+        let (dirs, logsources, placeholders) = crate::setup::rule_sources(args)?;
+        if dirs.is_empty() {
+            return Ok(None);
+        }
+        let (set, report, secs) =
+            crate::rules::load(&dirs, logsources.as_deref(), placeholders.as_deref())?;
+        let check = crate::rules::check_json(&set, &report, secs);
+        let list = set
+            .rules
+            .iter()
+            .map(|r| vakt_server::api::RuleInfo {
+                id: r.id.clone().unwrap_or_else(|| r.title.clone()),
+                title: r.title.clone(),
+                level: r.level.clone(),
+                status: r.status.clone(),
+                tags: r.tags.clone(),
+                logsource: [&r.logsource.product, &r.logsource.category, &r.logsource.service]
+                    .map(|x| x.as_deref().unwrap_or(""))
+                    .join("/"),
+                file: r.path.to_string(),
+            })
+            .collect();
+        Ok(Some((set, list, check)))
+    }
+}
+
+impl vakt_server::api::RuleSource for ServeRules {
+    fn list(&self) -> Vec<vakt_server::api::RuleInfo> {
+        self.now.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    fn check(&self) -> serde_json::Value {
+        self.now.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
+    }
+
+    fn reload(&self) -> Result<(Vec<Box<dyn vakt_core::Detector>>, usize), String> {
+        let Some((set, list, check)) = Self::load(&self.args).map_err(|e| format!("{e:#}"))? else {
+            return Err("no rule folders are configured".into());
+        };
+        let n = list.len();
+        let setup = vakt_detect::Setup {
+            rules: Some(Arc::new(vakt_detect::detectors::SigmaRules::new(set))),
+            analytics: vakt_detect::Analytics::None,
+            ..Default::default()
+        };
+        let detectors = vakt_detect::detectors(&setup);
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = (list, check);
+        Ok((detectors, n))
     }
 }
 
@@ -184,6 +348,30 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     let pseudo = Arc::new(crate::keys::pseudonymiser(Some(&key), "default", true)?);
     let (assets, _) = crate::case::load_assets(&a.assets);
+    let context = match &loaded.setup.ehr {
+        Some(e) => e.context.clone(),
+        None if !a.context.is_empty() => Arc::new(crate::setup::context(&a.context, true).0),
+        None => Arc::default(),
+    };
+    // The list and check of the rules running (loaded once more: the
+    // running set is compiled into the detectors).
+    let rules: Option<Arc<dyn vakt_server::api::RuleSource>> =
+        ServeRules::load(&a.rules)?.map(|(_, list, check)| {
+            Arc::new(ServeRules {
+                args: a.rules.clone(),
+                now: std::sync::Mutex::new((list, check)),
+            }) as Arc<dyn vakt_server::api::RuleSource>
+        });
+    let settings = serde_json::json!({
+        "analytics": a.analytics,
+        "stream_window_hours": cfg.stream_window_hours,
+        "stream_step_minutes": cfg.stream_step_minutes,
+        "allow_lists": a.allow_lists,
+        "intel": a.intel,
+        "warninglists": a.warninglists,
+        "assets": a.assets,
+        "context": a.context,
+    });
     let service = Service {
         detectors: vakt_detect::detectors(&loaded.setup),
         allow: crate::setup::allow_lists(&a.allow_lists)?,
@@ -191,6 +379,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         pseudo,
         intel: a.intel,
         warninglists: a.warninglists,
+        context,
+        rules,
+        settings,
     };
     vakt_server::serve(cfg, service)?;
     Ok(ExitCode::SUCCESS)

@@ -24,8 +24,12 @@ pub struct Loaded {
     pub problems: usize,
 }
 
-/// Sigma rules from the rule arguments (or the config file), if any.
-pub fn rules(args: &RuleArgs, quiet: bool) -> anyhow::Result<(Option<Arc<SigmaRules>>, f64)> {
+/// Where the rules are: the rule folders, the logsource mapping and the
+/// placeholder values (from the arguments, else the config file).
+pub type RuleSources = (Vec<PathBuf>, Option<PathBuf>, Option<PathBuf>);
+
+/// The rule folders and files of the arguments (or the config file).
+pub fn rule_sources(args: &RuleArgs) -> anyhow::Result<RuleSources> {
     let (mut dirs, mut logsources, mut placeholders) = (
         args.rules.clone(),
         args.logsources.clone(),
@@ -38,6 +42,12 @@ pub fn rules(args: &RuleArgs, quiet: bool) -> anyhow::Result<(Option<Arc<SigmaRu
         logsources = logsources.or(c.logsources);
         placeholders = placeholders.or(c.placeholders);
     }
+    Ok((dirs, logsources, placeholders))
+}
+
+/// Sigma rules from the rule arguments (or the config file), if any.
+pub fn rules(args: &RuleArgs, quiet: bool) -> anyhow::Result<(Option<Arc<SigmaRules>>, f64)> {
+    let (dirs, logsources, placeholders) = rule_sources(args)?;
     if dirs.is_empty() {
         return Ok((None, 0.0));
     }
