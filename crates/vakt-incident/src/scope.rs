@@ -368,7 +368,18 @@ fn in_scope(incident: &Incident) -> Sets {
 
 /// Adds the accounts that logged on from a compromised host after it was
 /// compromised (the stored Windows events).
-fn add_logons(store: &Store, sets: &mut Sets, until: i64) -> Result<ScanStats, ScopeError> {
+/// Is a stored row of the scoped tenant? (Empty: every tenant.) Another
+/// tenant's accesses are another trust's data and another key's pseudonyms.
+fn of_tenant(tenant: &str, row: &str) -> bool {
+    tenant.is_empty() || tenant == row
+}
+
+fn add_logons(
+    store: &Store,
+    tenant: &str,
+    sets: &mut Sets,
+    until: i64,
+) -> Result<ScanStats, ScopeError> {
     let Some(from) = sets.hosts.values().map(|h| h.from.0).min() else {
         return Ok(ScanStats::default());
     };
@@ -376,6 +387,9 @@ fn add_logons(store: &Store, sets: &mut Sets, until: i64) -> Result<ScanStats, S
     let windows = |s: &vakt_core::SourceKind| s.is_windows();
     let hosts = &sets.hosts;
     let st = store.scan(&windows, from, until, &["user", "src_ip"], |r| {
+        if !of_tenant(tenant, r.tenant) {
+            return;
+        }
         let (Some(user), Some(ip)) = (r.user, r.src_ip) else {
             return;
         };
@@ -417,6 +431,7 @@ const EVIDENCE: usize = 10;
 
 fn accesses(
     store: &Store,
+    tenant: &str,
     patients: &PatientIndex,
     sets: &mut Sets,
     from: i64,
@@ -435,6 +450,9 @@ fn accesses(
         until,
         &["user", "src_ip", "patient", "origin_path", "origin_at"],
         |r| {
+            if !of_tenant(tenant, r.tenant) {
+                return;
+            }
             let Some(ps) = r.patient else { return };
             let by_account = r.user.and_then(|u| {
                 let a = patients.account(u)?;
@@ -631,7 +649,7 @@ pub fn scope(
         None => incident.last.0.saturating_add(1),
     };
     let mut sets = in_scope(incident);
-    let mut scan = add_logons(store, &mut sets, until)?;
+    let mut scan = add_logons(store, &cfg.tenant, &mut sets, until)?;
     let from = sets
         .accounts
         .values()
@@ -639,7 +657,7 @@ pub fn scope(
         .map(|s| s.from.0)
         .min()
         .unwrap_or(incident.first.0);
-    let (found, st) = accesses(store, patients, &mut sets, from, until)?;
+    let (found, st) = accesses(store, &cfg.tenant, patients, &mut sets, from, until)?;
     add_scan(&mut scan, st);
     let mut t = tally(&found.first, patients, incident.first);
     let possible = add_possible(patients, &mut sets.reached, &mut t);

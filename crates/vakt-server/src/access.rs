@@ -271,7 +271,8 @@ fn cursor_of(parts: &(i64, String)) -> String {
 
 fn parse_cursor(c: &str) -> Result<(i64, String), ApiError> {
     let bad = || ApiError::bad_request("the cursor is not one this API gave");
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
+    let raw =
+        String::from_utf8(URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
     let (t, k) = raw.split_once('|').ok_or_else(bad)?;
     Ok((t.parse().map_err(|_| bad())?, k.to_owned()))
 }
@@ -382,8 +383,13 @@ impl Scoped {
         let mut v = best.into_sorted_vec();
         let more = v.len() > limit;
         v.truncate(limit);
-        let next = more.then(|| v.last().map(|(t, id, _)| cursor_of(&(*t, id.clone())))).flatten();
-        let items = v.into_iter().filter_map(|(_, _, i)| kept.remove(&i)).collect();
+        let next = more
+            .then(|| v.last().map(|(t, id, _)| cursor_of(&(*t, id.clone()))))
+            .flatten();
+        let items = v
+            .into_iter()
+            .filter_map(|(_, _, i)| kept.remove(&i))
+            .collect();
         Ok(Page { items, next })
     }
 
@@ -498,7 +504,11 @@ impl Scoped {
         }
         Ok(Page {
             items,
-            next: if more { last.as_ref().map(cursor_of) } else { None },
+            next: if more {
+                last.as_ref().map(cursor_of)
+            } else {
+                None
+            },
         })
     }
 
@@ -512,9 +522,8 @@ impl Scoped {
             .optional()
             .map_err(db_err)?;
         match row {
-            Some((text, tenant)) if self.sees(&tenant) => {
-                serde_json::from_str(&text).map_err(|_| ApiError::internal("a stored alert cannot be read"))
-            }
+            Some((text, tenant)) if self.sees(&tenant) => serde_json::from_str(&text)
+                .map_err(|_| ApiError::internal("a stored alert cannot be read")),
             _ => Err(not_found("alert")),
         }
     }
@@ -568,7 +577,9 @@ impl Scoped {
     fn incidents_all(&self, c: &Connection) -> Result<Vec<(Incident, BTreeSet<String>)>, ApiError> {
         let mut tenants: HashMap<String, String> = HashMap::new();
         {
-            let mut q = c.prepare("SELECT key, tenant FROM alerts").map_err(db_err)?;
+            let mut q = c
+                .prepare("SELECT key, tenant FROM alerts")
+                .map_err(db_err)?;
             let rows = q
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
                 .map_err(db_err)?;
@@ -604,10 +615,15 @@ impl Scoped {
             .incidents_all(&c)?
             .into_iter()
             .filter(|(i, ts)| {
-                tenant.as_ref().is_none_or(|t| ts.contains(t)) && min.is_none_or(|m| i.severity >= m)
+                tenant.as_ref().is_none_or(|t| ts.contains(t))
+                    && min.is_none_or(|m| i.severity >= m)
             })
             .collect();
-        v.sort_by(|a, b| b.0.severity.cmp(&a.0.severity).then(b.0.last.cmp(&a.0.last)));
+        v.sort_by(|a, b| {
+            b.0.severity
+                .cmp(&a.0.severity)
+                .then(b.0.last.cmp(&a.0.last))
+        });
         Ok(v.into_iter()
             .take(limit.clamp(1, 1000))
             .map(|(i, ts)| {
@@ -621,7 +637,11 @@ impl Scoped {
             .collect())
     }
 
-    fn incident_row(&self, c: &Connection, id: &str) -> Result<(Incident, Vec<Alert>, String), ApiError> {
+    fn incident_row(
+        &self,
+        c: &Connection,
+        id: &str,
+    ) -> Result<(Incident, Vec<Alert>, String), ApiError> {
         let (i, ts) = self
             .incidents_all(c)?
             .into_iter()
@@ -677,7 +697,11 @@ impl Scoped {
         let mut m = self.data.patients.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(tenant.to_owned())
             .or_insert_with(|| {
-                Arc::new(PatientIndex::new(&self.data.context, self.data.pseudo.clone(), tenant))
+                Arc::new(PatientIndex::new(
+                    &self.data.context,
+                    self.data.pseudo.clone(),
+                    tenant,
+                ))
             })
             .clone()
     }
@@ -692,14 +716,20 @@ impl Scoped {
             clocks: vec![vakt_incident::scope::gdpr_clock()],
             tenant: tenant.clone(),
         };
-        let e = vakt_incident::scope::scope(&i, &alerts, &self.store(), &patients, &cfg).map_err(|e| {
-            tracing::error!(target: "vakt::api", "scope: {e}");
-            ApiError::internal("the scope could not be worked out")
-        })?;
+        let e = vakt_incident::scope::scope(&i, &alerts, &self.store(), &patients, &cfg).map_err(
+            |e| {
+                tracing::error!(target: "vakt::api", "scope: {e}");
+                ApiError::internal("the scope could not be worked out")
+            },
+        )?;
         c.execute(
             "INSERT INTO scopes (incident, at, exposure) VALUES (?1, ?2, ?3)
              ON CONFLICT (incident) DO UPDATE SET at = ?2, exposure = ?3",
-            params![id, crate::now().to_rfc3339(), serde_json::to_string(&e).unwrap_or_default()],
+            params![
+                id,
+                crate::now().to_rfc3339(),
+                serde_json::to_string(&e).unwrap_or_default()
+            ],
         )
         .map_err(db_err)?;
         Ok(e)
@@ -710,7 +740,11 @@ impl Scoped {
         let c = self.db()?;
         self.incident_row(&c, id)?;
         let kept: Option<String> = c
-            .query_row("SELECT exposure FROM scopes WHERE incident = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT exposure FROM scopes WHERE incident = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(db_err)?;
         match kept.and_then(|t| serde_json::from_str(&t).ok()) {
@@ -772,10 +806,19 @@ impl Scoped {
                 who: self.who.who.clone(),
                 role: self.who.role.name().to_owned(),
             };
-            if let Ok(clear) = self.data.pseudo.reveal(&cap, pseudonym, reason, crate::now())
+            if let Ok(clear) = self
+                .data
+                .pseudo
+                .reveal(&cap, pseudonym, reason, crate::now())
                 && self.data.pseudo.pseudonym(&tenant, &clear) == pseudonym
             {
-                match self.data.context.patients.get(clear.as_str()).and_then(|p| p.nin.clone()) {
+                match self
+                    .data
+                    .context
+                    .patients
+                    .get(clear.as_str())
+                    .and_then(|p| p.nin.clone())
+                {
                     Some(n) => nin = Some(n.to_string()),
                     None => record = Some(clear),
                 }
@@ -794,7 +837,9 @@ impl Scoped {
     pub fn intel_alerts(&self) -> Result<Vec<Alert>, ApiError> {
         let c = self.db()?;
         let mut q = c
-            .prepare("SELECT alert, tenant FROM alerts WHERE detector = 'intel' ORDER BY first, key")
+            .prepare(
+                "SELECT alert, tenant FROM alerts WHERE detector = 'intel' ORDER BY first, key",
+            )
             .map_err(db_err)?;
         let rows = q
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
@@ -819,10 +864,7 @@ impl Scoped {
     /// The retro-hunts, with the alerts of each the principal sees.
     pub fn hunts(&self) -> Vec<serde_json::Value> {
         let h = self.data.hunts.lock().unwrap_or_else(|p| p.into_inner());
-        h.list()
-            .iter()
-            .map(|j| j.view(|t| self.sees(t)))
-            .collect()
+        h.list().iter().map(|j| j.view(|t| self.sees(t))).collect()
     }
 
     /// One retro-hunt.
@@ -862,7 +904,9 @@ pub fn alert_json(a: &Alert, status: Option<&Triage>) -> serde_json::Value {
         o.insert("rule_id".into(), a.rule.id().into());
         o.insert(
             "status".into(),
-            status.map_or_else(|| "new".into(), |s| s.status.clone()).into(),
+            status
+                .map_or_else(|| "new".into(), |s| s.status.clone())
+                .into(),
         );
         if let Some(s) = status {
             o.insert("triage".into(), serde_json::to_value(s).unwrap_or_default());

@@ -300,7 +300,11 @@ pub fn verify(path: &Path) -> Result<Verified, String> {
                 what: if r.seq == last + 2 {
                     "removed".into()
                 } else {
-                    format!("removed (records {} to {} are missing)", last + 1, r.seq - 1)
+                    format!(
+                        "removed (records {} to {} are missing)",
+                        last + 1,
+                        r.seq - 1
+                    )
                 },
             });
         } else if r.prev != prev {
@@ -399,7 +403,10 @@ mod tests {
     fn the_table_refuses_updates_and_deletes() {
         let (_d, p) = trail(3);
         let c = Connection::open(&p).unwrap();
-        assert!(c.execute("UPDATE audit SET who = 'x' WHERE seq = 2", []).is_err());
+        assert!(
+            c.execute("UPDATE audit SET who = 'x' WHERE seq = 2", [])
+                .is_err()
+        );
         assert!(c.execute("DELETE FROM audit WHERE seq = 2", []).is_err());
     }
 
@@ -418,7 +425,11 @@ mod tests {
         let (_d, p) = trail(6);
         let c = Connection::open(&p).unwrap();
         let mut r = c
-            .query_row(&format!("SELECT {COLUMNS} FROM audit WHERE seq = 3"), [], row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM audit WHERE seq = 3"),
+                [],
+                row,
+            )
             .unwrap();
         r.detail = "nothing to see".into();
         r.hash = hash_of(&r);

@@ -169,7 +169,8 @@ pub struct User {
 
 /// Every user.
 pub fn users(c: &Connection) -> rusqlite::Result<Vec<User>> {
-    let mut q = c.prepare("SELECT name, role, tenant, created, disabled FROM users ORDER BY name")?;
+    let mut q =
+        c.prepare("SELECT name, role, tenant, created, disabled FROM users ORDER BY name")?;
     let rows = q.query_map([], |r| {
         Ok(User {
             name: r.get(0)?,
@@ -247,11 +248,8 @@ pub fn sign_in(
     let expires = crate::now()
         .0
         .saturating_add(i64::from(hours) * 3_600_000_000_000);
-    c.execute(
-        "DELETE FROM sessions WHERE expires <= ?1",
-        [crate::now().0],
-    )
-    .map_err(|e| e.to_string())?;
+    c.execute("DELETE FROM sessions WHERE expires <= ?1", [crate::now().0])
+        .map_err(|e| e.to_string())?;
     c.execute(
         "INSERT INTO sessions (hash, user, expires) VALUES (?1, ?2, ?3)",
         params![hash(&secret), name, expires],
@@ -321,17 +319,33 @@ mod tests {
             .query_row("SELECT password FROM users", [], |r| r.get(0))
             .unwrap();
         assert!(stored.starts_with("$argon2id$") && !stored.contains("horse"));
-        assert!(sign_in(&c, "kari", "wrong password!!", 8).unwrap().is_none());
-        assert!(sign_in(&c, "nobody", "correct horse battery", 8).unwrap().is_none());
-        let s = sign_in(&c, "kari", "correct horse battery", 8).unwrap().unwrap();
+        assert!(
+            sign_in(&c, "kari", "wrong password!!", 8)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            sign_in(&c, "nobody", "correct horse battery", 8)
+                .unwrap()
+                .is_none()
+        );
+        let s = sign_in(&c, "kari", "correct horse battery", 8)
+            .unwrap()
+            .unwrap();
         assert_eq!(s.principal.tenant.as_deref(), Some("ahus"));
         assert_eq!(session(&c, &s.secret).unwrap().role, Role::TrustAnalyst);
         sign_out(&c, &s.secret).unwrap();
         assert!(session(&c, &s.secret).is_none());
-        let s = sign_in(&c, "kari", "correct horse battery", 8).unwrap().unwrap();
+        let s = sign_in(&c, "kari", "correct horse battery", 8)
+            .unwrap()
+            .unwrap();
         assert!(disable_user(&c, "kari").unwrap());
         assert!(session(&c, &s.secret).is_none());
-        assert!(sign_in(&c, "kari", "correct horse battery", 8).unwrap().is_none());
+        assert!(
+            sign_in(&c, "kari", "correct horse battery", 8)
+                .unwrap()
+                .is_none()
+        );
         assert!(add_user(&c, "x", "short", "admin", "").is_err());
     }
 }

@@ -8,8 +8,8 @@
 //! never doubled.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use vakt_core::{Alert, Detector};
@@ -137,7 +137,11 @@ impl Hunts {
 
     fn start(&mut self) -> Vec<u64> {
         let mut ids = Vec::new();
-        for j in self.jobs.iter_mut().filter(|j| j.state == HuntState::Waiting) {
+        for j in self
+            .jobs
+            .iter_mut()
+            .filter(|j| j.state == HuntState::Waiting)
+        {
             j.state = HuntState::Running;
             j.times[1] = Some(crate::now().to_rfc3339());
             ids.push(j.id);

@@ -52,6 +52,7 @@ pub mod batch;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod incidents;
 pub mod intel;
 pub mod live;
 pub mod metrics;

@@ -25,7 +25,6 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use vakt_core::{Alert, Detector, Event, Timestamp};
 use vakt_detect::AllowLists;
-use vakt_incident::Correlator;
 use vakt_store::StoreWriter;
 
 use crate::metrics::{self, Metrics};
@@ -339,7 +338,7 @@ pub struct DetectLoop {
     /// Alerts and incidents.
     pub db: Connection,
     /// Incidents, kept current.
-    pub correlator: Correlator,
+    pub correlator: crate::incidents::TenantIncidents,
     /// Windowed detectors advance when stream time has moved this far (ns).
     pub step: i64,
     /// The counters.

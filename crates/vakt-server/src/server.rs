@@ -14,7 +14,7 @@ use vakt_core::Detector;
 use vakt_core::pseudo::Pseudonymiser;
 use vakt_detect::AllowLists;
 use vakt_detect::quarantine::Quarantine;
-use vakt_incident::{CorrelationConfig, Correlator};
+use vakt_incident::CorrelationConfig;
 use vakt_store::Store;
 
 use crate::ServeConfig;
@@ -93,7 +93,8 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     let detected_through = crate::db::detected_through(&alerts_db).map_err(data("database"))?;
     let detected = Arc::new(std::sync::atomic::AtomicU64::new(detected_through));
     // Incidents go on from the alerts kept before the stop.
-    let mut correlator = Correlator::new(service.assets, CorrelationConfig::default());
+    let mut correlator =
+        crate::incidents::TenantIncidents::new(service.assets, CorrelationConfig::default());
     for a in crate::db::alerts(&alerts_db).map_err(data("database"))? {
         correlator.add(a);
     }

@@ -256,8 +256,16 @@ mod tests {
         assert_eq!(g.tenant, "ahus");
         assert_eq!(tokens.grant(Some("Bearer vakt_nothing")), None);
         assert_eq!(tokens.grant(None), None);
-        assert_eq!(tokens.grant(Some(&format!("Bearer {old}"))), None, "expired");
+        assert_eq!(
+            tokens.grant(Some(&format!("Bearer {old}"))),
+            None,
+            "expired"
+        );
         assert!(tokens.revoke(&id).unwrap());
-        assert_eq!(tokens.grant(Some(&format!("Bearer {tok}"))), None, "revoked");
+        assert_eq!(
+            tokens.grant(Some(&format!("Bearer {tok}"))),
+            None,
+            "revoked"
+        );
     }
 }

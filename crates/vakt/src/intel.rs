@@ -123,7 +123,11 @@ pub fn run(c: IntelCommand) -> anyhow::Result<ExitCode> {
             let found = vakt_intel::retro::hunt(&store, &hunted)?;
             let secs = started.elapsed().as_secs_f64();
             let at = now();
-            let rec: Vec<Recorded> = found.sightings.iter().map(|s| Recorded::of(at, s)).collect();
+            let rec: Vec<Recorded> = found
+                .sightings
+                .iter()
+                .map(|s| Recorded::of(at, s))
+                .collect();
             append_lines(&a.store.join("intel/sightings.jsonl"), &rec)?;
             let t = |n: i64| Timestamp(n).to_rfc3339();
             match a.format {

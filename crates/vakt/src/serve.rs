@@ -196,8 +196,8 @@ pub fn run_user(c: UserCommand) -> anyhow::Result<ExitCode> {
 pub fn run_audit(c: AuditCommand) -> anyhow::Result<ExitCode> {
     match c {
         AuditCommand::Verify(a) => {
-            let v = vakt_server::audit::verify(&a.dir.join("vakt.db"))
-                .map_err(anyhow::Error::msg)?;
+            let v =
+                vakt_server::audit::verify(&a.dir.join("vakt.db")).map_err(anyhow::Error::msg)?;
             for b in &v.breaks {
                 println!("{b}");
             }
@@ -226,8 +226,13 @@ impl ServeRules {
     /// The rule set of the arguments, with its list and check.
     fn load(
         args: &RuleArgs,
-    ) -> anyhow::Result<Option<(vakt_sigma::RuleSet, Vec<vakt_server::api::RuleInfo>, serde_json::Value)>>
-    {
+    ) -> anyhow::Result<
+        Option<(
+            vakt_sigma::RuleSet,
+            Vec<vakt_server::api::RuleInfo>,
+            serde_json::Value,
+        )>,
+    > {
         let (dirs, logsources, placeholders) = crate::setup::rule_sources(args)?;
         if dirs.is_empty() {
             return Ok(None);
@@ -244,9 +249,13 @@ impl ServeRules {
                 level: r.level.clone(),
                 status: r.status.clone(),
                 tags: r.tags.clone(),
-                logsource: [&r.logsource.product, &r.logsource.category, &r.logsource.service]
-                    .map(|x| x.as_deref().unwrap_or(""))
-                    .join("/"),
+                logsource: [
+                    &r.logsource.product,
+                    &r.logsource.category,
+                    &r.logsource.service,
+                ]
+                .map(|x| x.as_deref().unwrap_or(""))
+                .join("/"),
                 file: r.path.to_string(),
             })
             .collect();

@@ -287,19 +287,6 @@ fn a_token_of_one_trust_never_writes_as_another() {
     assert_eq!(st["by_tenant"]["trust-b"], 1, "{st}");
 }
 
-fn python() -> PathBuf {
-    let p = std::env::var_os("VAKT_TEST_PYTHON").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/bin/python"),
-        PathBuf::from,
-    );
-    assert!(
-        p.exists(),
-        "the Elasticsearch Python client is not installed ({}): run scripts/test, which installs it",
-        p.display()
-    );
-    p
-}
-
 /// The official Elasticsearch Python client's bulk helper (API key auth,
 /// its product check, its compatibility media types) sends 300 Winlogbeat
 /// documents: all taken, stored as Windows events, each firing the rule.

@@ -489,7 +489,10 @@ pub async fn reveal(
 ) -> Response {
     let note = AuditNote {
         action: "reveal",
-        detail: format!("reason: {}", body.reason.chars().take(500).collect::<String>()),
+        detail: format!(
+            "reason: {}",
+            body.reason.chars().take(500).collect::<String>()
+        ),
         tenant: body
             .tenant
             .clone()

@@ -203,6 +203,19 @@ impl utoipa::PartialSchema for Object {
 
 impl ToSchema for Object {}
 
+/// Any JSON value (an object or an array, per the operation's text).
+pub struct AnyJson;
+
+impl utoipa::PartialSchema for AnyJson {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+            .into()
+    }
+}
+
+impl ToSchema for AnyJson {}
+
 /// Runs blocking work (SQLite, the store) off the async threads.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -269,7 +282,10 @@ fn masked(q: &str) -> String {
 
 fn query_tenant(q: Option<&str>) -> Option<String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q?).ok()?;
-    pairs.into_iter().find(|(k, _)| k == "tenant").map(|(_, v)| v)
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == "tenant")
+        .map(|(_, v)| v)
 }
 
 /// Authenticates, runs the handler, audits. See the module's text.
@@ -437,7 +453,10 @@ pub fn router(api: Arc<Api>) -> Router {
             get(data::scope_get).post(data::scope_run),
         )
         .route("/api/v1/incidents/{id}/report", get(data::report))
-        .route("/api/v1/incidents/{id}/notification", get(data::notification))
+        .route(
+            "/api/v1/incidents/{id}/notification",
+            get(data::notification),
+        )
         .route("/api/v1/patients/{pseudonym}/reveal", post(data::reveal))
         .route("/api/v1/status", get(service::status))
         .route("/api/v1/tenants", get(service::tenants))
@@ -460,7 +479,10 @@ pub fn router(api: Arc<Api>) -> Router {
             "/api/v1/users/{name}",
             axum::routing::delete(service::user_disable),
         )
-        .route("/api/v1/tokens", get(service::tokens).post(service::token_add))
+        .route(
+            "/api/v1/tokens",
+            get(service::tokens).post(service::token_add),
+        )
         .route(
             "/api/v1/tokens/{id}",
             axum::routing::delete(service::token_revoke),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use vakt_core::Rule;
 
-use super::{Api, ApiError, ErrorBody, J, Q, RuleInfo, blocking};
+use super::{AnyJson, Api, ApiError, ErrorBody, J, Q, RuleInfo, blocking};
 use crate::access::{Need, require};
 use crate::audit::{Act, AuditQuery, AuditRecord};
 use crate::auth::{Principal, User};
@@ -191,7 +191,9 @@ pub async fn logout(
     let mut r = StatusCode::NO_CONTENT.into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        header::HeaderValue::from_static("vakt_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        header::HeaderValue::from_static(
+            "vakt_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+        ),
     );
     Ok(r)
 }
@@ -246,11 +248,10 @@ pub async fn rules_check(
     Extension(who): Extension<Principal>,
 ) -> Result<Response, ApiError> {
     require(&who, Need::Status)?;
-    Ok(json(
-        api.rules
-            .as_ref()
-            .map_or_else(|| serde_json::json!({"rules": 0}), |r| r.check()),
-    ))
+    Ok(json(api.rules.as_ref().map_or_else(
+        || serde_json::json!({"rules": 0}),
+        |r| r.check(),
+    )))
 }
 
 /// Loads the rules again from their folders; the live detectors take them
@@ -446,7 +447,7 @@ pub struct SightingParams {
 /// of Sighting objects, or MISP sightings.
 #[utoipa::path(get, path = "/api/v1/intel/sightings", tag = "intel", params(SightingParams),
     responses(
-        (status = 200, description = "The export", body = Object),
+        (status = 200, description = "The export: a STIX 2.1 bundle (object), or MISP sightings (array)", body = AnyJson),
         (status = 400, description = "An unknown format", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
@@ -713,13 +714,7 @@ pub async fn token_revoke(
 ) -> Result<Response, ApiError> {
     require(&who, Need::Administer)?;
     let a = api.clone();
-    let done = blocking(move || {
-        a.ingest
-            .tokens
-            .revoke(&id)
-            .map_err(ApiError::internal)
-    })
-    .await?;
+    let done = blocking(move || a.ingest.tokens.revoke(&id).map_err(ApiError::internal)).await?;
     if done {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

@@ -429,3 +429,18 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The Python of the test peers (a venv scripts/test makes: the
+/// Elasticsearch client, schemathesis, openapi-spec-validator, requests).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("VAKT_TEST_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/bin/python"),
+        PathBuf::from,
+    );
+    assert!(
+        p.exists(),
+        "the test peers are not installed ({}): run scripts/test, which installs them",
+        p.display()
+    );
+    p
+}
