@@ -126,10 +126,12 @@ fn read_head(path: &Path) -> Option<(u64, String)> {
     Some((seq.parse().ok()?, hash.to_owned()))
 }
 
-/// The trail, appended to by the service.
+/// The trail, appended to by the service (and by the CLI's changes, beside
+/// a running service: each append reads the newest record inside its own
+/// write transaction, so two processes chain one after the other).
 #[derive(Debug)]
 pub struct AuditTrail {
-    db: Mutex<(Connection, u64, String)>,
+    db: Mutex<Connection>,
     head: PathBuf,
 }
 
@@ -155,17 +157,8 @@ impl AuditTrail {
     /// The trail in the database at `path` (made if missing).
     pub fn open(path: &Path) -> Result<AuditTrail, String> {
         let c = crate::db::open(path).map_err(|e| e.to_string())?;
-        let last: Option<(i64, String)> = c
-            .query_row(
-                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| format!("the audit trail: {e}"))?;
-        let (seq, hash) = last.map_or((0, GENESIS.to_owned()), |(s, h)| (s as u64, h));
         Ok(AuditTrail {
-            db: Mutex::new((c, seq, hash)),
+            db: Mutex::new(c),
             head: head_path(path),
         })
     }
@@ -173,10 +166,22 @@ impl AuditTrail {
     /// Appends an act; returns its record. A trail that cannot be written
     /// is an error the caller must not hide (the act is refused).
     pub fn append(&self, act: Act) -> Result<AuditRecord, String> {
-        let mut g = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        let (c, last, prev) = &mut *g;
+        let mut c = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let e = |e: rusqlite::Error| format!("cannot write the audit trail: {e}");
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(e)?;
+        let (last, prev) = last.map_or((0, GENESIS.to_owned()), |(s, h)| (s as u64, h));
         let mut r = AuditRecord {
-            seq: *last + 1,
+            seq: last + 1,
             at: crate::now().to_rfc3339(),
             who: act.who,
             role: act.role,
@@ -185,27 +190,26 @@ impl AuditTrail {
             object: act.object,
             outcome: act.outcome,
             detail: act.detail,
-            prev: prev.clone(),
+            prev,
             hash: String::new(),
         };
         r.hash = hash_of(&r);
-        c.execute(
+        tx.execute(
             &format!("INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             params![
                 r.seq as i64, r.at, r.who, r.role, r.tenant, r.action, r.object, r.outcome,
                 r.detail, r.prev, r.hash
             ],
         )
-        .map_err(|e| format!("cannot write the audit trail: {e}"))?;
-        *last = r.seq;
-        *prev = r.hash.clone();
+        .map_err(e)?;
+        // The head is written while the write lock is held (writers take
+        // turns); a commit that then failed leaves it one ahead, which
+        // `verify` reports rather than hides.
         let tmp = self.head.with_extension("head.tmp");
-        if std::fs::write(&tmp, format!("{} {}\n", r.seq, r.hash))
+        std::fs::write(&tmp, format!("{} {}\n", r.seq, r.hash))
             .and_then(|()| std::fs::rename(&tmp, &self.head))
-            .is_err()
-        {
-            tracing::error!(target: "vakt::audit", "cannot write {}", self.head.display());
-        }
+            .map_err(|err| format!("cannot write {}: {err}", self.head.display()))?;
+        tx.commit().map_err(e)?;
         Ok(r)
     }
 
@@ -227,7 +231,7 @@ impl AuditTrail {
             }
         }
         sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit.clamp(1, 10_000)));
-        let mut st = g.0.prepare(&sql).map_err(|e| e.to_string())?;
+        let mut st = g.prepare(&sql).map_err(|e| e.to_string())?;
         let rows = st
             .query_map(rusqlite::params_from_iter(args.iter()), row)
             .map_err(|e| e.to_string())?;
@@ -397,6 +401,19 @@ mod tests {
         assert_eq!(t.append(act(9)).unwrap().seq, 6);
         let v = verify(&p).unwrap();
         assert_eq!((v.records, v.breaks.len()), (6, 0), "{:?}", v.breaks);
+    }
+
+    #[test]
+    fn two_writers_chain_one_after_the_other() {
+        let (_d, p) = trail(2);
+        let a = AuditTrail::open(&p).unwrap();
+        let b = AuditTrail::open(&p).unwrap();
+        for i in 0..5 {
+            a.append(act(i)).unwrap();
+            b.append(act(i)).unwrap();
+        }
+        let v = verify(&p).unwrap();
+        assert_eq!((v.records, v.breaks.len()), (12, 0), "{:?}", v.breaks);
     }
 
     #[test]

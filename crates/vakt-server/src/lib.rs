@@ -38,8 +38,14 @@
 //! - [`intel`]: indicators dropped into the data folder's `intel/` while the
 //!   service runs: matched live from then on, retro-hunted over the store.
 //!
+//! - [`api`]: the REST API under `/api/v1` with its OpenAPI 3.1 document;
+//!   [`auth`]: roles, users, sessions; [`access`]: the one scoped view every
+//!   query goes through (tenant separation in one place); [`audit`]: the
+//!   append-only, hash-chained audit trail; [`incidents`]: incidents
+//!   correlated per tenant.
+//!
 //! Not here: reading formats (`vakt-ingest`), detection (`vakt-detect`),
-//! loading rules and context (the binary), the case API and UI (later).
+//! loading rules and context (the binary), cases and the UI (later).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

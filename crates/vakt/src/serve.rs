@@ -160,11 +160,44 @@ pub fn run_token(c: TokenCommand) -> anyhow::Result<ExitCode> {
             let (token, id) =
                 vakt_server::tokens::create(&db, &a.tenant, &a.role, &a.label, expires)
                     .map_err(anyhow::Error::msg)?;
+            cli_audit(
+                &a.dir,
+                "vakt token create",
+                &a.tenant,
+                format!("token {id}, role {}, label {:?}", a.role, a.label),
+            )?;
             println!("{token}");
             eprintln!("vakt: token {id} ({}) made; it is shown only now", a.role);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Records a change made from the command line in the audit trail (who:
+/// the operating-system user running it).
+fn cli_audit(
+    dir: &std::path::Path,
+    what: &str,
+    tenant: &str,
+    detail: String,
+) -> anyhow::Result<()> {
+    let trail =
+        vakt_server::audit::AuditTrail::open(&dir.join("vakt.db")).map_err(anyhow::Error::msg)?;
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    trail
+        .append(vakt_server::audit::Act {
+            who: format!("{who} (command line)"),
+            role: "operator".into(),
+            tenant: tenant.to_owned(),
+            action: "change".into(),
+            object: what.to_owned(),
+            outcome: "done".into(),
+            detail,
+        })
+        .map_err(anyhow::Error::msg)?;
+    Ok(())
 }
 
 /// Runs `vakt user`.
@@ -186,6 +219,12 @@ pub fn run_user(c: UserCommand) -> anyhow::Result<ExitCode> {
             let db = vakt_server::db::open(&a.dir.join("vakt.db"))?;
             vakt_server::auth::add_user(&db, &a.name, &password, &a.role, &a.tenant)
                 .map_err(anyhow::Error::msg)?;
+            cli_audit(
+                &a.dir,
+                "vakt user add",
+                &a.tenant,
+                format!("user {}, role {}", a.name, a.role),
+            )?;
             eprintln!("vakt: user {} ({}) can sign in", a.name, a.role);
             Ok(ExitCode::SUCCESS)
         }
