@@ -276,6 +276,17 @@ fn scoping_counts_the_compromised_sessions_reads_from_when_they_were_compromised
     ] {
         w.append(&e).unwrap();
     }
+    // Another tenant's read by an account of the same name from an address
+    // like the workstation's: another trust's data, not in this scope.
+    let mut elsewhere = ev(
+        t0 + 3 * H,
+        fhir,
+        "Practitioner/anna",
+        "10.0.0.1",
+        Some("p8"),
+    );
+    elsewhere.tenant = Arc::from("another-trust");
+    w.append(&elsewhere).unwrap();
     w.flush().unwrap();
     // The context: seven patients of trust t in two counties, one a child, one protected.
     let mut ctx = EhrContext::default();
