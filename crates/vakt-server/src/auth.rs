@@ -244,6 +244,40 @@ pub fn sign_in(
     let Some(principal) = principal_of(name.to_owned(), &role, tenant) else {
         return Ok(None);
     };
+    new_session(c, principal, hours).map(Some)
+}
+
+/// A session for a principal the identity provider vouched for (OpenID
+/// Connect): its user row (no password: it signs in at the provider only)
+/// takes the role and tenant the provider's claims give now.
+pub fn external_session(c: &Connection, p: Principal, hours: u32) -> Result<Session, String> {
+    c.execute(
+        "INSERT INTO users (name, password, role, tenant, created) VALUES (?1, '!', ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET password = '!', role = ?2, tenant = ?3
+         WHERE disabled = 0",
+        params![
+            p.who,
+            p.role.name(),
+            p.tenant.clone().unwrap_or_default(),
+            crate::now().to_rfc3339()
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let disabled: i64 = c
+        .query_row(
+            "SELECT disabled FROM users WHERE name = ?1",
+            [&p.who],
+            |r| r.get(0),
+        )
+        .map_err(|e| e.to_string())?;
+    if disabled != 0 {
+        return Err(format!("{} is disabled here", p.who));
+    }
+    new_session(c, p, hours)
+}
+
+fn new_session(c: &Connection, principal: Principal, hours: u32) -> Result<Session, String> {
+    let name = principal.who.clone();
     let secret = random_secret("vakts_")?;
     let expires = crate::now()
         .0
@@ -255,11 +289,11 @@ pub fn sign_in(
         params![hash(&secret), name, expires],
     )
     .map_err(|e| e.to_string())?;
-    Ok(Some(Session {
+    Ok(Session {
         secret,
         expires,
         principal,
-    }))
+    })
 }
 
 /// Ends a session.

@@ -53,6 +53,8 @@ pub struct ServeConfig {
     pub watch_poll_ms: u64,
     /// How long an API session lasts after signing in (hours).
     pub session_hours: u32,
+    /// OpenID Connect sign-in, if any.
+    pub oidc: Option<crate::oidc::OidcConfig>,
 }
 
 /// How a syslog listener takes messages.
@@ -236,6 +238,7 @@ impl Default for ServeConfig {
             watch: Vec::new(),
             watch_poll_ms: 250,
             session_hours: 8,
+            oidc: None,
         }
     }
 }

@@ -62,6 +62,7 @@ pub mod incidents;
 pub mod intel;
 pub mod live;
 pub mod metrics;
+pub mod oidc;
 pub mod server;
 pub mod syslog;
 pub mod tail;

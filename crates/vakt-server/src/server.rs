@@ -263,6 +263,10 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         .enable_all()
         .build()
         .map_err(data("runtime"))?;
+    let oidc = match cfg.oidc.clone() {
+        Some(o) => Some(crate::oidc::Oidc::new(o).map_err(ServeError::Data)?),
+        None => None,
+    };
     let api = Arc::new(crate::api::Api {
         data: api_data,
         audit,
@@ -278,6 +282,7 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         hunts,
         started: std::time::Instant::now(),
         session_hours: cfg.session_hours.max(1),
+        oidc,
     });
     let app = crate::http::router(state.clone()).merge(crate::api::router(api));
     let syslog_state = state.clone();

@@ -61,6 +61,8 @@ pub struct Api {
     pub started: Instant,
     /// How long a session lasts.
     pub session_hours: u32,
+    /// OpenID Connect sign-in, if configured.
+    pub oidc: Option<crate::oidc::Oidc>,
 }
 
 /// The rules the service runs: listed, checked, loaded again.
@@ -291,7 +293,13 @@ fn query_tenant(q: Option<&str>) -> Option<String> {
 /// Authenticates, runs the handler, audits. See the module's text.
 pub async fn guard(State(api): State<Arc<Api>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if path == "/api/v1/openapi.json" || path == "/api/v1/auth/login" {
+    if matches!(
+        path.as_str(),
+        "/api/v1/openapi.json"
+            | "/api/v1/auth/login"
+            | "/api/v1/auth/oidc/login"
+            | "/api/v1/auth/oidc/callback"
+    ) {
         return next.run(req).await;
     }
     let object = match req.uri().query() {
@@ -404,6 +412,7 @@ impl Modify for Security {
         data::incidents, data::incident, data::scope_run, data::scope_get, data::report,
         data::notification, data::reveal,
         service::status, service::tenants, service::me, service::login, service::logout,
+        service::oidc_login, service::oidc_callback,
         service::rules, service::rules_check, service::rules_reload, service::detectors,
         service::intel_list, service::intel_add, service::hunts, service::hunt,
         service::sightings, service::users, service::user_add, service::user_disable,
@@ -463,6 +472,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/auth/me", get(service::me))
         .route("/api/v1/auth/login", post(service::login))
         .route("/api/v1/auth/logout", post(service::logout))
+        .route("/api/v1/auth/oidc/login", get(service::oidc_login))
+        .route("/api/v1/auth/oidc/callback", get(service::oidc_callback))
         .route("/api/v1/rules", get(service::rules))
         .route("/api/v1/rules/check", get(service::rules_check))
         .route("/api/v1/rules/reload", post(service::rules_reload))

@@ -150,19 +150,152 @@ pub async fn login(
             message: "wrong user name or password".into(),
         });
     };
+    Ok(session_answer(&api, &s))
+}
+
+/// The answer to a sign-in: the session as JSON and as a cookie.
+fn session_answer(api: &Api, s: &crate::auth::Session) -> Response {
     let cookie = format!(
-        "vakt_session={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        "vakt_session={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}",
         s.secret,
         u64::from(api.session_hours) * 3600
     );
     let mut r = json(serde_json::json!({
         "session": s.secret, "expires": vakt_core::Timestamp(s.expires),
-        "role": s.principal.role.name(), "tenant": s.principal.tenant,
+        "who": s.principal.who, "role": s.principal.role.name(), "tenant": s.principal.tenant,
     }));
     if let Ok(v) = header::HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
+    r
+}
+
+/// Signs in at the organisation's identity provider (OpenID Connect): a
+/// redirect there.
+#[utoipa::path(get, path = "/api/v1/auth/oidc/login", tag = "service", security(()),
+    responses(
+        (status = 303, description = "To the provider (`Location`)"),
+        (status = 404, description = "No OpenID Connect sign-in is configured", body = ErrorBody),
+        (status = 502, description = "The provider cannot be reached", body = ErrorBody),
+    ))]
+pub async fn oidc_login(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
+    if api.oidc.is_none() {
+        return Err(ApiError::not_found(
+            "no OpenID Connect sign-in is configured",
+        ));
+    }
+    let a = api.clone();
+    let url = blocking(move || {
+        a.oidc
+            .as_ref()
+            .ok_or_else(|| ApiError::not_found("no OpenID Connect sign-in"))?
+            .start()
+            .map_err(|e| {
+                tracing::warn!(target: "vakt::api", "OpenID Connect: {e}");
+                ApiError {
+                    status: StatusCode::BAD_GATEWAY,
+                    message: "the identity provider cannot be reached".into(),
+                }
+            })
+    })
+    .await?;
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&url) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
     Ok(r)
+}
+
+/// The provider's answer to a sign-in.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OidcCallback {
+    /// The authorization code.
+    code: Option<String>,
+    /// The state the sign-in began with.
+    state: Option<String>,
+    /// The provider's error, if it refused.
+    error: Option<String>,
+}
+
+/// Where the provider sends the browser back: the code is exchanged, the
+/// ID token checked, its claims mapped to a role and tenant, and a session
+/// made. Every such sign-in, granted or refused, is audited.
+#[utoipa::path(get, path = "/api/v1/auth/oidc/callback", tag = "service", security(()),
+    params(OidcCallback),
+    responses(
+        (status = 200, description = "`session`, `expires`, `who`, `role`, `tenant` (and the cookie)", body = Object),
+        (status = 400, description = "No code or state", body = ErrorBody),
+        (status = 401, description = "Refused (why, for a person)", body = ErrorBody),
+        (status = 404, description = "No OpenID Connect sign-in is configured", body = ErrorBody),
+    ))]
+pub async fn oidc_callback(
+    State(api): State<Arc<Api>>,
+    Q(p): Q<OidcCallback>,
+) -> Result<Response, ApiError> {
+    if api.oidc.is_none() {
+        return Err(ApiError::not_found(
+            "no OpenID Connect sign-in is configured",
+        ));
+    }
+    let (Some(code), Some(state)) = (p.code, p.state) else {
+        return Err(ApiError::bad_request(if p.error.is_some() {
+            "the identity provider refused the sign-in"
+        } else {
+            "no code or state"
+        }));
+    };
+    let a = api.clone();
+    let outcome = blocking(move || {
+        let o = a
+            .oidc
+            .as_ref()
+            .ok_or_else(|| ApiError::not_found("no OpenID Connect sign-in"))?;
+        Ok(match o.finish(&code, &state) {
+            Ok(p) => {
+                let c = crate::db::open(&a.db).map_err(db_err)?;
+                crate::auth::external_session(&c, p, a.session_hours)
+            }
+            Err(e) => Err(e),
+        })
+    })
+    .await?;
+    let act = Act {
+        who: outcome
+            .as_ref()
+            .map_or_else(|_| "oidc".to_owned(), |s| s.principal.who.clone()),
+        role: outcome
+            .as_ref()
+            .map(|s| s.principal.role.name().to_owned())
+            .unwrap_or_default(),
+        tenant: outcome
+            .as_ref()
+            .ok()
+            .and_then(|s| s.principal.tenant.clone())
+            .unwrap_or_default(),
+        action: "sign-in".into(),
+        object: "GET /api/v1/auth/oidc/callback".into(),
+        outcome: if outcome.is_ok() {
+            "granted"
+        } else {
+            "refused"
+        }
+        .into(),
+        detail: outcome
+            .as_ref()
+            .err()
+            .cloned()
+            .unwrap_or_else(|| "OpenID Connect".into()),
+    };
+    let a = api.clone();
+    blocking(move || a.audit.append(act).map_err(ApiError::internal)).await?;
+    match outcome {
+        Ok(s) => Ok(session_answer(&api, &s)),
+        Err(e) => Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: e,
+        }),
+    }
 }
 
 /// Ends the session the request was made with.

@@ -85,6 +85,11 @@ impl Server {
     /// Starts `vakt serve --dir DIR --listen 127.0.0.1:0 EXTRA…` and waits
     /// until it listens.
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_at(dir, "127.0.0.1:0", extra)
+    }
+
+    /// As [`Server::start`], listening on `listen`.
+    pub fn start_at(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         let _ = std::fs::remove_file(dir.join("listening"));
         std::fs::create_dir_all(dir).unwrap();
         let logf = std::fs::OpenOptions::new()
@@ -94,7 +99,7 @@ impl Server {
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_vakt"))
             .args(["serve", "--dir", dir.to_str().unwrap()])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(extra)
             .env_remove("VAKT_CONFIG")
             .env("HOME", "/nonexistent")
@@ -440,6 +445,21 @@ pub fn python() -> PathBuf {
     assert!(
         p.exists(),
         "the test peers are not installed ({}): run scripts/test, which installs them",
+        p.display()
+    );
+    p
+}
+
+/// The Node.js modules of the test peers (scripts/test installs
+/// oidc-provider there).
+pub fn node_modules() -> PathBuf {
+    let p = std::env::var_os("VAKT_TEST_NODE_MODULES").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/node/node_modules"),
+        PathBuf::from,
+    );
+    assert!(
+        p.join("oidc-provider").exists(),
+        "the OpenID provider is not installed ({}): run scripts/test, which installs it",
         p.display()
     );
     p
