@@ -115,6 +115,16 @@ fn writer_lock(dir: &Path) -> Result<File, StoreError> {
         .map_err(io(&p))
 }
 
+/// A segment's source kind (its `source=` partition).
+pub fn segment_source(seg: &Path) -> Option<String> {
+    partition(seg, "source=").map(unescape)
+}
+
+/// The start of a segment's day (its `day=` partition; ns).
+pub fn segment_day(seg: &Path) -> Option<i64> {
+    partition(seg, "day=").and_then(day_start)
+}
+
 /// The commit epoch in a segment's name (`seg-<id>-e<epoch>.parquet`), if any.
 pub fn segment_epoch(seg: &Path) -> Option<u64> {
     let stem = seg.file_name()?.to_str()?.strip_suffix(".parquet")?;
