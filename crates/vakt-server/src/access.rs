@@ -28,7 +28,7 @@ use vakt_core::{Alert, Event, EventRef, FieldId, Locator, Severity, SourceKind, 
 use vakt_incident::{Exposure, Incident, PatientIndex};
 use vakt_store::{EventQuery, Store};
 
-use crate::api::ApiError;
+use crate::api::{ApiError, db_err};
 use crate::auth::{Principal, Role};
 use crate::intel::Hunts;
 
@@ -279,11 +279,6 @@ fn parse_cursor(c: &str) -> Result<(i64, String), ApiError> {
     Ok((t.parse().map_err(|_| bad())?, k.to_owned()))
 }
 
-fn db_err(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(target: "vakt::api", "database: {e}");
-    ApiError::internal("the database could not be read")
-}
-
 fn not_found(what: &str) -> ApiError {
     ApiError::not_found(format!("no such {what} (or not one you may see)"))
 }
@@ -311,7 +306,7 @@ impl Scoped {
     }
 
     fn db(&self) -> Result<Connection, ApiError> {
-        crate::db::open(&self.data.db).map_err(db_err)
+        crate::db::connect(&self.data.db).map_err(db_err)
     }
 
     fn store(&self) -> Store {
@@ -368,15 +363,6 @@ impl Scoped {
                     n: &mut usize| {
             if !self.sees(&e.tenant) {
                 return;
-            }
-            if let Some(s) = source {
-                let ok = match s.strip_suffix('*') {
-                    Some(prefix) => e.source.as_str().starts_with(prefix),
-                    None => e.source.as_str() == s,
-                };
-                if !ok {
-                    return;
-                }
             }
             if !event_matches(&e, &filters) {
                 return;
@@ -570,7 +556,21 @@ impl Scoped {
     pub fn alert(&self, key: &str) -> Result<serde_json::Value, ApiError> {
         let c = self.db()?;
         let a = self.alert_row(&c, key)?;
-        let status = self.statuses(&c)?.remove(key);
+        let status: Option<Triage> = c
+            .query_row(
+                "SELECT status, note, by, at FROM alert_status WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok(Triage {
+                        status: r.get(0)?,
+                        note: r.get(1)?,
+                        by: r.get(2)?,
+                        at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)?;
         let mut v = alert_json(&a, status.as_ref());
         let store = self.store();
         let events: Vec<serde_json::Value> = a
@@ -747,14 +747,25 @@ impl Scoped {
     /// Scopes an incident now (until `until`, ns, if given) and keeps the result.
     pub fn run_scope(&self, id: &str, until: Option<i64>) -> Result<Exposure, ApiError> {
         let c = self.db()?;
-        let (i, alerts, tenant) = self.incident_row(&c, id)?;
-        let patients = self.patients(&tenant);
+        let row = self.incident_row(&c, id)?;
+        self.scope_and_keep(&c, id, &row, until)
+    }
+
+    /// Scopes an incident already read, and keeps the result.
+    fn scope_and_keep(
+        &self,
+        c: &Connection,
+        id: &str,
+        (i, alerts, tenant): &(Incident, Vec<Alert>, String),
+        until: Option<i64>,
+    ) -> Result<Exposure, ApiError> {
+        let patients = self.patients(tenant);
         let cfg = vakt_incident::scope::ScopeConfig {
             until,
             clocks: vec![vakt_incident::scope::gdpr_clock()],
             tenant: tenant.clone(),
         };
-        let e = vakt_incident::scope::scope(&i, &alerts, &self.store(), &patients, &cfg).map_err(
+        let e = vakt_incident::scope::scope(i, alerts, &self.store(), &patients, &cfg).map_err(
             |e| {
                 tracing::error!(target: "vakt::api", "scope: {e}");
                 ApiError::internal("the scope could not be worked out")
@@ -773,10 +784,13 @@ impl Scoped {
         Ok(e)
     }
 
-    /// The incident's last scope (run now if it has none).
-    pub fn scope(&self, id: &str) -> Result<Exposure, ApiError> {
-        let c = self.db()?;
-        self.incident_row(&c, id)?;
+    /// The incident's kept scope, else one worked out now.
+    fn kept_scope(
+        &self,
+        c: &Connection,
+        id: &str,
+        row: &(Incident, Vec<Alert>, String),
+    ) -> Result<Exposure, ApiError> {
         let kept: Option<String> = c
             .query_row(
                 "SELECT exposure FROM scopes WHERE incident = ?1",
@@ -787,19 +801,27 @@ impl Scoped {
             .map_err(db_err)?;
         match kept.and_then(|t| serde_json::from_str(&t).ok()) {
             Some(e) => Ok(e),
-            None => self.run_scope(id, None),
+            None => self.scope_and_keep(c, id, row, None),
         }
+    }
+
+    /// The incident's last scope (run now if it has none).
+    pub fn scope(&self, id: &str) -> Result<Exposure, ApiError> {
+        let c = self.db()?;
+        let row = self.incident_row(&c, id)?;
+        self.kept_scope(&c, id, &row)
     }
 
     /// The incident's report, as JSON or a self-contained HTML page.
     pub fn report(&self, id: &str, html: bool) -> Result<String, ApiError> {
-        let e = self.scope(id)?;
         let c = self.db()?;
-        let (i, alerts, _) = self.incident_row(&c, id)?;
+        let row = self.incident_row(&c, id)?;
+        let e = self.kept_scope(&c, id, &row)?;
+        let (i, alerts, _) = &row;
         if html {
-            Ok(vakt_incident::report::html(&i, &alerts, &e))
+            Ok(vakt_incident::report::html(i, alerts, &e))
         } else {
-            vakt_incident::report::json(&i, &alerts, &e)
+            vakt_incident::report::json(i, alerts, &e)
                 .map_err(|_| ApiError::internal("the report could not be written"))
         }
     }
@@ -828,6 +850,20 @@ impl Scoped {
             ));
         }
         let tenant = self.reveal_tenant(tenant)?;
+        // A tenant the service does not know has no pseudonyms (and gets no
+        // patient index built for it).
+        let known: bool = self
+            .db()?
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM tokens WHERE tenant = ?1)
+                     OR EXISTS (SELECT 1 FROM alerts WHERE tenant = ?1)",
+                [&tenant],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if !known {
+            return Err(not_found("pseudonym"));
+        }
         let index = self.patients(&tenant);
         let (mut nin, mut record) = (None, None);
         if let Some(i) = index.get(pseudonym) {

@@ -23,13 +23,25 @@ use sha2::{Digest, Sha256};
 /// The hash the first record links to.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// One audited act.
+/// One audited act, as kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Its place in the trail (1, 2, …; no gaps).
     pub seq: u64,
     /// When (RFC 3339, UTC).
     pub at: String,
+    /// The act.
+    #[serde(flatten)]
+    pub act: Act,
+    /// The hash of the record before.
+    pub prev: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+/// An act to record (the trail adds its number, time and hashes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Act {
     /// Who (user name, or the token's label and id).
     pub who: String,
     /// In which role.
@@ -44,29 +56,6 @@ pub struct AuditRecord {
     pub outcome: String,
     /// Anything else worth keeping (the reason stated for a reveal).
     pub detail: String,
-    /// The hash of the record before.
-    pub prev: String,
-    /// This record's hash.
-    pub hash: String,
-}
-
-/// An act to record (the trail adds its number, time and hashes).
-#[derive(Debug, Clone, Default)]
-pub struct Act {
-    /// Who.
-    pub who: String,
-    /// In which role.
-    pub role: String,
-    /// The tenant acted on.
-    pub tenant: String,
-    /// What was done.
-    pub action: String,
-    /// What to.
-    pub object: String,
-    /// How it went.
-    pub outcome: String,
-    /// Anything else.
-    pub detail: String,
 }
 
 /// The hash of a record: over every field but the hash itself, each
@@ -76,13 +65,13 @@ pub fn hash_of(r: &AuditRecord) -> String {
     for part in [
         r.seq.to_string().as_str(),
         &r.at,
-        &r.who,
-        &r.role,
-        &r.tenant,
-        &r.action,
-        &r.object,
-        &r.outcome,
-        &r.detail,
+        &r.act.who,
+        &r.act.role,
+        &r.act.tenant,
+        &r.act.action,
+        &r.act.object,
+        &r.act.outcome,
+        &r.act.detail,
         &r.prev,
     ] {
         h.update((part.len() as u64).to_le_bytes());
@@ -139,13 +128,15 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
         seq: r.get::<_, i64>(0)? as u64,
         at: r.get(1)?,
-        who: r.get(2)?,
-        role: r.get(3)?,
-        tenant: r.get(4)?,
-        action: r.get(5)?,
-        object: r.get(6)?,
-        outcome: r.get(7)?,
-        detail: r.get(8)?,
+        act: Act {
+            who: r.get(2)?,
+            role: r.get(3)?,
+            tenant: r.get(4)?,
+            action: r.get(5)?,
+            object: r.get(6)?,
+            outcome: r.get(7)?,
+            detail: r.get(8)?,
+        },
         prev: r.get(9)?,
         hash: r.get(10)?,
     })
@@ -183,13 +174,7 @@ impl AuditTrail {
         let mut r = AuditRecord {
             seq: last + 1,
             at: crate::now().to_rfc3339(),
-            who: act.who,
-            role: act.role,
-            tenant: act.tenant,
-            action: act.action,
-            object: act.object,
-            outcome: act.outcome,
-            detail: act.detail,
+            act,
             prev,
             hash: String::new(),
         };
@@ -197,8 +182,17 @@ impl AuditTrail {
         tx.execute(
             &format!("INSERT INTO audit ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
             params![
-                r.seq as i64, r.at, r.who, r.role, r.tenant, r.action, r.object, r.outcome,
-                r.detail, r.prev, r.hash
+                r.seq as i64,
+                r.at,
+                r.act.who,
+                r.act.role,
+                r.act.tenant,
+                r.act.action,
+                r.act.object,
+                r.act.outcome,
+                r.act.detail,
+                r.prev,
+                r.hash
             ],
         )
         .map_err(e)?;
@@ -448,7 +442,7 @@ mod tests {
                 row,
             )
             .unwrap();
-        r.detail = "nothing to see".into();
+        r.act.detail = "nothing to see".into();
         r.hash = hash_of(&r);
         tamper(
             &p,

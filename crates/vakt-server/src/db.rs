@@ -108,6 +108,20 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(c)
 }
 
+/// A connection to the database the service made at start (no schema
+/// work: what every API request opens).
+pub fn connect(path: &Path) -> Result<Connection, DbError> {
+    let e = |source| DbError {
+        path: path.display().to_string(),
+        source,
+    };
+    let c = Connection::open(path).map_err(e)?;
+    c.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(e)?;
+    c.execute_batch("PRAGMA synchronous = NORMAL;").map_err(e)?;
+    Ok(c)
+}
+
 /// The last write-ahead log record whose alerts are kept (0: none).
 pub fn detected_through(c: &Connection) -> rusqlite::Result<u64> {
     c.query_row("SELECT seq FROM progress WHERE name = 'detect'", [], |r| {

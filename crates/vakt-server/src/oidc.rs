@@ -228,8 +228,11 @@ impl Oidc {
             .filter(|p| p.at.elapsed() < PENDING_FOR)
             .ok_or("this sign-in was not begun here, or took too long: begin again")?;
         let d = self.discover()?;
-        let enc =
-            |s: &str| serde_urlencoded::to_string([("", s)]).unwrap_or_default()[1..].to_owned();
+        // Form-encoded, as client_secret_basic asks (`=value` without its `=`).
+        let enc = |s: &str| {
+            let e = serde_urlencoded::to_string([("", s)]).unwrap_or_default();
+            e.get(1..).unwrap_or_default().to_owned()
+        };
         let basic = STANDARD.encode(format!(
             "{}:{}",
             enc(&self.cfg.client_id),

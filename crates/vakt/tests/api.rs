@@ -205,19 +205,7 @@ fn world() -> World {
         r#"{"name":"ola","password":"a long enough password","role":"privacy-officer","tenant":"ous"}"#,
     );
     assert_eq!(code, 201, "{body}");
-    let (code, body) = call(
-        &w,
-        "nobody",
-        "POST",
-        "/api/v1/auth/login",
-        r#"{"user":"ola","password":"a long enough password"}"#,
-    );
-    assert_eq!(code, 200, "{body}");
-    let session = json(&body)["session"].as_str().unwrap().to_owned();
-    w.who.insert(
-        "privacy-officer@ous (session)",
-        (bearer(&session), Some(OWN)),
-    );
+    sign_in_officer(&mut w);
 
     // Detection settles: both tenants' incidents are there and the alert
     // counts stop moving.
@@ -289,6 +277,23 @@ fn world() -> World {
         w.sides.insert(if t == OWN { OWN } else { OTHER }, side);
     }
     w
+}
+
+/// The privacy officer of ous signs in with a password: a session principal.
+fn sign_in_officer(w: &mut World) {
+    let (code, body) = call(
+        w,
+        "nobody",
+        "POST",
+        "/api/v1/auth/login",
+        r#"{"user":"ola","password":"a long enough password"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let session = json(&body)["session"].as_str().unwrap().to_owned();
+    w.who.insert(
+        "privacy-officer@ous (session)",
+        (bearer(&session), Some(OWN)),
+    );
 }
 
 /// The request one cell of the matrix makes: the path with its
@@ -435,19 +440,7 @@ fn every_endpoint_every_role_own_and_other_tenant_then_privacy_and_audit() {
     );
 
     // The session ended with the matrix's sign-out: sign in again.
-    let (code, body) = call(
-        &w,
-        "nobody",
-        "POST",
-        "/api/v1/auth/login",
-        r#"{"user":"ola","password":"a long enough password"}"#,
-    );
-    assert_eq!(code, 200, "{body}");
-    let session = json(&body)["session"].as_str().unwrap().to_owned();
-    w.who.insert(
-        "privacy-officer@ous (session)",
-        (bearer(&session), Some(OWN)),
-    );
+    sign_in_officer(&mut w);
     // A privacy officer reveals one pseudonym, with a reason; a trust analyst may not.
     let p = &w.sides[OWN].pseudonyms[0];
     let path = format!("/api/v1/patients/{p}/reveal");

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use vakt_core::{Severity, Timestamp};
 
-use super::{Api, ApiError, AuditNote, ErrorBody, J, Object, Q, blocking};
+use super::{Api, ApiError, AuditNote, ErrorBody, J, Object, Q, blocking, json};
 use crate::access::{AlertSearch, EventSearch, Need, Triage};
 use crate::auth::Principal;
 
@@ -40,10 +40,6 @@ fn severity(s: &Option<String>) -> Result<Option<Severity>, ApiError> {
             }
         }
     }
-}
-
-fn json(v: impl serde::Serialize) -> Response {
-    axum::Json(v).into_response()
 }
 
 /// A page of results.

@@ -218,6 +218,17 @@ impl utoipa::PartialSchema for AnyJson {
 
 impl ToSchema for AnyJson {}
 
+/// A JSON answer.
+pub fn json(v: impl serde::Serialize) -> Response {
+    axum::Json(v).into_response()
+}
+
+/// A database failure: logged for the operator, a 500 for the client.
+pub fn db_err(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(target: "vakt::api", "database: {e}");
+    ApiError::internal("the database could not be used")
+}
+
 /// Runs blocking work (SQLite, the store) off the async threads.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -251,7 +262,7 @@ fn principal(api: &Api, headers: &HeaderMap) -> Option<Principal> {
         .map(str::trim)
         .filter(|s| s.starts_with("vakts_"))
     {
-        let c = crate::db::open(&api.db).ok()?;
+        let c = crate::db::connect(&api.db).ok()?;
         return crate::auth::session(&c, secret);
     }
     crate::auth::token_principal(&api.ingest.tokens, &auth)

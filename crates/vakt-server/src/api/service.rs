@@ -12,19 +12,10 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use vakt_core::Rule;
 
-use super::{AnyJson, Api, ApiError, ErrorBody, J, Q, RuleInfo, blocking};
+use super::{AnyJson, Api, ApiError, ErrorBody, J, Q, RuleInfo, blocking, db_err, json};
 use crate::access::{Need, require};
 use crate::audit::{Act, AuditQuery, AuditRecord};
 use crate::auth::{Principal, User};
-
-fn json(v: impl serde::Serialize) -> Response {
-    axum::Json(v).into_response()
-}
-
-fn db_err(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(target: "vakt::api", "database: {e}");
-    ApiError::internal("the database could not be used")
-}
 
 /// The service's status: version, uptime, readiness, and counts of what
 /// you may see.
@@ -68,7 +59,7 @@ pub async fn tenants(
     require(&who, Need::Status)?;
     let db = api.db.clone();
     let all = blocking(move || {
-        let c = crate::db::open(&db).map_err(db_err)?;
+        let c = crate::db::connect(&db).map_err(db_err)?;
         let mut q = c
             .prepare(
                 "SELECT tenant FROM alerts UNION SELECT tenant FROM tokens UNION SELECT tenant FROM users",
@@ -122,7 +113,7 @@ pub async fn login(
     let a = api.clone();
     let user = body.user.clone();
     let s = blocking(move || {
-        let c = crate::db::open(&a.db).map_err(db_err)?;
+        let c = crate::db::connect(&a.db).map_err(db_err)?;
         crate::auth::sign_in(&c, &body.user, &body.password, a.session_hours)
             .map_err(ApiError::internal)
     })
@@ -253,7 +244,7 @@ pub async fn oidc_callback(
             .ok_or_else(|| ApiError::not_found("no OpenID Connect sign-in"))?;
         Ok(match o.finish(&code, &state) {
             Ok(p) => {
-                let c = crate::db::open(&a.db).map_err(db_err)?;
+                let c = crate::db::connect(&a.db).map_err(db_err)?;
                 crate::auth::external_session(&c, p, a.session_hours)
             }
             Err(e) => Err(e),
@@ -316,7 +307,7 @@ pub async fn logout(
     {
         let db = api.db.clone();
         blocking(move || {
-            let c = crate::db::open(&db).map_err(db_err)?;
+            let c = crate::db::connect(&db).map_err(db_err)?;
             crate::auth::sign_out(&c, &secret).map_err(db_err)
         })
         .await?;
@@ -658,7 +649,7 @@ pub async fn users(
     let db = api.db.clone();
     Ok(json(
         blocking(move || {
-            crate::auth::users(&crate::db::open(&db).map_err(db_err)?).map_err(db_err)
+            crate::auth::users(&crate::db::connect(&db).map_err(db_err)?).map_err(db_err)
         })
         .await?,
     ))
@@ -695,7 +686,7 @@ pub async fn user_add(
     let db = api.db.clone();
     let (name, role, tenant) = (b.name.clone(), b.role.clone(), b.tenant.clone());
     blocking(move || {
-        let c = crate::db::open(&db).map_err(db_err)?;
+        let c = crate::db::connect(&db).map_err(db_err)?;
         crate::auth::add_user(&c, &b.name, &b.password, &b.role, &b.tenant)
             .map_err(ApiError::bad_request)
     })
@@ -724,7 +715,7 @@ pub async fn user_disable(
     require(&who, Need::Administer)?;
     let db = api.db.clone();
     let done = blocking(move || {
-        crate::auth::disable_user(&crate::db::open(&db).map_err(db_err)?, &name).map_err(db_err)
+        crate::auth::disable_user(&crate::db::connect(&db).map_err(db_err)?, &name).map_err(db_err)
     })
     .await?;
     if done {
