@@ -20,6 +20,10 @@ cmd = [
     "--max-examples", examples,
     "--exclude-path-regex", "rules/reload",
     "--workers", "1",
+    # The tests run a debug build beside another test on 2 cores: a search
+    # over the whole store without a time range (release: milliseconds)
+    # can take longer than schemathesis's default 10 s there.
+    "--request-timeout", "60",
     "--no-color",
 ]
 r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
