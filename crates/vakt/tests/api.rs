@@ -256,17 +256,25 @@ fn world() -> World {
             side.incident_ids.push(i["id"].as_str().unwrap().to_owned());
         }
         let top = side.incident_ids[0].clone();
-        let (code, n) = call(
-            &w,
-            "cert-analyst",
-            "GET",
-            &format!("/api/v1/incidents/{top}/notification"),
-            "",
-        );
-        assert_eq!(code, 200, "{n}");
-        for p in json(&n).as_array().unwrap() {
-            side.pseudonyms
-                .push(p["patient"].as_str().unwrap().to_owned());
+        // The store commits every couple of seconds, after the alerts: scope
+        // again until the EHR reads are stored.
+        let started = Instant::now();
+        while side.pseudonyms.is_empty() && started.elapsed() < Duration::from_secs(60) {
+            let (code, e) = call(
+                &w,
+                "cert-analyst",
+                "POST",
+                &format!("/api/v1/incidents/{top}/scope"),
+                "{}",
+            );
+            assert_eq!(code, 200, "{e}");
+            for p in json(&e)["notification"].as_array().unwrap() {
+                side.pseudonyms
+                    .push(p["patient"].as_str().unwrap().to_owned());
+            }
+            if side.pseudonyms.is_empty() {
+                std::thread::sleep(Duration::from_secs(2));
+            }
         }
         assert!(
             !side.alert_keys.is_empty()
