@@ -130,6 +130,19 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The time as STIX 2.1 writes `created` and `modified`: UTC with
+    /// exactly three decimals (`2018-01-01T00:00:00.000Z`).
+    pub fn to_stix(self) -> String {
+        let secs = self.0.div_euclid(NS_PER_SEC);
+        let nanos = self.0.rem_euclid(NS_PER_SEC) as u32;
+        match DateTime::<Utc>::from_timestamp(secs, nanos) {
+            Some(dt) => dt.to_rfc3339_opts(SecondsFormat::Millis, true),
+            None => "1970-01-01T00:00:00.000Z".into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_rfc3339())

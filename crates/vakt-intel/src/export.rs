@@ -56,8 +56,10 @@ impl Recorded {
     }
 }
 
+/// STIX times: milliseconds, always (the OASIS validator requires them
+/// on `created` and `modified`).
 fn t(n: i64) -> String {
-    Timestamp(n).to_rfc3339()
+    Timestamp(n).to_stix()
 }
 
 /// The STIX 2.1 pattern of an indicator.
@@ -75,15 +77,132 @@ fn pattern(kind: &str, value: &str) -> String {
     }
 }
 
+/// vakt's own STIX identity (the creator of what it shares).
+pub const IDENTITY: &str = "identity--8b3c6f3e-7a1d-4f55-9a57-7a6b5b1c0de5";
+
+/// vakt's identity object.
+pub fn identity_object() -> serde_json::Value {
+    serde_json::json!({
+        "type": "identity", "spec_version": "2.1", "id": IDENTITY,
+        "created": t(0), "modified": t(0), "name": "vakt", "identity_class": "system",
+    })
+}
+
+/// The STIX 2.1 TLP 1.0 marking definitions (the spec's fixed ids) by name.
+pub fn tlp_marking(tlp: &str) -> Option<&'static str> {
+    Some(match tlp.to_ascii_lowercase().trim_start_matches("tlp:") {
+        "white" | "clear" => "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        "green" => "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        "amber" | "amber+strict" => "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+        "red" => "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+        _ => return None,
+    })
+}
+
+/// A STIX 2.1 indicator object for an indicator: its own id when it came
+/// from STIX, else a stable one from kind and value; `created` is when it
+/// became valid (else `now`).
+pub fn indicator_object(i: &Indicator, now: i64) -> serde_json::Value {
+    let id = if i.id.starts_with("indicator--") && i.id.len() == 47 {
+        i.id.clone()
+    } else {
+        format!(
+            "indicator--{}",
+            uuid_like(&format!("{}|{}", i.kind.name(), i.value))
+        )
+    };
+    let created = i.valid.0.unwrap_or(now);
+    let mut o = serde_json::json!({
+        "type": "indicator", "spec_version": "2.1", "id": id,
+        "created": t(created), "modified": t(created), "created_by_ref": IDENTITY,
+        "pattern": pattern(i.kind.name(), &i.value), "pattern_type": "stix",
+        "valid_from": t(created),
+        "name": if i.name.is_empty() { format!("{} ({})", i.value, i.kind.name()) } else { i.name.clone() },
+        "indicator_types": ["malicious-activity"],
+    });
+    if let Some(u) = i.valid.1.filter(|u| *u > created) {
+        o["valid_until"] = t(u).into();
+    }
+    if let Some(c) = i.confidence {
+        o["confidence"] = c.min(100).into();
+    }
+    if !i.kill_chain.is_empty() {
+        o["kill_chain_phases"] = i
+            .kill_chain
+            .iter()
+            .map(|p| serde_json::json!({"kill_chain_name": "mitre-attack", "phase_name": p}))
+            .collect::<Vec<_>>()
+            .into();
+    }
+    if let Some(m) = i.tlp.as_deref().and_then(tlp_marking) {
+        o["object_marking_refs"] = serde_json::json!([m]);
+    }
+    o
+}
+
+/// One attribute of a MISP event export.
+#[derive(Debug, Clone)]
+pub struct MispAttribute {
+    /// The observable's kind: `ip`, `domain`, `host`, `url`, `md5`, `sha1`,
+    /// `sha256`, `email`, `account`.
+    pub kind: String,
+    /// The value.
+    pub value: String,
+    /// Meant for detection.
+    pub to_ids: bool,
+    /// A comment.
+    pub comment: String,
+}
+
+/// A MISP event (the `{"Event": …}` form MISP imports): `info`, the date
+/// (`YYYY-MM-DD`), a TLP tag, and one attribute per observable.
+pub fn misp_event(
+    info: &str,
+    uuid_seed: &str,
+    date: &str,
+    timestamp: i64,
+    tlp: &str,
+    attributes: &[MispAttribute],
+) -> serde_json::Value {
+    let attrs: Vec<serde_json::Value> = attributes
+        .iter()
+        .map(|a| {
+            let (ty, category) = match a.kind.as_str() {
+                "ip" => ("ip-dst", "Network activity"),
+                "domain" => ("domain", "Network activity"),
+                "host" => ("hostname", "Network activity"),
+                "url" => ("url", "Network activity"),
+                "md5" => ("md5", "Payload delivery"),
+                "sha1" => ("sha1", "Payload delivery"),
+                "sha256" => ("sha256", "Payload delivery"),
+                "email" => ("email-src", "Payload delivery"),
+                _ => ("target-user", "Targeting data"),
+            };
+            serde_json::json!({
+                "uuid": uuid_like(&format!("{uuid_seed}|{}|{}", a.kind, a.value)),
+                "type": ty, "category": category, "value": a.value,
+                "to_ids": a.to_ids && ty != "target-user", "comment": a.comment,
+                "distribution": "5", "timestamp": timestamp.to_string(),
+            })
+        })
+        .collect();
+    let tlp = tlp.to_ascii_lowercase();
+    let tlp = tlp.trim_start_matches("tlp:");
+    serde_json::json!({"Event": {
+        "uuid": uuid_like(uuid_seed), "info": info, "date": date,
+        "threat_level_id": "1", "analysis": "1", "distribution": "0",
+        "published": false, "timestamp": timestamp.to_string(),
+        "Orgc": {"name": "vakt"},
+        "Tag": [{"name": format!("tlp:{tlp}")}],
+        "Attribute": attrs,
+    }})
+}
+
 /// A STIX 2.1 bundle: vakt's identity, an indicator for each sighting not
 /// of a STIX indicator, and a Sighting object each.
 pub fn stix_bundle(sightings: &[Recorded], now: i64) -> serde_json::Value {
-    let mut objects = Vec::new();
-    let identity = "identity--8b3c6f3e-7a1d-4f55-9a57-7a6b5b1c0de5";
-    objects.push(serde_json::json!({
-        "type": "identity", "spec_version": "2.1", "id": identity,
-        "created": t(0), "modified": t(0), "name": "vakt", "identity_class": "system",
-    }));
+    let mut objects = vec![identity_object()];
+    let identity = IDENTITY;
     let mut made = std::collections::BTreeSet::new();
     for (n, s) in sightings.iter().enumerate() {
         // The indicator: its STIX id when it came from STIX, else one made here.

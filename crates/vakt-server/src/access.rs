@@ -32,6 +32,8 @@ use crate::api::{ApiError, db_err};
 use crate::auth::{Principal, Role};
 use crate::intel::Hunts;
 
+pub mod respond;
+
 /// What a principal wants to do (checked before any data is touched).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -49,6 +51,10 @@ pub enum Need {
     Administer,
     /// The service's status, the rules and detectors.
     Status,
+    /// Work cases, make exceptions, ask for containment.
+    Respond,
+    /// Read the shared TAXII collections.
+    Share,
 }
 
 impl Need {
@@ -57,11 +63,12 @@ impl Need {
         use Role::*;
         match self {
             Need::Read | Need::Scope => matches!(role, CertAnalyst | TrustAnalyst | PrivacyOfficer),
-            Need::Triage => matches!(role, CertAnalyst | TrustAnalyst),
+            Need::Triage | Need::Respond => matches!(role, CertAnalyst | TrustAnalyst),
+            Need::Share => matches!(role, CertAnalyst | TrustAnalyst | Partner),
             Need::Reveal => role == PrivacyOfficer,
             Need::Operate => matches!(role, CertAnalyst | Admin),
             Need::Administer => role == Admin,
-            Need::Status => role != Ingest,
+            Need::Status => !matches!(role, Ingest | Partner),
         }
     }
 }
@@ -184,7 +191,7 @@ pub struct AlertSearch {
 /// An alert's triage status.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Triage {
-    /// `new`, `acknowledged`, `in-progress`, `true-positive`, `false-positive`, `benign`, `closed`.
+    /// `new`, `acknowledged`, `in-progress`, `true-positive`, `false-positive`, `benign`, `closed`; `suppressed` (by an exception).
     pub status: String,
     /// Why.
     pub note: String,
@@ -194,7 +201,11 @@ pub struct Triage {
     pub at: String,
 }
 
-/// The statuses an alert may have.
+/// The verdicts: each needs a reason.
+pub const VERDICTS: [&str; 3] = ["true-positive", "false-positive", "benign"];
+
+/// The statuses an analyst may give an alert (`suppressed` is an
+/// exception's, not given by hand).
 pub const STATUSES: [&str; 7] = [
     "new",
     "acknowledged",
@@ -509,7 +520,11 @@ impl Scoped {
             let status_name = status.map_or("new", |s| s.status.as_str());
             let keep = q.rule.as_ref().is_none_or(|r| *r == a.rule.id())
                 && q.severity.is_none_or(|s| a.severity >= s)
-                && q.status.as_ref().is_none_or(|s| s == status_name)
+                && match &q.status {
+                    Some(s) => s == status_name,
+                    // Silenced alerts are shown when asked for (status=suppressed).
+                    None => status_name != "suppressed",
+                }
                 && entity.as_ref().is_none_or(|want| {
                     a.actors.iter().chain(a.targets.iter()).any(|e| {
                         e.key().to_ascii_lowercase() == *want
@@ -592,6 +607,12 @@ impl Scoped {
             return Err(ApiError::bad_request(format!(
                 "unknown status (known: {})",
                 STATUSES.join(", ")
+            )));
+        }
+        if VERDICTS.contains(&status) && note.trim().chars().count() < 3 {
+            return Err(ApiError::bad_request(format!(
+                "a verdict ({}) needs a reason (note)",
+                VERDICTS.join(", ")
             )));
         }
         let c = self.db()?;
@@ -760,6 +781,9 @@ impl Scoped {
         until: Option<i64>,
     ) -> Result<Exposure, ApiError> {
         let patients = self.patients(tenant);
+        // A case's containment time closes the window, unless one is given.
+        let until =
+            until.or_else(|| crate::respond::cases::containment_of_incident(c, id).map(|t| t.0));
         let cfg = vakt_incident::scope::ScopeConfig {
             until,
             clocks: vec![vakt_incident::scope::gdpr_clock()],

@@ -224,6 +224,13 @@ impl AuditTrail {
                 sql.push_str(&format!(" AND {col} {op} ?{}", args.len()));
             }
         }
+        if let Some(m) = &q.mentions {
+            args.push(m.clone());
+            let n = args.len();
+            sql.push_str(&format!(
+                " AND (instr(object, ?{n}) > 0 OR instr(detail, ?{n}) > 0)"
+            ));
+        }
         sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit.clamp(1, 10_000)));
         let mut st = g.prepare(&sql).map_err(|e| e.to_string())?;
         let rows = st
@@ -249,6 +256,8 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// On this tenant.
     pub tenant: Option<String>,
+    /// Naming this text in the object or the detail (a case's id).
+    pub mentions: Option<String>,
     /// At most this many.
     pub limit: usize,
 }

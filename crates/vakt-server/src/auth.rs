@@ -33,16 +33,19 @@ pub enum Role {
     Ingest,
     /// Users, tokens, settings, the audit trail.
     Admin,
+    /// A partner CERT: reads the shared TAXII collections, nothing else.
+    Partner,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::CertAnalyst,
         Role::TrustAnalyst,
         Role::PrivacyOfficer,
         Role::Ingest,
         Role::Admin,
+        Role::Partner,
     ];
 
     /// The role's name.
@@ -53,6 +56,7 @@ impl Role {
             Role::PrivacyOfficer => "privacy-officer",
             Role::Ingest => "ingest",
             Role::Admin => "admin",
+            Role::Partner => "partner",
         }
     }
 
@@ -82,7 +86,7 @@ impl Role {
                 "a {} belongs to one tenant: give --tenant",
                 self.name()
             )),
-            Role::CertAnalyst | Role::Admin if !tenant.is_empty() => Err(format!(
+            Role::CertAnalyst | Role::Admin | Role::Partner if !tenant.is_empty() => Err(format!(
                 "a {} sees every tenant: give no tenant (a trust's own staff are trust-analyst)",
                 self.name()
             )),

@@ -55,6 +55,8 @@ pub struct ServeConfig {
     pub session_hours: u32,
     /// OpenID Connect sign-in, if any.
     pub oidc: Option<crate::oidc::OidcConfig>,
+    /// Cases, clocks, notifications, containment, TAXII.
+    pub respond: crate::respond::RespondConfig,
 }
 
 /// How a syslog listener takes messages.
@@ -239,6 +241,7 @@ impl Default for ServeConfig {
             watch_poll_ms: 250,
             session_hours: 8,
             oidc: None,
+            respond: crate::respond::RespondConfig::default(),
         }
     }
 }

@@ -105,6 +105,7 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
         }
     }
     crate::audit::create(&c).map_err(e)?;
+    crate::respond::create(&c).map_err(e)?;
     Ok(c)
 }
 

@@ -44,8 +44,12 @@
 //!   append-only, hash-chained audit trail; [`incidents`]: incidents
 //!   correlated per tenant.
 //!
+//! - [`respond`]: cases, templates, the notification clocks, triage
+//!   exceptions, notifications and escalation (webhooks, e-mail),
+//!   containment exports and requests, TAXII 2.1 pull and serve.
+//!
 //! Not here: reading formats (`vakt-ingest`), detection (`vakt-detect`),
-//! loading rules and context (the binary), cases and the UI (later).
+//! loading rules and context (the binary), the UI (later).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -57,6 +61,7 @@ pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod db;
+pub mod respond;
 pub mod http;
 pub mod incidents;
 pub mod intel;

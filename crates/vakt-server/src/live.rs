@@ -350,12 +350,26 @@ pub struct DetectLoop {
     pub intel: Option<crate::intel::IntelWatch>,
     /// Detectors made anew (a rules reload): each replaces the one of its name.
     pub reload: Receiver<Vec<Box<dyn Detector>>>,
+    /// Cases, notifications (new incidents are told), exceptions.
+    pub respond: Arc<crate::respond::Respond>,
+    /// The exceptions in force, as last loaded.
+    pub exceptions: LiveExceptions,
+}
+
+/// The exceptions the detect thread applies, reloaded when the API
+/// changes them (and every minute, for expiries).
+#[derive(Default)]
+pub struct LiveExceptions {
+    generation: u64,
+    loaded: Option<Instant>,
+    list: Vec<crate::respond::exceptions::Exception>,
 }
 
 impl DetectLoop {
     /// Keeps the alerts raised, with the log record they came from (`through`).
     fn settle(&mut self, raised: &mut Vec<Alert>, acked: Instant, through: u64) -> bool {
         let alerts: Vec<Alert> = raised.drain(..).filter(|a| self.allow.keeps(a)).collect();
+        let silenced = self.silenced(&alerts);
         let moved = through > self.detected.load(Relaxed);
         if alerts.is_empty() && !moved {
             return false;
@@ -367,6 +381,24 @@ impl DetectLoop {
                 0
             }
         };
+        if alerts.is_empty() {
+            return false;
+        }
+        // Alerts an exception covers are kept, marked, and join no incident.
+        for (i, x) in &silenced {
+            if let Err(e) = crate::respond::exceptions::suppress(&self.db, &alerts[*i].key.to_string(), x) {
+                tracing::error!(target: "vakt::serve", "cannot mark a silenced alert: {e}");
+            }
+        }
+        let mut alerts = alerts;
+        if !silenced.is_empty() {
+            let drop: std::collections::BTreeSet<usize> = silenced.iter().map(|(i, _)| *i).collect();
+            let mut n = 0;
+            alerts.retain(|_| {
+                n += 1;
+                !drop.contains(&(n - 1))
+            });
+        }
         if alerts.is_empty() {
             return false;
         }
@@ -402,10 +434,58 @@ impl DetectLoop {
         found && self.settle(raised, Instant::now(), through)
     }
 
+    /// The alerts (by index) an exception in force covers.
+    fn silenced(&mut self, alerts: &[Alert]) -> Vec<(usize, crate::respond::exceptions::Exception)> {
+        let generation = self
+            .respond
+            .exceptions_changed
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let ex = &mut self.exceptions;
+        if ex.generation != generation
+            || ex.loaded.is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+        {
+            match crate::respond::exceptions::active(&self.db) {
+                Ok(l) => {
+                    ex.list = l;
+                    ex.generation = generation;
+                    ex.loaded = Some(Instant::now());
+                }
+                Err(e) => tracing::error!(target: "vakt::serve", "cannot read the exceptions: {e}"),
+            }
+        }
+        if ex.list.is_empty() {
+            return Vec::new();
+        }
+        let now = crate::now();
+        alerts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                ex.list
+                    .iter()
+                    .find(|x| x.active(now) && x.covers(a))
+                    .map(|x| (i, x.clone()))
+            })
+            .collect()
+    }
+
     fn write_incidents(&mut self) {
         let incidents = self.correlator.incidents();
         if let Err(e) = crate::db::put_incidents(&mut self.db, &incidents) {
             tracing::error!(target: "vakt::serve", "cannot keep incidents: {e}");
+            return;
+        }
+        // New and escalated incidents are told (once: what was told is kept).
+        let tenant_of = |i: &vakt_incident::Incident| {
+            i.id.rsplit_once("-INC-").map_or_else(String::new, |(t, _)| t.to_owned())
+        };
+        match crate::respond::notify::incident_notices(&self.db, &incidents, tenant_of) {
+            Ok(notices) => {
+                for n in notices {
+                    self.respond.notice(&self.db, &n);
+                }
+            }
+            Err(e) => tracing::error!(target: "vakt::serve", "cannot tell of incidents: {e}"),
         }
     }
 

@@ -73,6 +73,7 @@ fn data<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ {
 /// Runs the service until SIGTERM or Ctrl-C.
 pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     std::fs::create_dir_all(&cfg.dir).map_err(data("cannot create the data folder"))?;
+    cfg.respond.check().map_err(ServeError::Data)?;
     let lock = std::fs::File::create(cfg.dir.join("serve.lock"))
         .map_err(data("cannot create the lock file"))?;
     if lock.try_lock().is_err() {
@@ -133,7 +134,22 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         hunts.clone(),
         intel_paths,
     ));
-    let audit = crate::audit::AuditTrail::open(&cfg.db_path()).map_err(ServeError::Data)?;
+    let audit = Arc::new(
+        crate::audit::AuditTrail::open(&cfg.db_path()).map_err(ServeError::Data)?,
+    );
+    let (wake_tx, wake_rx) = std::sync::mpsc::channel();
+    let respond = Arc::new(crate::respond::Respond {
+        cfg: cfg.respond.clone(),
+        db: cfg.db_path(),
+        audit: audit.clone(),
+        wake: Mutex::new(wake_tx),
+        exceptions_changed: std::sync::atomic::AtomicU64::new(1),
+        templates_dir: cfg.dir.join("templates"),
+        intel_dir: cfg.dir.join("intel"),
+        hunts: hunts.clone(),
+        store_dir: cfg.store_dir(),
+        stopping: AtomicBool::new(false),
+    });
     let detect_loop = DetectLoop {
         detectors: service.detectors,
         allow: service.allow,
@@ -150,6 +166,22 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
             hunts.clone(),
         )),
         reload: reload_rx,
+        respond: respond.clone(),
+        exceptions: crate::live::LiveExceptions::default(),
+    };
+    let respond_threads = {
+        let r = respond.clone();
+        let t = respond.clone();
+        vec![
+            std::thread::Builder::new()
+                .name("vakt-respond".into())
+                .spawn(move || crate::respond::run(r, wake_rx))
+                .map_err(data("thread"))?,
+            std::thread::Builder::new()
+                .name("vakt-taxii".into())
+                .spawn(move || crate::respond::taxii::run(t))
+                .map_err(data("thread"))?,
+        ]
     };
     let threads = vec![
         std::thread::Builder::new()
@@ -270,6 +302,7 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     let api = Arc::new(crate::api::Api {
         data: api_data,
         audit,
+        respond: respond.clone(),
         ingest: state.clone(),
         db: cfg.db_path(),
         rules: service.rules,
@@ -346,6 +379,11 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         .ok()
         .map(|s| s.quarantine.into_inner().unwrap_or_else(|p| p.into_inner()));
     for t in threads {
+        let _ = t.join();
+    }
+    respond.stopping.store(true, Relaxed);
+    respond.poke();
+    for t in respond_threads {
         let _ = t.join();
     }
     if let Some(q) = quarantine

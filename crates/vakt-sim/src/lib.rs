@@ -235,7 +235,7 @@ fn write_intel(out: &mut Output, rng: &mut Rng) -> Result<(), SimError> {
             rng.hex(12)
         )
     };
-    let shared = vakt_core::Timestamp(EPOCH - 20 * DAY).to_rfc3339();
+    let shared = vakt_core::Timestamp(EPOCH - 20 * DAY).to_stix();
     let c2 = std::net::Ipv4Addr::from(attack::C2_IP).to_string();
     let exfil = std::net::Ipv4Addr::from(attack::EXFIL_IP).to_string();
     let tunnel_base = attack::TUNNEL_DOMAIN.trim_start_matches("t.");

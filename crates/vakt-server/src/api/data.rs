@@ -353,7 +353,19 @@ pub async fn scope_run(
     };
     let until = time(&b.until, "until")?;
     let view = api.data.scoped(&who, Need::Scope)?;
-    Ok(json(blocking(move || view.run_scope(&id, until)).await?))
+    let a = api.clone();
+    Ok(json(
+        blocking(move || {
+            let e = view.run_scope(&id, until)?;
+            // The scope's size is told to whom the rules say.
+            if let (Ok((i, t)), Ok(c)) = (view.incident_and_tenant(&id), view.notice_db()) {
+                a.respond
+                    .notice(&c, &crate::respond::notify::Notice::scope(&i, &t, &e));
+            }
+            Ok(e)
+        })
+        .await?,
+    ))
 }
 
 /// The incident's last scope (worked out now if it has none).

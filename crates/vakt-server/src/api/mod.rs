@@ -13,7 +13,9 @@
 //! drift from the code.
 
 mod data;
+mod respond;
 mod service;
+mod taxii;
 
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
@@ -42,7 +44,9 @@ pub struct Api {
     /// The data, through scoped views only.
     pub data: Arc<Data>,
     /// The audit trail.
-    pub audit: AuditTrail,
+    pub audit: Arc<AuditTrail>,
+    /// Cases, notifications, sharing.
+    pub respond: Arc<crate::respond::Respond>,
     /// The ingest side (tokens, metrics, readiness).
     pub ingest: Arc<Ingest>,
     /// The database (users and sessions).
@@ -112,6 +116,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error of any status.
+    pub fn new_status(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError::new(status, message)
+    }
     fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -270,7 +278,7 @@ fn principal(api: &Api, headers: &HeaderMap) -> Option<Principal> {
 
 /// Query text for the audit trail, with any run of 11 digits (the shape of
 /// an identity number) masked: a search may name one; the trail must not.
-fn masked(q: &str) -> String {
+pub(crate) fn masked(q: &str) -> String {
     let mut out = String::with_capacity(q.len());
     let mut digits = String::new();
     let flush = |d: &mut String, out: &mut String| {
@@ -428,6 +436,17 @@ impl Modify for Security {
         service::intel_list, service::intel_add, service::hunts, service::hunt,
         service::sightings, service::users, service::user_add, service::user_disable,
         service::tokens, service::token_add, service::token_revoke, service::audit,
+        respond::cases, respond::case_open, respond::case, respond::case_update,
+        respond::case_note, respond::case_task_add, respond::case_task,
+        respond::case_observable, respond::case_link, respond::case_clock_add,
+        respond::case_clock_met, respond::case_template, respond::case_merge,
+        respond::case_split, respond::case_audit, respond::case_scope,
+        respond::case_containment, respond::case_contain, respond::case_misp,
+        respond::templates, respond::template_add, respond::exceptions,
+        respond::exception_add, respond::exception_revoke, respond::deliveries,
+        respond::delivery_retry, respond::notify_settings,
+        taxii::discovery, taxii::api_root, taxii::collections, taxii::collection_get,
+        taxii::objects_get, taxii::manifest,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
@@ -436,6 +455,8 @@ impl Modify for Security {
         (name = "alerts", description = "Alerts of every detector, and their triage"),
         (name = "incidents", description = "Incidents, their scope, report and notification list"),
         (name = "patients", description = "The audited reveal of a pseudonym"),
+        (name = "cases", description = "Cases, templates, clocks, containment, notifications"),
+        (name = "taxii", description = "TAXII 2.1: the CERT's indicators and sightings"),
         (name = "intel", description = "Indicators, retro-hunts and sightings"),
         (name = "rules", description = "Rules and detectors"),
         (name = "service", description = "Status, sign-in"),
@@ -510,6 +531,61 @@ pub fn router(api: Arc<Api>) -> Router {
             axum::routing::delete(service::token_revoke),
         )
         .route("/api/v1/audit", get(service::audit))
+        .route("/api/v1/cases", get(respond::cases).post(respond::case_open))
+        .route(
+            "/api/v1/cases/{id}",
+            get(respond::case).patch(respond::case_update),
+        )
+        .route("/api/v1/cases/{id}/notes", post(respond::case_note))
+        .route("/api/v1/cases/{id}/tasks", post(respond::case_task_add))
+        .route(
+            "/api/v1/cases/{id}/tasks/{item}",
+            axum::routing::patch(respond::case_task),
+        )
+        .route("/api/v1/cases/{id}/observables", post(respond::case_observable))
+        .route("/api/v1/cases/{id}/links", post(respond::case_link))
+        .route("/api/v1/cases/{id}/clocks", post(respond::case_clock_add))
+        .route(
+            "/api/v1/cases/{id}/clocks/{item}/met",
+            post(respond::case_clock_met),
+        )
+        .route("/api/v1/cases/{id}/template", post(respond::case_template))
+        .route("/api/v1/cases/{id}/merge", post(respond::case_merge))
+        .route("/api/v1/cases/{id}/split", post(respond::case_split))
+        .route("/api/v1/cases/{id}/audit", get(respond::case_audit))
+        .route("/api/v1/cases/{id}/scope", post(respond::case_scope))
+        .route(
+            "/api/v1/cases/{id}/containment",
+            get(respond::case_containment).post(respond::case_contain),
+        )
+        .route("/api/v1/cases/{id}/misp", get(respond::case_misp))
+        .route(
+            "/api/v1/templates",
+            get(respond::templates).post(respond::template_add),
+        )
+        .route(
+            "/api/v1/exceptions",
+            get(respond::exceptions).post(respond::exception_add),
+        )
+        .route(
+            "/api/v1/exceptions/{id}",
+            axum::routing::delete(respond::exception_revoke),
+        )
+        .route("/api/v1/deliveries", get(respond::deliveries))
+        .route("/api/v1/deliveries/{id}/retry", post(respond::delivery_retry))
+        .route("/api/v1/notify", get(respond::notify_settings))
+        .route("/taxii2/", get(taxii::discovery))
+        .route("/taxii2/api/", get(taxii::api_root))
+        .route("/taxii2/api/collections/", get(taxii::collections))
+        .route("/taxii2/api/collections/{id}/", get(taxii::collection_get))
+        .route(
+            "/taxii2/api/collections/{id}/objects/",
+            get(taxii::objects_get),
+        )
+        .route(
+            "/taxii2/api/collections/{id}/manifest/",
+            get(taxii::manifest),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .layer(axum::middleware::from_fn_with_state(api.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(16 << 20))

@@ -589,41 +589,7 @@ pub async fn sightings(
     let view = api.data.scoped(&who, Need::Read)?;
     let v = blocking(move || {
         let now = crate::now().0;
-        let recs: Vec<vakt_intel::export::Recorded> = view
-            .intel_alerts()?
-            .iter()
-            .filter_map(|a| match &*a.rule {
-                Rule::Indicator(r) => Some(vakt_intel::export::Recorded {
-                    hunted: now,
-                    kind: r.kind.clone(),
-                    value: r.value.clone(),
-                    source: r.feed.clone(),
-                    id: r.id.clone(),
-                    count: a.count,
-                    first: a.first.0,
-                    last: a.last.0,
-                    hosts: a
-                        .actors
-                        .iter()
-                        .filter(|e| matches!(e, vakt_core::Entity::Host(_)))
-                        .map(vakt_core::Entity::value)
-                        .collect(),
-                    users: a
-                        .actors
-                        .iter()
-                        .filter(|e| matches!(e, vakt_core::Entity::Account(_)))
-                        .map(vakt_core::Entity::value)
-                        .collect(),
-                    sources: vec![a.tenant.to_string()],
-                    origins: a
-                        .origins
-                        .iter()
-                        .map(|o| format!("{}: {}", o.path, o.locator))
-                        .collect(),
-                }),
-                _ => None,
-            })
-            .collect();
+        let recs = recorded_sightings(&view, Some(now))?;
         Ok(if misp {
             vakt_intel::export::misp_sightings(&recs, &view.indicators().indicators)
         } else {
@@ -632,6 +598,50 @@ pub async fn sightings(
     })
     .await?;
     Ok(json(v))
+}
+
+/// The intel alerts a view sees, as sightings; recorded at `hunted`
+/// (default: each alert's last sighting, so a sighting's `created` stays
+/// put from one read to the next).
+pub fn recorded_sightings(
+    view: &crate::access::Scoped,
+    hunted: Option<i64>,
+) -> Result<Vec<vakt_intel::export::Recorded>, ApiError> {
+    Ok(view
+        .intel_alerts()?
+        .iter()
+        .filter_map(|a| match &*a.rule {
+            Rule::Indicator(r) => Some(vakt_intel::export::Recorded {
+                hunted: hunted.unwrap_or(a.last.0),
+                kind: r.kind.clone(),
+                value: r.value.clone(),
+                source: r.feed.clone(),
+                id: r.id.clone(),
+                count: a.count,
+                first: a.first.0,
+                last: a.last.0,
+                hosts: a
+                    .actors
+                    .iter()
+                    .filter(|e| matches!(e, vakt_core::Entity::Host(_)))
+                    .map(vakt_core::Entity::value)
+                    .collect(),
+                users: a
+                    .actors
+                    .iter()
+                    .filter(|e| matches!(e, vakt_core::Entity::Account(_)))
+                    .map(vakt_core::Entity::value)
+                    .collect(),
+                sources: vec![a.tenant.to_string()],
+                origins: a
+                    .origins
+                    .iter()
+                    .map(|o| format!("{}: {}", o.path, o.locator))
+                    .collect(),
+            }),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Every user (no passwords).
@@ -888,6 +898,7 @@ pub async fn audit(
         who: p.who,
         action: p.action,
         tenant: p.tenant,
+        mentions: None,
         limit: p.limit.unwrap_or(1000),
     };
     let a = api.clone();
