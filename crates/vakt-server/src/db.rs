@@ -231,6 +231,22 @@ pub fn alerts(c: &Connection) -> rusqlite::Result<Vec<Alert>> {
     Ok(out)
 }
 
+/// Every alert kept that no exception silenced, oldest first.
+pub fn alerts_unsilenced(c: &Connection) -> rusqlite::Result<Vec<Alert>> {
+    let mut q = c.prepare(
+        "SELECT a.alert FROM alerts a LEFT JOIN alert_status s ON s.key = a.key
+         WHERE s.status IS NULL OR s.status != 'suppressed' ORDER BY a.first, a.key",
+    )?;
+    let rows = q.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        if let Ok(a) = serde_json::from_str(&r?) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
 /// Every incident kept.
 pub fn incidents(c: &Connection) -> rusqlite::Result<Vec<Incident>> {
     let mut q = c.prepare("SELECT incident FROM incidents ORDER BY first, id")?;

@@ -36,6 +36,11 @@ impl TenantIncidents {
             .add(a);
     }
 
+    /// Forgets every alert (before the alerts are taken in again).
+    pub fn clear(&mut self) {
+        self.by_tenant.clear();
+    }
+
     /// Every tenant's incidents, ids prefixed with the tenant.
     pub fn incidents(&self) -> Vec<Incident> {
         let mut out = Vec::new();

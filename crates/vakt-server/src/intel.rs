@@ -37,6 +37,11 @@ pub struct IntelWatch {
     pub retro: Receiver<Vec<Alert>>,
     /// The retro-hunts asked for through the API, and how they went.
     pub hunts: Arc<Mutex<Hunts>>,
+    /// How long a retro-hunt waits before it reads the store: events that
+    /// passed the detectors just before the new indicators were loaded
+    /// are committed by then (two checkpoints), so none falls between the
+    /// live match and the hunt.
+    pub settle: Duration,
 }
 
 /// How a retro-hunt stands.
@@ -203,7 +208,14 @@ impl IntelWatch {
             retro_tx,
             retro,
             hunts,
+            settle: Duration::ZERO,
         }
+    }
+
+    /// Retro-hunts wait this long before reading the store (see `settle`).
+    pub fn settling(mut self, settle: Duration) -> IntelWatch {
+        self.settle = settle;
+        self
     }
 
     /// The indicators of the start and the folder, for matching.
@@ -252,9 +264,11 @@ impl IntelWatch {
         );
         let hunts = self.hunts.clone();
         let ids = hunts.lock().unwrap_or_else(|p| p.into_inner()).start();
+        let settle = self.settle;
         let _ = std::thread::Builder::new()
             .name("vakt-retro".into())
             .spawn(move || {
+                std::thread::sleep(settle);
                 let started = Instant::now();
                 match retro_hunt(&store, ind) {
                     Ok(alerts) => {

@@ -363,6 +363,8 @@ pub struct LiveExceptions {
     generation: u64,
     loaded: Option<Instant>,
     list: Vec<crate::respond::exceptions::Exception>,
+    /// The incidents were made again and are not written yet.
+    stale: bool,
 }
 
 impl DetectLoop {
@@ -434,25 +436,57 @@ impl DetectLoop {
         found && self.settle(raised, Instant::now(), through)
     }
 
-    /// The alerts (by index) an exception in force covers.
-    fn silenced(&mut self, alerts: &[Alert]) -> Vec<(usize, crate::respond::exceptions::Exception)> {
+    /// Reloads the exceptions when the API changed them (and every
+    /// minute, for expiries). When they changed, the incidents are made
+    /// again from the stored alerts no exception silences (a silenced
+    /// alert leaves the incidents it had joined; a revoked exception's
+    /// alerts join again). Returns whether the incidents changed.
+    fn refresh_exceptions(&mut self) -> bool {
         let generation = self
             .respond
             .exceptions_changed
             .load(std::sync::atomic::Ordering::Relaxed);
         let ex = &mut self.exceptions;
-        if ex.generation != generation
-            || ex.loaded.is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+        let changed = ex.generation != 0 && ex.generation != generation;
+        if ex.generation == generation
+            && ex.loaded.is_some_and(|t| t.elapsed() < Duration::from_secs(60))
         {
-            match crate::respond::exceptions::active(&self.db) {
-                Ok(l) => {
-                    ex.list = l;
-                    ex.generation = generation;
-                    ex.loaded = Some(Instant::now());
-                }
-                Err(e) => tracing::error!(target: "vakt::serve", "cannot read the exceptions: {e}"),
+            return false;
+        }
+        match crate::respond::exceptions::active(&self.db) {
+            Ok(l) => {
+                ex.list = l;
+                ex.generation = generation;
+                ex.loaded = Some(Instant::now());
+            }
+            Err(e) => {
+                tracing::error!(target: "vakt::serve", "cannot read the exceptions: {e}");
+                return false;
             }
         }
+        if !changed {
+            return false;
+        }
+        match crate::db::alerts_unsilenced(&self.db) {
+            Ok(alerts) => {
+                self.correlator.clear();
+                for a in alerts {
+                    self.correlator.add(a);
+                }
+                self.exceptions.stale = true;
+                true
+            }
+            Err(e) => {
+                tracing::error!(target: "vakt::serve", "cannot read the alerts: {e}");
+                false
+            }
+        }
+    }
+
+    /// The alerts (by index) an exception in force covers.
+    fn silenced(&mut self, alerts: &[Alert]) -> Vec<(usize, crate::respond::exceptions::Exception)> {
+        self.refresh_exceptions();
+        let ex = &self.exceptions;
         if ex.list.is_empty() {
             return Vec::new();
         }
@@ -546,6 +580,8 @@ impl DetectLoop {
                 tracing::info!(target: "vakt::serve", "rules reloaded: the live detectors run the new set");
             }
             incidents_due |= self.watch_intel(&mut raised, last_seq);
+            self.refresh_exceptions();
+            incidents_due |= std::mem::take(&mut self.exceptions.stale);
             if incidents_due && written.elapsed() >= Duration::from_secs(1) {
                 self.write_incidents();
                 incidents_due = false;

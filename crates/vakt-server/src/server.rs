@@ -96,7 +96,7 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     // Incidents go on from the alerts kept before the stop.
     let mut correlator =
         crate::incidents::TenantIncidents::new(service.assets, CorrelationConfig::default());
-    for a in crate::db::alerts(&alerts_db).map_err(data("database"))? {
+    for a in crate::db::alerts_unsilenced(&alerts_db).map_err(data("database"))? {
         correlator.add(a);
     }
     // Short queues behind the log: a batch waits behind a few others at
@@ -158,13 +158,16 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         step: cfg.stream_step_secs().saturating_mul(1_000_000_000),
         metrics: metrics.clone(),
         detected,
-        intel: Some(crate::intel::IntelWatch::new(
-            cfg.dir.join("intel"),
-            service.intel,
-            service.warninglists,
-            cfg.store_dir(),
-            hunts.clone(),
-        )),
+        intel: Some(
+            crate::intel::IntelWatch::new(
+                cfg.dir.join("intel"),
+                service.intel,
+                service.warninglists,
+                cfg.store_dir(),
+                hunts.clone(),
+            )
+            .settling(cfg.checkpoint_every() * 2 + Duration::from_millis(500)),
+        ),
         reload: reload_rx,
         respond: respond.clone(),
         exceptions: crate::live::LiveExceptions::default(),

@@ -1,6 +1,7 @@
 """MISP's own Python library (pymisp) loading a MISP event vakt exported.
 
 Usage: misp_load.py FILE
+       misp_load.py --sightings FILE
 FILE holds one event in MISP's JSON form, {"Event": {...}}. Loads it with
 MISPEvent().load_file and prints what pymisp understood:
 {"info", "date" (YYYY-MM-DD), "threat_level_id", "analysis", "distribution"
@@ -10,11 +11,32 @@ pymisp requires the event's info and each attribute's type (one of MISP's
 types) and value; where a category does not allow the type it silently puts
 the type's default category instead, so this script fails on that too. Any
 failure exits 1 with the error on stderr.
+
+With --sightings, FILE holds a list of MISP sightings (the /sightings/add
+form); each is loaded with MISPSighting.from_dict and printed back as
+{"count", "sightings": [{"value", "type", "source", "timestamp"}]}.
 """
 import json
 import sys
 
 from pymisp import MISPEvent
+
+if sys.argv[1] == "--sightings":
+    from pymisp import MISPSighting
+    try:
+        with open(sys.argv[2], encoding="utf-8") as f:
+            raw = json.load(f)
+        out = []
+        for d in raw:
+            s = MISPSighting()
+            s.from_dict(**d)
+            out.append({"value": s.value, "type": s.type, "source": s.source,
+                        "timestamp": str(getattr(s, "timestamp", ""))})
+        print(json.dumps({"count": len(out), "sightings": out}))
+    except Exception as e:
+        print("%s: %s" % (type(e).__name__, e), file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)
 
 fn = sys.argv[1]
 try:
