@@ -388,13 +388,16 @@ impl DetectLoop {
         }
         // Alerts an exception covers are kept, marked, and join no incident.
         for (i, x) in &silenced {
-            if let Err(e) = crate::respond::exceptions::suppress(&self.db, &alerts[*i].key.to_string(), x) {
+            if let Err(e) =
+                crate::respond::exceptions::suppress(&self.db, &alerts[*i].key.to_string(), x)
+            {
                 tracing::error!(target: "vakt::serve", "cannot mark a silenced alert: {e}");
             }
         }
         let mut alerts = alerts;
         if !silenced.is_empty() {
-            let drop: std::collections::BTreeSet<usize> = silenced.iter().map(|(i, _)| *i).collect();
+            let drop: std::collections::BTreeSet<usize> =
+                silenced.iter().map(|(i, _)| *i).collect();
             let mut n = 0;
             alerts.retain(|_| {
                 n += 1;
@@ -449,7 +452,9 @@ impl DetectLoop {
         let ex = &mut self.exceptions;
         let changed = ex.generation != 0 && ex.generation != generation;
         if ex.generation == generation
-            && ex.loaded.is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+            && ex
+                .loaded
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
         {
             return false;
         }
@@ -484,7 +489,10 @@ impl DetectLoop {
     }
 
     /// The alerts (by index) an exception in force covers.
-    fn silenced(&mut self, alerts: &[Alert]) -> Vec<(usize, crate::respond::exceptions::Exception)> {
+    fn silenced(
+        &mut self,
+        alerts: &[Alert],
+    ) -> Vec<(usize, crate::respond::exceptions::Exception)> {
         self.refresh_exceptions();
         let ex = &self.exceptions;
         if ex.list.is_empty() {
@@ -511,7 +519,8 @@ impl DetectLoop {
         }
         // New and escalated incidents are told (once: what was told is kept).
         let tenant_of = |i: &vakt_incident::Incident| {
-            i.id.rsplit_once("-INC-").map_or_else(String::new, |(t, _)| t.to_owned())
+            i.id.rsplit_once("-INC-")
+                .map_or_else(String::new, |(t, _)| t.to_owned())
         };
         match crate::respond::notify::incident_notices(&self.db, &incidents, tenant_of) {
             Ok(notices) => {

@@ -134,9 +134,7 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         hunts.clone(),
         intel_paths,
     ));
-    let audit = Arc::new(
-        crate::audit::AuditTrail::open(&cfg.db_path()).map_err(ServeError::Data)?,
-    );
+    let audit = Arc::new(crate::audit::AuditTrail::open(&cfg.db_path()).map_err(ServeError::Data)?);
     let (wake_tx, wake_rx) = std::sync::mpsc::channel();
     let respond = Arc::new(crate::respond::Respond {
         cfg: cfg.respond.clone(),

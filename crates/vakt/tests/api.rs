@@ -38,6 +38,8 @@ struct Side {
     incident_ids: Vec<String>,
     event_ids: Vec<String>,
     pseudonyms: Vec<String>,
+    case_ids: Vec<String>,
+    exception_ids: Vec<String>,
 }
 
 impl Side {
@@ -48,6 +50,8 @@ impl Side {
         m.extend(self.incident_ids.iter().cloned());
         m.extend(self.event_ids.iter().cloned());
         m.extend(self.pseudonyms.iter().cloned());
+        m.extend(self.case_ids.iter().map(|c| format!("\"{c}\"")));
+        m.extend(self.exception_ids.iter().map(|c| format!("\"{c}\"")));
         m
     }
 }
@@ -187,6 +191,7 @@ fn world() -> World {
         ("trust-analyst@ous", "trust-analyst", OWN),
         ("trust-analyst@ahus", "trust-analyst", OTHER),
         ("privacy-officer", "privacy-officer", ""),
+        ("partner", "partner", ""),
     ] {
         let t = make_token(&w, role, tenant);
         let bound = match tenant {
@@ -276,6 +281,27 @@ fn world() -> World {
                 std::thread::sleep(Duration::from_secs(2));
             }
         }
+        // A case of the incident, and an exception (covering nothing).
+        let (code, c) = call(
+            &w,
+            "cert-analyst",
+            "POST",
+            "/api/v1/cases",
+            &serde_json::json!({"incident": top, "template": "health-data-breach"}).to_string(),
+        );
+        assert_eq!(code, 201, "{c}");
+        side.case_ids
+            .push(json(&c)["id"].as_str().unwrap().to_owned());
+        let (code, x) = call(
+            &w,
+            "cert-analyst",
+            "POST",
+            "/api/v1/exceptions",
+            &exception_body(t),
+        );
+        assert_eq!(code, 201, "{x}");
+        side.exception_ids
+            .push(json(&x)["id"].as_str().unwrap().to_owned());
         assert!(
             !side.alert_keys.is_empty()
                 && !side.event_ids.is_empty()
@@ -285,6 +311,20 @@ fn world() -> World {
         w.sides.insert(if t == OWN { OWN } else { OTHER }, side);
     }
     w
+}
+
+/// An exception of a tenant that covers nothing (a detector that does not exist).
+fn exception_body(tenant: &str) -> String {
+    let in_30_days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 30 * 86_400;
+    serde_json::json!({
+        "tenant": tenant, "detector": "matrix-none", "reason": "matrix test exception",
+        "expires": vakt_core::Timestamp(in_30_days * 1_000_000_000).to_rfc3339(),
+    })
+    .to_string()
 }
 
 /// The privacy officer of ous signs in with a password: a session principal.
@@ -319,6 +359,13 @@ fn cell_request(op: &serde_json::Value, path: &str, method: &str, side: &Side) -
             ("id", p) if p.starts_with("/api/v1/incidents/") => side.incident_ids[0].clone(),
             ("id", p) if p.starts_with("/api/v1/intel/hunts/") => "1".into(),
             ("id", p) if p.starts_with("/api/v1/tokens/") => "tok-000000000000".into(),
+            ("id", p) if p.starts_with("/api/v1/cases/") => side.case_ids[0].clone(),
+            ("id", p) if p.starts_with("/api/v1/exceptions/") => side.exception_ids[0].clone(),
+            ("id", p) if p.starts_with("/api/v1/deliveries/") => "1".into(),
+            // The sightings collection (each reader sees its tenants' sightings).
+            ("id", p) if p.starts_with("/taxii2/") => "9c2d4e6f-8a1b-4c3d-9e5f-7a6b5c4d3e2f".into(),
+            ("item", p) if p.contains("/tasks/") => "1".into(),
+            ("item", p) if p.contains("/clocks/") => "gdpr-33".into(),
             ("key", _) => side.alert_keys[0].clone(),
             ("pseudonym", _) => side.pseudonyms[0].clone(),
             ("name", _) => "nobody-in-particular".into(),
@@ -359,6 +406,40 @@ fn cell_request(op: &serde_json::Value, path: &str, method: &str, side: &Side) -
             })
             .to_string(),
             ("post", "/api/v1/intel") => "203.0.113.199\n".into(),
+            ("post", "/api/v1/cases") => {
+                serde_json::json!({"incident": side.incident_ids[0]}).to_string()
+            }
+            ("patch", "/api/v1/cases/{id}") => r#"{"tags":["matrix"]}"#.into(),
+            ("post", "/api/v1/cases/{id}/notes") => r#"{"text":"matrix"}"#.into(),
+            ("post", "/api/v1/cases/{id}/tasks") => r#"{"title":"matrix"}"#.into(),
+            ("patch", "/api/v1/cases/{id}/tasks/{item}") => r#"{"owner":"matrix"}"#.into(),
+            ("post", "/api/v1/cases/{id}/observables") => {
+                r#"{"kind":"ip","value":"203.0.113.250","ioc":true}"#.into()
+            }
+            ("post", "/api/v1/cases/{id}/links") => {
+                serde_json::json!({"incidents": [side.incident_ids[0]]}).to_string()
+            }
+            ("post", "/api/v1/cases/{id}/clocks") => {
+                r#"{"id":"matrix","name":"matrix","hours":1}"#.into()
+            }
+            ("post", "/api/v1/cases/{id}/clocks/{item}/met") => "{}".into(),
+            ("post", "/api/v1/cases/{id}/template") => {
+                r#"{"template":"health-data-breach"}"#.into()
+            }
+            ("post", "/api/v1/cases/{id}/merge") => {
+                serde_json::json!({"from": [side.case_ids[0]]}).to_string()
+            }
+            ("post", "/api/v1/cases/{id}/split") => {
+                r#"{"title":"matrix","incidents":["none"]}"#.into()
+            }
+            ("post", "/api/v1/cases/{id}/containment") => {
+                r#"{"action":"block","target":"203.0.113.250"}"#.into()
+            }
+            ("post", "/api/v1/templates") => serde_json::json!({
+                "name": format!("matrix-{}", side.tenant), "tasks": [{"title": "matrix"}]
+            })
+            .to_string(),
+            ("post", "/api/v1/exceptions") => exception_body(&side.tenant),
             _ => panic!("the matrix has no body for {method} {path}: add one"),
         }
     };
@@ -400,6 +481,17 @@ fn every_endpoint_every_role_own_and_other_tenant_then_privacy_and_audit() {
                     unaudited += 1;
                 }
                 assert!(code < 500, "{who} {method} {p}: {code} {answer}");
+                // A partner CERT reads the TAXII collections and nothing else.
+                if *who == "partner"
+                    && !path.starts_with("/taxii2/")
+                    && !path.starts_with("/api/v1/auth/")
+                    && path != "/api/v1/openapi.json"
+                {
+                    assert!(
+                        matches!(code, 403 | 404),
+                        "partner {method} {p}: {code} {answer}"
+                    );
+                }
                 let is_reveal = path.ends_with("/reveal") && code == 200;
                 if !is_reveal {
                     answers.push(answer.clone());

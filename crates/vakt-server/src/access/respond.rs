@@ -87,7 +87,10 @@ fn observables_of(alerts: &[Alert]) -> Vec<(String, String)> {
             }
         }
         if let Rule::Indicator(r) = &*a.rule
-            && matches!(r.kind.as_str(), "ip" | "domain" | "url" | "md5" | "sha1" | "sha256")
+            && matches!(
+                r.kind.as_str(),
+                "ip" | "domain" | "url" | "md5" | "sha1" | "sha256"
+            )
         {
             add(&r.kind, r.value.clone());
         }
@@ -120,9 +123,15 @@ impl Scoped {
         let tenant = self.tenant(tenant)?;
         let c = self.db()?;
         let now = crate::now();
-        cases::list(&c, self.sees_fn(), tenant.as_deref(), status, limit.clamp(1, 1000))
-            .map(|v| v.into_iter().map(|k| k.with_states(now)).collect())
-            .map_err(case_err)
+        cases::list(
+            &c,
+            self.sees_fn(),
+            tenant.as_deref(),
+            status,
+            limit.clamp(1, 1000),
+        )
+        .map(|v| v.into_iter().map(|k| k.with_states(now)).collect())
+        .map_err(case_err)
     }
 
     /// One case, its clocks' states as of now.
@@ -150,7 +159,12 @@ impl Scoped {
             tlp: cases::tlp(o.tlp.as_deref().unwrap_or("amber")).map_err(case_err)?,
             pap: cases::pap(o.pap.as_deref().unwrap_or("amber")).map_err(case_err)?,
             assignee: o.assignee.filter(|a| !a.trim().is_empty()),
-            tags: o.tags.into_iter().filter(|t| !t.trim().is_empty()).take(50).collect(),
+            tags: o
+                .tags
+                .into_iter()
+                .filter(|t| !t.trim().is_empty())
+                .take(50)
+                .collect(),
             fields: o.fields,
             description: o.description.unwrap_or_default(),
             severity: Severity::Medium,
@@ -215,7 +229,9 @@ impl Scoped {
         for k in &alerts {
             let a = self.alert_row(&c, k)?;
             if *a.tenant != *case.tenant {
-                return Err(ApiError::bad_request(format!("alert {k} is another tenant's")));
+                return Err(ApiError::bad_request(format!(
+                    "alert {k} is another tenant's"
+                )));
             }
         }
         for i in &incidents {
@@ -263,7 +279,11 @@ impl Scoped {
     /// Scopes every incident of a case up to its containment (when it has one).
     pub fn case_scope(&self, id: &str) -> Result<Vec<Exposure>, ApiError> {
         let case = self.case(id)?;
-        let until = case.contained_at.as_deref().and_then(crate::respond::ts).map(|t| t.0);
+        let until = case
+            .contained_at
+            .as_deref()
+            .and_then(crate::respond::ts)
+            .map(|t| t.0);
         let mut out = Vec::new();
         for i in &case.incidents {
             out.push(self.run_scope(i, until)?);
@@ -312,7 +332,11 @@ impl Scoped {
     }
 
     /// Deliveries of the tenants seen (CERT-wide ones to CERT-wide principals).
-    pub fn deliveries(&self, status: Option<&str>, limit: usize) -> Result<Vec<Delivery>, ApiError> {
+    pub fn deliveries(
+        &self,
+        status: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, ApiError> {
         let c = self.db()?;
         let all = self.who.tenant.is_none();
         notify::deliveries(

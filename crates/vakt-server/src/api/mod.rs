@@ -531,7 +531,10 @@ pub fn router(api: Arc<Api>) -> Router {
             axum::routing::delete(service::token_revoke),
         )
         .route("/api/v1/audit", get(service::audit))
-        .route("/api/v1/cases", get(respond::cases).post(respond::case_open))
+        .route(
+            "/api/v1/cases",
+            get(respond::cases).post(respond::case_open),
+        )
         .route(
             "/api/v1/cases/{id}",
             get(respond::case).patch(respond::case_update),
@@ -542,7 +545,10 @@ pub fn router(api: Arc<Api>) -> Router {
             "/api/v1/cases/{id}/tasks/{item}",
             axum::routing::patch(respond::case_task),
         )
-        .route("/api/v1/cases/{id}/observables", post(respond::case_observable))
+        .route(
+            "/api/v1/cases/{id}/observables",
+            post(respond::case_observable),
+        )
         .route("/api/v1/cases/{id}/links", post(respond::case_link))
         .route("/api/v1/cases/{id}/clocks", post(respond::case_clock_add))
         .route(
@@ -572,7 +578,10 @@ pub fn router(api: Arc<Api>) -> Router {
             axum::routing::delete(respond::exception_revoke),
         )
         .route("/api/v1/deliveries", get(respond::deliveries))
-        .route("/api/v1/deliveries/{id}/retry", post(respond::delivery_retry))
+        .route(
+            "/api/v1/deliveries/{id}/retry",
+            post(respond::delivery_retry),
+        )
         .route("/api/v1/notify", get(respond::notify_settings))
         .route("/taxii2/", get(taxii::discovery))
         .route("/taxii2/api/", get(taxii::api_root))

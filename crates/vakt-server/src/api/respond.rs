@@ -23,7 +23,12 @@ use crate::respond::notify::{Delivery, Notice};
 use crate::respond::templates::Template;
 
 /// The answer to a change: the body, and the audit note naming the case.
-fn changed(status: StatusCode, body: impl serde::Serialize, tenant: &str, what: String) -> Response {
+fn changed(
+    status: StatusCode,
+    body: impl serde::Serialize,
+    tenant: &str,
+    what: String,
+) -> Response {
     let mut r = (status, json(body)).into_response();
     r.extensions_mut().insert(AuditNote {
         action: "change",
@@ -107,7 +112,15 @@ pub async fn case_open(
             None => None,
         };
         let case = view.case_open(body, template)?;
-        let what = format!("case {} opened: {}", case.id, case.history.iter().map(|h| h.what.as_str()).collect::<Vec<_>>().join("; "));
+        let what = format!(
+            "case {} opened: {}",
+            case.id,
+            case.history
+                .iter()
+                .map(|h| h.what.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
         notice(&a, &view, &Notice::case(&case, "opened"));
         let tenant = case.tenant.clone();
         Ok(changed(StatusCode::CREATED, case, &tenant, what))
@@ -211,7 +224,11 @@ fn apply_update(k: &mut Case, u: CaseUpdate) -> Result<String, CaseError> {
         said.push(format!("PAP {}", k.pap));
     }
     if let Some(t) = u.tags {
-        k.tags = t.into_iter().filter(|t| !t.trim().is_empty()).take(50).collect();
+        k.tags = t
+            .into_iter()
+            .filter(|t| !t.trim().is_empty())
+            .take(50)
+            .collect();
         said.push(format!("tags {}", k.tags.join(", ")));
     }
     if let Some(f) = u.fields {
@@ -272,7 +289,12 @@ pub async fn case_update(
             notice(&a, &view, &Notice::case(&case, &what));
         }
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::OK, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::OK,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -308,7 +330,12 @@ pub async fn case_note(
     blocking(move || {
         let (case, what) = view.case_change(&id, |k| cases::add_note(k, &by, &body.text))?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::CREATED, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::CREATED,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -354,7 +381,12 @@ pub async fn case_task_add(
             cases::add_task(k, &b.title, &b.description, b.owner, b.due.as_deref())
         })?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::CREATED, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::CREATED,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -398,11 +430,17 @@ pub async fn case_task(
     Path((id, item)): Path<(String, String)>,
     J(b): J<TaskUpdate>,
 ) -> Result<Response, ApiError> {
-    let item: u32 = item.parse().map_err(|_| ApiError::not_found("no such task"))?;
     let view = api.data.scoped(&who, Need::Respond)?;
+    let item: u32 = item
+        .parse()
+        .map_err(|_| ApiError::not_found("no such task"))?;
     let by = who.who.clone();
     blocking(move || {
-        let at = b.at.as_deref().map(cases::parse_time).transpose().map_err(crate::access::respond::case_err)?;
+        let at =
+            b.at.as_deref()
+                .map(cases::parse_time)
+                .transpose()
+                .map_err(crate::access::respond::case_err)?;
         let (case, what) = view.case_change(&id, |k| {
             cases::change_task(
                 k,
@@ -418,7 +456,12 @@ pub async fn case_task(
             )
         })?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::OK, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::OK,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -467,7 +510,12 @@ pub async fn case_observable(
             cases::add_observable(k, &by, &b.kind, &b.value, b.tlp.as_deref(), b.ioc, &b.note)
         })?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::CREATED, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::CREATED,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -506,7 +554,12 @@ pub async fn case_link(
     blocking(move || {
         let (case, what) = view.case_link(&id, b.alerts, b.incidents)?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::OK, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::OK,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -565,7 +618,10 @@ pub async fn case_clock_add(
         t.check().map_err(ApiError::bad_request)?;
         let (case, what) = view.case_change(&id, |k| {
             if k.clocks.iter().any(|c| c.id == spec.id) {
-                return Err(CaseError::Conflict(format!("a clock `{}` is there", spec.id)));
+                return Err(CaseError::Conflict(format!(
+                    "a clock `{}` is there",
+                    spec.id
+                )));
             }
             let aware = cases::parse_time(&k.awareness)?;
             let clock = cases::make_clock(&spec, aware)?;
@@ -574,7 +630,12 @@ pub async fn case_clock_add(
             Ok(what)
         })?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::CREATED, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::CREATED,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -612,7 +673,12 @@ pub async fn case_clock_met(
         let (case, what) =
             view.case_change(&id, |k| cases::meet_clock(k, &item, &by, b.at.as_deref()))?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::OK, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::OK,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -653,7 +719,12 @@ pub async fn case_template(
             .ok_or_else(|| ApiError::not_found(format!("no template `{}`", b.template)))?;
         let (case, what) = view.case_change(&id, |k| k.apply(&t, &by))?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::OK, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::OK,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -684,14 +755,19 @@ pub async fn case_merge(
     Path(id): Path<String>,
     J(b): J<MergeBody>,
 ) -> Result<Response, ApiError> {
+    let view = api.data.scoped(&who, Need::Respond)?;
     if b.from.is_empty() || b.from.len() > 100 {
         return Err(ApiError::bad_request("name 1 to 100 cases to merge"));
     }
-    let view = api.data.scoped(&who, Need::Respond)?;
     blocking(move || {
         let (case, what) = view.case_merge(&id, &b.from)?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::OK, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::OK,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -748,7 +824,12 @@ pub async fn case_split(
             },
         )?;
         let tenant = new.tenant.clone();
-        Ok(changed(StatusCode::CREATED, new, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::CREATED,
+            new,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -788,7 +869,10 @@ pub async fn case_audit(
                                     !t[i + m.len()..].starts_with(|c: char| c.is_ascii_digit())
                                 })
                             };
-                            named(&r.act.object) || named(&r.act.detail)
+                            // Only acts on this tenant (or CERT-wide ones): another
+                            // tenant's staff asking for it is theirs to see, not this one's.
+                            (r.act.tenant == case.tenant || r.act.tenant.is_empty())
+                                && (named(&r.act.object) || named(&r.act.detail))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -869,7 +953,10 @@ pub async fn case_containment(
                         "zeek" => format!("vakt-{}.intel", case.id.to_ascii_lowercase()),
                         f if f.starts_with("suricata-") => format!(
                             "{}.lst",
-                            crate::respond::contain::dataset(&case, f.trim_start_matches("suricata-"))
+                            crate::respond::contain::dataset(
+                                &case,
+                                f.trim_start_matches("suricata-")
+                            )
                         ),
                         f => format!("vakt-{}-{f}.txt", case.id.to_ascii_lowercase()),
                     }
@@ -914,6 +1001,7 @@ pub async fn case_contain(
     Path(id): Path<String>,
     J(b): J<RequestBody>,
 ) -> Result<Response, ApiError> {
+    let view = api.data.scoped(&who, Need::Respond)?;
     let kinds: &[&str] = match b.action.as_str() {
         "disable-account" => &["account"],
         "isolate-host" => &["host", "ip"],
@@ -930,7 +1018,6 @@ pub async fn case_contain(
             "no containment channel is set (respond.containment_channels)",
         ));
     }
-    let view = api.data.scoped(&who, Need::Respond)?;
     let a = api.clone();
     let by = who.who.clone();
     blocking(move || {
@@ -967,7 +1054,12 @@ pub async fn case_contain(
             ))
         })?;
         let tenant = case.tenant.clone();
-        Ok(changed(StatusCode::ACCEPTED, case, &tenant, format!("case {id}: {what}")))
+        Ok(changed(
+            StatusCode::ACCEPTED,
+            case,
+            &tenant,
+            format!("case {id}: {what}"),
+        ))
     })
     .await
 }
@@ -1044,7 +1136,12 @@ pub async fn template_add(
     t.builtin = false;
     blocking(move || {
         view.template_add(&t)?;
-        let what = format!("template `{}` saved: {} tasks, {} clocks", t.name, t.tasks.len(), t.clocks.len());
+        let what = format!(
+            "template `{}` saved: {} tasks, {} clocks",
+            t.name,
+            t.tasks.len(),
+            t.clocks.len()
+        );
         Ok(changed(StatusCode::CREATED, t, "", what))
     })
     .await
@@ -1084,8 +1181,13 @@ pub async fn exception_add(
     let a = api.clone();
     blocking(move || {
         let x = view.exception_add(n)?;
-        a.respond.exceptions_changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let what = format!("exception {} made: {} (silenced {} stored alerts)", x.id, x.reason, x.applied);
+        a.respond
+            .exceptions_changed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let what = format!(
+            "exception {} made: {} (silenced {} stored alerts)",
+            x.id, x.reason, x.applied
+        );
         let tenant = x.tenant.clone();
         Ok(changed(StatusCode::CREATED, x, &tenant, what))
     })
@@ -1111,9 +1213,16 @@ pub async fn exception_revoke(
     let a = api.clone();
     blocking(move || {
         let (x, back) = view.exception_revoke(&id)?;
-        a.respond.exceptions_changed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        a.respond
+            .exceptions_changed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tenant = x.tenant.clone();
-        Ok(changed(StatusCode::OK, x, &tenant, format!("exception {id} revoked: {back} alerts back to triage")))
+        Ok(changed(
+            StatusCode::OK,
+            x,
+            &tenant,
+            format!("exception {id} revoked: {back} alerts back to triage"),
+        ))
     })
     .await
 }
@@ -1170,14 +1279,21 @@ pub async fn delivery_retry(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: i64 = id.parse().map_err(|_| ApiError::not_found("no such delivery"))?;
     let view = api.data.scoped(&who, Need::Respond)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found("no such delivery"))?;
     let a = api.clone();
     blocking(move || {
         let d = view.delivery_retry(id)?;
         a.respond.poke();
         let tenant = d.tenant.clone();
-        Ok(changed(StatusCode::OK, d, &tenant, format!("delivery {id} retried")))
+        Ok(changed(
+            StatusCode::OK,
+            d,
+            &tenant,
+            format!("delivery {id} retried"),
+        ))
     })
     .await
 }

@@ -141,12 +141,11 @@ fn objects(view: &Scoped, id: &str) -> Result<Vec<(String, serde_json::Value)>, 
         INDICATORS => {
             out.push(vakt_intel::export::identity_object());
             let mut seen = std::collections::BTreeSet::new();
-            for i in view
-                .indicators()
-                .indicators
-                .iter()
-                .filter(|i| i.tlp.as_deref().is_none_or(|t| !t.eq_ignore_ascii_case("red")))
-            {
+            for i in view.indicators().indicators.iter().filter(|i| {
+                i.tlp
+                    .as_deref()
+                    .is_none_or(|t| !t.eq_ignore_ascii_case("red"))
+            }) {
                 let o = vakt_intel::export::indicator_object(i, 0);
                 if seen.insert(o["id"].as_str().unwrap_or("").to_owned()) {
                     out.push(o);
@@ -199,15 +198,21 @@ fn objects(view: &Scoped, id: &str) -> Result<Vec<(String, serde_json::Value)>, 
         .into_iter()
         .map(|o| (o["created"].as_str().unwrap_or("").to_owned(), o))
         .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1["id"].as_str().cmp(&b.1["id"].as_str())));
+    v.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1["id"].as_str().cmp(&b.1["id"].as_str()))
+    });
     Ok(v)
 }
+
+/// Objects of a collection with when each was added.
+type Dated = Vec<(String, serde_json::Value)>;
 
 /// A page of a collection: (items, more, next), after the filters.
 fn page(
     all: Vec<(String, serde_json::Value)>,
     p: &ObjectParams,
-) -> Result<(Vec<(String, serde_json::Value)>, bool, Option<String>), ApiError> {
+) -> Result<(Dated, bool, Option<String>), ApiError> {
     let after = match p.added_after.as_deref().filter(|s| !s.is_empty()) {
         Some(a) => Some(
             crate::respond::ts(a)

@@ -392,7 +392,11 @@ impl Case {
         for task in &t.tasks {
             let id = Case::next_id(&self.tasks, |t| t.id);
             let due = match (&task.clock, task.due_hours) {
-                (Some(c), _) => self.clocks.iter().find(|k| &k.id == c).map(|k| k.due.clone()),
+                (Some(c), _) => self
+                    .clocks
+                    .iter()
+                    .find(|k| &k.id == c)
+                    .map(|k| k.due.clone()),
                 (None, Some(h)) => Some(Timestamp(awareness.0 + (h * 3.6e12) as i64).to_rfc3339()),
                 _ => None,
             };
@@ -493,11 +497,9 @@ pub fn create(
     by: &str,
 ) -> Result<Case, CaseError> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let seq: i64 = tx.query_row(
-        "SELECT coalesce(max(seq), 0) + 1 FROM cases",
-        [],
-        |r| r.get(0),
-    )?;
+    let seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) + 1 FROM cases", [], |r| {
+        r.get(0)
+    })?;
     let at = now_text();
     let mut case = Case {
         id: format!("CASE-{seq:04}"),
@@ -534,13 +536,20 @@ pub fn create(
         let Ok(value) = normalise(&kind, &value) else {
             continue;
         };
-        if case.observables.iter().any(|o| o.kind == kind && o.value == value) {
+        if case
+            .observables
+            .iter()
+            .any(|o| o.kind == kind && o.value == value)
+        {
             continue;
         }
         let id = Case::next_id(&case.observables, |o| o.id);
         case.observables.push(Observable {
             id,
-            ioc: matches!(kind.as_str(), "ip" | "domain" | "url" | "md5" | "sha1" | "sha256"),
+            ioc: matches!(
+                kind.as_str(),
+                "ip" | "domain" | "url" | "md5" | "sha1" | "sha256"
+            ),
             kind,
             value,
             tlp: case.tlp.clone(),
@@ -688,7 +697,10 @@ pub fn set_status(
         case.status,
         reason.map(|r| format!(" ({r})")).unwrap_or_default(),
         if to == "contained" || (next >= 2 && from < 2) {
-            format!(", contained at {}", case.contained_at.as_deref().unwrap_or(""))
+            format!(
+                ", contained at {}",
+                case.contained_at.as_deref().unwrap_or("")
+            )
         } else {
             String::new()
         }
@@ -814,7 +826,9 @@ pub fn meet_clock(
         return Err(CaseError::Missing);
     };
     if k.met_at.is_some() {
-        return Err(CaseError::Conflict(format!("the clock {clock} is met already")));
+        return Err(CaseError::Conflict(format!(
+            "the clock {clock} is met already"
+        )));
     }
     let at = match at {
         Some(a) => parse_time(a)?,
@@ -823,7 +837,12 @@ pub fn meet_clock(
     k.met_at = Some(at.to_rfc3339());
     k.met_by = Some(by.to_owned());
     let state = clock_state(k, at);
-    Ok(format!("clock {} ({}) {state} at {}", k.id, k.name, at.to_rfc3339()))
+    Ok(format!(
+        "clock {} ({}) {state} at {}",
+        k.id,
+        k.name,
+        at.to_rfc3339()
+    ))
 }
 
 /// Adds an observable (kept once per kind and value).
@@ -843,8 +862,14 @@ pub fn add_observable(
         )));
     }
     let value = normalise(kind, value)?;
-    if case.observables.iter().any(|o| o.kind == kind && o.value == value) {
-        return Err(CaseError::Conflict(format!("{kind} {value} is there already")));
+    if case
+        .observables
+        .iter()
+        .any(|o| o.kind == kind && o.value == value)
+    {
+        return Err(CaseError::Conflict(format!(
+            "{kind} {value} is there already"
+        )));
     }
     let tlp_level = match tlp_level {
         Some(t) => tlp(t)?,
@@ -868,7 +893,9 @@ pub fn add_observable(
 pub fn normalise(kind: &str, value: &str) -> Result<String, CaseError> {
     let v = value.trim();
     if v.is_empty() || v.len() > 2048 || v.chars().any(char::is_control) {
-        return Err(bad("the value is empty, too long or has control characters"));
+        return Err(bad(
+            "the value is empty, too long or has control characters",
+        ));
     }
     let hex = |n: usize| v.len() == n && v.chars().all(|c| c.is_ascii_hexdigit());
     let ok = match kind {
@@ -952,7 +979,11 @@ pub fn tick(c: &mut Connection, now: Timestamp) -> Vec<(String, String, String, 
         match r {
             Ok((case, events)) => {
                 for (kind, k) in events {
-                    let what = case.history.last().map(|h| h.what.clone()).unwrap_or_default();
+                    let what = case
+                        .history
+                        .last()
+                        .map(|h| h.what.clone())
+                        .unwrap_or_default();
                     let n = Notice::clock(&case, kind, &k, now);
                     out.push((case.tenant.clone(), case.id.clone(), what, n));
                 }
@@ -1030,7 +1061,11 @@ pub fn merge(
             }
         }
         for o in &src.observables {
-            if !target.observables.iter().any(|x| x.kind == o.kind && x.value == o.value) {
+            if !target
+                .observables
+                .iter()
+                .any(|x| x.kind == o.kind && x.value == o.value)
+            {
                 let mut o = o.clone();
                 o.id = Case::next_id(&target.observables, |x| x.id);
                 target.observables.push(o);
@@ -1044,7 +1079,11 @@ pub fn merge(
         }
         let mut renumber = BTreeMap::new();
         for t in &src.tasks {
-            if target.tasks.iter().any(|x| x.title == t.title && x.clock == t.clock) {
+            if target
+                .tasks
+                .iter()
+                .any(|x| x.title == t.title && x.clock == t.clock)
+            {
                 continue;
             }
             let mut t = t.clone();
@@ -1138,7 +1177,11 @@ pub fn split(
             return Err(bad(format!("{id} has no task {t}")));
         }
     }
-    if s.incidents.is_empty() && s.alerts.is_empty() && s.observables.is_empty() && s.tasks.is_empty() {
+    if s.incidents.is_empty()
+        && s.alerts.is_empty()
+        && s.observables.is_empty()
+        && s.tasks.is_empty()
+    {
         return Err(bad("name what moves to the new case"));
     }
     let n = NewCase {
@@ -1170,12 +1213,17 @@ pub fn split(
         src.tasks.drain(..).partition(|t| s.tasks.contains(&t.id));
     src.tasks = kept;
     new.tasks = moved_tasks;
-    new.clocks = src.clocks.iter().cloned().map(|mut k| {
-        if k.task.is_some_and(|t| !new.tasks.iter().any(|x| x.id == t)) {
-            k.task = None;
-        }
-        k
-    }).collect();
+    new.clocks = src
+        .clocks
+        .iter()
+        .cloned()
+        .map(|mut k| {
+            if k.task.is_some_and(|t| !new.tasks.iter().any(|x| x.id == t)) {
+                k.task = None;
+            }
+            k
+        })
+        .collect();
     new.related.push(id.to_owned());
     src.related.push(new.id.clone());
     let what = src.log(by, format!("split: {} made", new.id));
@@ -1231,26 +1279,74 @@ mod tests {
         let case = create(&mut c, new_case("ous", aware), Some(&t), "kari").unwrap();
         assert_eq!(case.id, "CASE-0001");
         assert!(case.tasks.len() >= 9, "{:?}", case.tasks);
-        let nis = case.clocks.iter().find(|k| k.id == "nis2-early-warning").unwrap();
+        let nis = case
+            .clocks
+            .iter()
+            .find(|k| k.id == "nis2-early-warning")
+            .unwrap();
         assert_eq!(clock_state(nis, now), "due-soon");
         // The tick warns once …
         let first = tick(&mut c, now);
-        assert!(first.iter().any(|(_, _, w, n)| n.kind == "clock-warning" && w.contains("nis2-early-warning")), "{first:?}");
+        assert!(
+            first
+                .iter()
+                .any(|(_, _, w, n)| n.kind == "clock-warning" && w.contains("nis2-early-warning")),
+            "{first:?}"
+        );
         assert!(tick(&mut c, now).is_empty());
         // … and, past due, finds it missed once.
         let later = Timestamp(now.0 + 3_600_000_000_000);
         let missed = tick(&mut c, later);
         assert!(missed.iter().any(|(_, _, _, n)| n.kind == "clock-missed"));
-        assert!(tick(&mut c, later).iter().all(|(_, _, _, n)| n.kind != "clock-missed"));
+        assert!(
+            tick(&mut c, later)
+                .iter()
+                .all(|(_, _, _, n)| n.kind != "clock-missed")
+        );
         // The DPA task done meets GDPR Art. 33 (72 h).
-        let task = get(&c, "CASE-0001").unwrap().tasks.iter().find(|t| t.clock.as_deref() == Some("gdpr-33")).unwrap().id;
-        let (case, what) = change(&mut c, "CASE-0001", "kari", |_| true, |k| {
-            change_task(k, task, "kari", TaskChange { status: Some("done".into()), ..TaskChange::default() })
-        }).unwrap();
+        let task = get(&c, "CASE-0001")
+            .unwrap()
+            .tasks
+            .iter()
+            .find(|t| t.clock.as_deref() == Some("gdpr-33"))
+            .unwrap()
+            .id;
+        let (case, what) = change(
+            &mut c,
+            "CASE-0001",
+            "kari",
+            |_| true,
+            |k| {
+                change_task(
+                    k,
+                    task,
+                    "kari",
+                    TaskChange {
+                        status: Some("done".into()),
+                        ..TaskChange::default()
+                    },
+                )
+            },
+        )
+        .unwrap();
         assert!(what.contains("gdpr-33"), "{what}");
         let case = case.with_states(later);
-        assert_eq!(case.clocks.iter().find(|k| k.id == "gdpr-33").unwrap().state, "met");
-        assert_eq!(case.clocks.iter().find(|k| k.id == "nis2-early-warning").unwrap().state, "missed");
+        assert_eq!(
+            case.clocks
+                .iter()
+                .find(|k| k.id == "gdpr-33")
+                .unwrap()
+                .state,
+            "met"
+        );
+        assert_eq!(
+            case.clocks
+                .iter()
+                .find(|k| k.id == "nis2-early-warning")
+                .unwrap()
+                .state,
+            "missed"
+        );
     }
 
     #[test]
@@ -1262,10 +1358,28 @@ mod tests {
         add_task(&mut k, "reset passwords", "", None, None).unwrap();
         set_status(&mut k, "contained", None, None, None).unwrap();
         assert!(k.contained_at.is_some());
-        assert!(matches!(set_status(&mut k, "triage", None, None, None), Err(CaseError::Conflict(_))));
-        assert!(matches!(set_status(&mut k, "closed", None, Some("true-positive"), None), Err(CaseError::Conflict(_))));
-        change_task(&mut k, 1, "kari", TaskChange { status: Some("done".into()), ..TaskChange::default() }).unwrap();
-        assert!(matches!(set_status(&mut k, "closed", None, None, None), Err(CaseError::Bad(_))));
+        assert!(matches!(
+            set_status(&mut k, "triage", None, None, None),
+            Err(CaseError::Conflict(_))
+        ));
+        assert!(matches!(
+            set_status(&mut k, "closed", None, Some("true-positive"), None),
+            Err(CaseError::Conflict(_))
+        ));
+        change_task(
+            &mut k,
+            1,
+            "kari",
+            TaskChange {
+                status: Some("done".into()),
+                ..TaskChange::default()
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            set_status(&mut k, "closed", None, None, None),
+            Err(CaseError::Bad(_))
+        ));
         set_status(&mut k, "closed", None, Some("true-positive"), None).unwrap();
         assert!(k.closed_at.is_some());
         set_status(&mut k, "triage", Some("new evidence"), None, None).unwrap();
@@ -1281,9 +1395,27 @@ mod tests {
         nb.observables = vec![("domain".into(), "Evil.Example".into())];
         let b = create(&mut c, nb, None, "kari").unwrap();
         let other = create(&mut c, new_case("ahus", crate::now()), None, "per").unwrap();
-        assert!(matches!(merge(&mut c, &a.id, std::slice::from_ref(&other.id), "kari", |_| true), Err(CaseError::Bad(_))));
+        assert!(matches!(
+            merge(
+                &mut c,
+                &a.id,
+                std::slice::from_ref(&other.id),
+                "kari",
+                |_| true
+            ),
+            Err(CaseError::Bad(_))
+        ));
         // A principal who cannot see the other case gets "missing".
-        assert!(matches!(merge(&mut c, &a.id, std::slice::from_ref(&other.id), "kari", |t| t == "ous"), Err(CaseError::Missing)));
+        assert!(matches!(
+            merge(
+                &mut c,
+                &a.id,
+                std::slice::from_ref(&other.id),
+                "kari",
+                |t| t == "ous"
+            ),
+            Err(CaseError::Missing)
+        ));
         let (m, _) = merge(&mut c, &a.id, std::slice::from_ref(&b.id), "kari", |_| true).unwrap();
         assert_eq!(m.incidents, vec!["ous-INC-1", "ous-INC-2"]);
         assert_eq!(m.observables.len(), 2);
@@ -1291,7 +1423,19 @@ mod tests {
         let b = get(&c, &b.id).unwrap();
         assert_eq!(b.merged_into.as_deref(), Some(a.id.as_str()));
         assert_eq!(b.status, "closed");
-        let (src, new, _) = split(&mut c, &a.id, Split { title: "the second intrusion".into(), incidents: vec!["ous-INC-2".into()], observables: vec![2], ..Split::default() }, "kari", |_| true).unwrap();
+        let (src, new, _) = split(
+            &mut c,
+            &a.id,
+            Split {
+                title: "the second intrusion".into(),
+                incidents: vec!["ous-INC-2".into()],
+                observables: vec![2],
+                ..Split::default()
+            },
+            "kari",
+            |_| true,
+        )
+        .unwrap();
         assert_eq!(src.incidents, vec!["ous-INC-1"]);
         assert_eq!(new.incidents, vec!["ous-INC-2"]);
         assert_eq!(new.observables[0].value, "evil.example");

@@ -66,10 +66,7 @@ pub fn export(case: &Case, format: &str) -> Result<String, String> {
         "edl-ip" => lines(of(case, &["ip"])),
         "edl-domain" => lines(of(case, &["domain"])),
         f => {
-            return Err(format!(
-                "`{f}`: the formats are {}",
-                FORMATS.join(", ")
-            ));
+            return Err(format!("`{f}`: the formats are {}", FORMATS.join(", ")));
         }
     })
 }
@@ -134,9 +131,8 @@ fn rules(case: &Case) -> String {
 
 /// A Zeek Intel framework file.
 fn zeek(case: &Case) -> String {
-    let mut out = String::from(
-        "#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n",
-    );
+    let mut out =
+        String::from("#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.url\n");
     let mut rows: Vec<(String, &str, String)> = shared(case)
         .filter_map(|o| {
             let t = match o.kind.as_str() {
@@ -148,14 +144,25 @@ fn zeek(case: &Case) -> String {
                 _ => return None,
             };
             let value = if o.kind == "url" {
-                o.value.split_once("://").map_or(o.value.as_str(), |(_, r)| r).to_owned()
+                o.value
+                    .split_once("://")
+                    .map_or(o.value.as_str(), |(_, r)| r)
+                    .to_owned()
             } else {
                 o.value.clone()
             };
-            let desc: String = format!("{} {}", o.kind, if o.note.is_empty() { &case.title } else { &o.note })
-                .chars()
-                .map(|c| if c == '\t' || c.is_control() { ' ' } else { c })
-                .collect();
+            let desc: String = format!(
+                "{} {}",
+                o.kind,
+                if o.note.is_empty() {
+                    &case.title
+                } else {
+                    &o.note
+                }
+            )
+            .chars()
+            .map(|c| if c == '\t' || c.is_control() { ' ' } else { c })
+            .collect();
             Some((value, t, desc))
         })
         .collect();
@@ -190,7 +197,8 @@ mod tests {
             ("ip", "198.51.100.9", true, "red"),
             ("host", "ws-17", true, "amber"),
         ] {
-            super::super::cases::add_observable(&mut c, "kari", kind, value, Some(tlp), ioc, "").unwrap();
+            super::super::cases::add_observable(&mut c, "kari", kind, value, Some(tlp), ioc, "")
+                .unwrap();
         }
         c
     }
@@ -199,8 +207,14 @@ mod tests {
     fn exports_carry_the_indicators_only_never_tlp_red() {
         let c = case();
         assert_eq!(export(&c, "suricata-ip").unwrap(), "203.0.113.7\n");
-        assert_eq!(export(&c, "suricata-dns").unwrap(), format!("{}\n", STANDARD.encode("update-check.example")));
-        assert_eq!(export(&c, "edl").unwrap(), "203.0.113.7\nupdate-check.example\n");
+        assert_eq!(
+            export(&c, "suricata-dns").unwrap(),
+            format!("{}\n", STANDARD.encode("update-check.example"))
+        );
+        assert_eq!(
+            export(&c, "edl").unwrap(),
+            "203.0.113.7\nupdate-check.example\n"
+        );
         let z = export(&c, "zeek").unwrap();
         assert!(z.starts_with("#fields\tindicator\tindicator_type\t"));
         assert!(z.contains("203.0.113.7\tIntel::ADDR\tvakt-CASE-0007\t"));

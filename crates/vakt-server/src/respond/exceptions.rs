@@ -136,7 +136,12 @@ pub fn create(
     n: NewException,
     by: &str,
 ) -> Result<Exception, String> {
-    let some = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let some = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     let (detector, rule, entity, field, value) = (
         some(&n.detector),
         some(&n.rule),
@@ -154,8 +159,7 @@ pub fn create(
         return Err("an exception needs a reason (a sentence: why this is benign)".into());
     }
     let now = crate::now();
-    let expires = crate::respond::ts(&n.expires)
-        .ok_or("expires is an RFC 3339 time")?;
+    let expires = crate::respond::ts(&n.expires).ok_or("expires is an RFC 3339 time")?;
     if expires <= now {
         return Err("expires is in the past".into());
     }
@@ -166,7 +170,11 @@ pub fn create(
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
     let seq: i64 = tx
-        .query_row("SELECT coalesce(max(seq), 0) + 1 FROM exceptions", [], |r| r.get(0))
+        .query_row(
+            "SELECT coalesce(max(seq), 0) + 1 FROM exceptions",
+            [],
+            |r| r.get(0),
+        )
         .map_err(|e| e.to_string())?;
     let mut x = Exception {
         id: format!("EXC-{seq:04}"),
@@ -187,7 +195,12 @@ pub fn create(
     x.applied = apply_stored(&tx, &x).map_err(|e| e.to_string())?;
     tx.execute(
         "INSERT INTO exceptions (seq, id, tenant, doc) VALUES (?1, ?2, ?3, ?4)",
-        params![seq, x.id, x.tenant, serde_json::to_string(&x).unwrap_or_default()],
+        params![
+            seq,
+            x.id,
+            x.tenant,
+            serde_json::to_string(&x).unwrap_or_default()
+        ],
     )
     .map_err(|e| e.to_string())?;
     tx.commit().map_err(|e| e.to_string())?;
@@ -320,7 +333,8 @@ mod tests {
     }
 
     #[test]
-    fn an_exception_silences_its_alerts_in_history_only_in_its_tenant_and_revoking_gives_them_back() {
+    fn an_exception_silences_its_alerts_in_history_only_in_its_tenant_and_revoking_gives_them_back()
+    {
         let d = tempfile::tempdir().unwrap();
         let mut c = crate::db::open(&d.path().join("v.db")).unwrap();
         let alerts = vec![
@@ -351,7 +365,12 @@ mod tests {
         .unwrap();
         assert_eq!(x.applied, 1);
         fn status(c: &Connection, k: &AlertKey) -> Option<String> {
-            c.query_row("SELECT status FROM alert_status WHERE key = ?1", [k.to_string()], |r| r.get(0)).ok()
+            c.query_row(
+                "SELECT status FROM alert_status WHERE key = ?1",
+                [k.to_string()],
+                |r| r.get(0),
+            )
+            .ok()
         }
         assert_eq!(status(&c, &alerts[0].key).as_deref(), Some("suppressed"));
         assert_eq!(status(&c, &alerts[1].key), None);

@@ -160,14 +160,21 @@ impl RespondConfig {
             }
             match (&c.webhook, &c.email) {
                 (Some(w), None) => {
-                    w.secret().map_err(|e| format!("channel `{}`: {e}", c.name))?;
+                    w.secret()
+                        .map_err(|e| format!("channel `{}`: {e}", c.name))?;
                     if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
-                        return Err(format!("channel `{}`: the webhook url is http(s)://…", c.name));
+                        return Err(format!(
+                            "channel `{}`: the webhook url is http(s)://…",
+                            c.name
+                        ));
                     }
                 }
                 (None, Some(e)) => {
                     if !matches!(e.tls.as_str(), "none" | "starttls" | "tls") {
-                        return Err(format!("channel `{}`: tls is none, starttls or tls", c.name));
+                        return Err(format!(
+                            "channel `{}`: tls is none, starttls or tls",
+                            c.name
+                        ));
                     }
                     if e.to.is_empty() {
                         return Err(format!("channel `{}`: no recipients (to)", c.name));

@@ -129,7 +129,11 @@ impl Notice {
             "{}\nSeverity: {}\nStages: {}\nAlerts: {}\nFirst seen: {}\nLast seen: {}\nNext: open a case and scope the incident to see which patients are exposed.",
             n.title,
             i.severity.name(),
-            if stages.is_empty() { "-".into() } else { stages.join(" → ") },
+            if stages.is_empty() {
+                "-".into()
+            } else {
+                stages.join(" → ")
+            },
             i.alerts.len(),
             i.first,
             i.last
@@ -159,7 +163,11 @@ impl Notice {
         n.text = format!(
             "{}\nProtected persons among them: {protected}\nBy county (confirmed): {}\nWindow: {} to {}\nAwareness: {}\n{}",
             n.title,
-            if counties.is_empty() { "-".into() } else { counties.join(", ") },
+            if counties.is_empty() {
+                "-".into()
+            } else {
+                counties.join(", ")
+            },
             e.from,
             e.until.map_or_else(|| "now".into(), |u| u.to_string()),
             e.awareness.map_or_else(|| "-".into(), |a| a.to_string()),
@@ -278,8 +286,7 @@ impl NotifyRule {
         (self.on.is_empty() || self.on.iter().any(|k| k == n.kind))
             && self.min_severity.is_none_or(|m| n.severity >= m)
             && (self.stages.is_empty()
-                || n
-                    .stages
+                || n.stages
                     .iter()
                     .any(|s| self.stages.iter().any(|w| w.eq_ignore_ascii_case(s))))
             && self
@@ -507,7 +514,14 @@ pub fn deliver_due(c: &Connection, cfg: &RespondConfig, s: &Sender, stopping: &A
         )
         .and_then(|mut q| {
             q.query_map([super::unix_now()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect()
         }) {
@@ -536,13 +550,7 @@ pub fn deliver_due(c: &Connection, cfg: &RespondConfig, s: &Sender, stopping: &A
                             })
                         })
                         .unwrap_or_default();
-                    s.email(
-                        e,
-                        &cfg.mail_from,
-                        &format!("[vakt] {subject}"),
-                        &text,
-                        id,
-                    )
+                    s.email(e, &cfg.mail_from, &format!("[vakt] {subject}"), &text, id)
                 }
                 (None, None) => Err("the channel has no webhook or email".into()),
             },
@@ -654,7 +662,10 @@ mod tests {
         // The receiver's check (tests/peers/webhook_sink.py) verifies it
         // independently; here: the layout, and that time and body count.
         let s = signature("s3cret", 1_514_764_800, b"{}");
-        assert_eq!(s, format!("t=1514764800,v1={}", hex_of("s3cret", "1514764800.{}")));
+        assert_eq!(
+            s,
+            format!("t=1514764800,v1={}", hex_of("s3cret", "1514764800.{}"))
+        );
         assert_ne!(s, signature("s3cret", 1_514_764_801, b"{}"));
         assert_ne!(s, signature("s3cret", 1_514_764_800, b"{ }"));
     }
@@ -662,7 +673,11 @@ mod tests {
     fn hex_of(key: &str, msg: &str) -> String {
         let mut m = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
         m.update(msg.as_bytes());
-        m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        m.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     #[test]

@@ -61,15 +61,19 @@ impl TaxiiPull {
         let ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 64
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
         if !ok(&self.name) {
-            return Err(format!("taxii `{}`: the name is letters, digits, - and _", self.name));
+            return Err(format!(
+                "taxii `{}`: the name is letters, digits, - and _",
+                self.name
+            ));
         }
         if !(self.api_root.starts_with("http://") || self.api_root.starts_with("https://")) {
             return Err(format!("taxii `{}`: api_root is http(s)://…", self.name));
         }
-        if !(self.every_minutes > 0.0) {
+        if self.every_minutes.is_nan() || self.every_minutes <= 0.0 {
             return Err(format!("taxii `{}`: every_minutes is above 0", self.name));
         }
         Ok(())
@@ -123,7 +127,9 @@ pub fn pull(
         } else if let Some(t) = &p.token {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
-        let mut r = req.call().map_err(|e| format!("{}: {e}", p.objects_url()))?;
+        let mut r = req
+            .call()
+            .map_err(|e| format!("{}: {e}", p.objects_url()))?;
         let status = r.status().as_u16();
         if status != 200 {
             return Err(format!("{} answered {status}", p.objects_url()));
@@ -222,20 +228,25 @@ pub fn pull_once(respond: &Respond, agent: &ureq::Agent, p: &TaxiiPull) -> Resul
         let file = format!("taxii-{}-{}.json", p.name, crate::now().0);
         let tmp = incoming.join(&file);
         std::fs::write(&tmp, bundle.to_string()).map_err(|e| e.to_string())?;
-        indicators = vakt_intel::load(std::slice::from_ref(&tmp)).indicators.len();
+        indicators = vakt_intel::load(std::slice::from_ref(&tmp))
+            .indicators
+            .len();
         if indicators > 0 {
-            respond
-                .hunts
-                .lock()
-                .unwrap_or_else(|x| x.into_inner())
-                .add(file.clone(), format!("taxii:{}", p.name), indicators);
+            respond.hunts.lock().unwrap_or_else(|x| x.into_inner()).add(
+                file.clone(),
+                format!("taxii:{}", p.name),
+                indicators,
+            );
         }
         std::fs::rename(&tmp, respond.intel_dir.join(&file)).map_err(|e| e.to_string())?;
         respond.audit_system(
             "",
             "taxii-pull",
             &p.objects_url(),
-            format!("{} objects, {indicators} indicators, into intel/{file}", info.objects),
+            format!(
+                "{} objects, {indicators} indicators, into intel/{file}",
+                info.objects
+            ),
         );
     }
     let newest = info.last.or(after);

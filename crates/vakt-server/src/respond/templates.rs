@@ -48,8 +48,8 @@ impl ClockSpec {
             (None, Some(m)) if (1..=120).contains(&m) => {
                 let secs = awareness.0.div_euclid(1_000_000_000);
                 let nanos = awareness.0.rem_euclid(1_000_000_000) as u32;
-                let t: DateTime<Utc> = DateTime::from_timestamp(secs, nanos)
-                    .ok_or("awareness is out of range")?;
+                let t: DateTime<Utc> =
+                    DateTime::from_timestamp(secs, nanos).ok_or("awareness is out of range")?;
                 let due = t
                     .checked_add_months(Months::new(m))
                     .ok_or("the due time is out of range")?;
@@ -141,7 +141,9 @@ impl Template {
             {
                 return Err(format!("task `{}`: no clock `{c}`", t.title));
             }
-            if t.due_hours.is_some_and(|h| !(0.0..24.0 * 3660.0).contains(&h)) {
+            if t.due_hours
+                .is_some_and(|h| !(0.0..24.0 * 3660.0).contains(&h))
+            {
                 return Err(format!("task `{}`: due_hours is out of range", t.title));
             }
         }
@@ -155,13 +157,14 @@ impl Template {
 /// The template that ships: a breach of health data at a trust, with the
 /// duties of Norwegian and EU law.
 pub fn health_data_breach() -> Template {
-    let clock = |id: &str, name: &str, hours: Option<f64>, months: Option<u32>, warn: f64| ClockSpec {
-        id: id.into(),
-        name: name.into(),
-        hours,
-        months,
-        warn_hours: warn,
-    };
+    let clock =
+        |id: &str, name: &str, hours: Option<f64>, months: Option<u32>, warn: f64| ClockSpec {
+            id: id.into(),
+            name: name.into(),
+            hours,
+            months,
+            warn_hours: warn,
+        };
     let task = |title: &str, description: &str, clock: Option<&str>, due: Option<f64>| TaskSpec {
         title: title.into(),
         description: description.into(),
@@ -210,7 +213,10 @@ pub fn all(dir: &Path, c: &rusqlite::Connection) -> Vec<Template> {
     if let Ok(rd) = std::fs::read_dir(dir) {
         let mut files: Vec<_> = rd.flatten().map(|e| e.path()).collect();
         files.sort();
-        for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        {
             match std::fs::read_to_string(f)
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str::<Template>(&t).map_err(|e| e.to_string()))
@@ -250,7 +256,10 @@ mod tests {
         let nis = t.clocks.iter().find(|c| c.id == "nis2-final").unwrap();
         assert_eq!(nis.due(jan31).unwrap().to_rfc3339(), "2018-02-28T10:00:00Z");
         let gdpr = t.clocks.iter().find(|c| c.id == "gdpr-33").unwrap();
-        assert_eq!(gdpr.due(jan31).unwrap().to_rfc3339(), "2018-02-03T10:00:00Z");
+        assert_eq!(
+            gdpr.due(jan31).unwrap().to_rfc3339(),
+            "2018-02-03T10:00:00Z"
+        );
     }
 
     #[test]
