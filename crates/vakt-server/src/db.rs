@@ -218,9 +218,8 @@ pub fn put_incidents(c: &mut Connection, incidents: &[Incident]) -> rusqlite::Re
     tx.commit()
 }
 
-/// Every alert kept, oldest first (as stored: the latest statement of each key).
-pub fn alerts(c: &Connection) -> rusqlite::Result<Vec<Alert>> {
-    let mut q = c.prepare("SELECT alert FROM alerts ORDER BY first, key")?;
+fn alerts_of(c: &Connection, sql: &str) -> rusqlite::Result<Vec<Alert>> {
+    let mut q = c.prepare(sql)?;
     let rows = q.query_map([], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
     for r in rows {
@@ -231,20 +230,18 @@ pub fn alerts(c: &Connection) -> rusqlite::Result<Vec<Alert>> {
     Ok(out)
 }
 
+/// Every alert kept, oldest first (as stored: the latest statement of each key).
+pub fn alerts(c: &Connection) -> rusqlite::Result<Vec<Alert>> {
+    alerts_of(c, "SELECT alert FROM alerts ORDER BY first, key")
+}
+
 /// Every alert kept that no exception silenced, oldest first.
 pub fn alerts_unsilenced(c: &Connection) -> rusqlite::Result<Vec<Alert>> {
-    let mut q = c.prepare(
+    alerts_of(
+        c,
         "SELECT a.alert FROM alerts a LEFT JOIN alert_status s ON s.key = a.key
          WHERE s.status IS NULL OR s.status != 'suppressed' ORDER BY a.first, a.key",
-    )?;
-    let rows = q.query_map([], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for r in rows {
-        if let Ok(a) = serde_json::from_str(&r?) {
-            out.push(a);
-        }
-    }
-    Ok(out)
+    )
 }
 
 /// Every incident kept.

@@ -936,6 +936,11 @@ fn a_case_from_the_attack_to_closure_with_notifications_containment_and_sharing(
     assert!(ok, "pymisp sightings: {err}");
     assert!(json(&out)["count"].as_u64().unwrap() > 0);
 
+    // The verdicts and the exception are in the service's trail too.
+    let all_trail = admin.get("/api/v1/audit?limit=10000").to_string();
+    assert!(all_trail.contains(&format!("PUT /api/v1/alerts/{}/status", alerts[0])));
+    assert!(all_trail.contains(&format!("exception {} made", x["id"].as_str().unwrap())));
+
     // The trail holds, end to end.
     server.stop();
     let (code, out, err) = vakt(&["audit", "verify", "--dir", dir.to_str().unwrap()]);

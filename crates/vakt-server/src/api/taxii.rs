@@ -247,7 +247,25 @@ fn page(
     Ok((items, more, more.then(|| (start + limit).to_string())))
 }
 
-fn with_dates(r: &mut Response, items: &[(String, serde_json::Value)]) {
+/// A page of a collection as a TAXII envelope, each object as `show`
+/// makes it, with the page's first and last `date_added` in the headers.
+async fn envelope(
+    api: Arc<Api>,
+    who: Principal,
+    id: String,
+    p: ObjectParams,
+    show: fn(&str, &serde_json::Value) -> serde_json::Value,
+) -> Result<Response, ApiError> {
+    let view = api.data.scoped(&who, Need::Share)?;
+    let (items, more, next) = blocking(move || page(objects(&view, &id)?, &p)).await?;
+    let mut env = serde_json::json!({
+        "more": more,
+        "objects": items.iter().map(|(added, o)| show(added, o)).collect::<Vec<_>>(),
+    });
+    if let Some(n) = next {
+        env["next"] = n.into();
+    }
+    let mut r = taxii(env);
     if let (Some(f), Some(l)) = (items.first(), items.last()) {
         for (h, v) in [
             ("x-taxii-date-added-first", &f.0),
@@ -258,6 +276,7 @@ fn with_dates(r: &mut Response, items: &[(String, serde_json::Value)]) {
             }
         }
     }
+    Ok(r)
 }
 
 /// The objects of a collection (an envelope: `more`, `next`, `objects`).
@@ -276,18 +295,7 @@ pub async fn objects_get(
     Path(id): Path<String>,
     Q(p): Q<ObjectParams>,
 ) -> Result<Response, ApiError> {
-    let view = api.data.scoped(&who, Need::Share)?;
-    let (items, more, next) = blocking(move || page(objects(&view, &id)?, &p)).await?;
-    let mut env = serde_json::json!({
-        "more": more,
-        "objects": items.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(),
-    });
-    if let Some(n) = next {
-        env["next"] = n.into();
-    }
-    let mut r = taxii(env);
-    with_dates(&mut r, &items);
-    Ok(r)
+    envelope(api, who, id, p, |_, o| o.clone()).await
 }
 
 /// The manifest of a collection.
@@ -306,18 +314,10 @@ pub async fn manifest(
     Path(id): Path<String>,
     Q(p): Q<ObjectParams>,
 ) -> Result<Response, ApiError> {
-    let view = api.data.scoped(&who, Need::Share)?;
-    let (items, more, next) = blocking(move || page(objects(&view, &id)?, &p)).await?;
-    let mut env = serde_json::json!({
-        "more": more,
-        "objects": items.iter().map(|(added, o)| serde_json::json!({
+    envelope(api, who, id, p, |added, o| {
+        serde_json::json!({
             "id": o["id"], "date_added": added, "version": o["modified"], "media_type": STIX,
-        })).collect::<Vec<_>>(),
-    });
-    if let Some(n) = next {
-        env["next"] = n.into();
-    }
-    let mut r = taxii(env);
-    with_dates(&mut r, &items);
-    Ok(r)
+        })
+    })
+    .await
 }

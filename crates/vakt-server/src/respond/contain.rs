@@ -1,10 +1,10 @@
 //! Containment: what the trusts' defences read, from a case's observables
 //! marked as indicators —
 //!
-//! - Suricata datasets (`suricata-ip`: one address a line, dataset type
-//!   `ip`; `suricata-dns`: domains base64-encoded, type `string`;
-//!   `suricata-sha256`/`suricata-md5`: hex, types `sha256`/`md5`), and
-//!   `suricata-rules`: the rules that load them;
+//! - Suricata datasets and lists (`suricata-ip`: one address a line,
+//!   dataset type `ip`; `suricata-dns`: domains base64-encoded, type
+//!   `string`; `suricata-sha256`/`suricata-md5`: one hex hash a line, for
+//!   `filesha256`/`filemd5`), and `suricata-rules`: rules that use them;
 //! - a Zeek Intel framework file (`zeek`: tab-separated, `#fields`
 //!   header, `Intel::ADDR`, `Intel::DOMAIN`, `Intel::URL`, `Intel::FILE_HASH`);
 //! - a plain blocklist for a firewall's external dynamic list (`edl`:
@@ -71,8 +71,13 @@ pub fn export(case: &Case, format: &str) -> Result<String, String> {
     })
 }
 
-/// Suricata rules that load the case's datasets (files named as the
-/// datasets, `.lst`, beside the rules).
+/// Suricata rules for the case's indicators: addresses in the rule
+/// headers (any Suricata version; a line for Suricata 8's `ip.dst`
+/// dataset match is given, commented), domains by the `suricata-dns`
+/// dataset on DNS queries and TLS server names, file hashes by
+/// `filesha256`/`filemd5` lists (the `suricata-sha256`/`suricata-md5`
+/// files, one hex hash a line). Files are named as the datasets, `.lst`,
+/// in the rules' folder.
 fn rules(case: &Case) -> String {
     let base: u32 = 9_100_000
         + case
@@ -85,28 +90,35 @@ fn rules(case: &Case) -> String {
     let mut out = format!(
         "# vakt {}: {} ({} TLP:{})\n",
         case.id,
-        case.title.replace(['\n', '\r'], " "),
+        case.title.replace(['\n', '\r', '"', ';'], " "),
         case.tenant,
         case.tlp.to_ascii_uppercase()
     );
     let msg = |what: &str| format!("vakt {} {what}", case.id);
-    if !of(case, &["ip"]).is_empty() {
-        let d = dataset(case, "ip");
+    let ips = of(case, &["ip"]);
+    if !ips.is_empty() {
+        let list = format!("[{}]", ips.join(","));
         out.push_str(&format!(
-            "alert ip any any -> any any (msg:\"{}\"; ip.dst; dataset:isset,{d},type ip,load {d}.lst; sid:{}; rev:1;)\n",
+            "alert ip $HOME_NET any -> {list} any (msg:\"{}\"; sid:{}; rev:1;)\n",
             msg("traffic to a case address"),
             base + 1
         ));
         out.push_str(&format!(
-            "alert ip any any -> any any (msg:\"{}\"; ip.src; dataset:isset,{d},type ip,load {d}.lst; sid:{}; rev:1;)\n",
+            "alert ip {list} any -> $HOME_NET any (msg:\"{}\"; sid:{}; rev:1;)\n",
             msg("traffic from a case address"),
             base + 2
+        ));
+        let d = dataset(case, "ip");
+        out.push_str(&format!(
+            "# Suricata 8, for long lists: alert ip $HOME_NET any -> any any (msg:\"{}\"; ip.dst; dataset:isset,{d},type ip,load {d}.lst; sid:{}; rev:1;)\n",
+            msg("traffic to a case address"),
+            base + 1
         ));
     }
     if !of(case, &["domain"]).is_empty() {
         let d = dataset(case, "dns");
         out.push_str(&format!(
-            "alert dns any any -> any any (msg:\"{}\"; dns.query; dotprefix; dataset:isset,{d},type string,load {d}.lst; sid:{}; rev:1;)\n",
+            "alert dns any any -> any any (msg:\"{}\"; dns.query; dataset:isset,{d},type string,load {d}.lst; sid:{}; rev:1;)\n",
             msg("DNS query of a case domain"),
             base + 3
         ));
@@ -116,14 +128,14 @@ fn rules(case: &Case) -> String {
             base + 4
         ));
     }
-    for (kind, n) in [("sha256", 5), ("md5", 6)] {
+    for (kind, keyword, n) in [("sha256", "filesha256", 5), ("md5", "filemd5", 6)] {
         if !of(case, &[kind]).is_empty() {
             let d = dataset(case, kind);
             out.push_str(&format!(
-                "alert http any any -> any any (msg:\"{}\"; filesha256; dataset:isset,{d},type {kind},load {d}.lst; sid:{}; rev:1;)\n",
+                "alert http any any -> any any (msg:\"{}\"; {keyword}:{d}.lst; sid:{}; rev:1;)\n",
                 msg(&format!("file with a case {kind}")),
                 base + n
-            ).replace("filesha256", if kind == "md5" { "filemd5" } else { "filesha256" }));
+            ));
         }
     }
     out
@@ -221,8 +233,25 @@ mod tests {
         assert!(z.contains("\tIntel::FILE_HASH\t"));
         assert!(!z.contains("198.51.100.9") && !z.contains("10.0.0.5"));
         let r = export(&c, "suricata-rules").unwrap();
-        assert!(r.contains("dataset:isset,vakt-case-0007-ip,type ip,load vakt-case-0007-ip.lst"));
+        assert!(
+            r.contains("alert ip $HOME_NET any -> [203.0.113.7] any ("),
+            "{r}"
+        );
         assert!(r.contains("sid:9100071;"));
+        assert!(r.contains(
+            "dns.query; dataset:isset,vakt-case-0007-dns,type string,load vakt-case-0007-dns.lst;"
+        ));
+        assert!(r.contains("filesha256:vakt-case-0007-sha256.lst;"));
+        // Every rule line is one rule with a unique sid.
+        let sids: Vec<&str> = r
+            .lines()
+            .filter(|l| l.starts_with("alert "))
+            .map(|l| l.split("sid:").nth(1).unwrap())
+            .collect();
+        let mut unique = sids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(sids.len(), unique.len());
         assert!(export(&c, "pdf").is_err());
     }
 }

@@ -704,6 +704,65 @@ mod tests {
         assert!(!r.matches(&n));
     }
 
+    /// A receiver that is not there: each try is counted with its error,
+    /// and after the last the delivery is `failed`, kept, and listed.
+    #[test]
+    fn a_delivery_nobody_takes_is_retried_then_kept_as_failed() {
+        let d = tempfile::tempdir().unwrap();
+        let c = crate::db::open(&d.path().join("v.db")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(); // closed again: connections are refused
+        let cfg = RespondConfig {
+            retry_first_seconds: 1,
+            retry_max_seconds: 1,
+            retry_attempts: 2,
+            channels: vec![super::super::Channel {
+                name: "soc".into(),
+                webhook: Some(super::super::Webhook {
+                    url: format!("http://127.0.0.1:{port}/hook"),
+                    secret: Some("s".into()),
+                    secret_file: None,
+                }),
+                email: None,
+            }],
+            rules: vec![NotifyRule {
+                name: "all".into(),
+                on: vec![],
+                min_severity: None,
+                stages: vec![],
+                min_exposed: None,
+                protected: false,
+                tenants: vec![],
+                channels: vec!["soc".into()],
+            }],
+            ..RespondConfig::default()
+        };
+        let n = Notice::base("case", "ous", Severity::High, "CASE-0001 opened".into());
+        let ids = enqueue(&c, &cfg, &n).unwrap();
+        assert_eq!(ids.len(), 1);
+        let s = Sender::new();
+        let stop = AtomicBool::new(false);
+        deliver_due(&c, &cfg, &s, &stop);
+        let first = deliveries(&c, |_| true, None, 10).unwrap();
+        assert_eq!(
+            (first[0].status.as_str(), first[0].attempts),
+            ("pending", 1)
+        );
+        assert!(!first[0].last_error.is_empty());
+        // Not due again until the back-off has passed.
+        deliver_due(&c, &cfg, &s, &stop);
+        assert_eq!(deliveries(&c, |_| true, None, 10).unwrap()[0].attempts, 1);
+        std::thread::sleep(Duration::from_millis(1100));
+        deliver_due(&c, &cfg, &s, &stop);
+        let last = deliveries(&c, |_| true, Some("failed"), 10).unwrap();
+        assert_eq!(last.len(), 1, "given up after two tries, and kept");
+        assert_eq!(last[0].attempts, 2);
+        assert_eq!(last[0].next_at, None);
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let cfg = RespondConfig {
