@@ -829,6 +829,21 @@ impl Scoped {
         }
     }
 
+    /// The incident's kept scope, if it has one (nothing is worked out).
+    pub fn scope_kept(&self, id: &str) -> Result<Option<Exposure>, ApiError> {
+        let c = self.db()?;
+        self.incident_row(&c, id)?;
+        let kept: Option<String> = c
+            .query_row(
+                "SELECT exposure FROM scopes WHERE incident = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        Ok(kept.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     /// The incident's last scope (run now if it has none).
     pub fn scope(&self, id: &str) -> Result<Exposure, ApiError> {
         let c = self.db()?;

@@ -277,7 +277,8 @@ impl Scoped {
     }
 
     /// Scopes every incident of a case up to its containment (when it has one).
-    pub fn case_scope(&self, id: &str) -> Result<Vec<Exposure>, ApiError> {
+    /// Each scope comes with whether it changed from the one kept.
+    pub fn case_scope(&self, id: &str) -> Result<Vec<(Exposure, bool)>, ApiError> {
         let case = self.case(id)?;
         let until = case
             .contained_at
@@ -286,7 +287,10 @@ impl Scoped {
             .map(|t| t.0);
         let mut out = Vec::new();
         for i in &case.incidents {
-            out.push(self.run_scope(i, until)?);
+            let before = self.scope_kept(i)?;
+            let e = self.run_scope(i, until)?;
+            let changed = crate::respond::notify::Notice::scope_changed(before.as_ref(), &e);
+            out.push((e, changed));
         }
         Ok(out)
     }

@@ -356,9 +356,12 @@ pub async fn scope_run(
     let a = api.clone();
     Ok(json(
         blocking(move || {
+            let before = view.scope_kept(&id)?;
             let e = view.run_scope(&id, until)?;
-            // The scope's size is told to whom the rules say.
-            if let (Ok((i, t)), Ok(c)) = (view.incident_and_tenant(&id), view.notice_db()) {
+            // The scope's size is told to whom the rules say (when it changed).
+            if crate::respond::notify::Notice::scope_changed(before.as_ref(), &e)
+                && let (Ok((i, t)), Ok(c)) = (view.incident_and_tenant(&id), view.notice_db())
+            {
                 a.respond
                     .notice(&c, &crate::respond::notify::Notice::scope(&i, &t, &e));
             }

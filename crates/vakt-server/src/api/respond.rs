@@ -901,12 +901,12 @@ pub async fn case_scope(
     Ok(json(
         blocking(move || {
             let scopes = view.case_scope(&id)?;
-            for e in &scopes {
-                if let Ok((i, t)) = view.incident_and_tenant(&e.incident) {
+            for (e, changed) in &scopes {
+                if *changed && let Ok((i, t)) = view.incident_and_tenant(&e.incident) {
                     notice(&a, &view, &Notice::scope(&i, &t, e));
                 }
             }
-            Ok(scopes)
+            Ok(scopes.into_iter().map(|(e, _)| e).collect::<Vec<_>>())
         })
         .await?,
     ))

@@ -188,6 +188,21 @@ impl Notice {
         n
     }
 
+    /// Whether a scope differs from the one before it in what a notice
+    /// says (patients confirmed, possible, protected): a scope run again
+    /// with the same answer is not told again.
+    pub fn scope_changed(before: Option<&Exposure>, now: &Exposure) -> bool {
+        let key = |e: &Exposure| {
+            (
+                e.confirmed,
+                e.possible,
+                e.by_category.get("protected").copied().unwrap_or(0),
+                e.until,
+            )
+        };
+        before.is_none_or(|b| key(b) != key(now))
+    }
+
     /// A clock's warning or miss.
     pub fn clock(case: &Case, kind: &'static str, k: &CaseClock, now: Timestamp) -> Notice {
         let mut n = Notice::base(
