@@ -973,3 +973,99 @@ fn chrono_now() -> i64 {
 fn rfc3339(secs: i64) -> String {
     vakt_core::Timestamp(secs * 1_000_000_000).to_rfc3339()
 }
+
+/// The delivery queue outlives the service: a notification queued while
+/// the receiver is down, then `kill -9` of the service, arrives once both
+/// are back — signed, exactly once per delivery.
+#[test]
+fn a_queued_notification_survives_kill9_of_the_service() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path();
+    let secret = "another shared secret";
+    let hook_port = free_port().to_string();
+    let (hook_out, hook_log) = (t.join("hooks.jsonl"), t.join("hook.log"));
+    let cfg = format!(
+        r#"respond:
+  tick_seconds: 1
+  retry_first_seconds: 1
+  retry_max_seconds: 1
+  retry_attempts: 1000
+  channels:
+    - name: soc
+      webhook: {{url: "http://127.0.0.1:{hook_port}/soc", secret: "{secret}"}}
+  rules:
+    - {{name: cases, on: [case], channels: [soc]}}
+"#
+    );
+    std::fs::write(t.join("vakt.yaml"), cfg).unwrap();
+    let dir = t.join("serve");
+    let (code, admin, err) = vakt(&[
+        "token",
+        "create",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--role",
+        "cert-analyst",
+        "--label",
+        "cert",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let cfg_path = t.join("vakt.yaml");
+    let args = ["--config", cfg_path.to_str().unwrap()];
+    let server = Server::start_with_rule(&dir, t, &args);
+    let addr = server.addr.clone();
+    let cert = Api {
+        addr: &addr,
+        auth: bearer(admin.trim()),
+    };
+    let case = cert.ok(
+        "POST",
+        "/api/v1/cases",
+        serde_json::json!({"tenant": "ous", "title": "Phishing wave at ous"}),
+    );
+    let id = case["id"].as_str().unwrap().to_owned();
+    // Nobody listens: the delivery waits, with its error.
+    let pending = until("a failed try", 60, || {
+        let d = cert.get("/api/v1/deliveries?status=pending");
+        d.as_array()?
+            .iter()
+            .find(|d| d["attempts"].as_u64() >= Some(1))
+            .cloned()
+    });
+    server.kill9();
+    let a = [
+        peer("webhook_sink.py").display().to_string(),
+        "--out".into(),
+        hook_out.display().to_string(),
+        "--secret".into(),
+        secret.into(),
+        "--port".into(),
+        hook_port.clone(),
+        "--port-file".into(),
+        t.join("hook.port").display().to_string(),
+    ];
+    let _hook = spawn(&a.iter().map(String::as_str).collect::<Vec<_>>(), &hook_log);
+    wait_file(&t.join("hook.port"), "the webhook receiver", &hook_log);
+    let server = Server::start_with_rule(&dir, t, &args);
+    let addr = server.addr.clone();
+    let cert = Api {
+        addr: &addr,
+        auth: bearer(admin.trim()),
+    };
+    until("the delivery after the restart", 60, || {
+        let d = cert.get("/api/v1/deliveries");
+        d.as_array()?
+            .iter()
+            .all(|d| d["status"] == "delivered")
+            .then_some(())
+    });
+    let hooks = lines(&hook_out);
+    let got: Vec<&serde_json::Value> = hooks
+        .iter()
+        .filter(|h| h["delivery"] == pending["id"].to_string().as_str())
+        .collect();
+    assert_eq!(got.len(), 1, "{hooks:?}");
+    assert_eq!(got[0]["valid"], true);
+    assert_eq!(got[0]["body"]["case"], id.as_str());
+    server.stop();
+}

@@ -377,6 +377,21 @@ mod tests {
         assert_eq!(status(&c, &alerts[2].key), None, "another tenant's alert");
         // Live: a new alert of the same kind is covered.
         assert!(active(&c).unwrap()[0].covers(&alert("ous", "BACKUP-01", 9)));
+        // A field condition: the alert's title.
+        let by_title = Exception {
+            entity: None,
+            field: Some("title".into()),
+            value: Some("BEACON FROM ws-17".into()),
+            ..x.clone()
+        };
+        assert!(by_title.covers(&alerts[1]) && !by_title.covers(&alerts[0]));
+        let by_rule_id = Exception {
+            entity: None,
+            field: Some("rule_id".into()),
+            value: Some(alerts[1].rule.id()),
+            ..x.clone()
+        };
+        assert!(by_rule_id.covers(&alerts[1]));
         let (_, back) = revoke(&mut c, &x.id, "kari", |_| true).unwrap().unwrap();
         assert_eq!(back, 1);
         assert_eq!(status(&c, &alerts[0].key), None);

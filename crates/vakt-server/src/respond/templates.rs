@@ -263,6 +263,34 @@ mod tests {
     }
 
     #[test]
+    fn operators_templates_come_from_files_and_the_database_never_over_the_shipped_one() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("templates");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("ransomware.json"),
+            r#"{"name": "ransomware", "clocks": [{"id": "board", "name": "Tell the board", "hours": 4}],
+                "tasks": [{"title": "Tell the board", "clock": "board"}]}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("broken.json"), "{").unwrap();
+        std::fs::write(dir.join("shadow.json"), r#"{"name": "health-data-breach"}"#).unwrap();
+        let c = crate::db::open(&d.path().join("v.db")).unwrap();
+        c.execute(
+            "INSERT INTO templates (name, doc, by, at) VALUES ('phishing', ?1, 'kari', 'now')",
+            [r#"{"name": "phishing", "tasks": [{"title": "Purge the mails", "due_hours": 2}]}"#],
+        )
+        .unwrap();
+        let all = all(&dir, &c);
+        let names: Vec<&str> = all.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["health-data-breach", "ransomware", "phishing"]);
+        assert!(
+            all[0].builtin && all[0].tasks.len() == 10,
+            "the shipped one stands"
+        );
+    }
+
+    #[test]
     fn a_template_naming_a_missing_clock_is_refused() {
         let mut t = health_data_breach();
         t.name = "mine".into();
