@@ -128,17 +128,7 @@ fn world() -> World {
     let dir = d.path().join("serve");
     let ingest_own = token(&dir, OWN);
     let ingest_other = token(&dir, OTHER);
-    let (code, admin, err) = vakt(&[
-        "token",
-        "create",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--role",
-        "admin",
-        "--label",
-        "setup",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let admin = role_token(&dir, "admin");
     let mut args: Vec<String> = vec![
         "--rules".into(),
         shared("sigma/rules").display().to_string(),

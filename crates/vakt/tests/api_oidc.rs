@@ -78,15 +78,7 @@ fn openid_connect_sign_in_maps_claims_to_roles_and_refuses_the_unmapped() {
         ),
     )
     .unwrap();
-    let (code, admin, err) = vakt(&[
-        "token",
-        "create",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--role",
-        "admin",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let admin = role_token(&dir, "admin");
     let _idp = provider(idp_port, &redirect, d.path());
     let r = rules(d.path());
     let s = Server::start_at(

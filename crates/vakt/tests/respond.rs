@@ -308,17 +308,7 @@ fn a_case_from_the_attack_to_closure_with_notifications_containment_and_sharing(
     std::fs::write(&cfg_path, cfg).unwrap();
     let dir = t.join("serve");
     let ingest = token(&dir, "ous");
-    let (code, admin, err) = vakt(&[
-        "token",
-        "create",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--role",
-        "admin",
-        "--label",
-        "setup",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let admin = role_token(&dir, "admin");
     let mut args: Vec<String> = vec![
         "--config".into(),
         cfg_path.display().to_string(),
@@ -999,17 +989,7 @@ fn a_queued_notification_survives_kill9_of_the_service() {
     );
     std::fs::write(t.join("vakt.yaml"), cfg).unwrap();
     let dir = t.join("serve");
-    let (code, admin, err) = vakt(&[
-        "token",
-        "create",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--role",
-        "cert-analyst",
-        "--label",
-        "cert",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let admin = role_token(&dir, "cert-analyst");
     let cfg_path = t.join("vakt.yaml");
     let args = ["--config", cfg_path.to_str().unwrap()];
     let server = Server::start_with_rule(&dir, t, &args);

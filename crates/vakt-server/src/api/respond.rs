@@ -38,6 +38,12 @@ fn changed(
     r
 }
 
+/// [`changed`] for a case (its tenant on the audit record).
+fn case_changed(status: StatusCode, case: Case, what: String) -> Response {
+    let tenant = case.tenant.clone();
+    changed(status, case, &tenant, what)
+}
+
 fn notice(api: &Arc<Api>, view: &Scoped, n: &Notice) {
     if let Ok(c) = view.notice_db() {
         api.respond.notice(&c, n);
@@ -288,11 +294,9 @@ pub async fn case_update(
         if status_change {
             notice(&a, &view, &Notice::case(&case, &what));
         }
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::OK,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -329,11 +333,9 @@ pub async fn case_note(
     let by = who.who.clone();
     blocking(move || {
         let (case, what) = view.case_change(&id, |k| cases::add_note(k, &by, &body.text))?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::CREATED,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -380,11 +382,9 @@ pub async fn case_task_add(
         let (case, what) = view.case_change(&id, |k| {
             cases::add_task(k, &b.title, &b.description, b.owner, b.due.as_deref())
         })?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::CREATED,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -455,11 +455,9 @@ pub async fn case_task(
                 },
             )
         })?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::OK,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -509,11 +507,9 @@ pub async fn case_observable(
         let (case, what) = view.case_change(&id, |k| {
             cases::add_observable(k, &by, &b.kind, &b.value, b.tlp.as_deref(), b.ioc, &b.note)
         })?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::CREATED,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -553,11 +549,9 @@ pub async fn case_link(
     let view = api.data.scoped(&who, Need::Respond)?;
     blocking(move || {
         let (case, what) = view.case_link(&id, b.alerts, b.incidents)?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::OK,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -629,11 +623,9 @@ pub async fn case_clock_add(
             k.clocks.push(clock);
             Ok(what)
         })?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::CREATED,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -672,11 +664,9 @@ pub async fn case_clock_met(
     blocking(move || {
         let (case, what) =
             view.case_change(&id, |k| cases::meet_clock(k, &item, &by, b.at.as_deref()))?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::OK,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -718,11 +708,9 @@ pub async fn case_template(
             .find(|t| t.name == b.template)
             .ok_or_else(|| ApiError::not_found(format!("no template `{}`", b.template)))?;
         let (case, what) = view.case_change(&id, |k| k.apply(&t, &by))?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::OK,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -761,11 +749,9 @@ pub async fn case_merge(
     }
     blocking(move || {
         let (case, what) = view.case_merge(&id, &b.from)?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::OK,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })
@@ -1053,11 +1039,9 @@ pub async fn case_contain(
                 b.action, deliveries
             ))
         })?;
-        let tenant = case.tenant.clone();
-        Ok(changed(
+        Ok(case_changed(
             StatusCode::ACCEPTED,
             case,
-            &tenant,
             format!("case {id}: {what}"),
         ))
     })

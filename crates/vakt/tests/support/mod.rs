@@ -57,6 +57,23 @@ pub fn token(dir: &Path, tenant: &str) -> String {
     out.trim().to_owned()
 }
 
+/// A token of a role bound to no tenant (`admin`, `cert-analyst`, …),
+/// made with `vakt token create`.
+pub fn role_token(dir: &Path, role: &str) -> String {
+    let (code, out, err) = vakt(&[
+        "token",
+        "create",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--role",
+        role,
+        "--label",
+        role,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
+}
+
 /// A running service.
 pub struct Server {
     pub child: Child,
