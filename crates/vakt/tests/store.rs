@@ -1,6 +1,8 @@
 //! `vakt ingest --store`, `vakt store stats`, `vakt intel add|list|stats|export`
 //! end to end, and a kill -9 in the middle of an ingest.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -263,6 +265,36 @@ fn intel_add_retro_hunts_the_stored_history() {
         "--format",
         "misp",
     ]);
-    let misp: serde_json::Value = serde_json::from_str(&misp).unwrap();
-    assert_eq!(misp.as_array().unwrap().len(), 2);
+    let misp_v: serde_json::Value = serde_json::from_str(&misp).unwrap();
+    assert_eq!(misp_v.as_array().unwrap().len(), 2);
+    // The OASIS stix2-validator accepts the bundle; pymisp loads the sightings.
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
+    let (stix_file, misp_file) = (
+        dir.path().join("sightings.stix.json"),
+        dir.path().join("sightings.misp.json"),
+    );
+    std::fs::write(&stix_file, &stix).unwrap();
+    std::fs::write(&misp_file, &misp).unwrap();
+    for args in [
+        vec![
+            peers.join("stix_validate.py").display().to_string(),
+            stix_file.display().to_string(),
+        ],
+        vec![
+            peers.join("misp_load.py").display().to_string(),
+            "--sightings".into(),
+            misp_file.display().to_string(),
+        ],
+    ] {
+        let out = Command::new(support::python())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
