@@ -197,7 +197,10 @@ pub fn upsert_alerts(
 }
 
 /// Replaces the incidents with the correlator's current ones.
-pub fn put_incidents(c: &mut Connection, incidents: &[Incident]) -> rusqlite::Result<()> {
+pub fn put_incidents<'a>(
+    c: &mut Connection,
+    incidents: impl IntoIterator<Item = &'a Incident>,
+) -> rusqlite::Result<()> {
     let tx = c.transaction()?;
     tx.execute("DELETE FROM incidents", [])?;
     {

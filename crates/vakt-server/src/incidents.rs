@@ -43,11 +43,16 @@ impl TenantIncidents {
 
     /// Every tenant's incidents, ids prefixed with the tenant.
     pub fn incidents(&self) -> Vec<Incident> {
+        self.with_tenants().into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// Every incident with its tenant (ids prefixed with the tenant).
+    pub fn with_tenants(&self) -> Vec<(Arc<str>, Incident)> {
         let mut out = Vec::new();
         for (tenant, c) in &self.by_tenant {
             for mut i in c.incidents() {
                 i.id = format!("{tenant}-{}", i.id);
-                out.push(i);
+                out.push((tenant.clone(), i));
             }
         }
         out

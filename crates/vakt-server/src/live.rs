@@ -512,17 +512,14 @@ impl DetectLoop {
     }
 
     fn write_incidents(&mut self) {
-        let incidents = self.correlator.incidents();
-        if let Err(e) = crate::db::put_incidents(&mut self.db, &incidents) {
+        let with_tenants = self.correlator.with_tenants();
+        if let Err(e) = crate::db::put_incidents(&mut self.db, with_tenants.iter().map(|(_, i)| i))
+        {
             tracing::error!(target: "vakt::serve", "cannot keep incidents: {e}");
             return;
         }
         // New and escalated incidents are told (once: what was told is kept).
-        let tenant_of = |i: &vakt_incident::Incident| {
-            i.id.rsplit_once("-INC-")
-                .map_or_else(String::new, |(t, _)| t.to_owned())
-        };
-        match crate::respond::notify::incident_notices(&self.db, &incidents, tenant_of) {
+        match crate::respond::notify::incident_notices(&self.db, &with_tenants) {
             Ok(notices) => {
                 for n in notices {
                     self.respond.notice(&self.db, &n);

@@ -81,7 +81,7 @@ fn observables_of(alerts: &[Alert]) -> Vec<(String, String)> {
             match e {
                 Entity::Host(h) => add("host", h.to_ascii_lowercase()),
                 Entity::Account(u) => add("account", u.clone()),
-                Entity::Ip(ip) if !is_private(ip) => add("ip", ip.to_string()),
+                Entity::Ip(ip) if !vakt_core::net::internal(*ip) => add("ip", ip.to_string()),
                 Entity::Domain(d) => add("domain", d.to_ascii_lowercase()),
                 _ => {}
             }
@@ -99,13 +99,6 @@ fn observables_of(alerts: &[Alert]) -> Vec<(String, String)> {
         .filter(|(k, v)| cases::normalise(k, v).is_ok())
         .take(500)
         .collect()
-}
-
-fn is_private(ip: &std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v) => v.is_private() || v.is_loopback() || v.is_link_local(),
-        std::net::IpAddr::V6(v) => v.is_loopback() || (v.segments()[0] & 0xfe00) == 0xfc00,
-    }
 }
 
 impl Scoped {
@@ -355,10 +348,16 @@ impl Scoped {
     /// Puts a failed (or pending) delivery back to be sent now.
     pub fn delivery_retry(&self, id: i64) -> Result<Delivery, ApiError> {
         let c = self.db()?;
-        let d = self
-            .deliveries(None, 1000)?
-            .into_iter()
-            .find(|d| d.id == id)
+        let all = self.who.tenant.is_none();
+        let d = notify::delivery(&c, id)
+            .map_err(db_err)?
+            .filter(|d| {
+                if d.tenant.is_empty() {
+                    all
+                } else {
+                    self.sees(&d.tenant)
+                }
+            })
             .ok_or_else(|| not_found("delivery"))?;
         if d.status == "delivered" {
             return Err(ApiError::new_status(

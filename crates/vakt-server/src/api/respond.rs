@@ -1079,7 +1079,7 @@ pub async fn case_misp(
     Ok(json(vakt_intel::export::misp_event(
         &format!("{}: {}", case.id, case.title),
         &format!("vakt|{}", case.id),
-        &aware.to_rfc3339()[..10],
+        aware.to_rfc3339().get(..10).unwrap_or("1970-01-01"),
         crate::respond::unix_now(),
         &case.tlp,
         &attrs,

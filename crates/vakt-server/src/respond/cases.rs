@@ -1236,8 +1236,15 @@ pub fn split(
 
 /// The cases (open or not) that link an incident, with their containment time.
 pub fn containment_of_incident(c: &Connection, incident: &str) -> Option<Timestamp> {
-    let mut q = c.prepare("SELECT doc FROM cases").ok()?;
-    let rows: Vec<String> = q.query_map([], |r| r.get(0)).ok()?.flatten().collect();
+    // Only the cases whose document names the incident are read whole.
+    let mut q = c
+        .prepare("SELECT doc FROM cases WHERE instr(doc, ?1) > 0")
+        .ok()?;
+    let rows: Vec<String> = q
+        .query_map([incident], |r| r.get(0))
+        .ok()?
+        .flatten()
+        .collect();
     rows.iter()
         .filter_map(|d| serde_json::from_str::<Case>(d).ok())
         .filter(|k| k.incidents.iter().any(|i| i == incident))

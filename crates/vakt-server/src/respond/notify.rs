@@ -361,11 +361,10 @@ pub fn enqueue(c: &Connection, cfg: &RespondConfig, n: &Notice) -> rusqlite::Res
 /// restart tells nothing twice.
 pub fn incident_notices(
     c: &Connection,
-    incidents: &[Incident],
-    tenant_of: impl Fn(&Incident) -> String,
+    incidents: &[(std::sync::Arc<str>, Incident)],
 ) -> rusqlite::Result<Vec<Notice>> {
     let mut out = Vec::new();
-    for i in incidents {
+    for (tenant, i) in incidents {
         let stages: Vec<String> = i.stages.iter().map(|s| s.stage.clone()).collect();
         let before: Option<(String, String)> = rusqlite::OptionalExtension::optional(c.query_row(
             "SELECT severity, stages FROM incident_notices WHERE id = ?1",
@@ -392,7 +391,7 @@ pub fn incident_notices(
                 serde_json::to_string(&stages).unwrap_or_default()
             ],
         )?;
-        out.push(Notice::incident(i, &tenant_of(i), escalated));
+        out.push(Notice::incident(i, tenant, escalated));
     }
     Ok(out)
 }
@@ -626,6 +625,27 @@ pub struct Delivery {
     pub next_at: Option<i64>,
 }
 
+const DELIVERY_COLUMNS: &str = "id, channel, tenant, kind, subject, created, attempts, status,
+     last_error, delivered_at, next_at";
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    let status: String = r.get(7)?;
+    let next: i64 = r.get(10)?;
+    Ok(Delivery {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        tenant: r.get(2)?,
+        kind: r.get(3)?,
+        subject: r.get(4)?,
+        created: r.get(5)?,
+        attempts: r.get(6)?,
+        next_at: (status == "pending").then_some(next),
+        status,
+        last_error: r.get(8)?,
+        delivered_at: r.get(9)?,
+    })
+}
+
 /// Deliveries, newest first.
 pub fn deliveries(
     c: &Connection,
@@ -633,39 +653,31 @@ pub fn deliveries(
     status: Option<&str>,
     limit: usize,
 ) -> rusqlite::Result<Vec<Delivery>> {
-    let mut q = c.prepare(
-        "SELECT id, channel, tenant, kind, subject, created, attempts, status, last_error,
-                delivered_at, next_at FROM deliveries ORDER BY id DESC",
-    )?;
+    let mut q = c.prepare(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries ORDER BY id DESC"
+    ))?;
     let mut rows = q.query([])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let d = Delivery {
-            id: r.get(0)?,
-            channel: r.get(1)?,
-            tenant: r.get(2)?,
-            kind: r.get(3)?,
-            subject: r.get(4)?,
-            created: r.get(5)?,
-            attempts: r.get(6)?,
-            status: r.get(7)?,
-            last_error: r.get(8)?,
-            delivered_at: r.get(9)?,
-            next_at: None,
-        };
-        let next: i64 = r.get(10)?;
+        let d = delivery_row(r)?;
         if !sees(&d.tenant) || status.is_some_and(|s| s != d.status) {
             continue;
         }
-        out.push(Delivery {
-            next_at: (d.status == "pending").then_some(next),
-            ..d
-        });
+        out.push(d);
         if out.len() >= limit {
             break;
         }
     }
     Ok(out)
+}
+
+/// One delivery by id.
+pub fn delivery(c: &Connection, id: i64) -> rusqlite::Result<Option<Delivery>> {
+    rusqlite::OptionalExtension::optional(c.query_row(
+        &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"),
+        [id],
+        delivery_row,
+    ))
 }
 
 #[cfg(test)]
