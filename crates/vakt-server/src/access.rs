@@ -33,6 +33,7 @@ use crate::auth::{Principal, Role};
 use crate::intel::Hunts;
 
 pub mod respond;
+pub mod views;
 
 /// What a principal wants to do (checked before any data is touched).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

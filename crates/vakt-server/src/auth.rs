@@ -300,6 +300,51 @@ fn new_session(c: &Connection, principal: Principal, hours: u32) -> Result<Sessi
     })
 }
 
+/// A one-time sign-in code for a user (`vakt demo --serve` prints one):
+/// stored hashed, good once, for `minutes`.
+pub fn one_time_code(c: &Connection, name: &str, minutes: u32) -> Result<String, String> {
+    let code = random_secret("vakto_")?;
+    let expires = crate::now()
+        .0
+        .saturating_add(i64::from(minutes) * 60_000_000_000);
+    c.execute(
+        "INSERT INTO signin_codes (hash, user, expires) VALUES (?1, ?2, ?3)",
+        params![hash(&code), name, expires],
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(code)
+}
+
+/// Redeems a one-time code: a session for its user, if the code is known,
+/// unused and unexpired and the user not disabled. The code is gone after.
+pub fn redeem_code(c: &Connection, code: &str, hours: u32) -> Result<Option<Session>, String> {
+    let h = hash(code);
+    let row: Option<(String, i64)> = c
+        .query_row(
+            "DELETE FROM signin_codes WHERE hash = ?1 RETURNING user, expires",
+            [&h],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?;
+    let Some((name, expires)) = row.filter(|(_, e)| *e > crate::now().0) else {
+        return Ok(None);
+    };
+    let _ = expires;
+    let user: Option<(String, String)> = c
+        .query_row(
+            "SELECT role, tenant FROM users WHERE name = ?1 AND disabled = 0",
+            [&name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?;
+    let Some(principal) = user.and_then(|(role, tenant)| principal_of(name, &role, tenant)) else {
+        return Ok(None);
+    };
+    new_session(c, principal, hours).map(Some)
+}
+
 /// Ends a session.
 pub fn sign_out(c: &Connection, secret: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM sessions WHERE hash = ?1", [hash(secret)])

@@ -73,6 +73,11 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
              user TEXT NOT NULL,
              expires INTEGER NOT NULL
          );
+         CREATE TABLE IF NOT EXISTS signin_codes (
+             hash TEXT PRIMARY KEY,
+             user TEXT NOT NULL,
+             expires INTEGER NOT NULL
+         );
          CREATE TABLE IF NOT EXISTS alert_status (
              key TEXT PRIMARY KEY,
              status TEXT NOT NULL,

@@ -73,6 +73,7 @@ pub mod syslog;
 pub mod tail;
 pub mod tls;
 pub mod tokens;
+pub mod ui;
 pub mod wal;
 
 pub use config::ServeConfig;

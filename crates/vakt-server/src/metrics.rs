@@ -114,6 +114,57 @@ pub struct Metrics {
     pub tail_lines: Mutex<BTreeMap<String, u64>>,
     /// Files followed in watched folders.
     pub tail_files: AtomicI64,
+    /// Events accepted per tenant over the last hour, minute by minute,
+    /// and when the last arrived: a trust that went quiet shows.
+    pub flow: Mutex<BTreeMap<String, Flow>>,
+}
+
+/// A tenant's events per minute over the last hour.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Counts by minute (unix minute modulo 60).
+    minutes: [u64; 60],
+    /// The unix minute each slot holds.
+    stamps: [i64; 60],
+    /// When the last events came (unix seconds).
+    pub last: i64,
+}
+
+impl Default for Flow {
+    fn default() -> Flow {
+        Flow {
+            minutes: [0; 60],
+            stamps: [i64::MIN; 60],
+            last: 0,
+        }
+    }
+}
+
+impl Flow {
+    /// Counts `n` events now (`now`: unix seconds).
+    pub fn add(&mut self, now: i64, n: u64) {
+        let m = now.div_euclid(60);
+        let i = m.rem_euclid(60) as usize;
+        if self.stamps[i] != m {
+            self.stamps[i] = m;
+            self.minutes[i] = 0;
+        }
+        self.minutes[i] += n;
+        self.last = now;
+    }
+
+    /// The last 60 minutes' counts, oldest first, ending with the minute of `now`.
+    pub fn per_minute(&self, now: i64) -> Vec<u64> {
+        let m = now.div_euclid(60);
+        (0..60)
+            .rev()
+            .map(|back| {
+                let want = m - back;
+                let i = want.rem_euclid(60) as usize;
+                if self.stamps[i] == want { self.minutes[i] } else { 0 }
+            })
+            .collect()
+    }
 }
 
 impl Default for Metrics {
@@ -139,6 +190,7 @@ impl Default for Metrics {
             syslog_connections: AtomicI64::new(0),
             tail_lines: Mutex::default(),
             tail_files: AtomicI64::new(0),
+            flow: Mutex::default(),
         }
     }
 }
@@ -149,6 +201,20 @@ pub fn add<K: Ord>(m: &Mutex<BTreeMap<K, u64>>, key: K, n: u64) {
         .unwrap_or_else(|p| p.into_inner())
         .entry(key)
         .or_default() += n;
+}
+
+impl Metrics {
+    /// Counts events accepted for a tenant (the counter and its flow).
+    pub fn accept(&self, tenant: &str, n: u64) {
+        add(&self.accepted, tenant.to_owned(), n);
+        let now = crate::now().0.div_euclid(1_000_000_000);
+        self.flow
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tenant.to_owned())
+            .or_default()
+            .add(now, n);
+    }
 }
 
 fn label(v: &str) -> String {

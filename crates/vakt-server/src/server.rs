@@ -318,7 +318,9 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         session_hours: cfg.session_hours.max(1),
         oidc,
     });
-    let app = crate::http::router(state.clone()).merge(crate::api::router(api));
+    let app = crate::http::router(state.clone())
+        .merge(crate::api::router(api))
+        .merge(crate::ui::router());
     let syslog_state = state.clone();
     let dir = cfg.dir.clone();
     let served: Result<(), ServeError> = runtime.block_on(async move {

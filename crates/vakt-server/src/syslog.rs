@@ -387,7 +387,7 @@ async fn send(
             }
         }
         match answer.await {
-            Ok(Ok(_)) => metrics::add(&s.metrics.accepted, tenant.to_string(), n),
+            Ok(Ok(_)) => s.metrics.accept(&tenant, n),
             Ok(Err(e)) => return Err(format!("not stored: {e}")),
             // Dropped unsent (UDP, full), or vakt stopping.
             Err(_) if !patient => {}

@@ -704,7 +704,7 @@ impl Tailer {
         match answer.blocking_recv() {
             Ok(Ok(seq)) => {
                 self.last_seq = seq;
-                metrics::add(&self.state.metrics.accepted, self.tenant.to_string(), n);
+                self.state.metrics.accept(&self.tenant, n);
                 metrics::add(&self.state.metrics.tail_lines, self.name.clone(), lines);
                 Ok(())
             }

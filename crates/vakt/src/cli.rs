@@ -299,6 +299,14 @@ pub struct DemoArgs {
     /// table: a short summary for people; json: one JSON object (incidents, exposure, truth).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Then serve the case with the web UI on loopback (each trust's logs
+    /// posted to `vakt serve`, the top incident opened as a case), print
+    /// the address and a one-time sign-in link, and serve until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Where `--serve` listens (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", requires = "serve")]
+    pub listen: std::net::SocketAddr,
 }
 
 /// `vakt sim`.

@@ -87,6 +87,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(&summary, &incidents, scoped.as_ref());
     }
+    if args.serve {
+        return crate::demo_serve::run(
+            &dir,
+            &rules(&args)?,
+            args.listen,
+            args.format == OutputFormat::Json,
+        );
+    }
     // Input a step could not use (a rejected record, a context resource, an
     // indicator) is said where it was met, and makes the exit code 2.
     Ok(if rejected > 0 {

@@ -8,6 +8,7 @@ mod beacons;
 mod case;
 mod cli;
 mod demo;
+mod demo_serve;
 mod hunt;
 mod ingest;
 mod input;

@@ -144,6 +144,62 @@ pub async fn login(
     Ok(session_answer(&api, &s))
 }
 
+/// A one-time code.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OnceParams {
+    /// The code (`vakt demo --serve` prints a link with one).
+    code: String,
+}
+
+/// Signs in with a one-time code: the session as a cookie, and to the web
+/// UI. A code works once; every use, good or not, is audited.
+#[utoipa::path(get, path = "/api/v1/auth/once", tag = "service", security(()), params(OnceParams),
+    responses(
+        (status = 303, description = "Signed in: to the UI (`Location`), the session as a cookie"),
+        (status = 400, description = "No code", body = ErrorBody),
+        (status = 401, description = "An unknown, used or expired code", body = ErrorBody),
+    ))]
+pub async fn once(
+    State(api): State<Arc<Api>>,
+    Q(p): Q<OnceParams>,
+) -> Result<Response, ApiError> {
+    let a = api.clone();
+    let s = blocking(move || {
+        let c = crate::db::connect(&a.db).map_err(db_err)?;
+        crate::auth::redeem_code(&c, &p.code, a.session_hours).map_err(ApiError::internal)
+    })
+    .await?;
+    let act = Act {
+        who: s.as_ref().map(|s| s.principal.who.clone()).unwrap_or_default(),
+        role: s
+            .as_ref()
+            .map(|s| s.principal.role.name().to_owned())
+            .unwrap_or_default(),
+        tenant: s
+            .as_ref()
+            .and_then(|s| s.principal.tenant.clone())
+            .unwrap_or_default(),
+        action: "sign-in".into(),
+        object: "GET /api/v1/auth/once".into(),
+        outcome: if s.is_some() { "granted" } else { "refused" }.into(),
+        detail: "one-time code".into(),
+    };
+    let a = api.clone();
+    blocking(move || a.audit.append(act).map_err(ApiError::internal)).await?;
+    let Some(s) = s else {
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "this sign-in code is unknown, used or expired".into(),
+        });
+    };
+    let mut r = session_answer(&api, &s);
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut()
+        .insert(header::LOCATION, header::HeaderValue::from_static("/ui/"));
+    Ok(r)
+}
+
 /// The answer to a sign-in: the session as JSON and as a cookie.
 fn session_answer(api: &Api, s: &crate::auth::Session) -> Response {
     let cookie = format!(

@@ -45,6 +45,9 @@ fn es(mut r: Response, headers: &HeaderMap) -> Response {
 
 /// `GET /`: who is answering.
 pub async fn info(headers: HeaderMap) -> Response {
+    if crate::ui::wants_html(&headers) {
+        return crate::ui::redirect();
+    }
     let body = json!({
         "name": "vakt",
         "cluster_name": "vakt",

@@ -337,7 +337,7 @@ impl State {
         }
         match answer.await {
             Ok(Ok(seq)) => {
-                metrics::add(&self.metrics.accepted, batch.tenant.to_string(), n);
+                self.metrics.accept(&batch.tenant, n);
                 Ok(seq)
             }
             Ok(Err(e)) => Err(Refusal::busy(

@@ -1,0 +1,315 @@
+//! What the web UI's screens need beyond single objects, through the
+//! scoped view: a hunt over the stored history (a Sigma rule, an
+//! indicator, or field filters) with a histogram of every match, and the
+//! alerts per detector over time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use vakt_core::{Event, FieldId, Value};
+use vakt_store::EventQuery;
+
+use super::{Scoped, event_json, event_matches};
+use crate::api::{ApiError, db_err};
+
+/// What a hunt looks for.
+#[derive(Debug, Clone)]
+pub enum Look {
+    /// A Sigma rule (YAML; one document or several).
+    Sigma(String),
+    /// An indicator value (address, domain, URL, hash, account …): any
+    /// field equal to it; a domain also matches its subdomains.
+    Indicator(String),
+    /// `field=value` pairs, all of which must hold.
+    Filters(Vec<(String, String)>),
+}
+
+/// A hunt over the stored history.
+#[derive(Debug, Clone)]
+pub struct Hunt {
+    /// Only this tenant's.
+    pub tenant: Option<String>,
+    /// From (ns, inclusive).
+    pub from: Option<i64>,
+    /// Before (ns).
+    pub to: Option<i64>,
+    /// Source kind (`zeek:conn`) or family (`evtx:*`).
+    pub source: Option<String>,
+    /// What to look for.
+    pub look: Look,
+    /// The most events returned (every match is counted).
+    pub limit: usize,
+}
+
+/// How many buckets a histogram aims at.
+const BUCKETS: i64 = 60;
+
+/// A bucket width (ns) of a round size giving at most about [`BUCKETS`]
+/// buckets over `span` ns.
+pub fn bucket_width(span: i64) -> i64 {
+    const STEPS: [i64; 12] = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400];
+    let want = span.max(1) / BUCKETS;
+    STEPS
+        .iter()
+        .map(|s| s * 1_000_000_000)
+        .find(|s| *s >= want)
+        .unwrap_or(30 * 86400 * 1_000_000_000)
+}
+
+fn histogram(times: &BTreeMap<i64, u64>) -> serde_json::Value {
+    let (Some(first), Some(last)) = (times.keys().next(), times.keys().next_back()) else {
+        return serde_json::json!({"bucket_seconds": 0, "buckets": []});
+    };
+    let w = bucket_width(last - first);
+    let mut b: BTreeMap<i64, u64> = BTreeMap::new();
+    for (t, n) in times {
+        *b.entry(t.div_euclid(w) * w).or_default() += n;
+    }
+    let start = first.div_euclid(w) * w;
+    let end = last.div_euclid(w) * w;
+    let mut out = Vec::new();
+    let mut t = start;
+    while t <= end {
+        out.push(serde_json::json!({"t": vakt_core::Timestamp(t), "n": b.get(&t).copied().unwrap_or(0)}));
+        t += w;
+    }
+    serde_json::json!({"bucket_seconds": w / 1_000_000_000, "buckets": out})
+}
+
+fn text_is(v: &Value, want: &str, domain: bool) -> bool {
+    match v {
+        Value::Str(s) => {
+            s.eq_ignore_ascii_case(want)
+                || (domain
+                    && s.len() > want.len()
+                    && s.as_bytes()[s.len() - want.len() - 1] == b'.'
+                    && s[s.len() - want.len()..].eq_ignore_ascii_case(want))
+        }
+        Value::Ip(ip) => want.parse::<std::net::IpAddr>().is_ok_and(|w| w == *ip),
+        Value::List(l) => l.iter().any(|x| text_is(x, want, domain)),
+        _ => false,
+    }
+}
+
+impl Scoped {
+    /// Runs a hunt: the first `limit` matching events (oldest first), a
+    /// histogram of every match, and how many events were read.
+    pub fn hunt_history(&self, h: &Hunt) -> Result<serde_json::Value, ApiError> {
+        let started = Instant::now();
+        let tenant = self.tenant(h.tenant.as_deref())?;
+        let limit = h.limit.clamp(1, 1000);
+        // Compile what to look for once.
+        let mut rules = None;
+        let mut filters = Vec::new();
+        let mut indicator = None;
+        match &h.look {
+            Look::Sigma(text) => {
+                let parsed = vakt_sigma::rule::parse_rules(text, &Arc::from("hunt"));
+                let (set, report) = vakt_sigma::RuleSet::build(
+                    parsed,
+                    &vakt_sigma::Mapping::default_mapping(),
+                    &vakt_sigma::Placeholders::default(),
+                );
+                if let Some(e) = report.unsupported.first() {
+                    return Err(ApiError::bad_request(format!(
+                        "the rule cannot be used: {}",
+                        e.reason
+                    )));
+                }
+                if set.rules.is_empty() {
+                    return Err(ApiError::bad_request(
+                        "no detection rule in the text (correlations and filters need their rules)",
+                    ));
+                }
+                if report.unmapped.len() == set.rules.len() {
+                    return Err(ApiError::bad_request(
+                        "the rule's logsource maps to no events vakt reads",
+                    ));
+                }
+                rules = Some(set);
+            }
+            Look::Indicator(v) => {
+                let v = v.trim();
+                if v.is_empty() || v.len() > 2048 {
+                    return Err(ApiError::bad_request("an indicator is 1 to 2,048 characters"));
+                }
+                let domain = v.contains('.')
+                    && v.parse::<std::net::IpAddr>().is_err()
+                    && !v.contains('/')
+                    && !v.contains('@');
+                indicator = Some((v.to_owned(), domain));
+            }
+            Look::Filters(f) => {
+                for (k, v) in f {
+                    let id = FieldId::lookup(k)
+                        .ok_or_else(|| ApiError::bad_request(format!("no field is called `{k}`")))?;
+                    filters.push((Some(id), v.clone()));
+                }
+            }
+        }
+        let query = EventQuery {
+            tenant,
+            from: h.from,
+            to: h.to,
+        };
+        let source = h.source.as_deref().filter(|s| !s.is_empty());
+        let store = self.store();
+        let mut segments: Vec<(i64, std::path::PathBuf)> = store
+            .event_segments(&query)
+            .into_iter()
+            .filter(|seg| {
+                source.is_none_or(|s| {
+                    let kind = vakt_store::segment_source(seg).unwrap_or_default();
+                    match s.strip_suffix('*') {
+                        Some(prefix) => kind.starts_with(prefix),
+                        None => kind == s,
+                    }
+                })
+            })
+            .map(|seg| (vakt_store::segment_day(&seg).unwrap_or(i64::MIN), seg))
+            .collect();
+        segments.sort();
+        let mut scratch = vakt_sigma::Scratch::default();
+        let mut hits = Vec::new();
+        let mut scanned = 0u64;
+        let mut matched = 0u64;
+        let mut times: BTreeMap<i64, u64> = BTreeMap::new();
+        let mut kept: Vec<(i64, serde_json::Value)> = Vec::new();
+        let mut by_rule: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut cut = i64::MAX;
+        let mut take = |e: Event| {
+            if !self.sees(&e.tenant) {
+                return;
+            }
+            scanned += 1;
+            let yes = if let Some(set) = &rules {
+                hits.clear();
+                set.matches(&e, &mut scratch, &mut hits);
+                for r in &hits {
+                    *by_rule.entry(*r).or_default() += 1;
+                }
+                !hits.is_empty()
+            } else if let Some((v, domain)) = &indicator {
+                e.common
+                    .iter()
+                    .chain(e.fields.iter())
+                    .any(|(_, x)| text_is(x, v, *domain))
+            } else {
+                event_matches(&e, &filters)
+            };
+            if !yes {
+                return;
+            }
+            matched += 1;
+            // Whole seconds: the histogram's finest bucket is a minute.
+            *times.entry(e.time.0 - e.time.0.rem_euclid(1_000_000_000)).or_default() += 1;
+            // The first `limit` by time: past a full page, only earlier ones.
+            if e.time.0 < cut {
+                kept.push((e.time.0, event_json(&e)));
+                if kept.len() >= limit * 2 {
+                    kept.sort_by_key(|(t, _)| *t);
+                    kept.truncate(limit);
+                    cut = kept.last().map_or(i64::MAX, |(t, _)| *t);
+                }
+            }
+        };
+        for (_, seg) in &segments {
+            vakt_store::read_segment(seg, &query, &mut take).map_err(|e| {
+                tracing::error!(target: "vakt::api", "store: {e}");
+                ApiError::internal("the event store could not be read")
+            })?;
+        }
+        kept.sort_by_key(|(t, _)| *t);
+        kept.truncate(limit);
+        let rules_hit: Vec<serde_json::Value> = rules
+            .as_ref()
+            .map(|set| {
+                by_rule
+                    .iter()
+                    .map(|(r, n)| {
+                        let m = &set.rules[*r as usize];
+                        serde_json::json!({"title": m.title, "id": m.id, "level": m.level, "events": n})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(serde_json::json!({
+            "matched": matched,
+            "scanned": scanned,
+            "seconds": started.elapsed().as_secs_f64(),
+            "truncated": matched as usize > kept.len(),
+            "rules": rules_hit,
+            "histogram": histogram(&times),
+            "items": kept.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Alerts per detector over time (by first seen), over every alert the
+    /// principal sees (of one tenant if asked).
+    pub fn alert_histogram(&self, tenant: Option<&str>) -> Result<serde_json::Value, ApiError> {
+        let tenant = self.tenant(tenant)?;
+        let c = self.db()?;
+        let mut q = c
+            .prepare(
+                "SELECT tenant, detector, first FROM alerts WHERE (?1 IS NULL OR tenant = ?1)",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([&tenant], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })
+            .map_err(db_err)?;
+        let mut all: Vec<(String, i64)> = Vec::new();
+        for r in rows {
+            let (t, d, first) = r.map_err(db_err)?;
+            if self.sees(&t) {
+                all.push((d, first));
+            }
+        }
+        let (Some(lo), Some(hi)) = (
+            all.iter().map(|(_, t)| *t).min(),
+            all.iter().map(|(_, t)| *t).max(),
+        ) else {
+            return Ok(serde_json::json!({"bucket_seconds": 0, "buckets": [], "detectors": []}));
+        };
+        let w = bucket_width(hi - lo);
+        let start = lo.div_euclid(w) * w;
+        let n = ((hi.div_euclid(w) * w - start) / w + 1) as usize;
+        let mut series: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for (d, t) in &all {
+            let i = ((t.div_euclid(w) * w - start) / w) as usize;
+            series.entry(d.clone()).or_insert_with(|| vec![0; n])[i] += 1;
+        }
+        let times: Vec<vakt_core::Timestamp> = (0..n)
+            .map(|i| vakt_core::Timestamp(start + i as i64 * w))
+            .collect();
+        Ok(serde_json::json!({
+            "bucket_seconds": w / 1_000_000_000,
+            "times": times,
+            "detectors": series.into_iter().map(|(d, v)| serde_json::json!({"detector": d, "counts": v})).collect::<Vec<_>>(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_round_and_few() {
+        let h = 3_600_000_000_000;
+        assert_eq!(bucket_width(h) / 1_000_000_000, 60);
+        assert_eq!(bucket_width(30 * 24 * h) / 1_000_000_000, 43_200);
+        assert!(bucket_width(0) > 0);
+    }
+
+    #[test]
+    fn an_indicator_matches_its_value_and_a_domains_subdomains() {
+        assert!(text_is(&Value::str("EVIL.example.org"), "evil.example.org", true));
+        assert!(text_is(&Value::str("a.evil.example.org"), "evil.example.org", true));
+        assert!(!text_is(&Value::str("notevil.example.org"), "evil.example.org", true));
+        assert!(!text_is(&Value::str("a.evil.example.org"), "evil.example.org", false));
+        assert!(text_is(&Value::Ip("10.0.0.5".parse().unwrap()), "10.0.0.5", false));
+    }
+}
