@@ -57,7 +57,8 @@ function SignIn() {
     setErr(null);
     try {
       await post('/auth/login', { user, password });
-      me.value = await api('/auth/me');
+      const m = await api('/auth/session');
+      me.value = m.signed_in ? m : null;
     } catch (x) {
       setErr(x);
     } finally {
@@ -114,7 +115,7 @@ function App() {
   useSignal(utc);
   const route = useRoute();
   useEffect(() => {
-    api('/auth/me').then((m) => (me.value = m)).catch(() => (me.value = null));
+    api('/auth/session').then((m) => (me.value = m.signed_in ? m : null)).catch(() => (me.value = null));
     const out = () => (me.value = null);
     window.addEventListener('vakt-signed-out', out);
     return () => window.removeEventListener('vakt-signed-out', out);

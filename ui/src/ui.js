@@ -79,18 +79,21 @@ export function VTable({ rows, columns, rowHeight = 34, height = 480, onRow, sel
     else if (y + rowHeight > el.scrollTop + height - rowHeight) el.scrollTop = y - height + 2 * rowHeight;
   }, [selected]);
   const tpl = columns.map((c) => c.width || '1fr').join(' ');
-  return html`
+  return html`<div class="vwrap">
     <div class="vtable" role="table" aria-label=${label} aria-rowcount=${rows.length + 1}>
-      <div class="vrow vhead" role="row" data-cols=${tpl} ref=${(el) => el && (el.style.gridTemplateColumns = tpl)}>
-        ${columns.map((c) => html`<div role="columnheader" class="vcell">${c.label}</div>`)}
+      <div role="rowgroup">
+        <div class="vrow vhead" role="row" ref=${(el) => el && (el.style.gridTemplateColumns = tpl)}>
+          ${columns.map((c) => html`<div role="columnheader" class="vcell">${c.label || html`<span class="sr">Select</span>`}</div>`)}
+        </div>
       </div>
-      <div class="vbody" ref=${(el) => { box.current = el; if (el) el.style.height = Math.min(height, Math.max(rows.length, 1) * rowHeight + 2) + 'px'; }}
+      <div class="vbody" role="rowgroup" ref=${(el) => { box.current = el; if (el) el.style.height = Math.min(height, Math.max(rows.length, 1) * rowHeight + 2) + 'px'; }}
            onScroll=${onScroll} tabindex="0" aria-label=${label + ' (scrolls)'}>
-        <div class="vspacer" ref=${(el) => el && (el.style.height = rows.length * rowHeight + 'px')}>
+        <div class="vspacer" role="presentation" ref=${(el) => el && (el.style.height = rows.length * rowHeight + 'px')}>
           ${shown.map((r, i) => {
             const idx = first + i;
             return html`<div role="row" aria-rowindex=${idx + 2} key=${rowKey ? rowKey(r) : idx}
                 class=${'vrow' + (idx === selected ? ' selected' : '') + (onRow ? ' clickable' : '')}
+                aria-selected=${selected !== undefined ? String(idx === selected) : undefined}
                 ref=${(el) => { if (el) { el.style.top = idx * rowHeight + 'px'; el.style.height = rowHeight + 'px'; el.style.gridTemplateColumns = tpl; } }}
                 onClick=${onRow ? () => onRow(r, idx) : undefined}>
               ${columns.map((c) => html`<div role="cell" class="vcell">${c.render ? c.render(r, idx) : r[c.key]}</div>`)}
@@ -98,8 +101,9 @@ export function VTable({ rows, columns, rowHeight = 34, height = 480, onRow, sel
           })}
         </div>
       </div>
-      ${rows.length === 0 ? html`<p class="muted pad">Nothing to show.</p>` : null}
-    </div>`;
+    </div>
+    ${rows.length === 0 ? html`<p class="muted pad">Nothing to show.</p>` : null}
+  </div>`;
 }
 
 /** Bars over time: buckets [{t, n}] (or stacked series). */
@@ -128,13 +132,13 @@ export function Histogram({ times, series, label, height = 140, onBar }) {
             const v = s.counts[i] || 0;
             const bh = (v / max) * (h - padB - 8);
             y0 -= bh;
-            return v ? html`<rect x=${padL + i * bw + 1} y=${y0} width=${Math.max(1, bw - 2)} height=${bh} class=${'c' + (k % 8)} />` : null;
+            return v ? html`<rect x=${padL + i * bw + 1} y=${y0} width=${Math.max(1, bw - 2)} height=${bh} class=${'c' + (k % 12)} />` : null;
           })}
           ${i % every === 0 ? html`<text x=${padL + i * bw} y=${h - 6} class="axis">${time(t, true)}</text>` : null}
         </g>`;
       })}
     </svg>
-    ${series.length > 1 ? html`<ul class="legend">${series.map((s, k) => html`<li><span class=${'swatch c' + (k % 8)}></span>${s.name} (${num(s.counts.reduce((a, b) => a + b, 0))})</li>`)}</ul>` : null}`;
+    ${series.length > 1 ? html`<ul class="legend">${series.map((s, k) => html`<li><span class=${'swatch c' + (k % 12)}></span>${s.name} (${num(s.counts.reduce((a, b) => a + b, 0))})</li>`)}</ul>` : null}`;
 }
 
 export function Sparkline({ values, label }) {
@@ -159,7 +163,8 @@ export function Dialog({ title, onClose, children }) {
 
 /** A small form with one submit: fields [{name, label, type, options, required, value}]. */
 export function Form({ fields, submit, label = 'Save', onDone, busyLabel = 'Saving' }) {
-  const [vals, setVals] = useState(() => Object.fromEntries(fields.map((f) => [f.name, f.value ?? (f.type === 'checkbox' ? false : '')])));
+  const initial = () => Object.fromEntries(fields.map((f) => [f.name, f.value ?? (f.type === 'checkbox' ? false : '')]));
+  const [vals, setVals] = useState(initial);
   const [busy, setBusy] = useState(false);
   const [err, setErr] = useState(null);
   const go = async (e) => {
@@ -168,6 +173,7 @@ export function Form({ fields, submit, label = 'Save', onDone, busyLabel = 'Savi
     setErr(null);
     try {
       const r = await submit(vals);
+      setVals(initial());
       onDone && onDone(r);
     } catch (x) {
       setErr(x);
@@ -215,7 +221,7 @@ export function Pseudonym({ p, tenant }) {
 
 export function Json({ v }) {
   const text = useMemo(() => JSON.stringify(v, null, 2), [v]);
-  return html`<pre class="json">${text}</pre>`;
+  return html`<pre class="json" tabindex="0">${text}</pre>`;
 }
 
 /** Copies keyboard shortcuts' help. */

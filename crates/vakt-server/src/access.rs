@@ -724,9 +724,14 @@ impl Scoped {
         let statuses = self.statuses(&c)?;
         let mut timeline: Vec<&Alert> = alerts.iter().collect();
         timeline.sort_by_key(|a| (a.first, a.key.clone()));
+        let scoped: Option<String> = c
+            .query_row("SELECT at FROM scopes WHERE incident = ?1", [&i.id], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
         let mut v = serde_json::to_value(&i).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert("tenant".into(), tenant.into());
+            o.insert("scoped_at".into(), scoped.into());
             o.insert(
                 "timeline".into(),
                 timeline

@@ -212,6 +212,7 @@ pub fn run(
         .stderr(Stdio::from(log))
         .env_remove("VAKT_PSEUDONYM_KEY_FILE");
     let child = cmd.spawn().context("cannot start vakt serve")?;
+    let _ = std::fs::write(dir.join("serve.pid"), format!("{}\n", child.id()));
     let mut served = Served { child, url: String::new() };
     let started = Instant::now();
     let listening = dir.join("listening");

@@ -151,7 +151,7 @@ export function Alerts({ who, query }) {
       <label>Find <input ref=${textRef} type="search" value=${text} onInput=${(e) => setText(e.currentTarget.value)} placeholder="title, entity, rule  ( / )" /></label>
       <label>Group by <select value=${group} onChange=${(e) => setGroup(e.currentTarget.value)}>
         ${[['none', 'nothing'], ['detector', 'detector'], ['rule', 'rule'], ['entity', 'entity'], ['tenant', 'tenant']].map(([v, l]) => html`<option value=${v}>${l}</option>`)}</select></label>
-      <button class="small" onClick=${() => setDialog({ kind: 'help' })} aria-label="Keyboard shortcuts">Keys (?)</button>
+      <button class="small" onClick=${() => setDialog({ kind: 'help' })}>Keyboard shortcuts (?)</button>
     </div>
     ${err ? html`<${Failed} error=${err} />` : rows === null ? html`<${Loading} what="Loading alerts" />` : html`
       <p class="muted small" aria-live="polite">${num(shown.filter((a) => !a.group).length)} alerts${picked.size ? `, ${picked.size} selected` : ''}. <kbd>j</kbd>/<kbd>k</kbd> move · <kbd>Enter</kbd> evidence · <kbd>t</kbd>/<kbd>f</kbd>/<kbd>b</kbd> verdict · <kbd>e</kbd> exception · <kbd>a</kbd> acknowledge · <kbd>x</kbd> select</p>

@@ -35,7 +35,7 @@ function Graph({ inc }) {
   const heads = ['Accounts', 'Compromised hosts', 'Reached hosts', 'Outside'];
   const near = (k) => !focus || k === focus || (inc.edges || []).some((e) => (e.from === focus && e.to === k) || (e.to === focus && e.from === k));
   return html`<figure class="graph">
-    <svg viewBox=${`0 0 ${W} ${H}`} role="img" aria-label=${`Entity graph: ${nodes.length} entities, ${(inc.edges || []).length} links; ${nodes.filter((n) => n.role === 'compromised').length} compromised`}>
+    <svg viewBox=${`0 0 ${W} ${H}`} role="group" aria-label=${`Entity graph: ${nodes.length} entities, ${(inc.edges || []).length} links; ${nodes.filter((n) => n.role === 'compromised').length} compromised`}>
       ${heads.map((h, i) => html`<text x=${i * colW + 10} y="18" class="colhead">${h} (${cols[i].length})</text>`)}
       ${(inc.edges || []).filter((e) => pos[e.from] && pos[e.to]).map((e) => {
         const [x1, y1] = pos[e.from], [x2, y2] = pos[e.to];
@@ -46,7 +46,7 @@ function Graph({ inc }) {
       ${nodes.map((n) => {
         const [x, y] = pos[n.key];
         return html`<g class=${'node role-' + n.role + (near(n.key) ? '' : ' dim') + (n.key === pz ? ' pz' : '')} tabindex="0" role="button"
-            aria-label=${`${n.kind} ${n.name}, ${n.role}${n.key === pz ? ', patient zero' : ''}`}
+            aria-label=${`${n.name.length > 26 ? n.name.slice(0, 25) + '…' : n.name}${n.asset_kind ? ' ' + n.asset_kind : ''}: ${n.kind}, ${n.role}${n.key === pz ? ', patient zero' : ''}`}
             onClick=${() => setFocus(focus === n.key ? null : n.key)}
             onKeyDown=${(e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), setFocus(focus === n.key ? null : n.key))}>
           <title>${n.key} — ${n.role}${n.asset_kind ? ', ' + n.asset_kind : ''}${n.trust ? ', ' + n.trust : ''}${n.holds_patients_of ? ', holds patients of ' + n.holds_patients_of : ''}; ${n.alerts} alerts</title>
@@ -85,17 +85,17 @@ function Clocks({ x }) {
   <p class="muted small">From awareness at <${Time} t=${x.awareness} />.</p>`;
 }
 
-function Exposure({ id, tenant }) {
+function Exposure({ id, tenant, scoped }) {
   const who = useSignal(me);
   const [ran, setRan] = useState(0);
-  const q = useApi(() => api(`/incidents/${encodeURIComponent(id)}/scope`), [id, ran]);
+  const q = useApi(scoped || ran ? () => api(`/incidents/${encodeURIComponent(id)}/scope`) : null, [id, ran]);
   const [busy, setBusy] = useState(false);
   const run = async () => {
     setBusy(true);
     try { await post(`/incidents/${encodeURIComponent(id)}/scope`, {}); say('Scoped'); setRan((n) => n + 1); } catch (e) { say(e.message, 'bad'); }
     setBusy(false);
   };
-  if (q.error && q.error.status === 404) {
+  if (!scoped && !ran) {
     return html`<p>Not scoped yet. <button class="primary" disabled=${busy} onClick=${run}>${busy ? 'Scoping…' : 'Scope now'}</button></p>`;
   }
   if (q.error) return html`<${Failed} error=${q.error} />`;
@@ -152,7 +152,7 @@ export function Incident({ id }) {
       <ol class="stages" data-k="stages">${(inc.stages || []).map((s) => html`<li><strong>${s.stage}</strong><span><${Time} t=${s.first} short /></span><span class="muted">${num(s.alerts)} alerts</span></li>`)}</ol>
     </section>
     <section aria-labelledby="h-graph"><h2 id="h-graph">Entities</h2><${Graph} inc=${inc} /></section>
-    <section aria-labelledby="h-exp"><h2 id="h-exp">Exposure</h2><${Exposure} id=${inc.id} tenant=${inc.tenant} /></section>
+    <section aria-labelledby="h-exp"><h2 id="h-exp">Exposure</h2><${Exposure} id=${inc.id} tenant=${inc.tenant} scoped=${!!inc.scoped_at} /></section>
     <section aria-labelledby="h-tl"><h2 id="h-tl">Timeline</h2><${Timeline} inc=${inc} /></section>
     <section aria-labelledby="h-rep"><h2 id="h-rep">Report</h2>
       <p><a href=${`/api/v1/incidents/${encodeURIComponent(inc.id)}/report?format=html`} target="_blank" rel="noopener">Open the incident report</a> (the scope, the clocks, the evidence; for the authorities and the trust's management).</p>

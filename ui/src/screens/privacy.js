@@ -1,38 +1,27 @@
 // The privacy officer's views: reveal a pseudonym with a reason, "who read
 // this patient's record" and "what did this employee read" — from the
-// stored EHR audit events.
+// stored EHR audit events (GET /api/v1/ehr/accesses).
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
 import { api, qs } from '../api.js';
 import { num } from '../fmt.js';
 import { Failed, Loading, Pseudonym, Time, VTable } from '../ui.js';
 
-async function ehrEvents(filter, tenant) {
-  let out = [];
-  let cursor;
-  do {
-    const p = await api('/events' + qs({ source: 'fhir:*', filter, tenant, limit: 1000, cursor }));
-    out = out.concat(p.items);
-    cursor = p.next;
-  } while (cursor && out.length < 20000);
-  return out;
-}
+const c = (e, k) => (e.common || {})[k];
+const text = (v) => (v === undefined || v === null ? '–' : Array.isArray(v) ? v.join(', ') : String(v));
 
-const c = (e, k) => (e.common || {})[k] ?? (e.fields || {})[k];
-
-function Report({ title, field, placeholder, cols }) {
+function Report({ id, title, param, placeholder, columns }) {
   const [v, setV] = useState('');
   const [tenant, setTenant] = useState('');
-  const [rows, setRows] = useState(null);
+  const [res, setRes] = useState(null);
   const [err, setErr] = useState(null);
   const [busy, setBusy] = useState(false);
   const run = async (e) => {
     e.preventDefault();
-    setBusy(true); setErr(null); setRows(null);
-    try { setRows(await ehrEvents(`${field}=${v.trim()}`, tenant || undefined)); } catch (x) { setErr(x); }
+    setBusy(true); setErr(null); setRes(null);
+    try { setRes(await api('/ehr/accesses' + qs({ [param]: v.trim(), tenant, limit: 5000 }))); } catch (x) { setErr(x); }
     setBusy(false);
   };
-  const id = field.replace(/\W/g, '');
   return html`<section aria-labelledby=${'h-' + id}><h2 id=${'h-' + id}>${title}</h2>
     <form class="form row" onSubmit=${run}>
       <div class="field"><label for=${'i-' + id}>${placeholder}</label><input id=${'i-' + id} value=${v} onInput=${(e) => setV(e.currentTarget.value)} required /></div>
@@ -41,12 +30,17 @@ function Report({ title, field, placeholder, cols }) {
     </form>
     ${busy ? html`<${Loading} what="Reading the EHR audit events" />` : null}
     ${err ? html`<${Failed} error=${err} />` : null}
-    ${rows ? html`<p>${num(rows.length)} accesses${rows.length ? `, ${num(new Set(rows.map((r) => c(r, cols.count))).size)} distinct` : ''}.</p>
-      <${VTable} label=${title} rows=${rows} height=${380} rowKey=${(r) => r.id}
-        columns=${[{ label: 'When', width: '13em', render: (r) => html`<${Time} t=${r.time} />` }, { label: 'Tenant', width: '6em', render: (r) => r.tenant },
-          ...cols.show.map(([k, l]) => ({ label: l, width: '2fr', render: (r) => k === 'patient.uid' ? html`<${Pseudonym} p=${c(r, k)} tenant=${r.tenant} />` : String(c(r, k) ?? '–') }))]} />` : null}
+    ${res ? html`<p class="summary">${num(res.accesses)} accesses to ${num(res.patients)} patients by ${num(res.accounts.length)} employees${res.accounts.length && res.accounts.length <= 12 ? ` (${res.accounts.join(', ')})` : ''}${res.truncated ? `; the first ${num(res.items.length)} listed` : ''}.</p>
+      <${VTable} label=${title} rows=${res.items} height=${380} rowKey=${(r) => r.id}
+        columns=${[{ label: 'When', width: '13em', render: (r) => html`<${Time} t=${r.time} />` }, { label: 'Tenant', width: '6em', render: (r) => r.tenant }, ...columns]} />` : null}
   </section>`;
 }
+
+const common = [
+  { label: 'Action', width: '6em', render: (r) => text(c(r, 'activity_name')) },
+  { label: 'System', width: '9em', render: (r) => text(c(r, 'device.hostname')) },
+  { label: 'Purpose', width: '8em', render: (r) => text(c(r, 'purpose_of_use')) },
+];
 
 export function Privacy() {
   const [p, setP] = useState('');
@@ -58,8 +52,8 @@ export function Privacy() {
       <div class="field"><label for="rv-t">Tenant</label><input id="rv-t" value=${tenant} onInput=${(e) => setTenant(e.currentTarget.value.trim())} /></div></div>
       ${p ? html`<${Pseudonym} p=${p} tenant=${tenant} />` : null}
     </section>
-    <${Report} title="Who read this patient's record" field="patient.uid" placeholder="The patient's pseudonym"
-      cols=${{ count: 'actor.user.uid', show: [['actor.user.uid', 'Employee'], ['activity_name', 'Action'], ['device.hostname', 'System'], ['purpose_of_use', 'Purpose']] }} />
-    <${Report} title="What did this employee read" field="actor.user.uid" placeholder="The employee's account"
-      cols=${{ count: 'patient.uid', show: [['patient.uid', 'Patient'], ['activity_name', 'Action'], ['device.hostname', 'System'], ['purpose_of_use', 'Purpose']] }} />`;
+    <${Report} id="whoread" title="Who read this patient's record" param="patient" placeholder="The patient's pseudonym"
+      columns=${[{ label: 'Employee', width: '2fr', render: (r) => text(r.account) }, ...common]} />
+    <${Report} id="whatread" title="What did this employee read" param="account" placeholder="The employee's user name"
+      columns=${[{ label: 'Patient', width: '2fr', render: (r) => html`<${Pseudonym} p=${c(r, 'patient.uid')} tenant=${r.tenant} />` }, ...common]} />`;
 }

@@ -42,6 +42,32 @@ pub struct Hunt {
     pub limit: usize,
 }
 
+/// A privacy report's question.
+#[derive(Debug, Clone, Default)]
+pub struct EhrQuery {
+    /// Who read this patient (pseudonym) …
+    pub patient: Option<String>,
+    /// … or what this employee (user name) read.
+    pub account: Option<String>,
+    /// Only this tenant's.
+    pub tenant: Option<String>,
+    /// From (ns).
+    pub from: Option<i64>,
+    /// Before (ns).
+    pub to: Option<i64>,
+    /// The most accesses listed (all are counted).
+    pub limit: usize,
+}
+
+/// What a scan kept.
+#[derive(Default)]
+struct Found {
+    scanned: u64,
+    matched: u64,
+    times: BTreeMap<i64, u64>,
+    kept: Vec<(i64, serde_json::Value)>,
+}
+
 /// How many buckets a histogram aims at.
 const BUCKETS: i64 = 60;
 
@@ -148,12 +174,70 @@ impl Scoped {
                 }
             }
         }
-        let query = EventQuery {
+        let mut scratch = vakt_sigma::Scratch::default();
+        let mut hits = Vec::new();
+        let mut by_rule: BTreeMap<u32, u64> = BTreeMap::new();
+        let found = self.scan(
             tenant,
-            from: h.from,
-            to: h.to,
-        };
-        let source = h.source.as_deref().filter(|s| !s.is_empty());
+            h.from,
+            h.to,
+            h.source.as_deref(),
+            limit,
+            &mut |e: &Event| {
+                if let Some(set) = &rules {
+                    hits.clear();
+                    set.matches(e, &mut scratch, &mut hits);
+                    for r in &hits {
+                        *by_rule.entry(*r).or_default() += 1;
+                    }
+                    !hits.is_empty()
+                } else if let Some((v, domain)) = &indicator {
+                    e.common
+                        .iter()
+                        .chain(e.fields.iter())
+                        .any(|(_, x)| text_is(x, v, *domain))
+                } else {
+                    event_matches(e, &filters)
+                }
+            },
+        )?;
+        let rules_hit: Vec<serde_json::Value> = rules
+            .as_ref()
+            .map(|set| {
+                by_rule
+                    .iter()
+                    .map(|(r, n)| {
+                        let m = &set.rules[*r as usize];
+                        serde_json::json!({"title": m.title, "id": m.id, "level": m.level, "events": n})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(serde_json::json!({
+            "matched": found.matched,
+            "scanned": found.scanned,
+            "seconds": started.elapsed().as_secs_f64(),
+            "truncated": found.matched as usize > found.kept.len(),
+            "rules": rules_hit,
+            "histogram": histogram(&found.times),
+            "items": found.kept.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Reads the stored events of a window (the principal's tenants only)
+    /// and keeps those `pick` takes: how many, a histogram of them, and the
+    /// first `limit` (oldest first).
+    fn scan(
+        &self,
+        tenant: Option<String>,
+        from: Option<i64>,
+        to: Option<i64>,
+        source: Option<&str>,
+        limit: usize,
+        pick: &mut dyn FnMut(&Event) -> bool,
+    ) -> Result<Found, ApiError> {
+        let query = EventQuery { tenant, from, to };
+        let source = source.filter(|s| !s.is_empty());
         let store = self.store();
         let mut segments: Vec<(i64, std::path::PathBuf)> = store
             .event_segments(&query)
@@ -170,47 +254,28 @@ impl Scoped {
             .map(|seg| (vakt_store::segment_day(&seg).unwrap_or(i64::MIN), seg))
             .collect();
         segments.sort();
-        let mut scratch = vakt_sigma::Scratch::default();
-        let mut hits = Vec::new();
-        let mut scanned = 0u64;
-        let mut matched = 0u64;
-        let mut times: BTreeMap<i64, u64> = BTreeMap::new();
-        let mut kept: Vec<(i64, serde_json::Value)> = Vec::new();
-        let mut by_rule: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut f = Found::default();
         let mut cut = i64::MAX;
         let mut take = |e: Event| {
             if !self.sees(&e.tenant) {
                 return;
             }
-            scanned += 1;
-            let yes = if let Some(set) = &rules {
-                hits.clear();
-                set.matches(&e, &mut scratch, &mut hits);
-                for r in &hits {
-                    *by_rule.entry(*r).or_default() += 1;
-                }
-                !hits.is_empty()
-            } else if let Some((v, domain)) = &indicator {
-                e.common
-                    .iter()
-                    .chain(e.fields.iter())
-                    .any(|(_, x)| text_is(x, v, *domain))
-            } else {
-                event_matches(&e, &filters)
-            };
-            if !yes {
+            f.scanned += 1;
+            if !pick(&e) {
                 return;
             }
-            matched += 1;
+            f.matched += 1;
             // Whole seconds: the histogram's finest bucket is a minute.
-            *times.entry(e.time.0 - e.time.0.rem_euclid(1_000_000_000)).or_default() += 1;
+            *f.times
+                .entry(e.time.0 - e.time.0.rem_euclid(1_000_000_000))
+                .or_default() += 1;
             // The first `limit` by time: past a full page, only earlier ones.
             if e.time.0 < cut {
-                kept.push((e.time.0, event_json(&e)));
-                if kept.len() >= limit * 2 {
-                    kept.sort_by_key(|(t, _)| *t);
-                    kept.truncate(limit);
-                    cut = kept.last().map_or(i64::MAX, |(t, _)| *t);
+                f.kept.push((e.time.0, event_json(&e)));
+                if f.kept.len() >= limit * 2 {
+                    f.kept.sort_by_key(|(t, _)| *t);
+                    f.kept.truncate(limit);
+                    cut = f.kept.last().map_or(i64::MAX, |(t, _)| *t);
                 }
             }
         };
@@ -220,28 +285,93 @@ impl Scoped {
                 ApiError::internal("the event store could not be read")
             })?;
         }
-        kept.sort_by_key(|(t, _)| *t);
-        kept.truncate(limit);
-        let rules_hit: Vec<serde_json::Value> = rules
-            .as_ref()
-            .map(|set| {
-                by_rule
-                    .iter()
-                    .map(|(r, n)| {
-                        let m = &set.rules[*r as usize];
-                        serde_json::json!({"title": m.title, "id": m.id, "level": m.level, "events": n})
-                    })
-                    .collect()
+        f.kept.sort_by_key(|(t, _)| *t);
+        f.kept.truncate(limit);
+        Ok(f)
+    }
+
+    /// The privacy officer's reports from the stored EHR audit events: who
+    /// read a patient's record (by pseudonym), or what an employee read (by
+    /// user name, resolved through the care context to the practitioner
+    /// the audit events name). Each access carries the employee's user name.
+    pub fn ehr_accesses(&self, q: &EhrQuery) -> Result<serde_json::Value, ApiError> {
+        let started = Instant::now();
+        let tenant = self.tenant(q.tenant.as_deref())?;
+        let limit = q.limit.clamp(1, 5000);
+        let ctx = &self.data.context;
+        let user_of = |uid: &str| -> Option<String> {
+            let id = uid.strip_prefix("Practitioner/").unwrap_or(uid);
+            ctx.staff.get(id).map(|s| s.user.to_string())
+        };
+        let (patient_f, uid_f, name_f) = (
+            FieldId::lookup("patient.uid"),
+            FieldId::lookup("actor.user.uid"),
+            FieldId::lookup("actor.user.name"),
+        );
+        let text = |e: &Event, f: Option<FieldId>| -> Option<String> {
+            let f = f?;
+            e.common
+                .iter()
+                .find(|(k, _)| *k == f)
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        };
+        // Every practitioner with that user name (ids may repeat across trusts' contexts).
+        let uids: Vec<String> = match &q.account {
+            Some(a) => ctx
+                .staff
+                .iter()
+                .filter(|(_, s)| s.user.eq_ignore_ascii_case(a))
+                .map(|(id, _)| format!("Practitioner/{id}"))
+                .collect(),
+            None => Vec::new(),
+        };
+        if q.account.is_none() == q.patient.is_none() {
+            return Err(ApiError::bad_request("give exactly one of `account` or `patient`"));
+        }
+        let mut patients = std::collections::BTreeSet::new();
+        let mut accounts = std::collections::BTreeSet::new();
+        let found = self.scan(tenant, q.from, q.to, Some("fhir:*"), limit, &mut |e: &Event| {
+            let yes = if let Some(p) = &q.patient {
+                text(e, patient_f).is_some_and(|x| x == *p)
+            } else {
+                let a = q.account.as_deref().unwrap_or_default();
+                text(e, uid_f).is_some_and(|u| uids.contains(&u) || u.eq_ignore_ascii_case(a))
+                    || text(e, name_f).is_some_and(|n| n.eq_ignore_ascii_case(a))
+            };
+            if yes {
+                if let Some(p) = text(e, patient_f) {
+                    patients.insert(p);
+                }
+                let who = text(e, uid_f)
+                    .and_then(|u| user_of(&u))
+                    .or_else(|| text(e, name_f))
+                    .unwrap_or_default();
+                accounts.insert(who);
+            }
+            yes
+        })?;
+        let items: Vec<serde_json::Value> = found
+            .kept
+            .into_iter()
+            .map(|(_, mut v)| {
+                let uid = v["common"]["actor.user.uid"].as_str().map(str::to_owned);
+                let name = v["common"]["actor.user.name"].as_str().map(str::to_owned);
+                let account = uid.as_deref().and_then(user_of).or(name);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("account".into(), account.into());
+                }
+                v
             })
-            .unwrap_or_default();
+            .collect();
         Ok(serde_json::json!({
-            "matched": matched,
-            "scanned": scanned,
+            "accesses": found.matched,
+            "patients": patients.len(),
+            "accounts": accounts.into_iter().filter(|a| !a.is_empty()).collect::<Vec<_>>(),
+            "practitioners": uids,
+            "scanned": found.scanned,
             "seconds": started.elapsed().as_secs_f64(),
-            "truncated": matched as usize > kept.len(),
-            "rules": rules_hit,
-            "histogram": histogram(&times),
-            "items": kept.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            "truncated": found.matched as usize > items.len(),
+            "items": items,
         }))
     }
 

@@ -263,7 +263,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Who the request acts as, if anyone.
-fn principal(api: &Api, headers: &HeaderMap) -> Option<Principal> {
+pub(crate) fn principal(api: &Api, headers: &HeaderMap) -> Option<Principal> {
     let auth = bearer(headers)?;
     if let Some(secret) = auth
         .trim()
@@ -318,6 +318,7 @@ pub async fn guard(State(api): State<Arc<Api>>, mut req: Request, next: Next) ->
         "/api/v1/openapi.json"
             | "/api/v1/auth/login"
             | "/api/v1/auth/once"
+            | "/api/v1/auth/session"
             | "/api/v1/auth/oidc/login"
             | "/api/v1/auth/oidc/callback"
     ) {
@@ -432,7 +433,7 @@ impl Modify for Security {
         data::events, data::event, data::alerts, data::alert, data::triage,
         data::incidents, data::incident, data::scope_run, data::scope_get, data::report,
         data::notification, data::reveal,
-        service::status, service::tenants, service::me, service::login, service::once, service::logout,
+        service::status, service::tenants, service::me, service::login, service::once, service::session, service::logout,
         service::oidc_login, service::oidc_callback,
         service::rules, service::rules_check, service::rules_reload, service::detectors,
         service::intel_list, service::intel_add, service::hunts, service::hunt,
@@ -449,7 +450,7 @@ impl Modify for Security {
         respond::delivery_retry, respond::notify_settings,
         taxii::discovery, taxii::api_root, taxii::collections, taxii::collection_get,
         taxii::objects_get, taxii::manifest,
-        views::hunt, views::alert_stats, views::ingest_stats,
+        views::hunt, views::alert_stats, views::ingest_stats, views::ehr_accesses,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
@@ -490,6 +491,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/hunt", post(views::hunt))
         .route("/api/v1/stats/alerts", get(views::alert_stats))
         .route("/api/v1/stats/ingest", get(views::ingest_stats))
+        .route("/api/v1/ehr/accesses", get(views::ehr_accesses))
         .route("/api/v1/alerts", get(data::alerts))
         .route("/api/v1/alerts/{key}", get(data::alert))
         .route("/api/v1/alerts/{key}/status", put(data::triage))
@@ -510,6 +512,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/auth/me", get(service::me))
         .route("/api/v1/auth/login", post(service::login))
         .route("/api/v1/auth/once", get(service::once))
+        .route("/api/v1/auth/session", get(service::session))
         .route("/api/v1/auth/logout", post(service::logout))
         .route("/api/v1/auth/oidc/login", get(service::oidc_login))
         .route("/api/v1/auth/oidc/callback", get(service::oidc_callback))

@@ -144,6 +144,25 @@ pub async fn login(
     Ok(session_answer(&api, &s))
 }
 
+/// Whether the request is signed in (the web UI asks before it shows the
+/// sign-in form), and whether OpenID Connect sign-in is offered. Never a
+/// 401: not being signed in is the answer, not an error.
+#[utoipa::path(get, path = "/api/v1/auth/session", tag = "service", security(()),
+    responses(
+        (status = 200, description = "`signed_in`; if so `who`, `role`, `tenant`; `oidc`", body = Object),
+    ))]
+pub async fn session(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let a = api.clone();
+    let who = blocking(move || Ok(super::principal(&a, &headers))).await?;
+    let oidc = api.oidc.is_some();
+    Ok(json(match who {
+        Some(p) => serde_json::json!({
+            "signed_in": true, "who": p.who, "role": p.role.name(), "tenant": p.tenant, "oidc": oidc,
+        }),
+        None => serde_json::json!({"signed_in": false, "oidc": oidc}),
+    }))
+}
+
 /// A one-time code.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

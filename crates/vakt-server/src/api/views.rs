@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{Api, ApiError, ErrorBody, J, Q, blocking, json};
-use crate::access::views::{Hunt, Look};
+use crate::access::views::{EhrQuery, Hunt, Look};
 use crate::access::{Need, require};
 use crate::auth::Principal;
 
@@ -202,4 +202,49 @@ pub async fn ingest_stats(
         })
         .collect();
     Ok(json(out))
+}
+
+/// A privacy report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EhrParams {
+    /// Who read this patient's record (the pseudonym) …
+    patient: Option<String>,
+    /// … or what this employee read (the user name).
+    account: Option<String>,
+    /// Only this tenant's.
+    tenant: Option<String>,
+    /// From (RFC 3339).
+    from: Option<String>,
+    /// Before (RFC 3339).
+    to: Option<String>,
+    /// The most accesses listed (1–5000, default 1000); all are counted.
+    limit: Option<usize>,
+}
+
+/// The privacy officer's reports from the stored EHR audit events: who
+/// read a patient's record, or what an employee read — each access with
+/// the employee's user name, the patient as a pseudonym.
+#[utoipa::path(get, path = "/api/v1/ehr/accesses", tag = "patients", params(EhrParams),
+    responses(
+        (status = 200, description = "`accesses`, `patients` (distinct), `accounts`, `items` (events, each with `account`)", body = Object),
+        (status = 400, description = "Neither or both of `patient` and `account`", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+    ))]
+pub async fn ehr_accesses(
+    State(api): State<Arc<Api>>,
+    Extension(who): Extension<Principal>,
+    Q(p): Q<EhrParams>,
+) -> Result<Response, ApiError> {
+    let q = EhrQuery {
+        patient: p.patient.filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
+        account: p.account.filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
+        tenant: p.tenant,
+        from: time(&p.from, "from")?,
+        to: time(&p.to, "to")?,
+        limit: p.limit.unwrap_or(1000),
+    };
+    let view = api.data.scoped(&who, Need::Read)?;
+    Ok(json(blocking(move || view.ehr_accesses(&q)).await?))
 }

@@ -468,7 +468,7 @@ pub fn python() -> PathBuf {
 }
 
 /// The Node.js modules of the test peers (scripts/test installs
-/// oidc-provider there).
+/// oidc-provider, playwright-core and axe-core there).
 pub fn node_modules() -> PathBuf {
     let p = std::env::var_os("VAKT_TEST_NODE_MODULES").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/node/node_modules"),
