@@ -43,7 +43,9 @@ fn main() {
             if env::var_os("VAKT_UI_REQUIRED").is_some_and(|v| v != "0") {
                 panic!("the web UI could not be built: {why}");
             }
-            println!("cargo:warning=the web UI was not built ({why}); vakt serve will say so at /ui/");
+            println!(
+                "cargo:warning=the web UI was not built ({why}); vakt serve will say so at /ui/"
+            );
             let _ = fs::remove_dir_all(&dist);
             fs::create_dir_all(&dist).expect("OUT_DIR is writable");
             let page = format!(
@@ -57,7 +59,9 @@ fn main() {
             walk(&dist)
         }
     };
-    let mut table = String::from("/// The UI's files: path under `/ui/`, bytes.\npub static FILES: &[(&str, &[u8])] = &[\n");
+    let mut table = String::from(
+        "/// The UI's files: path under `/ui/`, bytes.\npub static FILES: &[(&str, &[u8])] = &[\n",
+    );
     for f in files {
         let rel = f.strip_prefix(&dist).expect("under dist");
         let name = rel
@@ -107,7 +111,12 @@ fn run(c: &mut Command) -> Result<(), String> {
         Ok(o) => {
             let err = String::from_utf8_lossy(&o.stderr);
             let out = String::from_utf8_lossy(&o.stdout);
-            Err(format!("{what} failed ({}): {}{}", o.status, out.trim(), err.trim()))
+            Err(format!(
+                "{what} failed ({}): {}{}",
+                o.status,
+                out.trim(),
+                err.trim()
+            ))
         }
     }
 }
@@ -131,5 +140,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

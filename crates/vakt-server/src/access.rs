@@ -725,7 +725,9 @@ impl Scoped {
         let mut timeline: Vec<&Alert> = alerts.iter().collect();
         timeline.sort_by_key(|a| (a.first, a.key.clone()));
         let scoped: Option<String> = c
-            .query_row("SELECT at FROM scopes WHERE incident = ?1", [&i.id], |r| r.get(0))
+            .query_row("SELECT at FROM scopes WHERE incident = ?1", [&i.id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db_err)?;
         let mut v = serde_json::to_value(&i).unwrap_or_default();

@@ -161,7 +161,11 @@ impl Flow {
             .map(|back| {
                 let want = m - back;
                 let i = want.rem_euclid(60) as usize;
-                if self.stamps[i] == want { self.minutes[i] } else { 0 }
+                if self.stamps[i] == want {
+                    self.minutes[i]
+                } else {
+                    0
+                }
             })
             .collect()
     }

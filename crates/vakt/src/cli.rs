@@ -305,7 +305,12 @@ pub struct DemoArgs {
     #[arg(long)]
     pub serve: bool,
     /// Where `--serve` listens (port 0: any free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", requires = "serve")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        requires = "serve"
+    )]
     pub listen: std::net::SocketAddr,
 }
 

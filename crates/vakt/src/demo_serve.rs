@@ -26,7 +26,12 @@ struct DemoUser {
 /// The trusts of the case (its `tenants/` folders).
 fn trusts(case: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(case.join("tenants"))
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -36,7 +41,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -124,8 +131,7 @@ pub fn run(
     let dir = case.join("serve");
     // Derived from the case: made again on every run.
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot clear {}", dir.display()))?;
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let trusts = trusts(case);
@@ -149,9 +155,24 @@ pub fn run(
             .map_err(anyhow::Error::msg)
     };
     let mut users = vec![
-        DemoUser { name: "cert".into(), role: "cert-analyst", tenant: String::new(), password: password()? },
-        DemoUser { name: "admin".into(), role: "admin", tenant: String::new(), password: password()? },
-        DemoUser { name: "privacy".into(), role: "privacy-officer", tenant: String::new(), password: password()? },
+        DemoUser {
+            name: "cert".into(),
+            role: "cert-analyst",
+            tenant: String::new(),
+            password: password()?,
+        },
+        DemoUser {
+            name: "admin".into(),
+            role: "admin",
+            tenant: String::new(),
+            password: password()?,
+        },
+        DemoUser {
+            name: "privacy".into(),
+            role: "privacy-officer",
+            tenant: String::new(),
+            password: password()?,
+        },
     ];
     for t in &trusts {
         users.push(DemoUser {
@@ -161,7 +182,8 @@ pub fn run(
             password: password()?,
         });
     }
-    let mut list = String::from("# vakt demo --serve: the demo's users (name role tenant password)\n");
+    let mut list =
+        String::from("# vakt demo --serve: the demo's users (name role tenant password)\n");
     for u in &users {
         vakt_server::auth::add_user(&db, &u.name, &u.password, u.role, &u.tenant)
             .map_err(anyhow::Error::msg)?;
@@ -213,7 +235,10 @@ pub fn run(
         .env_remove("VAKT_PSEUDONYM_KEY_FILE");
     let child = cmd.spawn().context("cannot start vakt serve")?;
     let _ = std::fs::write(dir.join("serve.pid"), format!("{}\n", child.id()));
-    let mut served = Served { child, url: String::new() };
+    let mut served = Served {
+        child,
+        url: String::new(),
+    };
     let started = Instant::now();
     let listening = dir.join("listening");
     loop {
@@ -230,7 +255,10 @@ pub fn run(
             );
         }
         if started.elapsed() > Duration::from_secs(120) {
-            bail!("vakt serve did not start in 2 minutes; see {}", dir.join("serve.log").display());
+            bail!(
+                "vakt serve did not start in 2 minutes; see {}",
+                dir.join("serve.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -252,7 +280,8 @@ pub fn run(
     for day in &days {
         for (t, tok) in &ingest {
             for f in files_under(&t.join(day)) {
-                let body = std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?;
+                let body =
+                    std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?;
                 let mut r = a
                     .post(&format!("{url}/api/v1/ingest"))
                     .header("Authorization", &format!("Bearer {tok}"))
@@ -267,23 +296,55 @@ pub fn run(
             }
         }
     }
-    // Until the store and the detectors have taken in everything.
-    let mut calm = 0;
-    while calm < 3 {
-        std::thread::sleep(Duration::from_millis(500));
+    // Until the store and the detectors have taken in everything, and the
+    // store has committed it (every checkpoint interval: then the API sees it).
+    let read_metrics = || -> anyhow::Result<String> {
         let mut r = a.get(&format!("{url}/metrics")).call()?;
-        let m = r.body_mut().read_to_string().unwrap_or_default();
+        Ok(r.body_mut().read_to_string().unwrap_or_default())
+    };
+    let mut calm = 0;
+    let mut checkpoints = 0.0;
+    let waiting = Instant::now();
+    while calm < 3 {
+        if waiting.elapsed() > Duration::from_secs(3600) {
+            bail!(
+                "vakt serve has not taken in the logs after an hour; see {}",
+                dir.join("serve.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let m = read_metrics()?;
         let busy = metric(&m, "vakt_inflight_bytes")
             + metric(&m, "vakt_store_queue_batches")
             + metric(&m, "vakt_detect_queue_batches");
-        calm = if busy == 0.0 { calm + 1 } else { 0 };
+        let behind =
+            metric(&m, "vakt_events_accepted_total") - metric(&m, "vakt_events_stored_total");
+        calm = if busy == 0.0 && behind <= 0.0 {
+            calm + 1
+        } else {
+            0
+        };
+        checkpoints = metric(&m, "vakt_checkpoints_total");
+    }
+    let calm_at = Instant::now();
+    while calm_at.elapsed() < Duration::from_secs(10) {
+        if metric(&read_metrics()?, "vakt_checkpoints_total") > checkpoints {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
     eprintln!(
         "vakt demo --serve: {posted} files taken in, detected live ({:.1} s)",
         started.elapsed().as_secs_f64()
     );
     // The most severe incident becomes a case, scoped.
-    let incidents = call(&a, "GET", &format!("{url}/api/v1/incidents?limit=1"), &setup_token, None)?;
+    let incidents = call(
+        &a,
+        "GET",
+        &format!("{url}/api/v1/incidents?limit=1"),
+        &setup_token,
+        None,
+    )?;
     let mut case_line = String::new();
     if let Some(top) = incidents.as_array().and_then(|v| v.first()) {
         let id = top["id"].as_str().unwrap_or_default();

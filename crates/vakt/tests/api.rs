@@ -370,6 +370,10 @@ fn cell_request(op: &serde_json::Value, path: &str, method: &str, side: &Side) -
         .any(|p| p["in"] == "query" && p["name"] == "tenant")
     {
         p.push_str(&format!("?tenant={}", side.tenant));
+        // Who read the tenant's patient.
+        if path == "/api/v1/ehr/accesses" {
+            p.push_str(&format!("&patient={}", side.pseudonyms[0]));
+        }
     }
     let body = if op.get("requestBody").is_none() {
         String::new()
@@ -430,6 +434,9 @@ fn cell_request(op: &serde_json::Value, path: &str, method: &str, side: &Side) -
             })
             .to_string(),
             ("post", "/api/v1/exceptions") => exception_body(&side.tenant),
+            ("post", "/api/v1/hunt") => {
+                serde_json::json!({"indicator": "203.0.113.250", "tenant": side.tenant}).to_string()
+            }
             _ => panic!("the matrix has no body for {method} {path}: add one"),
         }
     };

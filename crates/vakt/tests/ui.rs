@@ -1,12 +1,17 @@
-//! The web UI in a real browser: `vakt demo --serve` (the newcomer's
-//! command) serves a simulated region, and Playwright (playwright-core
-//! from npm, driving Debian's chromium) signs in as each role and works
-//! every screen — see `peers/ui_test.mjs` for what it checks. Screenshots
-//! go to `target/ui-shots/`. The one-time sign-in link the demo prints is
-//! checked here too: it signs in once, and never again.
+//! `vakt demo --serve` (the newcomer's command) and the web UI in a real
+//! browser. The demo's region is streamed into `vakt serve` — each trust's
+//! logs of a day posted with the trust's own token, day after day — and
+//! raises the attack incident `vakt demo` finds on the same logs:
+//! critical, every stage the demo's has, the demo's Sigma, indicator and
+//! EHR alerts about it, and the same events stored. Then Playwright
+//! (playwright-core from npm, driving Debian's chromium) signs in as each
+//! role and works every screen — see `peers/ui_test.mjs` for what it
+//! checks. Screenshots go to `target/ui-shots/`. The one-time sign-in link
+//! the demo prints is checked too: it signs in once, and never again.
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,7 +73,10 @@ fn the_ui_works_for_every_role_in_a_real_browser() {
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
-    let demo = Demo { child, case: case.clone() };
+    let demo = Demo {
+        child,
+        case: case.clone(),
+    };
     // The demo prints the address and the one-time link once it serves.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -111,12 +119,13 @@ fn the_ui_works_for_every_role_in_a_real_browser() {
     );
     assert!(page.contains("/ui/assets/"), "{page}");
     // A browser at `/` is sent to the UI; a shipper still gets Elasticsearch's answer.
-    let (code, head, _) =
-        request_full(&addr, "GET", "/", &[("Accept", "text/html")], b"").unwrap();
+    let (code, head, _) = request_full(&addr, "GET", "/", &[("Accept", "text/html")], b"").unwrap();
     assert_eq!(code, 303, "{head}");
     let (code, _, body) = request_full(&addr, "GET", "/", &[], b"").unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("You Know, for Search"), "{body}");
+
+    the_served_region_has_the_demos_incident(&case);
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/ui-shots");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ui_test.mjs");
@@ -147,4 +156,78 @@ fn the_ui_works_for_every_role_in_a_real_browser() {
             .join("\n")
     );
     drop(demo);
+}
+
+/// What `vakt demo` found on the region, `vakt serve` found on the same
+/// logs streamed in (checked before the browser changes anything).
+fn the_served_region_has_the_demos_incident(case: &Path) {
+    let dir = case.join("serve");
+    // The same events stored.
+    let theirs = stored(case);
+    let ours = stored(&dir);
+    assert_eq!(ours["events"], theirs["events"]);
+    assert_eq!(ours["by_source"], theirs["by_source"]);
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("incidents.json")).unwrap())
+            .unwrap();
+    let demo_top = file
+        .as_array()
+        .or_else(|| file["incidents"].as_array())
+        .and_then(|a| a.first())
+        .unwrap()
+        .clone();
+    assert_eq!(demo_top["severity"], "critical", "{demo_top}");
+    // The most severe incident is the attack, with every stage the demo saw.
+    let c = vakt_server::db::open(&dir.join("vakt.db")).unwrap();
+    let incidents = vakt_server::db::incidents(&c).unwrap();
+    let top = incidents
+        .iter()
+        .max_by_key(|i| (i.severity, i.alerts.len()))
+        .unwrap();
+    assert_eq!(top.severity, vakt_core::Severity::Critical);
+    let stages: BTreeSet<String> = top.stages.iter().map(|s| s.stage.clone()).collect();
+    for st in demo_top["stages"].as_array().unwrap() {
+        let st = st["stage"].as_str().unwrap();
+        assert!(stages.contains(st), "{st} missing: {stages:?}");
+    }
+    // Its alerts hold the demo's Sigma, indicator and EHR alerts about the
+    // attack (the network analytics judge a stream by what they have seen
+    // so far, so their findings may differ in detail from a batch's).
+    let kept = alerts(&dir);
+    let in_top: BTreeSet<(String, String, i64)> = kept
+        .iter()
+        .filter(|a| top.alerts.iter().any(|k| *k == a.key.to_string()))
+        .map(|a| (a.detector.clone(), a.title.clone(), a.first.0))
+        .collect();
+    let demo_alerts: Vec<vakt_core::Alert> = std::fs::read_to_string(case.join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let demo_keys: BTreeSet<String> = demo_top["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    let mut compared = 0;
+    for a in demo_alerts
+        .iter()
+        .filter(|a| demo_keys.contains(&a.key.to_string()))
+    {
+        if a.detector == "sigma" || a.detector == "intel" || a.detector.starts_with("ehr-") {
+            let k = (a.detector.clone(), a.title.clone(), a.first.0);
+            assert!(
+                in_top.contains(&k),
+                "the demo's {k:?} is not in the live incident"
+            );
+            compared += 1;
+        }
+    }
+    assert!(
+        compared >= 20,
+        "only {compared} alerts compared: {} demo alerts, {} in its attack incident",
+        demo_alerts.len(),
+        demo_keys.len()
+    );
 }

@@ -74,7 +74,20 @@ const BUCKETS: i64 = 60;
 /// A bucket width (ns) of a round size giving at most about [`BUCKETS`]
 /// buckets over `span` ns.
 pub fn bucket_width(span: i64) -> i64 {
-    const STEPS: [i64; 12] = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400, 30 * 86400];
+    const STEPS: [i64; 12] = [
+        60,
+        300,
+        900,
+        1800,
+        3600,
+        3 * 3600,
+        6 * 3600,
+        12 * 3600,
+        86400,
+        2 * 86400,
+        7 * 86400,
+        30 * 86400,
+    ];
     let want = span.max(1) / BUCKETS;
     STEPS
         .iter()
@@ -97,7 +110,9 @@ fn histogram(times: &BTreeMap<i64, u64>) -> serde_json::Value {
     let mut out = Vec::new();
     let mut t = start;
     while t <= end {
-        out.push(serde_json::json!({"t": vakt_core::Timestamp(t), "n": b.get(&t).copied().unwrap_or(0)}));
+        out.push(
+            serde_json::json!({"t": vakt_core::Timestamp(t), "n": b.get(&t).copied().unwrap_or(0)}),
+        );
         t += w;
     }
     serde_json::json!({"bucket_seconds": w / 1_000_000_000, "buckets": out})
@@ -158,7 +173,9 @@ impl Scoped {
             Look::Indicator(v) => {
                 let v = v.trim();
                 if v.is_empty() || v.len() > 2048 {
-                    return Err(ApiError::bad_request("an indicator is 1 to 2,048 characters"));
+                    return Err(ApiError::bad_request(
+                        "an indicator is 1 to 2,048 characters",
+                    ));
                 }
                 let domain = v.contains('.')
                     && v.parse::<std::net::IpAddr>().is_err()
@@ -168,8 +185,9 @@ impl Scoped {
             }
             Look::Filters(f) => {
                 for (k, v) in f {
-                    let id = FieldId::lookup(k)
-                        .ok_or_else(|| ApiError::bad_request(format!("no field is called `{k}`")))?;
+                    let id = FieldId::lookup(k).ok_or_else(|| {
+                        ApiError::bad_request(format!("no field is called `{k}`"))
+                    })?;
                     filters.push((Some(id), v.clone()));
                 }
             }
@@ -326,30 +344,39 @@ impl Scoped {
             None => Vec::new(),
         };
         if q.account.is_none() == q.patient.is_none() {
-            return Err(ApiError::bad_request("give exactly one of `account` or `patient`"));
+            return Err(ApiError::bad_request(
+                "give exactly one of `account` or `patient`",
+            ));
         }
         let mut patients = std::collections::BTreeSet::new();
         let mut accounts = std::collections::BTreeSet::new();
-        let found = self.scan(tenant, q.from, q.to, Some("fhir:*"), limit, &mut |e: &Event| {
-            let yes = if let Some(p) = &q.patient {
-                text(e, patient_f).is_some_and(|x| x == *p)
-            } else {
-                let a = q.account.as_deref().unwrap_or_default();
-                text(e, uid_f).is_some_and(|u| uids.contains(&u) || u.eq_ignore_ascii_case(a))
-                    || text(e, name_f).is_some_and(|n| n.eq_ignore_ascii_case(a))
-            };
-            if yes {
-                if let Some(p) = text(e, patient_f) {
-                    patients.insert(p);
+        let found = self.scan(
+            tenant,
+            q.from,
+            q.to,
+            Some("fhir:*"),
+            limit,
+            &mut |e: &Event| {
+                let yes = if let Some(p) = &q.patient {
+                    text(e, patient_f).is_some_and(|x| x == *p)
+                } else {
+                    let a = q.account.as_deref().unwrap_or_default();
+                    text(e, uid_f).is_some_and(|u| uids.contains(&u) || u.eq_ignore_ascii_case(a))
+                        || text(e, name_f).is_some_and(|n| n.eq_ignore_ascii_case(a))
+                };
+                if yes {
+                    if let Some(p) = text(e, patient_f) {
+                        patients.insert(p);
+                    }
+                    let who = text(e, uid_f)
+                        .and_then(|u| user_of(&u))
+                        .or_else(|| text(e, name_f))
+                        .unwrap_or_default();
+                    accounts.insert(who);
                 }
-                let who = text(e, uid_f)
-                    .and_then(|u| user_of(&u))
-                    .or_else(|| text(e, name_f))
-                    .unwrap_or_default();
-                accounts.insert(who);
-            }
-            yes
-        })?;
+                yes
+            },
+        )?;
         let items: Vec<serde_json::Value> = found
             .kept
             .into_iter()
@@ -381,13 +408,15 @@ impl Scoped {
         let tenant = self.tenant(tenant)?;
         let c = self.db()?;
         let mut q = c
-            .prepare(
-                "SELECT tenant, detector, first FROM alerts WHERE (?1 IS NULL OR tenant = ?1)",
-            )
+            .prepare("SELECT tenant, detector, first FROM alerts WHERE (?1 IS NULL OR tenant = ?1)")
             .map_err(db_err)?;
         let rows = q
             .query_map([&tenant], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(db_err)?;
         let mut all: Vec<(String, i64)> = Vec::new();
@@ -436,10 +465,30 @@ mod tests {
 
     #[test]
     fn an_indicator_matches_its_value_and_a_domains_subdomains() {
-        assert!(text_is(&Value::str("EVIL.example.org"), "evil.example.org", true));
-        assert!(text_is(&Value::str("a.evil.example.org"), "evil.example.org", true));
-        assert!(!text_is(&Value::str("notevil.example.org"), "evil.example.org", true));
-        assert!(!text_is(&Value::str("a.evil.example.org"), "evil.example.org", false));
-        assert!(text_is(&Value::Ip("10.0.0.5".parse().unwrap()), "10.0.0.5", false));
+        assert!(text_is(
+            &Value::str("EVIL.example.org"),
+            "evil.example.org",
+            true
+        ));
+        assert!(text_is(
+            &Value::str("a.evil.example.org"),
+            "evil.example.org",
+            true
+        ));
+        assert!(!text_is(
+            &Value::str("notevil.example.org"),
+            "evil.example.org",
+            true
+        ));
+        assert!(!text_is(
+            &Value::str("a.evil.example.org"),
+            "evil.example.org",
+            false
+        ));
+        assert!(text_is(
+            &Value::Ip("10.0.0.5".parse().unwrap()),
+            "10.0.0.5",
+            false
+        ));
     }
 }

@@ -450,7 +450,7 @@ impl Modify for Security {
         respond::delivery_retry, respond::notify_settings,
         taxii::discovery, taxii::api_root, taxii::collections, taxii::collection_get,
         taxii::objects_get, taxii::manifest,
-        views::hunt, views::alert_stats, views::ingest_stats, views::ehr_accesses,
+        views::hunt_history, views::alert_stats, views::ingest_stats, views::ehr_accesses,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
@@ -488,7 +488,7 @@ pub fn router(api: Arc<Api>) -> Router {
         )
         .route("/api/v1/events", get(data::events))
         .route("/api/v1/events/{id}", get(data::event))
-        .route("/api/v1/hunt", post(views::hunt))
+        .route("/api/v1/hunt", post(views::hunt_history))
         .route("/api/v1/stats/alerts", get(views::alert_stats))
         .route("/api/v1/stats/ingest", get(views::ingest_stats))
         .route("/api/v1/ehr/accesses", get(views::ehr_accesses))

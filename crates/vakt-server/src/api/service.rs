@@ -151,10 +151,34 @@ pub async fn login(
     responses(
         (status = 200, description = "`signed_in`; if so `who`, `role`, `tenant`; `oidc`", body = Object),
     ))]
-pub async fn session(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn session(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let a = api.clone();
     let who = blocking(move || Ok(super::principal(&a, &headers))).await?;
     let oidc = api.oidc.is_some();
+    // In the trail as every request is (an ingest token is not signed in here).
+    let who = who.filter(|p| p.role != crate::auth::Role::Ingest);
+    let act = Act {
+        who: who
+            .as_ref()
+            .map_or_else(|| "anonymous".into(), |p| p.who.clone()),
+        role: who
+            .as_ref()
+            .map(|p| p.role.name().to_owned())
+            .unwrap_or_default(),
+        tenant: who
+            .as_ref()
+            .and_then(|p| p.tenant.clone())
+            .unwrap_or_default(),
+        action: "read".into(),
+        object: "GET /api/v1/auth/session".into(),
+        outcome: "200".into(),
+        detail: String::new(),
+    };
+    let a = api.clone();
+    blocking(move || a.audit.append(act).map_err(ApiError::internal)).await?;
     Ok(json(match who {
         Some(p) => serde_json::json!({
             "signed_in": true, "who": p.who, "role": p.role.name(), "tenant": p.tenant, "oidc": oidc,
@@ -168,7 +192,7 @@ pub async fn session(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<
 #[into_params(parameter_in = Query)]
 pub struct OnceParams {
     /// The code (`vakt demo --serve` prints a link with one).
-    code: String,
+    code: Option<String>,
 }
 
 /// Signs in with a one-time code: the session as a cookie, and to the web
@@ -176,21 +200,25 @@ pub struct OnceParams {
 #[utoipa::path(get, path = "/api/v1/auth/once", tag = "service", security(()), params(OnceParams),
     responses(
         (status = 303, description = "Signed in: to the UI (`Location`), the session as a cookie"),
-        (status = 400, description = "No code", body = ErrorBody),
-        (status = 401, description = "An unknown, used or expired code", body = ErrorBody),
+        (status = 401, description = "No code, or an unknown, used or expired one", body = ErrorBody),
     ))]
-pub async fn once(
-    State(api): State<Arc<Api>>,
-    Q(p): Q<OnceParams>,
-) -> Result<Response, ApiError> {
+pub async fn once(State(api): State<Arc<Api>>, Q(p): Q<OnceParams>) -> Result<Response, ApiError> {
     let a = api.clone();
     let s = blocking(move || {
         let c = crate::db::connect(&a.db).map_err(db_err)?;
-        crate::auth::redeem_code(&c, &p.code, a.session_hours).map_err(ApiError::internal)
+        match p.code.as_deref().filter(|c| !c.is_empty()) {
+            Some(code) => {
+                crate::auth::redeem_code(&c, code, a.session_hours).map_err(ApiError::internal)
+            }
+            None => Ok(None),
+        }
     })
     .await?;
     let act = Act {
-        who: s.as_ref().map(|s| s.principal.who.clone()).unwrap_or_default(),
+        who: s
+            .as_ref()
+            .map(|s| s.principal.who.clone())
+            .unwrap_or_default(),
         role: s
             .as_ref()
             .map(|s| s.principal.role.name().to_owned())

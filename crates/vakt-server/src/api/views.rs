@@ -67,7 +67,7 @@ fn time(t: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
     ))]
-pub async fn hunt(
+pub async fn hunt_history(
     State(api): State<Arc<Api>>,
     Extension(who): Extension<Principal>,
     J(b): J<HuntBody>,
@@ -238,8 +238,14 @@ pub async fn ehr_accesses(
     Q(p): Q<EhrParams>,
 ) -> Result<Response, ApiError> {
     let q = EhrQuery {
-        patient: p.patient.filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
-        account: p.account.filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()),
+        patient: p
+            .patient
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().to_owned()),
+        account: p
+            .account
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().to_owned()),
         tenant: p.tenant,
         from: time(&p.from, "from")?,
         to: time(&p.to, "to")?,

@@ -54,7 +54,8 @@ async function session(name, { viewport = { width: 1280, height: 800 }, allow = 
     if (u.startsWith('data:') || u.startsWith('blob:')) return;
     if (new URL(u).origin !== origin) outside.push(`${name}: ${u}`);
   });
-  page.setDefaultTimeout(20000);
+  // Generous: the test binary is a debug build.
+  page.setDefaultTimeout(90000);
   return { ctx, page };
 }
 
@@ -245,8 +246,8 @@ try {
   await axe(P, 'hunt');
   await P.click('button[role=tab]:has-text("Sigma rule")');
   await P.click('form.hunt button[type=submit]');
-  await P.waitForSelector('#h-res, p.error');
-  check(await P.$('#h-res') !== null, 'a Sigma rule runs over the stored history');
+  await P.waitForSelector('form.hunt button[type=submit]:has-text("Hunting")', { state: 'detached' });
+  check(await P.$('#h-res') !== null && (await P.textContent('#h-res')).includes('matched'), `a Sigma rule runs over the stored history: ${await P.textContent('#h-res, p.error')}`);
   for (const [h, sel, name] of [['intel', '#h-ind', '09-intel'], ['rules', '#h-rules', '10-rules']]) {
     await screen(P, h, sel);
     await P.waitForTimeout(300);
