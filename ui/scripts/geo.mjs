@@ -546,7 +546,10 @@ function linesPath(lines) {
 function write(data) {
   mkdirSync(OUT_DIR, { recursive: true });
   const json = JSON.stringify(data);
-  writeFileSync(OUTPUT, json + '\n');
+  // Unchanged: not written, so that the file's time does not make cargo
+  // run the build script again.
+  const old = existsSync(OUTPUT) ? readFileSync(OUTPUT, 'utf8') : null;
+  if (old !== json + '\n') writeFileSync(OUTPUT, json + '\n');
   return json.length;
 }
 

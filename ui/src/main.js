@@ -20,7 +20,7 @@ import './style.css';
 
 const READ = ['cert-analyst', 'trust-analyst', 'privacy-officer'];
 const NAV = [
-  ['overview', 'Overview', () => true],
+  ['overview', 'Overview', (r) => r !== 'partner'],
   ['alerts', 'Alerts', (r) => r === 'cert-analyst' || r === 'trust-analyst'],
   ['cases', 'Cases', (r) => READ.includes(r)],
   ['hunt', 'Hunt', (r) => READ.includes(r)],
@@ -91,6 +91,9 @@ function Toast() {
 
 function Screen({ route, who }) {
   const [a, b] = route.parts;
+  if (who.role === 'partner') {
+    return html`<h1>Partner CERT</h1><p>A partner CERT reads vakt's shared indicators and sightings over TAXII 2.1 (<code>/taxii2/</code>) with its token; there are no screens for this role.</p>`;
+  }
   const allowed = (key) => NAV.find((n) => n[0] === key)?.[2](who.role);
   switch (a || 'overview') {
     case 'overview': return html`<${Overview} who=${who} />`;

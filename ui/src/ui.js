@@ -214,7 +214,7 @@ export function Pseudonym({ p, tenant }) {
         fields=${[{ name: 'reason', label: 'Reason (what it is for, which case)', type: 'textarea', required: true, rows: 2 },
           { name: 'tenant', label: 'Tenant of the pseudonym', value: tenant || '' }]}
         submit=${(v) => post(`/patients/${encodeURIComponent(p)}/reveal`, { reason: v.reason, tenant: v.tenant || undefined })}
-        onDone=${(r) => { setShown(r.identifier || r.nin || r.clear || JSON.stringify(r)); setOpen(false); say('Revealed, and recorded in the audit trail'); }} />
+        onDone=${(r) => { setShown(r.identity_number || r.record_id || 'no identifier on record'); setOpen(false); say('Revealed, and recorded in the audit trail'); }} />
     <//>` : null}
   </span>`;
 }

@@ -18,7 +18,7 @@ detection:
 level: high`;
 
 function summary(e) {
-  const parts = Object.entries(e.common || {}).slice(0, 8).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
+  const parts = Object.entries(e.common || {}).filter(([k]) => !k.startsWith('metadata.')).slice(0, 8).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`);
   if (parts.length) return parts.join('  ');
   return Object.entries(e.fields || {}).slice(0, 6).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join('  ');
 }

@@ -135,6 +135,7 @@ export function Incident({ id }) {
   const stats = useMemo(() => q.data && {
     compromised: (q.data.nodes || []).filter((n) => n.role === 'compromised').length,
   }, [q.data]);
+  if (q.error) return html`<h1>Incident ${id}</h1><${Failed} error=${q.error} />`;
   return html`<${Wait} q=${q} what="Loading the incident">${(inc) => html`
     <nav class="crumbs" aria-label="Breadcrumb"><a href="#/overview">Overview</a> › ${inc.id}</nav>
     <h1><${Sev} s=${inc.severity} /> ${inc.title}</h1>

@@ -8,6 +8,7 @@ import { num } from '../fmt.js';
 import { Failed, Loading, Pseudonym, Time, VTable } from '../ui.js';
 
 const c = (e, k) => (e.common || {})[k];
+const plural = (n, one, many = one + 's') => `${num(n)} ${n === 1 ? one : many}`;
 const text = (v) => (v === undefined || v === null ? '–' : Array.isArray(v) ? v.join(', ') : String(v));
 
 function Report({ id, title, param, placeholder, columns }) {
@@ -30,7 +31,7 @@ function Report({ id, title, param, placeholder, columns }) {
     </form>
     ${busy ? html`<${Loading} what="Reading the EHR audit events" />` : null}
     ${err ? html`<${Failed} error=${err} />` : null}
-    ${res ? html`<p class="summary">${num(res.accesses)} accesses to ${num(res.patients)} patients by ${num(res.accounts.length)} employees${res.accounts.length && res.accounts.length <= 12 ? ` (${res.accounts.join(', ')})` : ''}${res.truncated ? `; the first ${num(res.items.length)} listed` : ''}.</p>
+    ${res ? html`<p class="summary">${plural(res.accesses, 'access', 'accesses')} to ${plural(res.patients, 'patient')} by ${plural(res.accounts.length, 'employee')}${res.accounts.length && res.accounts.length <= 12 ? ` (${res.accounts.join(', ')})` : ''}${res.truncated ? `; the first ${num(res.items.length)} listed` : ''}.</p>
       <${VTable} label=${title} rows=${res.items} height=${380} rowKey=${(r) => r.id}
         columns=${[{ label: 'When', width: '13em', render: (r) => html`<${Time} t=${r.time} />` }, { label: 'Tenant', width: '6em', render: (r) => r.tenant }, ...columns]} />` : null}
   </section>`;

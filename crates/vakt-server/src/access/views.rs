@@ -3,7 +3,7 @@
 //! indicator, or field filters) with a histogram of every match, and the
 //! alerts per detector over time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -133,6 +133,94 @@ fn text_is(v: &Value, want: &str, domain: bool) -> bool {
     }
 }
 
+/// What a scan thread keeps of the events: whether to take each, and what
+/// it counted on the way (merged across threads after).
+trait Pick: Send {
+    fn pick(&mut self, e: &Event) -> bool;
+    fn merge(&mut self, other: Self);
+}
+
+struct HuntPick<'a> {
+    rules: Option<&'a vakt_sigma::RuleSet>,
+    indicator: Option<(&'a str, bool)>,
+    filters: &'a [(Option<FieldId>, String)],
+    scratch: vakt_sigma::Scratch,
+    hits: Vec<u32>,
+    by_rule: BTreeMap<u32, u64>,
+}
+
+impl Pick for HuntPick<'_> {
+    fn pick(&mut self, e: &Event) -> bool {
+        if let Some(set) = self.rules {
+            self.hits.clear();
+            set.matches(e, &mut self.scratch, &mut self.hits);
+            for r in &self.hits {
+                *self.by_rule.entry(*r).or_default() += 1;
+            }
+            !self.hits.is_empty()
+        } else if let Some((v, domain)) = self.indicator {
+            e.common
+                .iter()
+                .chain(e.fields.iter())
+                .any(|(_, x)| text_is(x, v, domain))
+        } else {
+            event_matches(e, self.filters)
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (r, n) in other.by_rule {
+            *self.by_rule.entry(r).or_default() += n;
+        }
+    }
+}
+
+struct EhrPick<'a, U: Fn(&str) -> Option<String> + Sync> {
+    q: &'a EhrQuery,
+    uids: &'a [String],
+    fields: (Option<FieldId>, Option<FieldId>, Option<FieldId>),
+    user_of: &'a U,
+    patients: BTreeSet<String>,
+    accounts: BTreeSet<String>,
+}
+
+fn text_of(e: &Event, f: Option<FieldId>) -> Option<String> {
+    let f = f?;
+    e.common
+        .iter()
+        .find(|(k, _)| *k == f)
+        .and_then(|(_, v)| v.as_str().map(str::to_owned))
+}
+
+impl<U: Fn(&str) -> Option<String> + Sync> Pick for EhrPick<'_, U> {
+    fn pick(&mut self, e: &Event) -> bool {
+        let (patient_f, uid_f, name_f) = self.fields;
+        let yes = if let Some(p) = &self.q.patient {
+            text_of(e, patient_f).is_some_and(|x| x == *p)
+        } else {
+            let a = self.q.account.as_deref().unwrap_or_default();
+            text_of(e, uid_f).is_some_and(|u| self.uids.contains(&u) || u.eq_ignore_ascii_case(a))
+                || text_of(e, name_f).is_some_and(|n| n.eq_ignore_ascii_case(a))
+        };
+        if yes {
+            if let Some(p) = text_of(e, patient_f) {
+                self.patients.insert(p);
+            }
+            let who = text_of(e, uid_f)
+                .and_then(|u| (self.user_of)(&u))
+                .or_else(|| text_of(e, name_f))
+                .unwrap_or_default();
+            self.accounts.insert(who);
+        }
+        yes
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.patients.extend(other.patients);
+        self.accounts.extend(other.accounts);
+    }
+}
+
 impl Scoped {
     /// Runs a hunt: the first `limit` matching events (oldest first), a
     /// histogram of every match, and how many events were read.
@@ -192,33 +280,17 @@ impl Scoped {
                 }
             }
         }
-        let mut scratch = vakt_sigma::Scratch::default();
-        let mut hits = Vec::new();
-        let mut by_rule: BTreeMap<u32, u64> = BTreeMap::new();
-        let found = self.scan(
-            tenant,
-            h.from,
-            h.to,
-            h.source.as_deref(),
-            limit,
-            &mut |e: &Event| {
-                if let Some(set) = &rules {
-                    hits.clear();
-                    set.matches(e, &mut scratch, &mut hits);
-                    for r in &hits {
-                        *by_rule.entry(*r).or_default() += 1;
-                    }
-                    !hits.is_empty()
-                } else if let Some((v, domain)) = &indicator {
-                    e.common
-                        .iter()
-                        .chain(e.fields.iter())
-                        .any(|(_, x)| text_is(x, v, *domain))
-                } else {
-                    event_matches(e, &filters)
-                }
-            },
-        )?;
+        let (found, pick) = self.scan(tenant, h.from, h.to, h.source.as_deref(), limit, || {
+            HuntPick {
+                rules: rules.as_ref(),
+                indicator: indicator.as_ref().map(|(v, d)| (v.as_str(), *d)),
+                filters: &filters,
+                scratch: vakt_sigma::Scratch::default(),
+                hits: Vec::new(),
+                by_rule: BTreeMap::new(),
+            }
+        })?;
+        let by_rule = pick.by_rule;
         let rules_hit: Vec<serde_json::Value> = rules
             .as_ref()
             .map(|set| {
@@ -245,15 +317,15 @@ impl Scoped {
     /// Reads the stored events of a window (the principal's tenants only)
     /// and keeps those `pick` takes: how many, a histogram of them, and the
     /// first `limit` (oldest first).
-    fn scan(
+    fn scan<P: Pick>(
         &self,
         tenant: Option<String>,
         from: Option<i64>,
         to: Option<i64>,
         source: Option<&str>,
         limit: usize,
-        pick: &mut dyn FnMut(&Event) -> bool,
-    ) -> Result<Found, ApiError> {
+        make: impl Fn() -> P + Sync,
+    ) -> Result<(Found, P), ApiError> {
         let query = EventQuery { tenant, from, to };
         let source = source.filter(|s| !s.is_empty());
         let store = self.store();
@@ -272,40 +344,79 @@ impl Scoped {
             .map(|seg| (vakt_store::segment_day(&seg).unwrap_or(i64::MIN), seg))
             .collect();
         segments.sort();
-        let mut f = Found::default();
-        let mut cut = i64::MAX;
-        let mut take = |e: Event| {
-            if !self.sees(&e.tenant) {
-                return;
+        // The segments are independent: spread them over the cores, each
+        // thread with its own matcher state, merged after.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8)
+            .min(segments.len().max(1));
+        let parts: Vec<Result<(Found, P), ApiError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (segments, query, make) = (&segments, &query, &make);
+                    s.spawn(move || {
+                        let mut pick = make();
+                        let mut f = Found::default();
+                        let mut cut = i64::MAX;
+                        let mut take = |e: Event| {
+                            if !self.sees(&e.tenant) {
+                                return;
+                            }
+                            f.scanned += 1;
+                            if !pick.pick(&e) {
+                                return;
+                            }
+                            f.matched += 1;
+                            // Whole seconds: the histogram's finest bucket is a minute.
+                            *f.times
+                                .entry(e.time.0 - e.time.0.rem_euclid(1_000_000_000))
+                                .or_default() += 1;
+                            // The first `limit` by time: past a full page, only earlier ones.
+                            if e.time.0 < cut {
+                                f.kept.push((e.time.0, event_json(&e)));
+                                if f.kept.len() >= limit * 2 {
+                                    f.kept.sort_by_key(|(t, _)| *t);
+                                    f.kept.truncate(limit);
+                                    cut = f.kept.last().map_or(i64::MAX, |(t, _)| *t);
+                                }
+                            }
+                        };
+                        for (_, seg) in segments.iter().skip(t).step_by(threads) {
+                            vakt_store::read_segment(seg, query, &mut take).map_err(|e| {
+                                tracing::error!(target: "vakt::api", "store: {e}");
+                                ApiError::internal("the event store could not be read")
+                            })?;
+                        }
+                        Ok((f, pick))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(ApiError::internal("a store reader failed")))
+                })
+                .collect()
+        });
+        let mut all = Found::default();
+        let mut merged: Option<P> = None;
+        for part in parts {
+            let (f, p) = part?;
+            all.scanned += f.scanned;
+            all.matched += f.matched;
+            for (t, n) in f.times {
+                *all.times.entry(t).or_default() += n;
             }
-            f.scanned += 1;
-            if !pick(&e) {
-                return;
+            all.kept.extend(f.kept);
+            match &mut merged {
+                Some(m) => m.merge(p),
+                None => merged = Some(p),
             }
-            f.matched += 1;
-            // Whole seconds: the histogram's finest bucket is a minute.
-            *f.times
-                .entry(e.time.0 - e.time.0.rem_euclid(1_000_000_000))
-                .or_default() += 1;
-            // The first `limit` by time: past a full page, only earlier ones.
-            if e.time.0 < cut {
-                f.kept.push((e.time.0, event_json(&e)));
-                if f.kept.len() >= limit * 2 {
-                    f.kept.sort_by_key(|(t, _)| *t);
-                    f.kept.truncate(limit);
-                    cut = f.kept.last().map_or(i64::MAX, |(t, _)| *t);
-                }
-            }
-        };
-        for (_, seg) in &segments {
-            vakt_store::read_segment(seg, &query, &mut take).map_err(|e| {
-                tracing::error!(target: "vakt::api", "store: {e}");
-                ApiError::internal("the event store could not be read")
-            })?;
         }
-        f.kept.sort_by_key(|(t, _)| *t);
-        f.kept.truncate(limit);
-        Ok(f)
+        all.kept.sort_by_key(|(t, _)| *t);
+        all.kept.truncate(limit);
+        Ok((all, merged.unwrap_or_else(make)))
     }
 
     /// The privacy officer's reports from the stored EHR audit events: who
@@ -326,13 +437,6 @@ impl Scoped {
             FieldId::lookup("actor.user.uid"),
             FieldId::lookup("actor.user.name"),
         );
-        let text = |e: &Event, f: Option<FieldId>| -> Option<String> {
-            let f = f?;
-            e.common
-                .iter()
-                .find(|(k, _)| *k == f)
-                .and_then(|(_, v)| v.as_str().map(str::to_owned))
-        };
         // Every practitioner with that user name (ids may repeat across trusts' contexts).
         let uids: Vec<String> = match &q.account {
             Some(a) => ctx
@@ -348,35 +452,15 @@ impl Scoped {
                 "give exactly one of `account` or `patient`",
             ));
         }
-        let mut patients = std::collections::BTreeSet::new();
-        let mut accounts = std::collections::BTreeSet::new();
-        let found = self.scan(
-            tenant,
-            q.from,
-            q.to,
-            Some("fhir:*"),
-            limit,
-            &mut |e: &Event| {
-                let yes = if let Some(p) = &q.patient {
-                    text(e, patient_f).is_some_and(|x| x == *p)
-                } else {
-                    let a = q.account.as_deref().unwrap_or_default();
-                    text(e, uid_f).is_some_and(|u| uids.contains(&u) || u.eq_ignore_ascii_case(a))
-                        || text(e, name_f).is_some_and(|n| n.eq_ignore_ascii_case(a))
-                };
-                if yes {
-                    if let Some(p) = text(e, patient_f) {
-                        patients.insert(p);
-                    }
-                    let who = text(e, uid_f)
-                        .and_then(|u| user_of(&u))
-                        .or_else(|| text(e, name_f))
-                        .unwrap_or_default();
-                    accounts.insert(who);
-                }
-                yes
-            },
-        )?;
+        let (found, pick) = self.scan(tenant, q.from, q.to, Some("fhir:*"), limit, || EhrPick {
+            q,
+            uids: &uids,
+            fields: (patient_f, uid_f, name_f),
+            user_of: &user_of,
+            patients: BTreeSet::new(),
+            accounts: BTreeSet::new(),
+        })?;
+        let (patients, accounts) = (pick.patients, pick.accounts);
         let items: Vec<serde_json::Value> = found
             .kept
             .into_iter()

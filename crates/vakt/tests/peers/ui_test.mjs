@@ -287,7 +287,7 @@ try {
   await priv.page.fill('#i-whatread', acct.name);
   await priv.page.click('section[aria-labelledby=h-whatread] button[type=submit]');
   await priv.page.waitForSelector('section[aria-labelledby=h-whatread] .vtable');
-  const reads = digits((await priv.page.textContent('section[aria-labelledby=h-whatread] p.summary')).split(' accesses')[0]);
+  const reads = digits((await priv.page.textContent('section[aria-labelledby=h-whatread] p.summary')).split(' access')[0]);
   check(reads === inScope.accesses || reads > 0, `what ${acct.name} read: ${reads} accesses (the scope counted ${inScope.accesses} in its window)`);
   const firstPatient = await priv.page.textContent('section[aria-labelledby=h-whatread] .vrow .pseudo code');
   await priv.page.fill('#i-whoread', firstPatient.trim());
@@ -299,7 +299,8 @@ try {
   await priv.page.fill('dialog #f-tenant', inc.tenant);
   await priv.page.click('dialog button[type=submit]');
   await priv.page.waitForSelector('.revealed');
-  check(/\d/.test(await priv.page.textContent('.revealed')), 'the reveal shows the identity number');
+  const shown = (await priv.page.textContent('.revealed')).trim();
+  check(/^\d{11}$/.test(shown), `the reveal shows the identity number (${shown.length} characters)`);
   await shot(priv.page, '13-privacy');
   await axe(priv.page, 'privacy');
   await priv.ctx.close();
