@@ -18,7 +18,7 @@ if (!base || !usersFile) {
   console.error('usage: node scripts/ui-timing.mjs URL USERS-FILE [runs]');
   process.exit(2);
 }
-const require = createRequire(path.join(process.env.VAKT_NODE_MODULES || 'target/peers/node/node_modules', 'x.js'));
+const require = createRequire(path.resolve(process.env.VAKT_NODE_MODULES || 'target/peers/node/node_modules', 'x.js'));
 const { chromium } = require('playwright-core');
 const cert = fs.readFileSync(usersFile, 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[0] === 'cert');
 const browser = await chromium.launch({
