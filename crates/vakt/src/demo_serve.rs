@@ -37,24 +37,12 @@ fn trusts(case: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+/// Every file under a trust's day, in name order.
+fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    vakt_core::files::walk(dir, &|_| true, &mut out)
+        .with_context(|| format!("cannot read {}", dir.display()))?;
+    Ok(out)
 }
 
 fn name(p: &Path) -> String {
@@ -279,7 +267,11 @@ pub fn run(
     let mut posted = 0usize;
     for day in &days {
         for (t, tok) in &ingest {
-            for f in files_under(&t.join(day)) {
+            let day_dir = t.join(day);
+            if !day_dir.exists() {
+                continue;
+            }
+            for f in files_under(&day_dir)? {
                 let body =
                     std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?;
                 let mut r = a

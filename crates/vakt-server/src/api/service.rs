@@ -118,21 +118,12 @@ pub async fn login(
             .map_err(ApiError::internal)
     })
     .await?;
-    let act = Act {
-        who: user.chars().take(128).collect(),
-        role: s
-            .as_ref()
-            .map(|s| s.principal.role.name().to_owned())
-            .unwrap_or_default(),
-        tenant: s
-            .as_ref()
-            .and_then(|s| s.principal.tenant.clone())
-            .unwrap_or_default(),
-        action: "sign-in".into(),
-        object: "POST /api/v1/auth/login".into(),
-        outcome: if s.is_some() { "granted" } else { "refused" }.into(),
-        detail: String::new(),
-    };
+    let act = sign_in_act(
+        s.as_ref(),
+        user.chars().take(128).collect(),
+        "POST /api/v1/auth/login",
+        "",
+    );
     let a = api.clone();
     blocking(move || a.audit.append(act).map_err(ApiError::internal)).await?;
     let Some(s) = s else {
@@ -214,24 +205,11 @@ pub async fn once(State(api): State<Arc<Api>>, Q(p): Q<OnceParams>) -> Result<Re
         }
     })
     .await?;
-    let act = Act {
-        who: s
-            .as_ref()
-            .map(|s| s.principal.who.clone())
-            .unwrap_or_default(),
-        role: s
-            .as_ref()
-            .map(|s| s.principal.role.name().to_owned())
-            .unwrap_or_default(),
-        tenant: s
-            .as_ref()
-            .and_then(|s| s.principal.tenant.clone())
-            .unwrap_or_default(),
-        action: "sign-in".into(),
-        object: "GET /api/v1/auth/once".into(),
-        outcome: if s.is_some() { "granted" } else { "refused" }.into(),
-        detail: "one-time code".into(),
-    };
+    let who = s
+        .as_ref()
+        .map(|s| s.principal.who.clone())
+        .unwrap_or_default();
+    let act = sign_in_act(s.as_ref(), who, "GET /api/v1/auth/once", "one-time code");
     let a = api.clone();
     blocking(move || a.audit.append(act).map_err(ApiError::internal)).await?;
     let Some(s) = s else {
@@ -245,6 +223,23 @@ pub async fn once(State(api): State<Arc<Api>>, Q(p): Q<OnceParams>) -> Result<Re
     r.headers_mut()
         .insert(header::LOCATION, header::HeaderValue::from_static("/ui/"));
     Ok(r)
+}
+
+/// The audit record of a sign-in, granted (a session) or refused.
+fn sign_in_act(s: Option<&crate::auth::Session>, who: String, object: &str, detail: &str) -> Act {
+    Act {
+        who,
+        role: s
+            .map(|s| s.principal.role.name().to_owned())
+            .unwrap_or_default(),
+        tenant: s
+            .and_then(|s| s.principal.tenant.clone())
+            .unwrap_or_default(),
+        action: "sign-in".into(),
+        object: object.into(),
+        outcome: if s.is_some() { "granted" } else { "refused" }.into(),
+        detail: detail.into(),
+    }
 }
 
 /// The answer to a sign-in: the session as JSON and as a cookie.
