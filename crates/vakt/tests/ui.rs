@@ -62,8 +62,6 @@ fn the_ui_works_for_every_role_in_a_real_browser() {
             case.to_str().unwrap(),
             "--patients",
             "5000",
-            "--days",
-            "1",
             "--serve",
             "--listen",
             "127.0.0.1:0",
