@@ -15,7 +15,7 @@ use super::{Api, ApiError, AuditNote, ErrorBody, J, Object, Q, blocking, json};
 use crate::access::{AlertSearch, EventSearch, Need, Triage};
 use crate::auth::Principal;
 
-fn time(t: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
+pub(super) fn time(t: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
     t.as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| {

@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::data::time;
 use super::{Api, ApiError, ErrorBody, J, Q, blocking, json};
 use crate::access::views::{EhrQuery, Hunt, Look};
 use crate::access::{Need, require};
@@ -44,17 +45,6 @@ pub struct HuntBody {
     /// The most events returned (1–1000, default 200); every match is counted.
     #[serde(default)]
     limit: Option<usize>,
-}
-
-fn time(t: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
-    t.as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            vakt_core::Timestamp::parse(s)
-                .map(|t| t.0)
-                .map_err(|_| ApiError::bad_request(format!("`{what}` is not a time (RFC 3339)")))
-        })
-        .transpose()
 }
 
 /// Hunts the stored history with a Sigma rule, an indicator or field
