@@ -325,6 +325,28 @@ impl Scoped {
         Store::beside_writer(&self.data.store)
     }
 
+    /// The event segments of a query, of one source kind (`zeek:conn`) or
+    /// family (`evtx:*`) if given, with their days, oldest first.
+    fn segments(&self, query: &EventQuery, source: Option<&str>) -> Vec<(i64, PathBuf)> {
+        let mut v: Vec<(i64, PathBuf)> = self
+            .store()
+            .event_segments(query)
+            .into_iter()
+            .filter(|seg| {
+                source.is_none_or(|s| {
+                    let kind = vakt_store::segment_source(seg).unwrap_or_default();
+                    match s.strip_suffix('*') {
+                        Some(prefix) => kind.starts_with(prefix),
+                        None => kind == s,
+                    }
+                })
+            })
+            .map(|seg| (vakt_store::segment_day(&seg).unwrap_or(i64::MIN), seg))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Events of a search, oldest first, a page at a time.
     pub fn events(&self, q: &EventSearch) -> Result<Page<serde_json::Value>, ApiError> {
         let tenant = self.tenant(q.tenant.as_deref())?;
@@ -347,27 +369,15 @@ impl Scoped {
         };
         // Day by day, oldest first: a page is full once the day to come
         // starts after everything kept; other sources' partitions are not opened.
-        let store = self.store();
-        let mut segments: Vec<(i64, PathBuf)> = store
-            .event_segments(&query)
+        let segments: Vec<(i64, PathBuf)> = self
+            .segments(&query, source)
             .into_iter()
-            .filter(|seg| {
-                source.is_none_or(|s| {
-                    let kind = vakt_store::segment_source(seg).unwrap_or_default();
-                    match s.strip_suffix('*') {
-                        Some(prefix) => kind.starts_with(prefix),
-                        None => kind == s,
-                    }
-                })
-            })
-            .map(|seg| (vakt_store::segment_day(&seg).unwrap_or(i64::MIN), seg))
             .filter(|(day, _)| {
                 after
                     .as_ref()
                     .is_none_or(|(t, _)| day.saturating_add(DAY_NS) > *t)
             })
             .collect();
-        segments.sort();
         type Best = BinaryHeap<(i64, String, usize)>;
         let take = |e: Event,
                     best: &mut Best,

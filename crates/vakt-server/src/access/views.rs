@@ -327,23 +327,7 @@ impl Scoped {
         make: impl Fn() -> P + Sync,
     ) -> Result<(Found, P), ApiError> {
         let query = EventQuery { tenant, from, to };
-        let source = source.filter(|s| !s.is_empty());
-        let store = self.store();
-        let mut segments: Vec<(i64, std::path::PathBuf)> = store
-            .event_segments(&query)
-            .into_iter()
-            .filter(|seg| {
-                source.is_none_or(|s| {
-                    let kind = vakt_store::segment_source(seg).unwrap_or_default();
-                    match s.strip_suffix('*') {
-                        Some(prefix) => kind.starts_with(prefix),
-                        None => kind == s,
-                    }
-                })
-            })
-            .map(|seg| (vakt_store::segment_day(&seg).unwrap_or(i64::MIN), seg))
-            .collect();
-        segments.sort();
+        let segments = self.segments(&query, source.filter(|s| !s.is_empty()));
         // The segments are independent: spread them over the cores, each
         // thread with its own matcher state, merged after.
         let threads = std::thread::available_parallelism()
