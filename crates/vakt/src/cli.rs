@@ -87,6 +87,9 @@ pub enum Command {
     /// The service's audit trail.
     #[command(subcommand)]
     Audit(crate::serve::AuditCommand),
+    /// Cluster mode (`vakt serve --cluster CONFIG`): status, drain a node, ingest tokens.
+    #[command(subcommand)]
+    Cluster(crate::cluster::ClusterCommand),
 }
 
 /// `vakt incidents`.

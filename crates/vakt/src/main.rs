@@ -7,6 +7,7 @@
 mod beacons;
 mod case;
 mod cli;
+mod cluster;
 mod demo;
 mod demo_serve;
 mod hunt;
@@ -61,6 +62,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token(c) => serve::run_token(c),
         Command::User(c) => serve::run_user(c),
         Command::Audit(c) => serve::run_audit(c),
+        Command::Cluster(c) => cluster::run(c),
     }
 }
 

@@ -66,6 +66,11 @@ pub struct ServeArgs {
     /// The pseudonym key (default: DIR/pseudonym.key, made on first start).
     #[arg(long, value_name = "FILE", env = "VAKT_PSEUDONYM_KEY_FILE")]
     pub pseudonym_key_file: Option<PathBuf>,
+    /// Run as a node of a cluster (YAML: node, roles, nats, postgres,
+    /// listen, shared_dir, shards, replicas; see docs/CLUSTER.md). The
+    /// detector options above apply; --dir, --config, --syslog and --watch do not.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "syslog", "watch"])]
+    pub cluster: Option<PathBuf>,
 }
 
 fn parse_syslog(s: &str) -> Result<vakt_server::config::SyslogListener, String> {
@@ -329,7 +334,7 @@ impl vakt_server::api::RuleSource for ServeRules {
 
 /// The pseudonym key of a data folder, made on first start (patients in the
 /// store must keep their pseudonyms across restarts).
-fn key_file(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn key_file(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("pseudonym.key");
     if !path.exists() {
         let mut key = [0u8; 32];
@@ -347,6 +352,9 @@ fn key_file(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
 
 /// Runs `vakt serve`.
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(c) = &a.cluster {
+        return crate::cluster::serve(c.clone(), a);
+    }
     let mut cfg = match &a.config {
         Some(f) => ServeConfig::load(f).map_err(anyhow::Error::msg)?,
         None => ServeConfig::default(),

@@ -1,0 +1,428 @@
+//! vakt-cluster: `vakt serve --cluster CONFIG` — the same binary and the
+//! same detectors as `vakt serve`, as nodes of a cluster on real
+//! distributed parts: NATS JetStream is the durable bus, PostgreSQL the
+//! shared state, a shared folder the event store.
+//!
+//! ```text
+//! shipper ─ HTTP ─► ingest node: token → tenant, parse, split by partition
+//!                     │  publish to vakt.ev.<tenant>.<shard>, 2xx once JetStream acknowledged
+//!                     ▼
+//!           JetStream stream VAKT_EVENTS (file storage, R1 or R3)
+//!                     │  one durable pull consumer per partition
+//!                     ▼
+//!   worker (holds the partition's lease in PostgreSQL) ─► every detector
+//!      │ store segments (shared folder, the partition's own sub-folder)
+//!      │ alerts by key + checkpoint, one fenced transaction ─► PostgreSQL
+//!      └ then the acknowledgement to JetStream
+//!   owner of a tenant's shard 0 ─► incidents of the tenant ─► PostgreSQL
+//! ```
+//!
+//! - [`config`]: the node's settings; [`bus`]: the stream, subjects,
+//!   partition keys; [`codec`]: events in messages; [`pg`]: the schema
+//!   (versioned migrations) and every statement; [`ingest`]: the ingest
+//!   role; [`worker`]: leases, partitions, commits; [`incidents`]: per
+//!   tenant correlation; [`status`]: `vakt cluster status`.
+//! - The partitioning scheme and why each detector's state is complete
+//!   where it lives: `docs/CLUSTER.md`; capacity: `docs/SCALE.md`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bus;
+pub mod codec;
+pub mod config;
+pub mod incidents;
+pub mod ingest;
+pub mod pg;
+pub mod status;
+pub mod worker;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use vakt_context::Assets;
+use vakt_core::Detector;
+use vakt_core::pseudo::Pseudonymiser;
+use vakt_detect::AllowLists;
+
+pub use config::{ClusterConfig, Role};
+
+/// Makes a partition's detectors (each partition has its own state).
+pub type Factory = Arc<dyn Fn() -> (Vec<Box<dyn Detector>>, AllowLists) + Send + Sync>;
+
+/// What the workers run with.
+pub struct Parts {
+    /// A fresh set of detectors and allow-lists.
+    pub factory: Factory,
+    /// The asset register (incidents join host names and addresses by it).
+    pub assets: Arc<Assets>,
+    /// Patient identifiers become pseudonyms in the store under these keys.
+    pub pseudo: Arc<Pseudonymiser>,
+}
+
+/// A node's counters (`/metrics`, and its row in `nodes`).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Ingest requests.
+    pub ingest_requests: AtomicU64,
+    /// Events accepted (acknowledged by JetStream).
+    pub ingest_events: AtomicU64,
+    /// Records rejected and quarantined.
+    pub ingest_rejected: AtomicU64,
+    /// Messages published and acknowledged.
+    pub published_messages: AtomicU64,
+    /// Their bytes.
+    pub published_bytes: AtomicU64,
+    /// Publications JetStream did not acknowledge (the request got 503).
+    pub publish_failures: AtomicU64,
+    /// Partitions held.
+    pub partitions: AtomicU64,
+    /// Events through the detectors.
+    pub worker_events: AtomicU64,
+    /// Messages delivered again (after a worker died or an ack was lost).
+    pub redelivered: AtomicU64,
+    /// Messages that could not be read.
+    pub bad_messages: AtomicU64,
+    /// Commits.
+    pub commits: AtomicU64,
+    /// Commits that failed (retried).
+    pub commit_failures: AtomicU64,
+    /// Alerts kept (restated ones counted again).
+    pub alerts: AtomicU64,
+    /// Partitions taken over from another node.
+    pub takeovers: AtomicU64,
+    /// Leases lost.
+    pub leases_lost: AtomicU64,
+    /// Partitions that stopped on a fault.
+    pub partition_faults: AtomicU64,
+}
+
+impl Metrics {
+    fn pairs(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("ingest_requests", self.ingest_requests.load(Relaxed)),
+            ("ingest_events", self.ingest_events.load(Relaxed)),
+            ("ingest_rejected", self.ingest_rejected.load(Relaxed)),
+            ("published_messages", self.published_messages.load(Relaxed)),
+            ("published_bytes", self.published_bytes.load(Relaxed)),
+            ("publish_failures", self.publish_failures.load(Relaxed)),
+            ("partitions", self.partitions.load(Relaxed)),
+            ("worker_events", self.worker_events.load(Relaxed)),
+            ("redelivered", self.redelivered.load(Relaxed)),
+            ("bad_messages", self.bad_messages.load(Relaxed)),
+            ("commits", self.commits.load(Relaxed)),
+            ("commit_failures", self.commit_failures.load(Relaxed)),
+            ("alerts", self.alerts.load(Relaxed)),
+            ("takeovers", self.takeovers.load(Relaxed)),
+            ("leases_lost", self.leases_lost.load(Relaxed)),
+            ("partition_faults", self.partition_faults.load(Relaxed)),
+        ]
+    }
+
+    /// As a JSON object.
+    pub fn json(&self) -> String {
+        let m: serde_json::Map<String, serde_json::Value> = self
+            .pairs()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into()))
+            .collect();
+        serde_json::Value::Object(m).to_string()
+    }
+
+    /// In Prometheus' text format.
+    pub fn prometheus(&self, node: &str) -> String {
+        let mut out = String::new();
+        for (k, v) in self.pairs() {
+            let kind = if k == "partitions" {
+                "gauge"
+            } else {
+                "counter"
+            };
+            out += &format!(
+                "# TYPE vakt_cluster_{k} {kind}\nvakt_cluster_{k}{{node=\"{node}\"}} {v}\n"
+            );
+        }
+        out
+    }
+}
+
+/// One node: its settings, connections and counters.
+pub struct Node {
+    /// Settings.
+    pub cfg: ClusterConfig,
+    /// JetStream.
+    pub js: async_nats::jetstream::Context,
+    /// PostgreSQL for requests (tokens, quarantine, partitions).
+    pub db: tokio::sync::Mutex<pg::Db>,
+    /// PostgreSQL for the partitions' commits.
+    pub part_db: tokio::sync::Mutex<pg::Db>,
+    /// The runtime (partition threads block on it).
+    pub rt: tokio::runtime::Handle,
+    /// Detectors and what they need.
+    pub parts: Parts,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Where HTTP listens.
+    pub listen: std::sync::Mutex<Option<SocketAddr>>,
+    /// Stopping (SIGTERM).
+    pub stopping: AtomicBool,
+    /// Draining (asked through the database).
+    pub draining: AtomicBool,
+    /// The worker gave every partition back.
+    pub worker_done: AtomicBool,
+    /// Tokens known (hash → tenant).
+    tokens: std::sync::Mutex<HashMap<String, String>>,
+    /// Partitions known to exist.
+    known: std::sync::Mutex<HashSet<(String, i32)>>,
+    /// Batches published.
+    batch_no: AtomicU64,
+    /// When the node started (ns): with the node name, message ids unique.
+    boot: i64,
+}
+
+impl Node {
+    fn roles(&self) -> String {
+        let r: Vec<&str> = self
+            .cfg
+            .roles
+            .iter()
+            .map(|r| match r {
+                Role::Ingest => "ingest",
+                Role::Worker => "worker",
+            })
+            .collect();
+        r.join(",")
+    }
+
+    fn listen_text(&self) -> String {
+        self.listen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The tenant of an ingest token.
+    async fn tenant_of(&self, token: &str) -> Result<Option<String>, String> {
+        let h = vakt_server::tokens::hash(token);
+        if let Some(t) = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&h)
+        {
+            return Ok(Some(t.clone()));
+        }
+        let t = {
+            let mut db = self.db.lock().await;
+            pg::token_tenant(&mut db, &h).await?
+        };
+        if let Some(t) = &t {
+            self.tokens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(h, t.clone());
+        }
+        Ok(t)
+    }
+
+    /// Makes sure a partition is recorded (workers find it there).
+    async fn known(&self, tenant: &str, shard: i32) -> Result<(), String> {
+        let k = (tenant.to_owned(), shard);
+        if self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&k)
+        {
+            return Ok(());
+        }
+        {
+            let mut db = self.db.lock().await;
+            pg::register(&mut db, tenant, shard).await?;
+        }
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(k);
+        Ok(())
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(n): State<Arc<Node>>) -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        n.metrics.prometheus(&n.cfg.node),
+    )
+}
+
+/// Makes an ingest token for a tenant (printed once, stored hashed).
+pub fn add_token(cfg: &ClusterConfig, tenant: &str, label: &str) -> Result<String, String> {
+    if tenant.is_empty() || !tenant.chars().all(config::token_char) {
+        return Err(format!(
+            "tenant {tenant:?}: letters, digits, '-' and '_' only (it names subjects and folders)"
+        ));
+    }
+    let token = vakt_server::tokens::random_secret("vakti_")?;
+    let rt = runtime(1)?;
+    rt.block_on(async {
+        let mut db = pg::Db::open(&cfg.postgres, Duration::from_secs(10)).await?;
+        pg::add_token(&mut db, &vakt_server::tokens::hash(&token), tenant, label).await
+    })?;
+    Ok(token)
+}
+
+/// Asks a node to drain: it gives its partitions back and stops.
+pub fn drain(cfg: &ClusterConfig, node: &str) -> Result<bool, String> {
+    let rt = runtime(1)?;
+    rt.block_on(async {
+        let mut db = pg::Db::open(&cfg.postgres, Duration::from_secs(10)).await?;
+        db.execute("UPDATE nodes SET draining = true WHERE node = $1", &[&node])
+            .await
+            .map(|n| n > 0)
+    })
+}
+
+/// Writes the cluster's alerts (`alerts.jsonl`) and incidents
+/// (`incidents.json`) to a folder: the files `vakt demo` writes, for
+/// `vakt scope`, `vakt report` and comparisons.
+pub fn export(cfg: &ClusterConfig, out: &std::path::Path) -> Result<(usize, usize), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let rt = runtime(1)?;
+    let (alerts, incidents) = rt.block_on(async {
+        let mut db = pg::Db::open(&cfg.postgres, Duration::from_secs(10)).await?;
+        Ok::<_, String>((pg::alerts(&mut db).await?, pg::incidents(&mut db).await?))
+    })?;
+    let mut text = String::new();
+    for (a, _) in &alerts {
+        text += &serde_json::to_string(a).map_err(|e| e.to_string())?;
+        text.push('\n');
+    }
+    std::fs::write(out.join("alerts.jsonl"), text).map_err(|e| e.to_string())?;
+    let list: Vec<&vakt_incident::Incident> = incidents.iter().map(|(_, i)| i).collect();
+    let json = serde_json::to_string_pretty(&list).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(out.join("incidents.json"), json).map_err(|e| e.to_string())?;
+    Ok((alerts.len(), incidents.len()))
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))
+}
+
+/// Runs a node until SIGTERM or Ctrl-C (or, for a worker-only node, until
+/// it has drained).
+pub fn run(cfg: ClusterConfig, parts: Parts) -> Result<(), String> {
+    cfg.check()?;
+    std::fs::create_dir_all(&cfg.shared_dir)
+        .map_err(|e| format!("{}: {e}", cfg.shared_dir.display()))?;
+    let rt = runtime(2)?;
+    rt.block_on(async move {
+        let db = pg::Db::open(&cfg.postgres, Duration::from_secs(60)).await?;
+        let js = bus::connect(&cfg).await?;
+        // A JetStream cluster that is just starting has no leader yet.
+        let waiting = std::time::Instant::now();
+        while let Err(e) = bus::stream(&js, &cfg).await {
+            if waiting.elapsed() > Duration::from_secs(60) {
+                return Err(e);
+            }
+            tracing::warn!(target: "vakt::cluster", "waiting for JetStream: {e}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let n = Arc::new(Node {
+            js,
+            db: tokio::sync::Mutex::new(db),
+            part_db: tokio::sync::Mutex::new(pg::Db::new(&cfg.postgres)),
+            rt: tokio::runtime::Handle::current(),
+            parts,
+            metrics: Metrics::default(),
+            listen: std::sync::Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            worker_done: AtomicBool::new(false),
+            tokens: Default::default(),
+            known: Default::default(),
+            batch_no: AtomicU64::new(0),
+            boot: vakt_server::now().0,
+            cfg,
+        });
+        let mut app = axum::Router::new()
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics));
+        if n.cfg.has(Role::Ingest) {
+            app = app.route("/api/v1/ingest", post(ingest::ingest));
+        }
+        let app = app
+            .layer(axum::extract::DefaultBodyLimit::max(n.cfg.max_body_bytes))
+            .with_state(n.clone());
+        let listener = tokio::net::TcpListener::bind(n.cfg.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", n.cfg.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        *n.listen.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+        let nodes = n.cfg.shared_dir.join("nodes");
+        let _ = std::fs::create_dir_all(&nodes);
+        let _ = std::fs::write(nodes.join(format!("{}.listening", n.cfg.node)), addr.to_string());
+        tracing::info!(target: "vakt::cluster", "node {} ({}) listening on {addr}", n.cfg.node, n.roles());
+        let worker = if n.cfg.has(Role::Worker) {
+            Some(tokio::spawn(worker::control(n.clone())))
+        } else {
+            let n2 = n.clone();
+            // An ingest-only node still says it is alive.
+            Some(tokio::spawn(async move {
+                let mut db = pg::Db::new(&n2.cfg.postgres);
+                while !n2.stopping.load(Relaxed) {
+                    let _ = pg::heartbeat(&mut db, &n2.cfg.node, &n2.roles(), &n2.listen_text(), &n2.metrics.json()).await;
+                    tokio::time::sleep(n2.cfg.lease() / 3).await;
+                }
+                let _ = pg::gone(&mut db, &n2.cfg.node).await;
+            }))
+        };
+        let n2 = n.clone();
+        let stop = async move {
+            let term = async {
+                #[cfg(unix)]
+                {
+                    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                        s.recv().await;
+                        return;
+                    }
+                }
+                std::future::pending::<()>().await
+            };
+            let drained = async {
+                loop {
+                    if n2.worker_done.load(Relaxed) && !n2.cfg.has(Role::Ingest) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
+                _ = drained => {}
+            }
+            tracing::info!(target: "vakt::cluster", "stopping: partitions are committed and given back");
+        };
+        let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+        n.stopping.store(true, Relaxed);
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        served.map_err(|e| format!("HTTP: {e}"))
+    })
+}

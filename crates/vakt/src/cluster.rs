@@ -1,0 +1,171 @@
+//! `vakt serve --cluster CONFIG` and `vakt cluster …`: the arguments; the
+//! cluster itself is `vakt-cluster`'s.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use vakt_analytics::stream::StreamConfig;
+use vakt_cluster::ClusterConfig;
+
+use crate::serve::ServeArgs;
+use crate::setup::HuntSetup;
+
+/// `vakt cluster`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Nodes, partitions and their owners, lag and redeliveries per consumer, the stream.
+    Status(StatusArgs),
+    /// Ask a node to give its partitions back (each after a last commit) and stop.
+    Drain(DrainArgs),
+    /// Make an ingest token for a tenant: printed once, stored hashed in PostgreSQL.
+    Token(ClusterTokenArgs),
+    /// Write the cluster's alerts (alerts.jsonl) and incidents (incidents.json) to a folder.
+    Export(ExportArgs),
+}
+
+/// `vakt cluster export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The cluster's settings.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The folder to write to.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `vakt cluster status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The cluster's settings (the nodes' file).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `vakt cluster drain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The cluster's settings.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The node to drain.
+    #[arg(long)]
+    pub node: String,
+}
+
+/// `vakt cluster token`.
+#[derive(Debug, Args)]
+pub struct ClusterTokenArgs {
+    /// The cluster's settings.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The tenant (trust) the token's input belongs to.
+    #[arg(long)]
+    pub tenant: String,
+    /// What the token is for.
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<ClusterConfig> {
+    ClusterConfig::load(path).map_err(anyhow::Error::msg)
+}
+
+/// Runs `vakt cluster …`.
+pub fn run(c: ClusterCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        ClusterCommand::Status(a) => {
+            let s = vakt_cluster::status::read(&load(&a.config)?).map_err(anyhow::Error::msg)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{s}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Drain(a) => {
+            if vakt_cluster::drain(&load(&a.config)?, &a.node).map_err(anyhow::Error::msg)? {
+                eprintln!(
+                    "vakt cluster: {} drains: it gives its partitions back and stops",
+                    a.node
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("vakt cluster: no node {} is known", a.node);
+                Ok(ExitCode::from(1))
+            }
+        }
+        ClusterCommand::Export(a) => {
+            let (alerts, incidents) =
+                vakt_cluster::export(&load(&a.config)?, &a.out).map_err(anyhow::Error::msg)?;
+            eprintln!(
+                "vakt cluster: {alerts} alerts and {incidents} incidents written to {}",
+                a.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Token(a) => {
+            let t = vakt_cluster::add_token(&load(&a.config)?, &a.tenant, &a.label)
+                .map_err(anyhow::Error::msg)?;
+            println!("{t}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs a cluster node with the detectors `vakt serve` would run.
+pub fn serve(config: PathBuf, a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let cfg = load(&config)?;
+    std::fs::create_dir_all(&cfg.shared_dir)
+        .with_context(|| format!("cannot create {}", cfg.shared_dir.display()))?;
+    let key = match &a.pseudonym_key_file {
+        Some(k) => k.clone(),
+        None => crate::serve::key_file(&cfg.shared_dir)?,
+    };
+    let step = i64::try_from(cfg.stream_step_minutes.max(1) * 60).unwrap_or(300);
+    let loaded = crate::setup::hunt(&HuntSetup {
+        rules: &a.rules,
+        analytics: &a.analytics,
+        context: &a.context,
+        intel: &a.intel,
+        warninglists: &a.warninglists,
+        intel_force: false,
+        key_file: Some(&key),
+        tenant: "default",
+        stream: Some(StreamConfig {
+            window: i64::try_from(cfg.stream_window_hours.max(1) * 3_600).unwrap_or(86_400),
+            step,
+            lateness: step,
+        }),
+        from_store: false,
+        quiet: false,
+    })?;
+    let pseudo = Arc::new(crate::keys::pseudonymiser(Some(&key), "default", true)?);
+    let (assets, _) = crate::case::load_assets(&a.assets);
+    // Checked once here; every partition makes its own from the same files.
+    crate::setup::allow_lists(&a.allow_lists)?;
+    let allow_paths = a.allow_lists.clone();
+    let setup = Arc::new(loaded.setup);
+    let factory: vakt_cluster::Factory = Arc::new(move || {
+        (
+            vakt_detect::detectors(&setup),
+            crate::setup::allow_lists(&allow_paths).unwrap_or_default(),
+        )
+    });
+    vakt_cluster::run(
+        cfg,
+        vakt_cluster::Parts {
+            factory,
+            assets: Arc::new(assets),
+            pseudo,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}

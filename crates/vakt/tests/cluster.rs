@@ -1,0 +1,947 @@
+//! Cluster mode on real servers on loopback: Debian's nats-server (with
+//! JetStream) and PostgreSQL 15 (its own cluster, made by initdb in a
+//! temporary folder), and `vakt serve --cluster` nodes as separate
+//! processes.
+//!
+//! One region, one run, every fault: the demo's region is made and hunted
+//! by `vakt demo` on one process; then each trust's logs are posted, day by
+//! day, to the ingest node of a cluster of 1 ingest + 2 workers. While the
+//! second day streams in, a worker is killed with SIGKILL and PostgreSQL
+//! is restarted. Afterwards: every acknowledged event is stored exactly
+//! once, no alert is duplicated, the dead worker's partitions were taken
+//! over (the time it took is printed), and the cluster's incidents hold
+//! the demo's attack incident — critical, every stage, the demo's Sigma,
+//! indicator and EHR alerts about it. A second test kills one server of a
+//! three-node JetStream cluster (stream with three replicas) under load:
+//! ingest goes on, nothing acknowledged is lost.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
+}
+
+/// A child process stopped however the test ends.
+struct Proc {
+    child: Option<Child>,
+    what: String,
+}
+
+impl Proc {
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    fn term(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(30) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("{} did not stop on SIGTERM in 30 s", self.what);
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn wait_port(port: u16, what: &str) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn nats_server() -> PathBuf {
+    ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("Debian's nats-server is not installed: run scripts/test")
+}
+
+fn nats(dir: &Path, port: u16, extra: &[String]) -> Proc {
+    std::fs::create_dir_all(dir).unwrap();
+    let log = std::fs::File::create(dir.join("nats.log")).unwrap();
+    let child = Command::new(nats_server())
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    wait_port(port, "nats-server");
+    Proc {
+        child: Some(child),
+        what: "nats-server".into(),
+    }
+}
+
+/// A PostgreSQL 15 cluster of the test's own.
+struct Pg {
+    data: PathBuf,
+    port: u16,
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let p = PathBuf::from("/usr/lib/postgresql/15/bin").join(name);
+    assert!(
+        p.exists(),
+        "PostgreSQL 15 is not installed: run scripts/test"
+    );
+    p
+}
+
+fn as_postgres(cmd: &Path) -> Command {
+    // PostgreSQL refuses to run as root: as root, run it as the postgres user.
+    if unsafe_is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(cmd);
+        c
+    } else {
+        Command::new(cmd)
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl Pg {
+    fn start(dir: &Path) -> Pg {
+        let root = dir.join("pg");
+        std::fs::create_dir_all(&root).unwrap();
+        if unsafe_is_root() {
+            // The temporary folder is root's; PostgreSQL's user needs its own.
+            for d in [dir, &root] {
+                let _ = Command::new("chmod").arg("755").arg(d).status();
+            }
+            let s = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&root)
+                .status()
+                .unwrap();
+            assert!(s.success());
+        }
+        let data = root.join("data");
+        let out = as_postgres(&pg_bin("initdb"))
+            .args(["-D"])
+            .arg(&data)
+            .args(["-U", "vakt", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pg = Pg {
+            data,
+            port: free_port(),
+        };
+        pg.ctl("start");
+        pg
+    }
+
+    fn ctl(&self, what: &str) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.data.parent().unwrap().display()
+        );
+        let out = as_postgres(&pg_bin("pg_ctl"))
+            .args(["-D"])
+            .arg(&self.data)
+            .args(["-o", &opts, "-l"])
+            .arg(self.data.parent().unwrap().join("log"))
+            .args(["-w", "-m", "fast", what])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl {what}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn conf(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=vakt dbname=postgres",
+            self.port
+        )
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let _ = as_postgres(&pg_bin("pg_ctl"))
+            .args(["-D"])
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn config(
+    dir: &Path,
+    node: &str,
+    roles: &str,
+    nats: &[u16],
+    pg: &Pg,
+    listen: u16,
+    replicas: usize,
+) -> PathBuf {
+    let servers: Vec<String> = nats
+        .iter()
+        .map(|p| format!("\"nats://127.0.0.1:{p}\""))
+        .collect();
+    let text = format!(
+        "node: {node}\nroles: [{roles}]\nnats: [{}]\npostgres: \"{}\"\nlisten: 127.0.0.1:{listen}\nshared_dir: {}\nshards: 2\nreplicas: {replicas}\nlease_ms: 3000\ncheckpoint_ms: 300\n",
+        servers.join(", "),
+        pg.conf(),
+        dir.join("shared").display(),
+    );
+    let p = dir.join(format!("{node}.yaml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn node(case: &Path, cfg: &Path, name: &str, log_dir: &Path) -> Proc {
+    let log = std::fs::File::create(log_dir.join(format!("{name}.log"))).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vakt"));
+    cmd.args(["serve", "--cluster"])
+        .arg(cfg)
+        .arg("--rules")
+        .arg(shared("sigma/rules"))
+        .arg("--intel")
+        .arg(case.join("intel"))
+        .arg("--context")
+        .arg(case.join("registers"))
+        .arg("--assets")
+        .arg(case.join("registers"))
+        .arg("--pseudonym-key-file")
+        .arg(case.join("pseudonym.key"));
+    for t in trusts(case) {
+        cmd.arg("--context").arg(t.join("fhir"));
+    }
+    let child = cmd
+        .env_remove("VAKT_PSEUDONYM_KEY_FILE")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    Proc {
+        child: Some(child),
+        what: name.into(),
+    }
+}
+
+fn trusts(case: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(case.join("tenants"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+fn vakt_ok(args: &[&str]) -> String {
+    let (code, out, err) = vakt(args);
+    assert_eq!(code, 0, "vakt {args:?}: {err}");
+    out
+}
+
+fn status(cfg: &Path) -> serde_json::Value {
+    serde_json::from_str(&vakt_ok(&[
+        "cluster",
+        "status",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap()
+}
+
+/// Posts a file until it is acknowledged (a shipper retries a 503, with the
+/// same idempotency key: JetStream drops what it already has).
+fn post(addr: &str, token: &str, f: &Path, key: &str) -> u64 {
+    let body = std::fs::read(f).unwrap();
+    let start = Instant::now();
+    loop {
+        let auth = bearer(token);
+        let got = request(
+            addr,
+            "POST",
+            "/api/v1/ingest",
+            &[("Authorization", &auth), ("Idempotency-Key", key)],
+            &body,
+        );
+        match got {
+            Some((200, b)) => {
+                let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+                return v["accepted"].as_u64().unwrap();
+            }
+            Some((503, _)) | None => {}
+            Some((s, b)) => panic!("{} refused ({s}): {b}", f.display()),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{} never acknowledged",
+            f.display()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Until every partition's consumer has nothing pending and unacknowledged,
+/// and the alerts have settled into incidents.
+fn caught_up(cfg: &Path, what: &str) -> serde_json::Value {
+    let start = Instant::now();
+    let mut calm = 0;
+    let mut last = (0i64, 0i64);
+    loop {
+        let s = status(cfg);
+        let idle = s["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| !p["owner"].is_null() && p["lag"] == 0 && p["unacknowledged"] == 0);
+        let now = (
+            s["alerts"].as_i64().unwrap(),
+            s["incidents"].as_i64().unwrap(),
+        );
+        calm = if idle && now == last { calm + 1 } else { 0 };
+        last = now;
+        if calm >= 4 {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{what}: not caught up in 5 minutes: {s:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database_restart() {
+    let d = tempfile::tempdir().unwrap();
+    let case = d.path().join("case");
+    // The region on one process: the reference.
+    let (code, _, err) = vakt(&[
+        "demo",
+        "--dir",
+        case.to_str().unwrap(),
+        "--patients",
+        "3000",
+        "--format",
+        "json",
+    ]);
+    assert!(code == 0 || code == 1, "vakt demo: {err}");
+    let pg = Pg::start(d.path());
+    let nats_port = free_port();
+    let _bus = nats(&d.path().join("nats"), nats_port, &[]);
+    let logs = d.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let ingest_port = free_port();
+    let ci = config(
+        d.path(),
+        "ingest1",
+        "ingest",
+        &[nats_port],
+        &pg,
+        ingest_port,
+        1,
+    );
+    let c1 = config(
+        d.path(),
+        "worker1",
+        "worker",
+        &[nats_port],
+        &pg,
+        free_port(),
+        1,
+    );
+    let c2 = config(
+        d.path(),
+        "worker2",
+        "worker",
+        &[nats_port],
+        &pg,
+        free_port(),
+        1,
+    );
+    let _ingest = node(&case, &ci, "ingest1", &logs);
+    let mut w1 = node(&case, &c1, "worker1", &logs);
+    let mut w2 = node(&case, &c2, "worker2", &logs);
+    wait_port(ingest_port, "the ingest node");
+    let addr = format!("127.0.0.1:{ingest_port}");
+    let tokens: Vec<(PathBuf, String)> = trusts(&case)
+        .into_iter()
+        .map(|t| {
+            let name = t.file_name().unwrap().to_str().unwrap().to_owned();
+            let tok = vakt_ok(&[
+                "cluster",
+                "token",
+                "--config",
+                ci.to_str().unwrap(),
+                "--tenant",
+                &name,
+            ]);
+            (t, tok.trim().to_owned())
+        })
+        .collect();
+    let days: BTreeSet<String> = tokens
+        .iter()
+        .flat_map(|(t, _)| std::fs::read_dir(t).unwrap().flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("day-"))
+        .collect();
+    assert!(days.len() >= 2, "{days:?}");
+    let mut files: Vec<(String, PathBuf, String)> = Vec::new();
+    for day in &days {
+        for (t, tok) in &tokens {
+            if t.join(day).exists() {
+                for f in files_under(&t.join(day)) {
+                    files.push((day.clone(), f, tok.clone()));
+                }
+            }
+        }
+    }
+    let first_day = days.iter().next().unwrap().clone();
+    let (day1, rest): (Vec<_>, Vec<_>) = files.into_iter().partition(|(d, _, _)| *d == first_day);
+    let mut accepted = 0u64;
+    for (i, (_, f, tok)) in day1.iter().enumerate() {
+        accepted += post(&addr, tok, f, &format!("d1-{i}"));
+    }
+    // Both workers hold partitions before the fault.
+    let start = Instant::now();
+    loop {
+        let s = status(&ci);
+        let owners: BTreeSet<String> = s["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["owner"].as_str().map(str::to_owned))
+            .collect();
+        if owners.len() == 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the partitions are not shared: {s:#}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // The second day streams in (a shipper on its own thread) while
+    // worker1 dies and then PostgreSQL restarts.
+    let posted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let total = rest.len();
+    let shipper = {
+        let (addr, posted) = (addr.clone(), posted.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            for (i, (_, f, tok)) in rest.iter().enumerate() {
+                n += post(&addr, tok, f, &format!("d2-{i}"));
+                posted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            n
+        })
+    };
+    let at = |k: usize| {
+        while posted.load(std::sync::atomic::Ordering::SeqCst) < k {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    at(total / 4);
+    w1.kill9();
+    let killed_at = Instant::now();
+    // worker2 holds every partition once worker1's leases ran out.
+    loop {
+        let s = status(&ci);
+        let all = s["partitions"].as_array().unwrap();
+        if all.iter().all(|p| p["owner"] == "worker2") {
+            eprintln!(
+                "cluster: worker1 killed under load ({} of {total} files of the day posted); worker2 held all {} partitions {:.1} s later (lease 3 s)",
+                posted.load(std::sync::atomic::Ordering::SeqCst),
+                all.len(),
+                killed_at.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(60),
+            "worker1's partitions were not taken over: {s:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    at((total * 2 / 3).max(total / 4 + 1).min(total));
+    pg.ctl("restart");
+    eprintln!(
+        "cluster: PostgreSQL restarted under load ({} of {total} files posted)",
+        posted.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    accepted += shipper.join().unwrap();
+    let s = caught_up(&ci, "after the faults");
+    let handovers: i64 = s["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["handovers"].as_i64().unwrap())
+        .sum();
+    assert!(handovers >= 1, "{s:#}");
+
+    // Every acknowledged event stored once: the partitions' stores hold
+    // exactly what was accepted, source by source as the demo stored it.
+    let mut by_source: BTreeMap<String, u64> = BTreeMap::new();
+    let mut total = 0;
+    for e in std::fs::read_dir(d.path().join("shared/store"))
+        .unwrap()
+        .flatten()
+    {
+        let st: serde_json::Value = serde_json::from_str(&vakt_ok(&[
+            "store",
+            "stats",
+            e.path().to_str().unwrap(),
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        total += st["events"].as_u64().unwrap();
+        for (k, v) in st["by_source"].as_object().unwrap() {
+            *by_source.entry(k.clone()).or_default() += v["events"]
+                .as_u64()
+                .unwrap_or_else(|| v.as_u64().unwrap_or(0));
+        }
+    }
+    assert_eq!(total, accepted, "stored events against acknowledged ones");
+    let theirs = stored(&case);
+    assert_eq!(serde_json::json!(total), theirs["events"]);
+    let mut demo_by_source: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, v) in theirs["by_source"].as_object().unwrap() {
+        demo_by_source.insert(
+            k.clone(),
+            v["events"]
+                .as_u64()
+                .unwrap_or_else(|| v.as_u64().unwrap_or(0)),
+        );
+    }
+    assert_eq!(by_source, demo_by_source);
+
+    // The alerts and incidents, as the cluster keeps them.
+    let out = d.path().join("export");
+    vakt_ok(&[
+        "cluster",
+        "export",
+        "--config",
+        ci.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let kept: Vec<vakt_core::Alert> = std::fs::read_to_string(out.join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // No alert duplicated: one row per key, and no two rows the same finding.
+    let mut seen = BTreeSet::new();
+    for a in &kept {
+        let what = (
+            a.tenant.to_string(),
+            a.detector.clone(),
+            a.title.clone(),
+            a.first.0,
+            format!("{:?}", a.actors),
+            format!("{:?}", a.targets),
+        );
+        assert!(seen.insert(what.clone()), "duplicated: {what:?}");
+    }
+    let incidents: Vec<vakt_incident::Incident> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("incidents.json")).unwrap())
+            .unwrap();
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("incidents.json")).unwrap())
+            .unwrap();
+    let demo_top = file
+        .as_array()
+        .or_else(|| file["incidents"].as_array())
+        .and_then(|a| a.first())
+        .unwrap()
+        .clone();
+    assert_eq!(demo_top["severity"], "critical", "{demo_top}");
+    let top = incidents
+        .iter()
+        .max_by_key(|i| (i.severity, i.alerts.len()))
+        .unwrap();
+    assert_eq!(top.severity, vakt_core::Severity::Critical);
+    let stages: BTreeSet<String> = top.stages.iter().map(|s| s.stage.clone()).collect();
+    for st in demo_top["stages"].as_array().unwrap() {
+        let st = st["stage"].as_str().unwrap();
+        assert!(stages.contains(st), "{st} missing: {stages:?}");
+    }
+    let in_top: BTreeSet<(String, String, i64)> = kept
+        .iter()
+        .filter(|a| top.alerts.iter().any(|k| *k == a.key.to_string()))
+        .map(|a| (a.detector.clone(), a.title.clone(), a.first.0))
+        .collect();
+    let demo_alerts: Vec<vakt_core::Alert> = std::fs::read_to_string(case.join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let demo_keys: BTreeSet<String> = demo_top["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    let mut compared = 0;
+    for a in demo_alerts
+        .iter()
+        .filter(|a| demo_keys.contains(&a.key.to_string()))
+    {
+        if a.detector == "sigma" || a.detector == "intel" || a.detector.starts_with("ehr-") {
+            let k = (a.detector.clone(), a.title.clone(), a.first.0);
+            assert!(
+                in_top.contains(&k),
+                "the demo's {k:?} is not in the cluster's incident"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 3, "only {compared} alerts compared");
+
+    // A graceful drain: worker2 gives everything back and stops.
+    vakt_ok(&[
+        "cluster",
+        "drain",
+        "--config",
+        ci.to_str().unwrap(),
+        "--node",
+        "worker2",
+    ]);
+    let start = Instant::now();
+    loop {
+        if let Some(c) = w2.child.as_mut()
+            && let Ok(Some(st)) = c.try_wait()
+        {
+            assert!(st.success(), "worker2 after drain: {st}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "worker2 did not drain"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    w2.child = None;
+    let s = status(&ci);
+    assert!(
+        s["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["owner"].is_null()),
+        "{s:#}"
+    );
+}
+
+#[test]
+fn ingest_goes_on_when_one_of_three_jetstream_servers_dies() {
+    let d = tempfile::tempdir().unwrap();
+    let pg = Pg::start(d.path());
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let route_list: Vec<String> = routes
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect();
+    let mut servers: Vec<Proc> = (0..3)
+        .map(|i| {
+            let dir = d.path().join(format!("nats{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let log = std::fs::File::create(dir.join("nats.log")).unwrap();
+            let child = Command::new(nats_server())
+                .args(["-js", "-a", "127.0.0.1", "-p", &ports[i].to_string(), "-sd"])
+                .arg(&dir)
+                .args([
+                    "--server_name",
+                    &format!("n{i}"),
+                    "--cluster_name",
+                    "vakt",
+                    "--cluster",
+                ])
+                .arg(format!("nats://127.0.0.1:{}", routes[i]))
+                .args(["--routes", &route_list.join(",")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(log))
+                .spawn()
+                .unwrap();
+            Proc {
+                child: Some(child),
+                what: format!("nats{i}"),
+            }
+        })
+        .collect();
+    for p in &ports {
+        wait_port(*p, "nats-server");
+    }
+    let logs = d.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let port = free_port();
+    let cfg = config(d.path(), "node1", "ingest, worker", &ports, &pg, port, 3);
+    // No region here: Windows events in Winlogbeat's JSON, numbered.
+    let empty = d.path().join("case");
+    for sub in ["intel", "registers", "tenants"] {
+        std::fs::create_dir_all(empty.join(sub)).unwrap();
+    }
+    std::fs::write(empty.join("pseudonym.key"), "00".repeat(32)).unwrap();
+    // The stream needs the JetStream cluster's meta leader: the node waits for it.
+    let mut n = node(&empty, &cfg, "node1", &logs);
+    wait_port(port, "the node");
+    let addr = format!("127.0.0.1:{port}");
+    let tok = vakt_ok(&[
+        "cluster",
+        "token",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--tenant",
+        "ous",
+    ]);
+    let tok = tok.trim();
+    let mut sent = 0u64;
+    let dir = d.path().join("bodies");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..40u64 {
+        if i == 15 {
+            // The server the node is most likely talking to dies, hard.
+            servers[0].kill9();
+        }
+        let mut body = String::new();
+        for k in i * 200..(i + 1) * 200 {
+            let doc: serde_json::Value =
+                serde_json::from_str(&winlogbeat_doc(k, &format!("ws-{:03}", k % 37))).unwrap();
+            body.push_str(&doc.to_string());
+            body.push('\n');
+        }
+        let f = dir.join(format!("b{i}.ndjson"));
+        std::fs::write(&f, body).unwrap();
+        sent += post(&addr, tok, &f, &format!("b{i}"));
+    }
+    assert_eq!(sent, 40 * 200);
+    let s = caught_up(&cfg, "with two of three JetStream servers");
+    assert_eq!(s["stream"]["replicas"], 3, "{s:#}");
+    let mut stored_events = 0;
+    for e in std::fs::read_dir(d.path().join("shared/store"))
+        .unwrap()
+        .flatten()
+    {
+        let st: serde_json::Value = serde_json::from_str(&vakt_ok(&[
+            "store",
+            "stats",
+            e.path().to_str().unwrap(),
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        stored_events += st["events"].as_u64().unwrap();
+    }
+    assert_eq!(stored_events, sent, "every acknowledged event stored once");
+    n.term();
+}
+
+fn cpu_secs(p: &Proc) -> f64 {
+    let Some(c) = p.child.as_ref() else {
+        return 0.0;
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", c.id())).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn psql(pg: &Pg, sql: &str) -> String {
+    let out = Command::new(pg_bin("psql"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            "vakt",
+            "-d",
+            "postgres",
+            "-Atc",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The capacity figures of docs/SCALE.md (`scripts/cluster-bench`; not a
+/// timed test): a simulated region is posted to an ingest node (its
+/// acknowledgement latency measured), then 1 and then 2 workers read the
+/// whole stream; events per second, CPU per worker, bus and database bytes
+/// per event.
+#[test]
+#[ignore = "a benchmark: scripts/cluster-bench runs it"]
+fn cluster_throughput_bench() {
+    let patients: String = std::env::var("VAKT_BENCH_PATIENTS").unwrap_or_else(|_| "20000".into());
+    let d = tempfile::tempdir().unwrap();
+    let case = d.path().join("case");
+    vakt_ok(&[
+        "sim",
+        "--out",
+        case.to_str().unwrap(),
+        "--patients",
+        &patients,
+    ]);
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    for t in trusts(&case) {
+        let name = t.file_name().unwrap().to_string_lossy().into_owned();
+        for f in files_under(&t) {
+            if f.components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with("day-"))
+            {
+                files.push((f, name.clone()));
+            }
+        }
+    }
+    files.sort_by(|a, b| {
+        let day = |p: &Path| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .find(|c| c.starts_with("day-"))
+        };
+        (day(&a.0), &a.0).cmp(&(day(&b.0), &b.0))
+    });
+    let mut report = String::new();
+    for workers in [1usize, 2] {
+        let run = d.path().join(format!("run{workers}"));
+        std::fs::create_dir_all(&run).unwrap();
+        let pg = Pg::start(&run);
+        let nats_port = free_port();
+        let _bus = nats(&run.join("nats"), nats_port, &[]);
+        let logs = run.join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let port = free_port();
+        let ci = config(&run, "ingest1", "ingest", &[nats_port], &pg, port, 1);
+        let mut ingest = node(&case, &ci, "ingest1", &logs);
+        wait_port(port, "the ingest node");
+        let addr = format!("127.0.0.1:{port}");
+        let mut tokens: BTreeMap<String, String> = BTreeMap::new();
+        for (_, t) in &files {
+            if !tokens.contains_key(t) {
+                let tok = vakt_ok(&[
+                    "cluster",
+                    "token",
+                    "--config",
+                    ci.to_str().unwrap(),
+                    "--tenant",
+                    t,
+                ]);
+                tokens.insert(t.clone(), tok.trim().to_owned());
+            }
+        }
+        let db_before: f64 = psql(&pg, "SELECT pg_database_size('postgres')")
+            .parse()
+            .unwrap_or(0.0);
+        let mut latencies = Vec::new();
+        let mut events = 0u64;
+        let mut bytes = 0u64;
+        let started = Instant::now();
+        for (i, (f, t)) in files.iter().enumerate() {
+            bytes += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+            let t0 = Instant::now();
+            events += post(&addr, &tokens[t], f, &format!("f{i}"));
+            latencies.push(t0.elapsed().as_secs_f64());
+        }
+        let ingest_secs = started.elapsed().as_secs_f64();
+        let ingest_cpu = cpu_secs(&ingest);
+        latencies.sort_by(f64::total_cmp);
+        let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] * 1000.0;
+        // Now the workers read the whole stream.
+        let started = Instant::now();
+        let ws: Vec<Proc> = (0..workers)
+            .map(|w| {
+                let c = config(
+                    &run,
+                    &format!("worker{w}"),
+                    "worker",
+                    &[nats_port],
+                    &pg,
+                    free_port(),
+                    1,
+                );
+                node(&case, &c, &format!("worker{w}"), &logs)
+            })
+            .collect();
+        let s = caught_up(&ci, "the bench");
+        let detect_secs = started.elapsed().as_secs_f64() - 2.0; // caught_up waits 4 calm rounds of 0.5 s
+        let cpus: Vec<String> = ws.iter().map(|w| format!("{:.1}", cpu_secs(w))).collect();
+        let stream_bytes = s["stream"]["bytes"].as_f64().unwrap_or(0.0);
+        let db_after: f64 = psql(&pg, "SELECT pg_database_size('postgres')")
+            .parse()
+            .unwrap_or(0.0);
+        let line = format!(
+            "workers {workers}: {events} events ({:.1} MB of logs, {} requests): ingest {:.0} events/s (ack latency p50 {:.0} ms, p99 {:.0} ms, ingest node CPU {ingest_cpu:.1} s); \
+             detection {:.0} events/s over {detect_secs:.1} s (worker CPU s: {}); bus {:.0} B/event; database {:.1} B/event ({} alerts, {} incidents)\n",
+            bytes as f64 / 1e6,
+            files.len(),
+            events as f64 / ingest_secs,
+            p(0.5),
+            p(0.99),
+            events as f64 / detect_secs,
+            cpus.join(", "),
+            stream_bytes / events as f64,
+            (db_after - db_before) / events as f64,
+            s["alerts"],
+            s["incidents"],
+        );
+        eprint!("{line}");
+        report += &line;
+        drop(ws);
+        ingest.kill9();
+    }
+    if let Ok(out) = std::env::var("VAKT_BENCH_OUT") {
+        std::fs::write(out, report).unwrap();
+    }
+}
