@@ -360,6 +360,8 @@ fn caught_up(cfg: &Path, what: &str) -> serde_json::Value {
 
 #[test]
 fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database_restart() {
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("cluster: {what} at {:.1} s", t0.elapsed().as_secs_f64());
     let d = tempfile::tempdir().unwrap();
     let case = d.path().join("case");
     // The region on one process: the reference.
@@ -373,6 +375,7 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
         "json",
     ]);
     assert!(code == 0 || code == 1, "vakt demo: {err}");
+    phase("the demo done");
     let pg = Pg::start(d.path());
     let nats_port = free_port();
     let _bus = nats(&d.path().join("nats"), nats_port, &[]);
@@ -449,6 +452,7 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
     for (i, (_, f, tok)) in day1.iter().enumerate() {
         accepted += post(&addr, tok, f, &format!("d1-{i}"));
     }
+    phase("day 1 posted");
     // Both workers hold partitions before the fault.
     let start = Instant::now();
     loop {
@@ -517,7 +521,9 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
         posted.load(std::sync::atomic::Ordering::SeqCst)
     );
     accepted += shipper.join().unwrap();
+    phase("day 2 posted");
     let s = caught_up(&ci, "after the faults");
+    phase("caught up");
     let handovers: i64 = s["partitions"]
         .as_array()
         .unwrap()
@@ -646,6 +652,7 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
     }
     assert!(compared >= 3, "only {compared} alerts compared");
 
+    phase("compared");
     // A graceful drain: worker2 gives everything back and stops.
     vakt_ok(&[
         "cluster",

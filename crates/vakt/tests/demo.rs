@@ -47,6 +47,17 @@ fn demo(extra: &[&str]) -> (tempfile::TempDir, Json) {
 }
 
 /// The default demo, run once for the tests that read it.
+/// Every check on the default demo, in one test: the demo is made once
+/// (whatever runs the tests: one process per test, or one for all).
+#[test]
+fn the_default_demo() {
+    the_default_demo_finds_one_incident_and_the_exact_exposure();
+    the_default_demo_finds_what_it_found_before();
+    a_broken_alert_line_is_reported_and_the_rest_correlated();
+    hunting_the_demos_store_finds_what_hunting_its_files_found();
+    the_report_opens_in_headless_chromium_without_errors_or_network();
+}
+
 fn default_demo() -> &'static (tempfile::TempDir, Json) {
     static D: OnceLock<(tempfile::TempDir, Json)> = OnceLock::new();
     D.get_or_init(|| demo(&[]))
@@ -101,7 +112,6 @@ fn stages_in_order(inc: &Json, truth: &Json) -> Vec<String> {
     seen
 }
 
-#[test]
 fn the_default_demo_finds_one_incident_and_the_exact_exposure() {
     let (_, j) = default_demo();
     let truth = &j["truth"];
@@ -261,7 +271,6 @@ fn number(dom: &str, id: &str) -> u64 {
         .unwrap()
 }
 
-#[test]
 fn the_report_opens_in_headless_chromium_without_errors_or_network() {
     let (dir, j) = default_demo();
     let case = dir.path().join("case");
@@ -331,7 +340,6 @@ fn the_report_opens_in_headless_chromium_without_errors_or_network() {
 
 /// A line of the alerts file that is not an alert is reported with its line
 /// number and counted (exit code 2); the other alerts still become incidents.
-#[test]
 fn a_broken_alert_line_is_reported_and_the_rest_correlated() {
     let (dir, _) = default_demo();
     let alerts = std::fs::read_to_string(dir.path().join("case/alerts.jsonl")).unwrap();
@@ -426,7 +434,6 @@ fn alerts_of(path: &Path) -> std::collections::BTreeSet<String> {
 /// found before (the goldens): the same alerts of every detector, the same
 /// incidents with their stages and patient zero, the same exposure and the
 /// same comparison with the truth.
-#[test]
 fn the_default_demo_finds_what_it_found_before() {
     let (dir, j) = default_demo();
     let ours = alerts_of(&dir.path().join("case/alerts.jsonl"));
@@ -490,7 +497,6 @@ fn the_default_demo_finds_what_it_found_before() {
 /// found, every detector alike: Sigma rules over the stored native fields,
 /// the indicators, the network analytics, and the EHR analytics over
 /// patients stored as pseudonyms (matched to the care context by pseudonym).
-#[test]
 fn hunting_the_demos_store_finds_what_hunting_its_files_found() {
     let (dir, _) = default_demo();
     let case = dir.path().join("case");
