@@ -58,10 +58,25 @@ pub async fn control(n: Arc<Node>) {
     let lease_ms = n.cfg.lease().as_millis() as i64;
     let mut running: BTreeMap<(String, i32), Running> = BTreeMap::new();
     let tick = n.cfg.lease() / 3;
+    let mut first = true;
     loop {
         let stopping = n.stopping.load(Relaxed);
-        // Threads that ended on their own (the lease was lost, or a fault).
-        running.retain(|_, r| !r.thread.is_finished());
+        // Partitions that ended on their own (a fault, or a lease found lost
+        // at commit) are given back, so that a worker — this one or
+        // another — takes them up again from their last commit.
+        let ended: Vec<(String, i32)> = running
+            .iter()
+            .filter(|(_, r)| r.thread.is_finished())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in ended {
+            if let Some(r) = running.remove(&k) {
+                let _ = r.thread.join();
+                if let Err(e) = pg::release(&mut db, &n.cfg.node, &k.0, k.1, r.generation).await {
+                    tracing::warn!(target: "vakt::cluster", "release of {}/{}: {e} (its lease runs out instead)", k.0, k.1);
+                }
+            }
+        }
         n.metrics.partitions.store(running.len() as u64, Relaxed);
         let draining = match pg::heartbeat(
             &mut db,
@@ -115,6 +130,13 @@ pub async fn control(n: Arc<Node>) {
                 n.worker_done.store(true, Relaxed);
                 return;
             }
+        }
+        // The first round only says this worker is alive: workers that
+        // start together see each other before taking their shares.
+        if first {
+            first = false;
+            tokio::time::sleep(tick).await;
+            continue;
         }
         let share = match pg::shares(&mut db, lease_ms).await {
             Ok((workers, parts)) => {
@@ -260,7 +282,9 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     let mut now: Option<Timestamp> = latest.map(Timestamp);
     let mut advanced: Option<Timestamp> = None;
     let mut seen: u64 = 0;
-    let mut last_msg: Option<async_nats::jetstream::Message> = None;
+    // The highest message delivered: acknowledged (with every one before
+    // it) once committed — also when it was only re-read or delivered again.
+    let mut last_msg: Option<(u64, async_nats::jetstream::Message)> = None;
     let mut committed_seq = stored_through;
     let mut last_commit = Instant::now();
     let mut correlated_rev = -1i64;
@@ -300,6 +324,9 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                     n.metrics.redelivered.fetch_add(1, Relaxed);
                 }
                 if seq <= seen {
+                    if last_msg.as_ref().is_none_or(|(s, _)| seq > *s) {
+                        last_msg = Some((seq, m));
+                    }
                     continue;
                 }
                 seen = seq;
@@ -310,7 +337,7 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                         // counted and passed, never a stopped partition.
                         tracing::error!(target: "vakt::cluster", "{}/{}: message {seq}: {e}", c.tenant, c.shard);
                         n.metrics.bad_messages.fetch_add(1, Relaxed);
-                        last_msg = Some(m);
+                        last_msg = Some((seq, m));
                         continue;
                     }
                 };
@@ -338,7 +365,7 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                 if !raised.is_empty() {
                     pending.extend(raised.drain(..).filter(|a| allow.keeps(a)));
                 }
-                last_msg = Some(m);
+                last_msg = Some((seq, m));
             }
         }
         let due = last_commit.elapsed() >= n.cfg.checkpoint_every();
@@ -373,13 +400,6 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                     committed_seq = through;
                     epoch += 1;
                     writer.set_epoch(epoch as u64);
-                    if let Some(m) = last_msg.take() {
-                        // AckPolicy::All: this acknowledges every message before it.
-                        let acked = rt.block_on(async { m.ack().await });
-                        if let Err(e) = acked {
-                            tracing::warn!(target: "vakt::cluster", "{}/{}: ack: {e} (the messages come again and are skipped)", c.tenant, c.shard);
-                        }
-                    }
                 }
                 Ok(Committed::Lost) => {
                     n.metrics.leases_lost.fetch_add(1, Relaxed);
@@ -397,6 +417,16 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                 }
             }
             last_commit = Instant::now();
+        }
+        // Acknowledge what is committed (AckPolicy::All: with every message
+        // before it), re-read and redelivered messages included.
+        if (due || stopping)
+            && let Some((_, m)) = last_msg.take_if(|(s, _)| *s <= committed_seq)
+        {
+            let acked = rt.block_on(async { m.ack().await });
+            if let Err(e) = acked {
+                tracing::warn!(target: "vakt::cluster", "{}/{}: ack: {e} (the messages come again and are skipped)", c.tenant, c.shard);
+            }
         }
         // Incidents: the owner of the tenant's shard 0 correlates the
         // alerts of every shard, when they changed.

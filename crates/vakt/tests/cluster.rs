@@ -227,10 +227,11 @@ fn config(
         .map(|p| format!("\"nats://127.0.0.1:{p}\""))
         .collect();
     let text = format!(
-        "node: {node}\nroles: [{roles}]\nnats: [{}]\npostgres: \"{}\"\nlisten: 127.0.0.1:{listen}\nshared_dir: {}\nshards: 2\nreplicas: {replicas}\nlease_ms: 3000\ncheckpoint_ms: 300\n",
+        "node: {node}\nroles: [{roles}]\nnats: [{}]\npostgres: \"{}\"\nlisten: 127.0.0.1:{listen}\nshared_dir: {}\nshards: 2\nreplicas: {replicas}\nlease_ms: 3000\ncheckpoint_ms: {}\n",
         servers.join(", "),
         pg.conf(),
         dir.join("shared").display(),
+        std::env::var("VAKT_BENCH_CHECKPOINT_MS").unwrap_or_else(|_| "300".into()),
     );
     let p = dir.join(format!("{node}.yaml"));
     std::fs::write(&p, text).unwrap();
@@ -330,7 +331,22 @@ fn post(addr: &str, token: &str, f: &Path, key: &str) -> u64 {
 
 /// Until every partition's consumer has nothing pending and unacknowledged,
 /// and the alerts have settled into incidents.
-fn caught_up(cfg: &Path, what: &str) -> serde_json::Value {
+/// The last lines of every node's log (for a failure's message).
+fn log_tails(logs: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(logs).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        out += &format!(
+            "--- {}\n{}\n",
+            e.path().display(),
+            lines[lines.len().saturating_sub(25)..].join("\n")
+        );
+    }
+    out
+}
+
+fn caught_up_logs(cfg: &Path, what: &str, logs: Option<&Path>) -> serde_json::Value {
     let start = Instant::now();
     let mut calm = 0;
     let mut last = (0i64, 0i64);
@@ -352,7 +368,8 @@ fn caught_up(cfg: &Path, what: &str) -> serde_json::Value {
         }
         assert!(
             start.elapsed() < Duration::from_secs(300),
-            "{what}: not caught up in 5 minutes: {s:#}"
+            "{what}: not caught up in 5 minutes: {s:#}\n{}",
+            logs.map(log_tails).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -522,7 +539,7 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
     );
     accepted += shipper.join().unwrap();
     phase("day 2 posted");
-    let s = caught_up(&ci, "after the faults");
+    let s = caught_up_logs(&ci, "after the faults", Some(&logs));
     phase("caught up");
     let handovers: i64 = s["partitions"]
         .as_array()
@@ -771,7 +788,7 @@ fn ingest_goes_on_when_one_of_three_jetstream_servers_dies() {
         sent += post(&addr, tok, &f, &format!("b{i}"));
     }
     assert_eq!(sent, 40 * 200);
-    let s = caught_up(&cfg, "with two of three JetStream servers");
+    let s = caught_up_logs(&cfg, "with two of three JetStream servers", Some(&logs));
     assert_eq!(s["stream"]["replicas"], 3, "{s:#}");
     let mut stored_events = 0;
     for e in std::fs::read_dir(d.path().join("shared/store"))
@@ -832,6 +849,7 @@ fn psql(pg: &Pg, sql: &str) -> String {
 #[ignore = "a benchmark: scripts/cluster-bench runs it"]
 fn cluster_throughput_bench() {
     let patients: String = std::env::var("VAKT_BENCH_PATIENTS").unwrap_or_else(|_| "20000".into());
+    let days: String = std::env::var("VAKT_BENCH_DAYS").unwrap_or_else(|_| "7".into());
     let d = tempfile::tempdir().unwrap();
     let case = d.path().join("case");
     vakt_ok(&[
@@ -840,7 +858,12 @@ fn cluster_throughput_bench() {
         case.to_str().unwrap(),
         "--patients",
         &patients,
+        "--days",
+        &days,
     ]);
+    if !case.join("pseudonym.key").exists() {
+        std::fs::write(case.join("pseudonym.key"), "5a".repeat(32)).unwrap();
+    }
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     for t in trusts(&case) {
         let name = t.file_name().unwrap().to_string_lossy().into_owned();
@@ -921,7 +944,7 @@ fn cluster_throughput_bench() {
                 node(&case, &c, &format!("worker{w}"), &logs)
             })
             .collect();
-        let s = caught_up(&ci, "the bench");
+        let s = caught_up_logs(&ci, "the bench", Some(&logs));
         let detect_secs = started.elapsed().as_secs_f64() - 2.0; // caught_up waits 4 calm rounds of 0.5 s
         let cpus: Vec<String> = ws.iter().map(|w| format!("{:.1}", cpu_secs(w))).collect();
         let stream_bytes = s["stream"]["bytes"].as_f64().unwrap_or(0.0);
@@ -947,6 +970,13 @@ fn cluster_throughput_bench() {
         report += &line;
         drop(ws);
         ingest.kill9();
+        if let Ok(keep) = std::env::var("VAKT_BENCH_LOGS") {
+            let to = Path::new(&keep).join(format!("run{workers}"));
+            std::fs::create_dir_all(&to).unwrap();
+            for e in std::fs::read_dir(&logs).unwrap().flatten() {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
     }
     if let Ok(out) = std::env::var("VAKT_BENCH_OUT") {
         std::fs::write(out, report).unwrap();
