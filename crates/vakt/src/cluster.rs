@@ -7,11 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use vakt_analytics::stream::StreamConfig;
 use vakt_cluster::ClusterConfig;
 
 use crate::serve::ServeArgs;
-use crate::setup::HuntSetup;
 
 /// `vakt cluster`.
 #[derive(Debug, Subcommand)]
@@ -128,24 +126,13 @@ pub fn serve(config: PathBuf, a: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(k) => k.clone(),
         None => crate::serve::key_file(&cfg.shared_dir)?,
     };
-    let step = i64::try_from(cfg.stream_step_minutes.max(1) * 60).unwrap_or(300);
-    let loaded = crate::setup::hunt(&HuntSetup {
-        rules: &a.rules,
-        analytics: &a.analytics,
-        context: &a.context,
-        intel: &a.intel,
-        warninglists: &a.warninglists,
-        intel_force: false,
-        key_file: Some(&key),
-        tenant: "default",
-        stream: Some(StreamConfig {
-            window: i64::try_from(cfg.stream_window_hours.max(1) * 3_600).unwrap_or(86_400),
-            step,
-            lateness: step,
-        }),
-        from_store: false,
-        quiet: false,
-    })?;
+    let loaded = crate::serve::live_setup(
+        &a,
+        &a.intel,
+        &key,
+        cfg.window_ns() / 1_000_000_000,
+        cfg.step_ns() / 1_000_000_000,
+    )?;
     let pseudo = Arc::new(crate::keys::pseudonymiser(Some(&key), "default", true)?);
     let (assets, _) = crate::case::load_assets(&a.assets);
     // Checked once here; every partition makes its own from the same files.

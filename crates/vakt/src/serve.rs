@@ -350,6 +350,35 @@ pub(crate) fn key_file(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// The detectors' set-up of a live service (`vakt serve`, and each node
+/// of a cluster): the network family as a stream with this window and step
+/// (seconds).
+pub(crate) fn live_setup(
+    a: &ServeArgs,
+    intel: &[PathBuf],
+    key: &std::path::Path,
+    window: i64,
+    step: i64,
+) -> anyhow::Result<crate::setup::Loaded> {
+    crate::setup::hunt(&HuntSetup {
+        rules: &a.rules,
+        analytics: &a.analytics,
+        context: &a.context,
+        intel,
+        warninglists: &a.warninglists,
+        intel_force: false,
+        key_file: Some(key),
+        tenant: "default",
+        stream: Some(StreamConfig {
+            window,
+            step,
+            lateness: step,
+        }),
+        from_store: false,
+        quiet: false,
+    })
+}
+
 /// Runs `vakt serve`.
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(c) = &a.cluster {
@@ -359,22 +388,22 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(f) => ServeConfig::load(f).map_err(anyhow::Error::msg)?,
         None => ServeConfig::default(),
     };
-    if let Some(d) = a.dir {
+    if let Some(d) = a.dir.clone() {
         cfg.dir = d;
     }
     if let Some(l) = a.listen {
         cfg.listen = l;
     }
     if a.tls_cert.is_some() {
-        cfg.tls_cert = a.tls_cert;
-        cfg.tls_key = a.tls_key;
+        cfg.tls_cert = a.tls_cert.clone();
+        cfg.tls_key = a.tls_key.clone();
     }
-    cfg.syslog.extend(a.syslog);
-    cfg.watch.extend(a.watch);
+    cfg.syslog.extend(a.syslog.iter().cloned());
+    cfg.watch.extend(a.watch.iter().cloned());
     std::fs::create_dir_all(&cfg.dir)
         .with_context(|| format!("cannot create {}", cfg.dir.display()))?;
-    let key = match a.pseudonym_key_file {
-        Some(k) => k,
+    let key = match &a.pseudonym_key_file {
+        Some(k) => k.clone(),
         None => key_file(&cfg.dir)?,
     };
     let step = cfg.stream_step_secs();
@@ -385,23 +414,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", folder.display()))?;
     let mut intel = a.intel.clone();
     intel.push(folder);
-    let loaded = crate::setup::hunt(&HuntSetup {
-        rules: &a.rules,
-        analytics: &a.analytics,
-        context: &a.context,
-        intel: &intel,
-        warninglists: &a.warninglists,
-        intel_force: false,
-        key_file: Some(&key),
-        tenant: "default",
-        stream: Some(StreamConfig {
-            window: cfg.stream_window_secs(),
-            step,
-            lateness: step,
-        }),
-        from_store: false,
-        quiet: false,
-    })?;
+    let loaded = live_setup(&a, &intel, &key, cfg.stream_window_secs(), step)?;
     let pseudo = Arc::new(crate::keys::pseudonymiser(Some(&key), "default", true)?);
     let (assets, _) = crate::case::load_assets(&a.assets);
     let context = match &loaded.setup.ehr {

@@ -281,6 +281,29 @@ fn trusts(case: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Events in every partition's store of a cluster: in all, and by source kind.
+fn partition_stores(shared: &Path) -> (u64, BTreeMap<String, u64>) {
+    let mut by_source: BTreeMap<String, u64> = BTreeMap::new();
+    let mut total = 0;
+    for e in std::fs::read_dir(shared.join("store")).unwrap().flatten() {
+        let st: serde_json::Value = serde_json::from_str(&vakt_ok(&[
+            "store",
+            "stats",
+            e.path().to_str().unwrap(),
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        total += st["events"].as_u64().unwrap();
+        for (k, v) in st["by_source"].as_object().unwrap() {
+            *by_source.entry(k.clone()).or_default() += v["events"]
+                .as_u64()
+                .unwrap_or_else(|| v.as_u64().unwrap_or(0));
+        }
+    }
+    (total, by_source)
+}
+
 fn vakt_ok(args: &[&str]) -> String {
     let (code, out, err) = vakt(args);
     assert_eq!(code, 0, "vakt {args:?}: {err}");
@@ -551,27 +574,7 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
 
     // Every acknowledged event stored once: the partitions' stores hold
     // exactly what was accepted, source by source as the demo stored it.
-    let mut by_source: BTreeMap<String, u64> = BTreeMap::new();
-    let mut total = 0;
-    for e in std::fs::read_dir(d.path().join("shared/store"))
-        .unwrap()
-        .flatten()
-    {
-        let st: serde_json::Value = serde_json::from_str(&vakt_ok(&[
-            "store",
-            "stats",
-            e.path().to_str().unwrap(),
-            "--format",
-            "json",
-        ]))
-        .unwrap();
-        total += st["events"].as_u64().unwrap();
-        for (k, v) in st["by_source"].as_object().unwrap() {
-            *by_source.entry(k.clone()).or_default() += v["events"]
-                .as_u64()
-                .unwrap_or_else(|| v.as_u64().unwrap_or(0));
-        }
-    }
+    let (total, by_source) = partition_stores(&d.path().join("shared"));
     assert_eq!(total, accepted, "stored events against acknowledged ones");
     let theirs = stored(&case);
     assert_eq!(serde_json::json!(total), theirs["events"]);
@@ -617,56 +620,7 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
     let incidents: Vec<vakt_incident::Incident> =
         serde_json::from_str(&std::fs::read_to_string(out.join("incidents.json")).unwrap())
             .unwrap();
-    let file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("incidents.json")).unwrap())
-            .unwrap();
-    let demo_top = file
-        .as_array()
-        .or_else(|| file["incidents"].as_array())
-        .and_then(|a| a.first())
-        .unwrap()
-        .clone();
-    assert_eq!(demo_top["severity"], "critical", "{demo_top}");
-    let top = incidents
-        .iter()
-        .max_by_key(|i| (i.severity, i.alerts.len()))
-        .unwrap();
-    assert_eq!(top.severity, vakt_core::Severity::Critical);
-    let stages: BTreeSet<String> = top.stages.iter().map(|s| s.stage.clone()).collect();
-    for st in demo_top["stages"].as_array().unwrap() {
-        let st = st["stage"].as_str().unwrap();
-        assert!(stages.contains(st), "{st} missing: {stages:?}");
-    }
-    let in_top: BTreeSet<(String, String, i64)> = kept
-        .iter()
-        .filter(|a| top.alerts.iter().any(|k| *k == a.key.to_string()))
-        .map(|a| (a.detector.clone(), a.title.clone(), a.first.0))
-        .collect();
-    let demo_alerts: Vec<vakt_core::Alert> = std::fs::read_to_string(case.join("alerts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let demo_keys: BTreeSet<String> = demo_top["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|k| k.as_str().map(str::to_owned))
-        .collect();
-    let mut compared = 0;
-    for a in demo_alerts
-        .iter()
-        .filter(|a| demo_keys.contains(&a.key.to_string()))
-    {
-        if a.detector == "sigma" || a.detector == "intel" || a.detector.starts_with("ehr-") {
-            let k = (a.detector.clone(), a.title.clone(), a.first.0);
-            assert!(
-                in_top.contains(&k),
-                "the demo's {k:?} is not in the cluster's incident"
-            );
-            compared += 1;
-        }
-    }
+    let compared = has_the_demos_incident(&case, &incidents, &kept);
     assert!(compared >= 3, "only {compared} alerts compared");
 
     phase("compared");
@@ -790,21 +744,7 @@ fn ingest_goes_on_when_one_of_three_jetstream_servers_dies() {
     assert_eq!(sent, 40 * 200);
     let s = caught_up_logs(&cfg, "with two of three JetStream servers", Some(&logs));
     assert_eq!(s["stream"]["replicas"], 3, "{s:#}");
-    let mut stored_events = 0;
-    for e in std::fs::read_dir(d.path().join("shared/store"))
-        .unwrap()
-        .flatten()
-    {
-        let st: serde_json::Value = serde_json::from_str(&vakt_ok(&[
-            "store",
-            "stats",
-            e.path().to_str().unwrap(),
-            "--format",
-            "json",
-        ]))
-        .unwrap();
-        stored_events += st["events"].as_u64().unwrap();
-    }
+    let (stored_events, _) = partition_stores(&d.path().join("shared"));
     assert_eq!(stored_events, sent, "every acknowledged event stored once");
     n.term();
 }

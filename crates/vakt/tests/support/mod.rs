@@ -481,3 +481,68 @@ pub fn node_modules() -> PathBuf {
     );
     p
 }
+
+/// What `vakt demo` found, found again: the most severe of `incidents` is
+/// critical, has every stage of the demo's attack incident (in
+/// `case/incidents.json`), and holds every Sigma, indicator and EHR alert of
+/// it (`kept`: the alerts the incidents name). The network analytics judge a
+/// stream by what they have seen so far, so their findings may differ in
+/// detail from a batch's. Returns how many alerts were compared.
+pub fn has_the_demos_incident(
+    case: &Path,
+    incidents: &[vakt_incident::Incident],
+    kept: &[vakt_core::Alert],
+) -> usize {
+    use std::collections::BTreeSet;
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("incidents.json")).unwrap())
+            .unwrap();
+    let demo_top = file
+        .as_array()
+        .or_else(|| file["incidents"].as_array())
+        .and_then(|a| a.first())
+        .unwrap()
+        .clone();
+    assert_eq!(demo_top["severity"], "critical", "{demo_top}");
+    let top = incidents
+        .iter()
+        .max_by_key(|i| (i.severity, i.alerts.len()))
+        .unwrap();
+    assert_eq!(top.severity, vakt_core::Severity::Critical);
+    let stages: BTreeSet<String> = top.stages.iter().map(|s| s.stage.clone()).collect();
+    for st in demo_top["stages"].as_array().unwrap() {
+        let st = st["stage"].as_str().unwrap();
+        assert!(stages.contains(st), "{st} missing: {stages:?}");
+    }
+    let in_top: BTreeSet<(String, String, i64)> = kept
+        .iter()
+        .filter(|a| top.alerts.iter().any(|k| *k == a.key.to_string()))
+        .map(|a| (a.detector.clone(), a.title.clone(), a.first.0))
+        .collect();
+    let demo_alerts: Vec<vakt_core::Alert> = std::fs::read_to_string(case.join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let demo_keys: BTreeSet<String> = demo_top["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    let mut compared = 0;
+    for a in demo_alerts
+        .iter()
+        .filter(|a| demo_keys.contains(&a.key.to_string()))
+    {
+        if a.detector == "sigma" || a.detector == "intel" || a.detector.starts_with("ehr-") {
+            let k = (a.detector.clone(), a.title.clone(), a.first.0);
+            assert!(
+                in_top.contains(&k),
+                "the demo's {k:?} is not in the incident"
+            );
+            compared += 1;
+        }
+    }
+    compared
+}
