@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Connection, OptionalExtension, params};
 use vakt_context::EhrContext;
 use vakt_core::pseudo::{Pseudonymiser, RevealCapability};
 use vakt_core::{Alert, Event, EventRef, FieldId, Locator, Severity, SourceKind, Timestamp, Value};
@@ -88,7 +88,7 @@ pub fn require(who: &Principal, need: Need) -> Result<(), ApiError> {
 
 /// The data the API reads (private: only [`Scoped`] reads it).
 pub struct Data {
-    db: PathBuf,
+    db: crate::sql::Database,
     store: PathBuf,
     context: Arc<EhrContext>,
     pseudo: Arc<Pseudonymiser>,
@@ -100,7 +100,7 @@ pub struct Data {
 impl Data {
     /// The data of a service.
     pub fn new(
-        db: PathBuf,
+        db: crate::sql::Database,
         store: PathBuf,
         context: Arc<EhrContext>,
         pseudo: Arc<Pseudonymiser>,
@@ -318,7 +318,7 @@ impl Scoped {
     }
 
     fn db(&self) -> Result<Connection, ApiError> {
-        crate::db::connect(&self.data.db).map_err(db_err)
+        self.data.db.connect().map_err(db_err)
     }
 
     fn store(&self) -> Store {
@@ -472,7 +472,7 @@ impl Scoped {
                 ))
             })
             .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+        rows.collect::<crate::sql::Result<_>>().map_err(db_err)
     }
 
     /// Alerts of a search, by first seen, a page at a time.
@@ -483,8 +483,8 @@ impl Scoped {
         let c = self.db()?;
         let statuses = self.statuses(&c)?;
         let mut sql = String::from("SELECT alert, first, key, tenant FROM alerts WHERE 1 = 1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |sql: &mut String, cond: &str, v: rusqlite::types::Value| {
+        let mut args: Vec<crate::sql::Value> = Vec::new();
+        let mut add = |sql: &mut String, cond: &str, v: crate::sql::Value| {
             args.push(v);
             sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
         };
@@ -508,7 +508,7 @@ impl Scoped {
         sql.push_str(" ORDER BY first, key");
         let mut st = c.prepare(&sql).map_err(db_err)?;
         let mut rows = st
-            .query(rusqlite::params_from_iter(args.iter()))
+            .query(crate::sql::params_from_iter(args.iter()))
             .map_err(db_err)?;
         let mut items = Vec::new();
         let mut last = None;
@@ -1100,7 +1100,7 @@ mod tests {
         }
         want.sort();
         let data = Arc::new(Data::new(
-            d.path().join("vakt.db"),
+            crate::sql::Database::Sqlite(d.path().join("vakt.db")),
             store_dir,
             Arc::default(),
             pseudo,

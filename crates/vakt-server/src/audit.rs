@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -81,7 +81,7 @@ pub fn hash_of(r: &AuditRecord) -> String {
 }
 
 /// Makes the audit table (append-only) in this database.
-pub fn create(c: &Connection) -> rusqlite::Result<()> {
+pub fn create(c: &Connection) -> crate::sql::Result<()> {
     c.execute_batch(
         "CREATE TABLE IF NOT EXISTS audit (
              seq INTEGER PRIMARY KEY,
@@ -124,7 +124,7 @@ pub struct AuditTrail {
     head: PathBuf,
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+fn row(r: &crate::sql::Row) -> crate::sql::Result<AuditRecord> {
     Ok(AuditRecord {
         seq: r.get::<_, i64>(0)? as u64,
         at: r.get(1)?,
@@ -147,10 +147,15 @@ const COLUMNS: &str = "seq, at, who, role, tenant, action, object, outcome, deta
 impl AuditTrail {
     /// The trail in the database at `path` (made if missing).
     pub fn open(path: &Path) -> Result<AuditTrail, String> {
-        let c = crate::db::open(path).map_err(|e| e.to_string())?;
+        AuditTrail::open_in(&crate::sql::Database::Sqlite(path.to_owned()))
+    }
+
+    /// The trail in a database (SQLite or PostgreSQL).
+    pub fn open_in(db: &crate::sql::Database) -> Result<AuditTrail, String> {
+        let c = db.open().map_err(|e| e.to_string())?;
         Ok(AuditTrail {
             db: Mutex::new(c),
-            head: head_path(path),
+            head: db.audit_head(),
         })
     }
 
@@ -158,9 +163,9 @@ impl AuditTrail {
     /// is an error the caller must not hide (the act is refused).
     pub fn append(&self, act: Act) -> Result<AuditRecord, String> {
         let mut c = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        let e = |e: rusqlite::Error| format!("cannot write the audit trail: {e}");
+        let e = |e: crate::sql::Error| format!("cannot write the audit trail: {e}");
         let tx = c
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction_with_behavior(crate::sql::TransactionBehavior::Immediate)
             .map_err(e)?;
         let last: Option<(i64, String)> = tx
             .query_row(
@@ -234,9 +239,9 @@ impl AuditTrail {
         sql.push_str(&format!(" ORDER BY seq LIMIT {}", q.limit.clamp(1, 10_000)));
         let mut st = g.prepare(&sql).map_err(|e| e.to_string())?;
         let rows = st
-            .query_map(rusqlite::params_from_iter(args.iter()), row)
+            .query_map(crate::sql::params_from_iter(args.iter()), row)
             .map_err(|e| e.to_string())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
+        rows.collect::<crate::sql::Result<Vec<_>>>()
             .map_err(|e| e.to_string())
     }
 }
@@ -290,8 +295,10 @@ pub struct Verified {
 /// over its fields, its link to the one before, numbers without gaps, and
 /// the newest record against `audit.head`.
 pub fn verify(path: &Path) -> Result<Verified, String> {
-    let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let c = Connection::from(
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+    );
     let mut st = c
         .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))
         .map_err(|e| format!("{}: no audit trail: {e}", path.display()))?;
@@ -391,7 +398,7 @@ mod tests {
     /// The triggers are dropped first: what `verify` must catch is an edit
     /// by someone who has the file, not one the table refuses.
     fn tamper(p: &Path, sql: &str) {
-        let c = Connection::open(p).unwrap();
+        let c = crate::db::connect(p).unwrap();
         c.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
             .unwrap();
         c.execute_batch(sql).unwrap();
@@ -422,7 +429,7 @@ mod tests {
     #[test]
     fn the_table_refuses_updates_and_deletes() {
         let (_d, p) = trail(3);
-        let c = Connection::open(&p).unwrap();
+        let c = crate::db::connect(&p).unwrap();
         assert!(
             c.execute("UPDATE audit SET who = 'x' WHERE seq = 2", [])
                 .is_err()
@@ -443,7 +450,7 @@ mod tests {
     #[test]
     fn an_edit_with_its_hash_recomputed_breaks_the_next_link() {
         let (_d, p) = trail(6);
-        let c = Connection::open(&p).unwrap();
+        let c = crate::db::connect(&p).unwrap();
         let mut r = c
             .query_row(
                 &format!("SELECT {COLUMNS} FROM audit WHERE seq = 3"),

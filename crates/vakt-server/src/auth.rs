@@ -16,7 +16,7 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Connection, OptionalExtension, params};
 
 use crate::tokens::{Tokens, hash, random_secret};
 
@@ -172,7 +172,7 @@ pub struct User {
 }
 
 /// Every user.
-pub fn users(c: &Connection) -> rusqlite::Result<Vec<User>> {
+pub fn users(c: &Connection) -> crate::sql::Result<Vec<User>> {
     let mut q =
         c.prepare("SELECT name, role, tenant, created, disabled FROM users ORDER BY name")?;
     let rows = q.query_map([], |r| {
@@ -188,12 +188,12 @@ pub fn users(c: &Connection) -> rusqlite::Result<Vec<User>> {
 }
 
 /// Disables a user and ends its sessions; true if there was one.
-pub fn disable_user(c: &Connection, name: &str) -> rusqlite::Result<bool> {
+pub fn disable_user(c: &Connection, name: &str) -> crate::sql::Result<bool> {
     let n = c.execute(
         "UPDATE users SET disabled = 1 WHERE name = ?1 AND disabled = 0",
         [name],
     )?;
-    c.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+    c.execute("DELETE FROM sessions WHERE \"user\" = ?1", [name])?;
     Ok(n > 0)
 }
 
@@ -289,7 +289,7 @@ fn new_session(c: &Connection, principal: Principal, hours: u32) -> Result<Sessi
     c.execute("DELETE FROM sessions WHERE expires <= ?1", [crate::now().0])
         .map_err(|e| e.to_string())?;
     c.execute(
-        "INSERT INTO sessions (hash, user, expires) VALUES (?1, ?2, ?3)",
+        "INSERT INTO sessions (hash, \"user\", expires) VALUES (?1, ?2, ?3)",
         params![hash(&secret), name, expires],
     )
     .map_err(|e| e.to_string())?;
@@ -308,7 +308,7 @@ pub fn one_time_code(c: &Connection, name: &str, minutes: u32) -> Result<String,
         .0
         .saturating_add(i64::from(minutes) * 60_000_000_000);
     c.execute(
-        "INSERT INTO signin_codes (hash, user, expires) VALUES (?1, ?2, ?3)",
+        "INSERT INTO signin_codes (hash, \"user\", expires) VALUES (?1, ?2, ?3)",
         params![hash(&code), name, expires],
     )
     .map_err(|e| e.to_string())?;
@@ -321,7 +321,7 @@ pub fn redeem_code(c: &Connection, code: &str, hours: u32) -> Result<Option<Sess
     let h = hash(code);
     let row: Option<(String, i64)> = c
         .query_row(
-            "DELETE FROM signin_codes WHERE hash = ?1 RETURNING user, expires",
+            "DELETE FROM signin_codes WHERE hash = ?1 RETURNING \"user\", expires",
             [&h],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -346,7 +346,7 @@ pub fn redeem_code(c: &Connection, code: &str, hours: u32) -> Result<Option<Sess
 }
 
 /// Ends a session.
-pub fn sign_out(c: &Connection, secret: &str) -> rusqlite::Result<()> {
+pub fn sign_out(c: &Connection, secret: &str) -> crate::sql::Result<()> {
     c.execute("DELETE FROM sessions WHERE hash = ?1", [hash(secret)])
         .map(|_| ())
 }
@@ -355,7 +355,7 @@ pub fn sign_out(c: &Connection, secret: &str) -> rusqlite::Result<()> {
 pub fn session(c: &Connection, secret: &str) -> Option<Principal> {
     let (name, role, tenant): (String, String, String) = c
         .query_row(
-            "SELECT u.name, u.role, u.tenant FROM sessions s JOIN users u ON u.name = s.user
+            "SELECT u.name, u.role, u.tenant FROM sessions s JOIN users u ON u.name = s.\"user\"
              WHERE s.hash = ?1 AND s.expires > ?2 AND u.disabled = 0",
             params![hash(secret), crate::now().0],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),

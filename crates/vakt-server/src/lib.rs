@@ -69,6 +69,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod respond;
 pub mod server;
+pub mod sql;
 pub mod syslog;
 pub mod tail;
 pub mod tls;

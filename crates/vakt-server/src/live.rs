@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use crate::sql::Connection;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use vakt_core::{Alert, Detector, Event, Timestamp};

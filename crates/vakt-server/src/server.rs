@@ -126,8 +126,9 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     let detector_names: Vec<&'static str> = service.detectors.iter().map(|d| d.name()).collect();
     let mut intel_paths = service.intel.clone();
     intel_paths.push(cfg.dir.join("intel"));
+    let database = crate::sql::Database::Sqlite(cfg.db_path());
     let api_data = Arc::new(crate::access::Data::new(
-        cfg.db_path(),
+        database.clone(),
         cfg.store_dir(),
         service.context.clone(),
         service.pseudo.clone(),
@@ -138,7 +139,7 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
     let (wake_tx, wake_rx) = std::sync::mpsc::channel();
     let respond = Arc::new(crate::respond::Respond {
         cfg: cfg.respond.clone(),
-        db: cfg.db_path(),
+        db: database.clone(),
         audit: audit.clone(),
         wake: Mutex::new(wake_tx),
         exceptions_changed: std::sync::atomic::AtomicU64::new(1),
@@ -305,7 +306,7 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         audit,
         respond: respond.clone(),
         ingest: state.clone(),
-        db: cfg.db_path(),
+        db: database.clone(),
         rules: service.rules,
         reload: Mutex::new(reload_tx),
         detectors: serde_json::json!({

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rusqlite::{Connection, params};
+use crate::sql::{Connection, params};
 use sha2::{Digest, Sha256};
 
 /// Who a token speaks for.
@@ -117,7 +117,7 @@ impl Tokens {
 
     fn reload(&self) {
         let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        let read = || -> rusqlite::Result<HashMap<String, Grant>> {
+        let read = || -> crate::sql::Result<HashMap<String, Grant>> {
             let mut q = db.prepare(
                 "SELECT hash, tenant, role, coalesce(id, 'tok-' || substr(hash, 1, 12)), coalesce(label, ''), expires
                  FROM tokens WHERE revoked = 0",

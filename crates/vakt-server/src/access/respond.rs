@@ -379,7 +379,7 @@ impl Scoped {
     }
 
     /// A connection for the principal's notices (queueing only).
-    pub fn notice_db(&self) -> Result<rusqlite::Connection, ApiError> {
+    pub fn notice_db(&self) -> Result<crate::sql::Connection, ApiError> {
         self.db()
     }
 
@@ -402,7 +402,7 @@ impl Scoped {
         c.execute(
             "INSERT INTO templates (name, doc, by, at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO UPDATE SET doc = ?2, by = ?3, at = ?4",
-            rusqlite::params![
+            crate::sql::params![
                 t.name,
                 serde_json::to_string(t).unwrap_or_default(),
                 self.who.who,

@@ -51,7 +51,7 @@ pub struct Api {
     /// The ingest side (tokens, metrics, readiness).
     pub ingest: Arc<Ingest>,
     /// The database (users and sessions).
-    pub db: PathBuf,
+    pub db: crate::sql::Database,
     /// The rules, to list, check and reload.
     pub rules: Option<Arc<dyn RuleSource>>,
     /// New detectors for the detect thread (a rules reload).
@@ -271,7 +271,7 @@ pub(crate) fn principal(api: &Api, headers: &HeaderMap) -> Option<Principal> {
         .map(str::trim)
         .filter(|s| s.starts_with("vakts_"))
     {
-        let c = crate::db::connect(&api.db).ok()?;
+        let c = api.db.connect().ok()?;
         return crate::auth::session(&c, secret);
     }
     crate::auth::token_principal(&api.ingest.tokens, &auth)

@@ -59,14 +59,14 @@ pub async fn tenants(
     require(&who, Need::Status)?;
     let db = api.db.clone();
     let all = blocking(move || {
-        let c = crate::db::connect(&db).map_err(db_err)?;
+        let c = db.connect().map_err(db_err)?;
         let mut q = c
             .prepare(
                 "SELECT tenant FROM alerts UNION SELECT tenant FROM tokens UNION SELECT tenant FROM users",
             )
             .map_err(db_err)?;
         let rows = q.query_map([], |r| r.get::<_, String>(0)).map_err(db_err)?;
-        rows.collect::<rusqlite::Result<Vec<String>>>()
+        rows.collect::<crate::sql::Result<Vec<String>>>()
             .map_err(db_err)
     })
     .await?;
@@ -113,7 +113,7 @@ pub async fn login(
     let a = api.clone();
     let user = body.user.clone();
     let s = blocking(move || {
-        let c = crate::db::connect(&a.db).map_err(db_err)?;
+        let c = a.db.connect().map_err(db_err)?;
         crate::auth::sign_in(&c, &body.user, &body.password, a.session_hours)
             .map_err(ApiError::internal)
     })
@@ -196,7 +196,7 @@ pub struct OnceParams {
 pub async fn once(State(api): State<Arc<Api>>, Q(p): Q<OnceParams>) -> Result<Response, ApiError> {
     let a = api.clone();
     let s = blocking(move || {
-        let c = crate::db::connect(&a.db).map_err(db_err)?;
+        let c = a.db.connect().map_err(db_err)?;
         match p.code.as_deref().filter(|c| !c.is_empty()) {
             Some(code) => {
                 crate::auth::redeem_code(&c, code, a.session_hours).map_err(ApiError::internal)
@@ -342,7 +342,7 @@ pub async fn oidc_callback(
             .ok_or_else(|| ApiError::not_found("no OpenID Connect sign-in"))?;
         Ok(match o.finish(&code, &state) {
             Ok(p) => {
-                let c = crate::db::connect(&a.db).map_err(db_err)?;
+                let c = a.db.connect().map_err(db_err)?;
                 crate::auth::external_session(&c, p, a.session_hours)
             }
             Err(e) => Err(e),
@@ -405,7 +405,7 @@ pub async fn logout(
     {
         let db = api.db.clone();
         blocking(move || {
-            let c = crate::db::connect(&db).map_err(db_err)?;
+            let c = db.connect().map_err(db_err)?;
             crate::auth::sign_out(&c, &secret).map_err(db_err)
         })
         .await?;
@@ -757,7 +757,7 @@ pub async fn users(
     let db = api.db.clone();
     Ok(json(
         blocking(move || {
-            crate::auth::users(&crate::db::connect(&db).map_err(db_err)?).map_err(db_err)
+            crate::auth::users(&db.connect().map_err(db_err)?).map_err(db_err)
         })
         .await?,
     ))
@@ -794,7 +794,7 @@ pub async fn user_add(
     let db = api.db.clone();
     let (name, role, tenant) = (b.name.clone(), b.role.clone(), b.tenant.clone());
     blocking(move || {
-        let c = crate::db::connect(&db).map_err(db_err)?;
+        let c = db.connect().map_err(db_err)?;
         crate::auth::add_user(&c, &b.name, &b.password, &b.role, &b.tenant)
             .map_err(ApiError::bad_request)
     })
@@ -823,7 +823,7 @@ pub async fn user_disable(
     require(&who, Need::Administer)?;
     let db = api.db.clone();
     let done = blocking(move || {
-        crate::auth::disable_user(&crate::db::connect(&db).map_err(db_err)?, &name).map_err(db_err)
+        crate::auth::disable_user(&db.connect().map_err(db_err)?, &name).map_err(db_err)
     })
     .await?;
     if done {

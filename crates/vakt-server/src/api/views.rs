@@ -149,14 +149,14 @@ pub async fn ingest_stats(
     let silence = p.silence_minutes.unwrap_or(15).clamp(1, 7 * 24 * 60) * 60;
     let db = api.db.clone();
     let mut tenants: std::collections::BTreeSet<String> = blocking(move || {
-        let c = crate::db::connect(&db).map_err(super::db_err)?;
+        let c = db.connect().map_err(super::db_err)?;
         let mut q = c
             .prepare("SELECT DISTINCT tenant FROM tokens WHERE role = 'ingest'")
             .map_err(super::db_err)?;
         let rows = q
             .query_map([], |r| r.get::<_, String>(0))
             .map_err(super::db_err)?;
-        rows.collect::<rusqlite::Result<std::collections::BTreeSet<String>>>()
+        rows.collect::<crate::sql::Result<std::collections::BTreeSet<String>>>()
             .map_err(super::db_err)
     })
     .await?;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vakt_core::{Severity, Timestamp};
@@ -234,8 +234,8 @@ pub enum CaseError {
     Db(String),
 }
 
-impl From<rusqlite::Error> for CaseError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::sql::Error> for CaseError {
+    fn from(e: crate::sql::Error) -> Self {
         CaseError::Db(e.to_string())
     }
 }
@@ -496,7 +496,7 @@ pub fn create(
     template: Option<&Template>,
     by: &str,
 ) -> Result<Case, CaseError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = c.transaction_with_behavior(crate::sql::TransactionBehavior::Immediate)?;
     let seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) + 1 FROM cases", [], |r| {
         r.get(0)
     })?;
@@ -588,7 +588,7 @@ pub fn change(
     sees: impl Fn(&str) -> bool,
     f: impl FnOnce(&mut Case) -> Result<String, CaseError>,
 ) -> Result<(Case, String), CaseError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = c.transaction_with_behavior(crate::sql::TransactionBehavior::Immediate)?;
     let mut case = get(&tx, id)?;
     if !sees(&case.tenant) {
         return Err(CaseError::Missing);
@@ -999,7 +999,7 @@ fn change_quiet<T>(
     id: &str,
     f: impl FnOnce(&mut Case) -> Vec<T>,
 ) -> Result<(Case, Vec<T>), CaseError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = c.transaction_with_behavior(crate::sql::TransactionBehavior::Immediate)?;
     let mut case = get(&tx, id)?;
     let events = f(&mut case);
     if !events.is_empty() {
@@ -1020,7 +1020,7 @@ pub fn merge(
     by: &str,
     sees: impl Fn(&str) -> bool,
 ) -> Result<(Case, String), CaseError> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = c.transaction_with_behavior(crate::sql::TransactionBehavior::Immediate)?;
     let mut target = get(&tx, into)?;
     if !sees(&target.tenant) {
         return Err(CaseError::Missing);
@@ -1200,7 +1200,7 @@ pub fn split(
         observables: Vec::new(),
     };
     let mut new = create(c, n, None, by)?;
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = c.transaction_with_behavior(crate::sql::TransactionBehavior::Immediate)?;
     src.incidents.retain(|i| !s.incidents.contains(i));
     src.alerts.retain(|a| !s.alerts.contains(a));
     let (moved_obs, kept): (Vec<_>, Vec<_>) = src

@@ -7,7 +7,7 @@
 //! already stored when an exception is made; revoking one gives its
 //! alerts back to triage.
 
-use rusqlite::{Connection, params};
+use crate::sql::{Connection, params};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vakt_core::{Alert, Timestamp};
@@ -167,7 +167,7 @@ pub fn create(
         return Err("an exception lasts at most a year: renew it when it runs out".into());
     }
     let tx = c
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .transaction_with_behavior(crate::sql::TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
     let seq: i64 = tx
         .query_row(
@@ -214,14 +214,14 @@ fn note_of(x: &Exception) -> String {
 
 /// Silences the stored alerts an exception covers (those an analyst has
 /// not given a verdict): returns how many.
-fn apply_stored(c: &Connection, x: &Exception) -> rusqlite::Result<u64> {
+fn apply_stored(c: &Connection, x: &Exception) -> crate::sql::Result<u64> {
     let mut q = c.prepare(
         "SELECT a.key, a.alert FROM alerts a LEFT JOIN alert_status s ON s.key = a.key
          WHERE a.tenant = ?1 AND (s.status IS NULL OR s.status IN ('new', 'acknowledged'))",
     )?;
     let rows: Vec<(String, String)> = q
         .query_map([&x.tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::sql::Result<_>>()?;
     let mut n = 0;
     for (key, text) in rows {
         let Ok(a) = serde_json::from_str::<Alert>(&text) else {
@@ -236,7 +236,7 @@ fn apply_stored(c: &Connection, x: &Exception) -> rusqlite::Result<u64> {
 }
 
 /// Marks one alert suppressed by an exception.
-pub fn suppress(c: &Connection, key: &str, x: &Exception) -> rusqlite::Result<()> {
+pub fn suppress(c: &Connection, key: &str, x: &Exception) -> crate::sql::Result<()> {
     c.execute(
         "INSERT INTO alert_status (key, status, note, by, at) VALUES (?1, 'suppressed', ?2, ?3, ?4)
          ON CONFLICT (key) DO UPDATE SET status = 'suppressed', note = ?2, by = ?3, at = ?4",
@@ -251,11 +251,11 @@ pub fn suppress(c: &Connection, key: &str, x: &Exception) -> rusqlite::Result<()
 }
 
 /// Every exception (active or not) of the tenants seen, newest first.
-pub fn list(c: &Connection, sees: impl Fn(&str) -> bool) -> rusqlite::Result<Vec<Exception>> {
+pub fn list(c: &Connection, sees: impl Fn(&str) -> bool) -> crate::sql::Result<Vec<Exception>> {
     let mut q = c.prepare("SELECT tenant, doc FROM exceptions ORDER BY seq DESC")?;
     let rows: Vec<(String, String)> = q
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::sql::Result<_>>()?;
     Ok(rows
         .into_iter()
         .filter(|(t, _)| sees(t))
@@ -264,7 +264,7 @@ pub fn list(c: &Connection, sees: impl Fn(&str) -> bool) -> rusqlite::Result<Vec
 }
 
 /// The exceptions in force now.
-pub fn active(c: &Connection) -> rusqlite::Result<Vec<Exception>> {
+pub fn active(c: &Connection) -> crate::sql::Result<Vec<Exception>> {
     let now = crate::now();
     Ok(list(c, |_| true)?
         .into_iter()
@@ -280,9 +280,9 @@ pub fn revoke(
     sees: impl Fn(&str) -> bool,
 ) -> Result<Option<(Exception, usize)>, String> {
     let tx = c
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .transaction_with_behavior(crate::sql::TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
-    let doc: Option<(String, String)> = rusqlite::OptionalExtension::optional(tx.query_row(
+    let doc: Option<(String, String)> = crate::sql::OptionalExtension::optional(tx.query_row(
         "SELECT tenant, doc FROM exceptions WHERE id = ?1",
         [id],
         |r| Ok((r.get(0)?, r.get(1)?)),

@@ -32,7 +32,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use crate::sql::Connection;
 use serde::Deserialize;
 
 use crate::audit::{Act, AuditTrail};
@@ -227,7 +227,7 @@ pub struct Respond {
     /// The settings.
     pub cfg: RespondConfig,
     /// The database.
-    pub db: PathBuf,
+    pub db: crate::sql::Database,
     /// The audit trail (the clocks' warnings and misses are in it).
     pub audit: Arc<AuditTrail>,
     /// Wakes the delivery thread (a notice was queued).
@@ -287,7 +287,7 @@ impl Respond {
 }
 
 /// Creates respond's tables.
-pub fn create(c: &Connection) -> rusqlite::Result<()> {
+pub fn create(c: &Connection) -> crate::sql::Result<()> {
     c.execute_batch(
         "CREATE TABLE IF NOT EXISTS cases (
              seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -359,7 +359,7 @@ pub fn unix_now() -> i64 {
 /// Runs the clocks and the deliveries until `stop` is set or the sender
 /// of `wake` is gone.
 pub fn run(respond: Arc<Respond>, wake: Receiver<()>) {
-    let mut c = match crate::db::connect(&respond.db) {
+    let mut c = match respond.db.connect() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(target: "vakt::respond", "{e}: no clocks, no notifications");

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use rusqlite::{Connection, params};
+use crate::sql::{Connection, params};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use vakt_core::{Severity, Timestamp};
@@ -315,7 +315,7 @@ impl NotifyRule {
 /// Queues a notice for every channel a matching rule names (once each);
 /// containment requests go to the containment channels. Returns the
 /// deliveries' ids.
-pub fn enqueue(c: &Connection, cfg: &RespondConfig, n: &Notice) -> rusqlite::Result<Vec<i64>> {
+pub fn enqueue(c: &Connection, cfg: &RespondConfig, n: &Notice) -> crate::sql::Result<Vec<i64>> {
     let mut channels: Vec<&str> = Vec::new();
     if n.kind == "containment" {
         channels.extend(cfg.containment_channels.iter().map(String::as_str));
@@ -338,9 +338,9 @@ pub fn enqueue(c: &Connection, cfg: &RespondConfig, n: &Notice) -> rusqlite::Res
     let payload = n.payload(link.as_deref()).to_string();
     let mut ids = Vec::new();
     for ch in channels {
-        c.execute(
+        ids.push(c.query_row(
             "INSERT INTO deliveries (channel, tenant, kind, subject, payload, created, next_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending') RETURNING id",
             params![
                 ch,
                 n.tenant,
@@ -350,8 +350,8 @@ pub fn enqueue(c: &Connection, cfg: &RespondConfig, n: &Notice) -> rusqlite::Res
                 crate::now().to_rfc3339(),
                 super::unix_now()
             ],
-        )?;
-        ids.push(c.last_insert_rowid());
+            |r| r.get::<_, i64>(0),
+        )?);
     }
     Ok(ids)
 }
@@ -362,11 +362,11 @@ pub fn enqueue(c: &Connection, cfg: &RespondConfig, n: &Notice) -> rusqlite::Res
 pub fn incident_notices(
     c: &Connection,
     incidents: &[(std::sync::Arc<str>, Incident)],
-) -> rusqlite::Result<Vec<Notice>> {
+) -> crate::sql::Result<Vec<Notice>> {
     let mut out = Vec::new();
     for (tenant, i) in incidents {
         let stages: Vec<String> = i.stages.iter().map(|s| s.stage.clone()).collect();
-        let before: Option<(String, String)> = rusqlite::OptionalExtension::optional(c.query_row(
+        let before: Option<(String, String)> = crate::sql::OptionalExtension::optional(c.query_row(
             "SELECT severity, stages FROM incident_notices WHERE id = ?1",
             [&i.id],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -628,7 +628,7 @@ pub struct Delivery {
 const DELIVERY_COLUMNS: &str = "id, channel, tenant, kind, subject, created, attempts, status,
      last_error, delivered_at, next_at";
 
-fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+fn delivery_row(r: &crate::sql::Row) -> crate::sql::Result<Delivery> {
     let status: String = r.get(7)?;
     let next: i64 = r.get(10)?;
     Ok(Delivery {
@@ -652,7 +652,7 @@ pub fn deliveries(
     sees: impl Fn(&str) -> bool,
     status: Option<&str>,
     limit: usize,
-) -> rusqlite::Result<Vec<Delivery>> {
+) -> crate::sql::Result<Vec<Delivery>> {
     let mut q = c.prepare(&format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries ORDER BY id DESC"
     ))?;
@@ -672,8 +672,8 @@ pub fn deliveries(
 }
 
 /// One delivery by id.
-pub fn delivery(c: &Connection, id: i64) -> rusqlite::Result<Option<Delivery>> {
-    rusqlite::OptionalExtension::optional(c.query_row(
+pub fn delivery(c: &Connection, id: i64) -> crate::sql::Result<Option<Delivery>> {
+    crate::sql::OptionalExtension::optional(c.query_row(
         &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"),
         [id],
         delivery_row,

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use rusqlite::params;
+use crate::sql::params;
 use serde::Deserialize;
 
 use super::Respond;
@@ -191,7 +191,7 @@ pub fn run(respond: Arc<Respond>) {
             last[i] = Some(Instant::now());
             if let Err(e) = pull_once(&respond, &agent, p) {
                 tracing::warn!(target: "vakt::respond", "taxii `{}`: {e}", p.name);
-                if let Ok(c) = crate::db::connect(&respond.db) {
+                if let Ok(c) = respond.db.connect() {
                     let _ = c.execute(
                         "INSERT INTO taxii_pulls (name, at, objects, error) VALUES (?1, ?2, 0, ?3)
                          ON CONFLICT (name) DO UPDATE SET at = ?2, error = ?3",
@@ -206,8 +206,8 @@ pub fn run(respond: Arc<Respond>) {
 
 /// One pull: new objects into `intel/` and a retro-hunt over them.
 pub fn pull_once(respond: &Respond, agent: &ureq::Agent, p: &TaxiiPull) -> Result<usize, String> {
-    let c = crate::db::connect(&respond.db).map_err(|e| e.to_string())?;
-    let after: Option<String> = rusqlite::OptionalExtension::optional(c.query_row(
+    let c = respond.db.connect().map_err(|e| e.to_string())?;
+    let after: Option<String> = crate::sql::OptionalExtension::optional(c.query_row(
         "SELECT added_after FROM taxii_pulls WHERE name = ?1",
         [&p.name],
         |r| r.get(0),

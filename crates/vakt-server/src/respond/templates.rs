@@ -201,7 +201,7 @@ pub fn health_data_breach() -> Template {
 
 /// The shipped templates and the operator's (files first, then the
 /// database's; a later one of the same name wins, never over a shipped one).
-pub fn all(dir: &Path, c: &rusqlite::Connection) -> Vec<Template> {
+pub fn all(dir: &Path, c: &crate::sql::Connection) -> Vec<Template> {
     let mut out = vec![health_data_breach()];
     let mut add = |t: Template| {
         if t.check().is_err() || out.iter().any(|x| x.builtin && x.name == t.name) {
