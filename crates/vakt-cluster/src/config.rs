@@ -15,6 +15,8 @@ pub enum Role {
     Ingest,
     /// Takes partitions and runs the detectors over them.
     Worker,
+    /// Serves the API and the web UI over PostgreSQL and the shared stores.
+    Api,
 }
 
 /// The settings of one node.

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod bus;
 pub mod codec;
 pub mod config;
@@ -64,6 +65,10 @@ pub struct Parts {
     pub assets: Arc<Assets>,
     /// Patient identifiers become pseudonyms in the store under these keys.
     pub pseudo: Arc<Pseudonymiser>,
+    /// What the api role serves beside the cluster's state (api nodes).
+    pub api: Option<api::ApiParts>,
+    /// The detectors' names (as the API lists them).
+    pub detectors: Vec<&'static str>,
 }
 
 /// A node's counters (`/metrics`, and its row in `nodes`).
@@ -195,6 +200,7 @@ impl Node {
             .map(|r| match r {
                 Role::Ingest => "ingest",
                 Role::Worker => "worker",
+                Role::Api => "api",
             })
             .collect();
         r.join(",")
@@ -282,6 +288,44 @@ pub fn add_token(cfg: &ClusterConfig, tenant: &str, label: &str) -> Result<Strin
     Ok(token)
 }
 
+/// The cluster's relational store as the API reads it (the schema brought
+/// up to date first).
+fn api_database(cfg: &ClusterConfig) -> Result<vakt_server::sql::Connection, String> {
+    let rt = runtime(1)?;
+    rt.block_on(async {
+        pg::Db::open(&cfg.postgres, Duration::from_secs(10))
+            .await
+            .map(drop)
+    })?;
+    drop(rt);
+    vakt_server::sql::PgPool::get(&Arc::new(vakt_server::sql::PgPool::new(&cfg.postgres)))
+        .map_err(|e| e.to_string())
+}
+
+/// Makes an API token (a role other than ingest: `vakt token create` for a
+/// cluster): printed once, stored hashed; returns the token and its id.
+pub fn add_api_token(
+    cfg: &ClusterConfig,
+    tenant: &str,
+    role: &str,
+    label: &str,
+) -> Result<(String, String), String> {
+    let c = api_database(cfg)?;
+    vakt_server::tokens::create(&c, tenant, role, label, None)
+}
+
+/// Adds an API user (`vakt users add` for a cluster).
+pub fn add_user(
+    cfg: &ClusterConfig,
+    name: &str,
+    password: &str,
+    role: &str,
+    tenant: &str,
+) -> Result<(), String> {
+    let c = api_database(cfg)?;
+    vakt_server::auth::add_user(&c, name, password, role, tenant)
+}
+
 /// Asks a node to drain: it gives its partitions back and stops.
 pub fn drain(cfg: &ClusterConfig, node: &str) -> Result<bool, String> {
     let rt = runtime(1)?;
@@ -325,7 +369,7 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
 
 /// Runs a node until SIGTERM or Ctrl-C (or, for a worker-only node, until
 /// it has drained).
-pub fn run(cfg: ClusterConfig, parts: Parts) -> Result<(), String> {
+pub fn run(cfg: ClusterConfig, mut parts: Parts) -> Result<(), String> {
     cfg.check()?;
     std::fs::create_dir_all(&cfg.shared_dir)
         .map_err(|e| format!("{}: {e}", cfg.shared_dir.display()))?;
@@ -342,6 +386,7 @@ pub fn run(cfg: ClusterConfig, parts: Parts) -> Result<(), String> {
             tracing::warn!(target: "vakt::cluster", "waiting for JetStream: {e}");
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        let api_parts = parts.api.take();
         let n = Arc::new(Node {
             js,
             db: tokio::sync::Mutex::new(db),
@@ -365,9 +410,24 @@ pub fn run(cfg: ClusterConfig, parts: Parts) -> Result<(), String> {
         if n.cfg.has(Role::Ingest) {
             app = app.route("/api/v1/ingest", post(ingest::ingest));
         }
-        let app = app
+        let mut app = app
             .layer(axum::extract::DefaultBodyLimit::max(n.cfg.max_body_bytes))
             .with_state(n.clone());
+        let mut responder = None;
+        if n.cfg.has(Role::Api) {
+            let Some(api_parts) = api_parts else {
+                return Err("the api role needs the API's parts".to_owned());
+            };
+            let (cfg, pseudo, detectors) =
+                (n.cfg.clone(), n.parts.pseudo.clone(), n.parts.detectors.clone());
+            let (router, respond) = tokio::task::spawn_blocking(move || {
+                api::build(&cfg, pseudo, detectors, &api_parts)
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            app = app.merge(router);
+            responder = Some(respond);
+        }
         let listener = tokio::net::TcpListener::bind(n.cfg.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", n.cfg.listen))?;
@@ -405,7 +465,10 @@ pub fn run(cfg: ClusterConfig, parts: Parts) -> Result<(), String> {
             };
             let drained = async {
                 loop {
-                    if n2.worker_done.load(Relaxed) && !n2.cfg.has(Role::Ingest) {
+                    if n2.worker_done.load(Relaxed)
+                        && !n2.cfg.has(Role::Ingest)
+                        && !n2.cfg.has(Role::Api)
+                    {
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -420,6 +483,9 @@ pub fn run(cfg: ClusterConfig, parts: Parts) -> Result<(), String> {
         };
         let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         n.stopping.store(true, Relaxed);
+        if let Some(r) = &responder {
+            r.stopping.store(true, Relaxed);
+        }
         if let Some(w) = worker {
             let _ = w.await;
         }

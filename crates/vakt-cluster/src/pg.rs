@@ -11,9 +11,10 @@
 use tokio_postgres::{Client, NoTls, Row};
 
 /// The migrations, in order: version, SQL.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE ingest_tokens (
+const MIGRATIONS: &[(i32, &[&str])] = &[
+    (
+        1,
+        &["CREATE TABLE ingest_tokens (
         hash text PRIMARY KEY,
         tenant text NOT NULL,
         label text NOT NULL DEFAULT '',
@@ -65,8 +66,36 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         source text NOT NULL,
         reason text NOT NULL,
         raw bytea NOT NULL,
-        received timestamptz NOT NULL DEFAULT now());",
-)];
+        received timestamptz NOT NULL DEFAULT now());"],
+    ),
+    // Version 2: the API, cases and audit trail over PostgreSQL (api
+    // nodes). Alerts and incidents take the shape the API reads (the one
+    // SQLite has on the embedded default); the API's other tables follow.
+    (
+        2,
+        &[
+            "ALTER TABLE alerts RENAME COLUMN first_ns TO first;
+     ALTER TABLE alerts RENAME COLUMN raised TO statements;
+     ALTER TABLE alerts ADD COLUMN last bigint NOT NULL DEFAULT 0;
+     ALTER TABLE alerts ADD COLUMN count bigint NOT NULL DEFAULT 1;
+     ALTER TABLE alerts ADD COLUMN alert text;
+     UPDATE alerts SET alert = body::text, last = first;
+     ALTER TABLE alerts ALTER COLUMN alert SET NOT NULL;
+     ALTER TABLE alerts DROP COLUMN body;
+     CREATE INDEX alerts_by_tenant ON alerts (tenant, first);
+     DROP TABLE incidents;
+     CREATE TABLE incidents (
+        id text PRIMARY KEY,
+        tenant text NOT NULL,
+        severity text NOT NULL,
+        first bigint NOT NULL,
+        last bigint NOT NULL,
+        incident text NOT NULL);
+     CREATE INDEX incidents_by_tenant ON incidents (tenant);",
+            vakt_server::db::POSTGRES_TABLES,
+        ],
+    ),
+];
 
 /// A database error, as text (with the cause PostgreSQL gave).
 pub fn err(e: tokio_postgres::Error) -> String {
@@ -156,11 +185,13 @@ impl Db {
             .map_err(err)?
             .get(0);
         let mut now = have;
-        for (v, sql) in MIGRATIONS {
+        for (v, steps) in MIGRATIONS {
             if *v > have {
-                tx.batch_execute(sql)
-                    .await
-                    .map_err(|e| format!("migration {v}: {}", err(e)))?;
+                for sql in *steps {
+                    tx.batch_execute(sql)
+                        .await
+                        .map_err(|e| format!("migration {v}: {}", err(e)))?;
+                }
                 tx.execute("INSERT INTO vakt_schema (version) VALUES ($1)", &[v])
                     .await
                     .map_err(err)?;
@@ -393,7 +424,7 @@ pub async fn tenant_rev(db: &mut Db, tenant: &str) -> Result<i64, String> {
 pub async fn tenant_alerts(db: &mut Db, tenant: &str) -> Result<Vec<vakt_core::Alert>, String> {
     let rows = db
         .query(
-            "SELECT body::text FROM alerts WHERE tenant = $1 ORDER BY first_ns, key",
+            "SELECT alert FROM alerts WHERE tenant = $1 ORDER BY first, key",
             &[&tenant],
         )
         .await?;
@@ -419,8 +450,16 @@ pub async fn put_incidents(
     for i in incidents {
         let body = serde_json::to_string(i).map_err(|e| e.to_string())?;
         tx.execute(
-            "INSERT INTO incidents (tenant, id, severity, body) VALUES ($1, $2, $3, $4::text::jsonb)",
-            &[&tenant, &i.id, &i.severity.name(), &body],
+            "INSERT INTO incidents (tenant, id, severity, first, last, incident)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &tenant,
+                &i.id,
+                &i.severity.name(),
+                &i.first.0,
+                &i.last.0,
+                &body,
+            ],
         )
         .await
         .map_err(err)?;
@@ -432,7 +471,7 @@ pub async fn put_incidents(
 pub async fn incidents(db: &mut Db) -> Result<Vec<(String, vakt_incident::Incident)>, String> {
     let rows = db
         .query(
-            "SELECT tenant, body::text FROM incidents ORDER BY tenant, id",
+            "SELECT tenant, incident FROM incidents ORDER BY tenant, id",
             &[],
         )
         .await?;
@@ -450,7 +489,7 @@ pub async fn incidents(db: &mut Db) -> Result<Vec<(String, vakt_incident::Incide
 pub async fn alerts(db: &mut Db) -> Result<Vec<(vakt_core::Alert, i64)>, String> {
     let rows = db
         .query(
-            "SELECT body::text, raised FROM alerts ORDER BY tenant, first_ns, key",
+            "SELECT alert, statements FROM alerts ORDER BY tenant, first, key",
             &[],
         )
         .await?;
@@ -514,11 +553,12 @@ pub async fn commit(
     if !alerts.is_empty() {
         let st = tx
             .prepare(
-                "INSERT INTO alerts (key, tenant, detector, severity, first_ns, rev, body)
-                 VALUES ($1, $2, $3, $4, $5, nextval('alert_rev'), $6::text::jsonb)
-                 ON CONFLICT (key) DO UPDATE SET raised = alerts.raised + 1,
-                    body = EXCLUDED.body, severity = EXCLUDED.severity, first_ns = EXCLUDED.first_ns,
-                    rev = CASE WHEN alerts.body = EXCLUDED.body THEN alerts.rev
+                "INSERT INTO alerts (key, tenant, detector, severity, first, last, count, rev, alert)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, nextval('alert_rev'), $8)
+                 ON CONFLICT (key) DO UPDATE SET statements = alerts.statements + 1,
+                    alert = EXCLUDED.alert, severity = EXCLUDED.severity, first = EXCLUDED.first,
+                    last = EXCLUDED.last, count = EXCLUDED.count,
+                    rev = CASE WHEN alerts.alert = EXCLUDED.alert THEN alerts.rev
                                ELSE nextval('alert_rev') END",
             )
             .await
@@ -533,6 +573,8 @@ pub async fn commit(
                     &a.detector,
                     &a.severity.name(),
                     &a.first.0,
+                    &a.last.0,
+                    &(a.count as i64),
                     &body,
                 ],
             )

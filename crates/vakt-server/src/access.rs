@@ -19,9 +19,9 @@ use std::path::PathBuf;
 const DAY_NS: i64 = 86_400_000_000_000;
 use std::sync::{Arc, Mutex};
 
+use crate::sql::{Connection, OptionalExtension, params};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crate::sql::{Connection, OptionalExtension, params};
 use vakt_context::EhrContext;
 use vakt_core::pseudo::{Pseudonymiser, RevealCapability};
 use vakt_core::{Alert, Event, EventRef, FieldId, Locator, Severity, SourceKind, Timestamp, Value};
@@ -95,6 +95,8 @@ pub struct Data {
     patients: Mutex<HashMap<String, Arc<PatientIndex>>>,
     hunts: Arc<Mutex<Hunts>>,
     intel_paths: Vec<PathBuf>,
+    /// `store` holds one store per writer (a cluster's shared folder).
+    partitioned: bool,
 }
 
 impl Data {
@@ -115,7 +117,15 @@ impl Data {
             patients: Mutex::default(),
             hunts,
             intel_paths,
+            partitioned: false,
         }
+    }
+
+    /// The same, over a folder of stores read as one (a cluster's shared
+    /// folder, one store per partition).
+    pub fn partitioned(mut self) -> Data {
+        self.partitioned = true;
+        self
     }
 
     /// A view for this principal, if its role allows `need`.
@@ -322,7 +332,11 @@ impl Scoped {
     }
 
     fn store(&self) -> Store {
-        Store::beside_writer(&self.data.store)
+        if self.data.partitioned {
+            Store::union_of(&self.data.store)
+        } else {
+            Store::beside_writer(&self.data.store)
+        }
     }
 
     /// The event segments of a query, of one source kind (`zeek:conn`) or

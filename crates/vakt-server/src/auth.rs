@@ -14,9 +14,9 @@
 //! Not here: which rows a principal sees — that is [`crate::access`], the
 //! one place every query goes through.
 
+use crate::sql::{Connection, OptionalExtension, params};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use crate::sql::{Connection, OptionalExtension, params};
 
 use crate::tokens::{Tokens, hash, random_secret};
 

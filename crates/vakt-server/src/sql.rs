@@ -349,7 +349,9 @@ impl FromSql for Vec<u8> {
         match v {
             Value::Blob(b) => Ok(b.clone()),
             // PostgreSQL's text form of bytea.
-            Value::Text(s) if s.starts_with("\\x") => hex_decode(&s[2..]).ok_or_else(|| mismatch(v, "bytes")),
+            Value::Text(s) if s.starts_with("\\x") => {
+                hex_decode(&s[2..]).ok_or_else(|| mismatch(v, "bytes"))
+            }
             Value::Text(s) => Ok(s.as_bytes().to_vec()),
             _ => Err(mismatch(v, "bytes")),
         }
@@ -442,11 +444,17 @@ pub struct Connection {
     inner: Inner,
 }
 
+// One value per connection (a few per request at most): boxing the
+// PostgreSQL client would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Lite(rusqlite::Connection),
     Pg {
         client: RefCell<Option<postgres::Client>>,
         pool: Arc<PgPool>,
+        /// In a transaction: a broken connection is an error, not
+        /// made again (the rest would run outside the transaction).
+        in_tx: std::cell::Cell<bool>,
     },
 }
 
@@ -461,7 +469,7 @@ impl std::fmt::Debug for Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if let Inner::Pg { client, pool } = &self.inner
+        if let Inner::Pg { client, pool, .. } = &self.inner
             && let Some(c) = client.borrow_mut().take()
             && !c.is_closed()
         {
@@ -652,13 +660,43 @@ impl Connection {
                     changed: c.changes(),
                 })
             }
-            Inner::Pg { client, .. } => {
+            Inner::Pg {
+                client,
+                pool,
+                in_tx,
+            } => {
                 let text = pg_statement(sql, &values)?;
                 let mut guard = client.borrow_mut();
+                // A connection broken since (a database restart) is made
+                // again, outside a transaction.
+                if guard.as_ref().is_none_or(postgres::Client::is_closed) {
+                    if in_tx.get() {
+                        return Err(Error::Postgres(
+                            "the connection broke during a transaction".into(),
+                        ));
+                    }
+                    *guard = Some(pool.connect()?);
+                }
                 let c = guard
                     .as_mut()
                     .ok_or_else(|| Error::Postgres("the connection is closed".into()))?;
-                let messages = c.simple_query(&text).map_err(pg_err)?;
+                let messages = match c.simple_query(&text) {
+                    Ok(m) => m,
+                    // The server went away under an idle connection (a
+                    // restart): outside a transaction, once more on a new
+                    // one (a server that is shutting down ends connections
+                    // before it runs their next statement).
+                    Err(e) if c.is_closed() && !in_tx.get() => {
+                        tracing::info!(target: "vakt::sql", "PostgreSQL connection lost ({}); connecting again", pg_err(e));
+                        *guard = Some(pool.connect()?);
+                        guard
+                            .as_mut()
+                            .ok_or_else(|| Error::Postgres("the connection is closed".into()))?
+                            .simple_query(&text)
+                            .map_err(pg_err)?
+                    }
+                    Err(e) => return Err(pg_err(e)),
+                };
                 let mut names: Arc<[String]> = Arc::from(Vec::new());
                 let mut rows = Vec::new();
                 let mut changed = 0;
@@ -674,8 +712,7 @@ impl Connection {
                             rows.push(
                                 (0..r.len())
                                     .map(|i| {
-                                        r.get(i)
-                                            .map_or(Value::Null, |s| Value::Text(s.to_owned()))
+                                        r.get(i).map_or(Value::Null, |s| Value::Text(s.to_owned()))
                                     })
                                     .collect(),
                             );
@@ -756,10 +793,7 @@ impl Connection {
     }
 
     /// A transaction that starts as `b` says.
-    pub fn transaction_with_behavior(
-        &mut self,
-        b: TransactionBehavior,
-    ) -> Result<Transaction<'_>> {
+    pub fn transaction_with_behavior(&mut self, b: TransactionBehavior) -> Result<Transaction<'_>> {
         let begin = match (&self.inner, b) {
             (Inner::Lite(_), TransactionBehavior::Deferred) => "BEGIN DEFERRED",
             (Inner::Lite(_), TransactionBehavior::Immediate) => "BEGIN IMMEDIATE",
@@ -771,6 +805,9 @@ impl Connection {
             }
         };
         self.execute_batch(begin)?;
+        if let Inner::Pg { in_tx, .. } = &self.inner {
+            in_tx.set(true);
+        }
         Ok(Transaction {
             conn: self,
             done: false,
@@ -795,13 +832,23 @@ impl Transaction<'_> {
     /// Commits.
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.conn.execute_batch("COMMIT")
+        let r = self.conn.execute_batch("COMMIT");
+        self.ended();
+        r
     }
 
     /// Rolls back.
     pub fn rollback(mut self) -> Result<()> {
         self.done = true;
-        self.conn.execute_batch("ROLLBACK")
+        let r = self.conn.execute_batch("ROLLBACK");
+        self.ended();
+        r
+    }
+
+    fn ended(&self) {
+        if let Inner::Pg { in_tx, .. } = &self.conn.inner {
+            in_tx.set(false);
+        }
     }
 }
 
@@ -809,6 +856,7 @@ impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         if !self.done {
             let _ = self.conn.execute_batch("ROLLBACK");
+            self.ended();
         }
     }
 }
@@ -836,7 +884,11 @@ impl Statement<'_> {
     }
 
     /// Its first row, mapped.
-    pub fn query_row<T>(&mut self, params: impl Params, f: impl FnOnce(&Row) -> Result<T>) -> Result<T> {
+    pub fn query_row<T>(
+        &mut self,
+        params: impl Params,
+        f: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<T> {
         self.conn.query_row(&self.sql, params, f)
     }
 
@@ -889,28 +941,31 @@ impl PgPool {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let client = match idle.filter(|c| !c.is_closed()) {
             Some(c) => c,
-            None => {
-                let mut c = postgres::Client::connect(&self.conf, postgres::NoTls).map_err(pg_err)?;
-                // Literals are quoted for standard-conforming strings.
-                let on = c
-                    .simple_query("SHOW standard_conforming_strings")
-                    .map_err(pg_err)?
-                    .into_iter()
-                    .any(|m| matches!(m, postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("on")));
-                if !on {
-                    return Err(Error::Postgres(
-                        "the server must run with standard_conforming_strings = on".into(),
-                    ));
-                }
-                c
-            }
+            None => self.connect()?,
         };
         Ok(Connection {
             inner: Inner::Pg {
                 client: RefCell::new(Some(client)),
                 pool: self.clone(),
+                in_tx: std::cell::Cell::new(false),
             },
         })
+    }
+
+    fn connect(&self) -> Result<postgres::Client> {
+        let mut c = postgres::Client::connect(&self.conf, postgres::NoTls).map_err(pg_err)?;
+        // Literals are quoted for standard-conforming strings.
+        let on = c
+            .simple_query("SHOW standard_conforming_strings")
+            .map_err(pg_err)?
+            .into_iter()
+            .any(|m| matches!(m, postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("on")));
+        if !on {
+            return Err(Error::Postgres(
+                "the server must run with standard_conforming_strings = on".into(),
+            ));
+        }
+        Ok(c)
     }
 }
 
@@ -989,7 +1044,10 @@ mod tests {
             s,
             "SELECT '?1', \"a?\" FROM t WHERE a = 'it''s' AND b > 7 AND (NULL IS NULL OR c = NULL) AND d = '\\x00ff'::bytea AND strpos(x, 'it''s') > 0 AND xinstr(y)"
         );
-        assert_eq!(pg_statement("SELECT ?, ?", &v[..2]).unwrap(), "SELECT 'it''s', 7");
+        assert_eq!(
+            pg_statement("SELECT ?, ?", &v[..2]).unwrap(),
+            "SELECT 'it''s', 7"
+        );
         assert!(pg_statement("SELECT ?5", &v).is_err());
         assert!(literal(&Value::Text("a\0b".into())).is_err());
     }
@@ -1018,7 +1076,9 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         let none = c
-            .query_row("SELECT n FROM t WHERE k = ?1", ["zz"], |r| r.get::<_, i64>(0))
+            .query_row("SELECT n FROM t WHERE k = ?1", ["zz"], |r| {
+                r.get::<_, i64>(0)
+            })
             .optional()
             .unwrap();
         assert_eq!(none, None);

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use crate::sql::{Connection, params};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use crate::sql::{Connection, params};
 use sha2::{Digest, Sha256};
 
 /// Who a token speaks for.

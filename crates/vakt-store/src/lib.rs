@@ -186,6 +186,8 @@ pub fn domain_base(name: &str) -> &str {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// A union: `dir` holds stores (one per writer), read as one.
+    union: bool,
 }
 
 /// What the store holds.
@@ -228,6 +230,7 @@ impl Store {
         Ok((
             Store {
                 dir: dir.to_owned(),
+                union: false,
             },
             removed,
         ))
@@ -253,6 +256,29 @@ impl Store {
     pub fn beside_writer(dir: &Path) -> Store {
         Store {
             dir: dir.to_owned(),
+            union: false,
+        }
+    }
+
+    /// The stores in the folders of `dir` read as one (a cluster's shared
+    /// folder: each partition's writer has its own store there), beside
+    /// their writers. The folders are listed again at each read, so a
+    /// store made later is read too. Not to be written through.
+    pub fn union_of(dir: &Path) -> Store {
+        Store {
+            dir: dir.to_owned(),
+            union: true,
+        }
+    }
+
+    fn event_dirs(&self) -> Vec<PathBuf> {
+        if self.union {
+            dirs(&self.dir)
+                .into_iter()
+                .map(|d| d.join("events"))
+                .collect()
+        } else {
+            vec![self.dir.join("events")]
         }
     }
 
@@ -263,7 +289,11 @@ impl Store {
 
     /// Every complete segment, in path order.
     pub fn segments(&self) -> Vec<PathBuf> {
-        files(&self.dir.join("events"), ".parquet")
+        let mut all = Vec::new();
+        for d in self.event_dirs() {
+            all.extend(files(&d, ".parquet"));
+        }
+        all
     }
 
     /// A writer appending to the store.

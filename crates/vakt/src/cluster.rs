@@ -18,8 +18,10 @@ pub enum ClusterCommand {
     Status(StatusArgs),
     /// Ask a node to give its partitions back (each after a last commit) and stop.
     Drain(DrainArgs),
-    /// Make an ingest token for a tenant: printed once, stored hashed in PostgreSQL.
+    /// Make a token for a tenant (ingest by default, or an API role): printed once, stored hashed in PostgreSQL.
     Token(ClusterTokenArgs),
+    /// Add a user of the API and web UI (api nodes); the password is read from VAKT_PASSWORD or made and printed once.
+    User(ClusterUserArgs),
     /// Write the cluster's alerts (alerts.jsonl) and incidents (incidents.json) to a folder.
     Export(ExportArgs),
 }
@@ -63,12 +65,33 @@ pub struct ClusterTokenArgs {
     /// The cluster's settings.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// The tenant (trust) the token's input belongs to.
-    #[arg(long)]
+    /// The tenant (trust) the token's input belongs to (an API token of a
+    /// CERT-wide role has none).
+    #[arg(long, default_value = "")]
     pub tenant: String,
     /// What the token is for.
     #[arg(long, default_value = "")]
     pub label: String,
+    /// The role: ingest (events to ingest nodes), or an API role — cert-analyst, trust-analyst, privacy-officer, admin, partner.
+    #[arg(long, default_value = "ingest")]
+    pub role: String,
+}
+
+/// `vakt cluster user`.
+#[derive(Debug, Args)]
+pub struct ClusterUserArgs {
+    /// The cluster's settings.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The user's name.
+    #[arg(long)]
+    pub name: String,
+    /// The role: cert-analyst, trust-analyst, privacy-officer, admin.
+    #[arg(long)]
+    pub role: String,
+    /// The tenant (trust) of a trust analyst.
+    #[arg(long, default_value = "")]
+    pub tenant: String,
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<ClusterConfig> {
@@ -108,10 +131,41 @@ pub fn run(c: ClusterCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        ClusterCommand::Token(a) => {
+        ClusterCommand::Token(a) if a.role == "ingest" => {
             let t = vakt_cluster::add_token(&load(&a.config)?, &a.tenant, &a.label)
                 .map_err(anyhow::Error::msg)?;
             println!("{t}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Token(a) => {
+            let (t, id) =
+                vakt_cluster::add_api_token(&load(&a.config)?, &a.tenant, &a.role, &a.label)
+                    .map_err(anyhow::Error::msg)?;
+            println!("{t}");
+            eprintln!(
+                "vakt cluster: token {id} ({}) made; it is shown only now",
+                a.role
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::User(a) => {
+            let (password, made) = match std::env::var("VAKT_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, false),
+                _ => (
+                    vakt_server::tokens::random_secret("")
+                        .map_err(anyhow::Error::msg)?
+                        .chars()
+                        .take(24)
+                        .collect(),
+                    true,
+                ),
+            };
+            vakt_cluster::add_user(&load(&a.config)?, &a.name, &password, &a.role, &a.tenant)
+                .map_err(anyhow::Error::msg)?;
+            if made {
+                println!("{password}");
+            }
+            eprintln!("vakt cluster: user {} ({}) added", a.name, a.role);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -138,6 +192,22 @@ pub fn serve(config: PathBuf, a: ServeArgs) -> anyhow::Result<ExitCode> {
     // Checked once here; every partition makes its own from the same files.
     crate::setup::allow_lists(&a.allow_lists)?;
     let allow_paths = a.allow_lists.clone();
+    let detectors: Vec<&'static str> = vakt_detect::detectors(&loaded.setup)
+        .iter()
+        .map(|d| d.name())
+        .collect();
+    let api = if cfg.has(vakt_cluster::Role::Api) {
+        let (context, rules, settings) = crate::serve::api_parts(&a, &loaded.setup)?;
+        Some(vakt_cluster::api::ApiParts {
+            context,
+            rules,
+            settings,
+            respond: vakt_server::respond::RespondConfig::default(),
+            session_hours: vakt_server::ServeConfig::default().session_hours,
+        })
+    } else {
+        None
+    };
     let setup = Arc::new(loaded.setup);
     let factory: vakt_cluster::Factory = Arc::new(move || {
         (
@@ -151,6 +221,8 @@ pub fn serve(config: PathBuf, a: ServeArgs) -> anyhow::Result<ExitCode> {
             factory,
             assets: Arc::new(assets),
             pseudo,
+            api,
+            detectors,
         },
     )
     .map_err(anyhow::Error::msg)?;

@@ -379,6 +379,42 @@ pub(crate) fn live_setup(
     })
 }
 
+/// What the API serves beside the data: the care context, the rules
+/// running (listed and checked), the detectors' settings. Shared by
+/// `vakt serve` and a cluster's api nodes.
+pub(crate) type ApiParts = (
+    Arc<vakt_context::EhrContext>,
+    Option<Arc<dyn vakt_server::api::RuleSource>>,
+    serde_json::Value,
+);
+
+/// Makes the [`ApiParts`] from the arguments and the loaded set-up.
+pub(crate) fn api_parts(a: &ServeArgs, setup: &vakt_detect::Setup) -> anyhow::Result<ApiParts> {
+    let context = match &setup.ehr {
+        Some(e) => e.context.clone(),
+        None if !a.context.is_empty() => Arc::new(crate::setup::context(&a.context, true).0),
+        None => Arc::default(),
+    };
+    // The list and check of the rules running (loaded once more: the
+    // running set is compiled into the detectors).
+    let rules: Option<Arc<dyn vakt_server::api::RuleSource>> =
+        ServeRules::load(&a.rules)?.map(|(_, list, check)| {
+            Arc::new(ServeRules {
+                args: a.rules.clone(),
+                now: std::sync::Mutex::new((list, check)),
+            }) as Arc<dyn vakt_server::api::RuleSource>
+        });
+    let settings = serde_json::json!({
+        "analytics": a.analytics,
+        "allow_lists": a.allow_lists,
+        "intel": a.intel,
+        "warninglists": a.warninglists,
+        "assets": a.assets,
+        "context": a.context,
+    });
+    Ok((context, rules, settings))
+}
+
 /// Runs `vakt serve`.
 pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(c) = &a.cluster {
@@ -417,30 +453,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let loaded = live_setup(&a, &intel, &key, cfg.stream_window_secs(), step)?;
     let pseudo = Arc::new(crate::keys::pseudonymiser(Some(&key), "default", true)?);
     let (assets, _) = crate::case::load_assets(&a.assets);
-    let context = match &loaded.setup.ehr {
-        Some(e) => e.context.clone(),
-        None if !a.context.is_empty() => Arc::new(crate::setup::context(&a.context, true).0),
-        None => Arc::default(),
-    };
-    // The list and check of the rules running (loaded once more: the
-    // running set is compiled into the detectors).
-    let rules: Option<Arc<dyn vakt_server::api::RuleSource>> =
-        ServeRules::load(&a.rules)?.map(|(_, list, check)| {
-            Arc::new(ServeRules {
-                args: a.rules.clone(),
-                now: std::sync::Mutex::new((list, check)),
-            }) as Arc<dyn vakt_server::api::RuleSource>
-        });
-    let settings = serde_json::json!({
-        "analytics": a.analytics,
-        "stream_window_hours": cfg.stream_window_hours,
-        "stream_step_minutes": cfg.stream_step_minutes,
-        "allow_lists": a.allow_lists,
-        "intel": a.intel,
-        "warninglists": a.warninglists,
-        "assets": a.assets,
-        "context": a.context,
-    });
+    let (context, rules, mut settings) = api_parts(&a, &loaded.setup)?;
+    settings["stream_window_hours"] = cfg.stream_window_hours.into();
+    settings["stream_step_minutes"] = cfg.stream_step_minutes.into();
     let service = Service {
         detectors: vakt_detect::detectors(&loaded.setup),
         allow: crate::setup::allow_lists(&a.allow_lists)?,

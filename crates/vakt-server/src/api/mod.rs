@@ -334,7 +334,13 @@ pub async fn guard(State(api): State<Arc<Api>>, mut req: Request, next: Next) ->
     } else {
         "change"
     };
-    let who = principal(&api, req.headers());
+    // Off the async threads: the session is looked up in the database.
+    let who = {
+        let (a, h) = (api.clone(), req.headers().clone());
+        tokio::task::spawn_blocking(move || principal(&a, &h))
+            .await
+            .unwrap_or(None)
+    };
     let (response, act) = match who {
         None => (
             ApiError::new(

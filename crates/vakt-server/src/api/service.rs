@@ -756,10 +756,8 @@ pub async fn users(
     require(&who, Need::Administer)?;
     let db = api.db.clone();
     Ok(json(
-        blocking(move || {
-            crate::auth::users(&db.connect().map_err(db_err)?).map_err(db_err)
-        })
-        .await?,
+        blocking(move || crate::auth::users(&db.connect().map_err(db_err)?).map_err(db_err))
+            .await?,
     ))
 }
 

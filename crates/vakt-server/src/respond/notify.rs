@@ -14,8 +14,8 @@
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use crate::sql::{Connection, params};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use vakt_core::{Severity, Timestamp};
@@ -366,11 +366,12 @@ pub fn incident_notices(
     let mut out = Vec::new();
     for (tenant, i) in incidents {
         let stages: Vec<String> = i.stages.iter().map(|s| s.stage.clone()).collect();
-        let before: Option<(String, String)> = crate::sql::OptionalExtension::optional(c.query_row(
-            "SELECT severity, stages FROM incident_notices WHERE id = ?1",
-            [&i.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        ))?;
+        let before: Option<(String, String)> =
+            crate::sql::OptionalExtension::optional(c.query_row(
+                "SELECT severity, stages FROM incident_notices WHERE id = ?1",
+                [&i.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            ))?;
         let escalated = match &before {
             None => false,
             Some((sev, st)) => {

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use crate::sql::params;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use crate::sql::params;
 use serde::Deserialize;
 
 use super::Respond;
