@@ -54,6 +54,8 @@ pub struct ClusterConfig {
     pub stream_step_minutes: u64,
     /// The largest request body an ingest node takes (bytes).
     pub max_body_bytes: usize,
+    /// Syslog listeners of an ingest node (as `vakt serve`'s `syslog:`).
+    pub syslog: Vec<vakt_server::config::SyslogListener>,
 }
 
 impl Default for ClusterConfig {
@@ -77,6 +79,7 @@ impl Default for ClusterConfig {
             stream_window_hours: 24,
             stream_step_minutes: 5,
             max_body_bytes: 64 << 20,
+            syslog: Vec::new(),
         }
     }
 }

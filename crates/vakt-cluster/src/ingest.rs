@@ -96,31 +96,9 @@ pub async fn ingest(
             body: bytes,
         }],
     };
-    let shards = n.cfg.shards;
-    // Parsing and encoding are work for a CPU, not for the runtime's threads.
-    let split = tokio::task::spawn_blocking(move || {
-        let parsed = vakt_server::batch::parse(&batch);
-        let mut parts: BTreeMap<i32, (u32, Vec<u8>)> = BTreeMap::new();
-        let mut messages: Vec<(i32, u32, Vec<u8>)> = Vec::new();
-        for e in &parsed.events {
-            let s = bus::shard(e, shards);
-            let (count, body) = parts.entry(s).or_default();
-            crate::codec::put(body, e);
-            *count += 1;
-            if body.len() >= bus::MAX_MESSAGE - (64 << 10) {
-                messages.push((s, *count, std::mem::take(body)));
-                *count = 0;
-            }
-        }
-        for (s, (count, body)) in parts {
-            if count > 0 {
-                messages.push((s, count, body));
-            }
-        }
-        (parsed, messages)
-    })
-    .await;
-    let Ok((parsed, messages)) = split else {
+    // Parsing is work for a CPU, not for the runtime's threads.
+    let Ok(parsed) = tokio::task::spawn_blocking(move || vakt_server::batch::parse(&batch)).await
+    else {
         return refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the batch could not be parsed",
@@ -170,36 +148,10 @@ pub async fn ingest(
         )
             .into_response();
     }
-    let batch_no = n.batch_no.fetch_add(1, Relaxed);
-    let mut acks = Vec::with_capacity(messages.len());
-    let mut chunk: BTreeMap<i32, u32> = BTreeMap::new();
-    for (s, count, body) in messages {
-        if let Err(e) = n.known(&tenant, s).await {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, format!("not stored: {e}"));
-        }
-        let c = chunk.entry(s).or_default();
-        let id = match &idem {
-            Some(k) => format!("{tenant}.{k}.{s}.{c}"),
-            None => format!("{}.{}.{batch_no}.{s}.{c}", n.cfg.node, n.boot),
-        };
-        *c += 1;
-        let payload = crate::codec::message(count, &body);
-        n.metrics
-            .published_bytes
-            .fetch_add(payload.len() as u64, Relaxed);
-        let subject = bus::subject(&tenant, s);
-        acks.push(publish(&n.js, subject, id, payload.into()));
-    }
-    let published = acks.len();
-    for r in futures_util::future::join_all(acks).await {
-        if let Err(e) = r {
-            n.metrics.publish_failures.fetch_add(1, Relaxed);
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, format!("not stored: {e}"));
-        }
-    }
-    n.metrics
-        .published_messages
-        .fetch_add(published as u64, Relaxed);
+    let published = match send(&n, &tenant, parsed.events, idem.as_deref()).await {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, format!("not stored: {e}")),
+    };
     n.metrics.ingest_events.fetch_add(events as u64, Relaxed);
     axum::Json(json!({
         "accepted": events,
@@ -208,6 +160,137 @@ pub async fn ingest(
         "messages": published,
     }))
     .into_response()
+}
+
+/// Publishes a tenant's events: split by partition, published with
+/// message ids (from `idem`, a client's idempotency key, when there is one),
+/// every acknowledgement awaited. Returns the messages published.
+pub async fn send(
+    n: &Arc<Node>,
+    tenant: &str,
+    events: Vec<vakt_core::Event>,
+    idem: Option<&str>,
+) -> Result<usize, String> {
+    let shards = n.cfg.shards;
+    // Encoding is work for a CPU, not for the runtime's threads.
+    let messages = tokio::task::spawn_blocking(move || {
+        let mut parts: BTreeMap<i32, (u32, Vec<u8>)> = BTreeMap::new();
+        let mut messages: Vec<(i32, u32, Vec<u8>)> = Vec::new();
+        for e in &events {
+            let s = bus::shard(e, shards);
+            let (count, body) = parts.entry(s).or_default();
+            crate::codec::put(body, e);
+            *count += 1;
+            if body.len() >= bus::MAX_MESSAGE - (64 << 10) {
+                messages.push((s, *count, std::mem::take(body)));
+                *count = 0;
+            }
+        }
+        for (s, (count, body)) in parts {
+            if count > 0 {
+                messages.push((s, count, body));
+            }
+        }
+        messages
+    })
+    .await
+    .map_err(|e| format!("encoding the batch failed: {e}"))?;
+    let batch_no = n.batch_no.fetch_add(1, Relaxed);
+    let mut acks = Vec::with_capacity(messages.len());
+    let mut chunk: BTreeMap<i32, u32> = BTreeMap::new();
+    for (s, count, body) in messages {
+        n.known(tenant, s).await?;
+        let c = chunk.entry(s).or_default();
+        let id = match idem {
+            Some(k) => format!("{tenant}.{k}.{s}.{c}"),
+            None => format!("{}.{}.{batch_no}.{s}.{c}", n.cfg.node, n.boot),
+        };
+        *c += 1;
+        let payload = crate::codec::message(count, &body);
+        n.metrics
+            .published_bytes
+            .fetch_add(payload.len() as u64, Relaxed);
+        let subject = bus::subject(tenant, s);
+        acks.push(publish(&n.js, subject, id, payload.into()));
+    }
+    let published = acks.len();
+    for r in futures_util::future::join_all(acks).await {
+        if let Err(e) = r {
+            n.metrics.publish_failures.fetch_add(1, Relaxed);
+            return Err(e);
+        }
+    }
+    n.metrics
+        .published_messages
+        .fetch_add(published as u64, Relaxed);
+    Ok(published)
+}
+
+/// Takes the batches of `vakt serve`'s other endpoints (Elasticsearch
+/// `_bulk`, FHIR AuditEvent and Bundle, syslog) from their log queue and
+/// publishes them; each is answered once JetStream acknowledged it all (the
+/// answer is what the endpoint's client is given: 2xx only then).
+pub fn publisher(n: Arc<Node>, queue: std::sync::mpsc::Receiver<vakt_server::live::Append>) {
+    for a in queue {
+        let n = n.clone();
+        n.rt.clone().spawn(async move {
+            n.metrics.ingest_requests.fetch_add(1, Relaxed);
+            let count = a.events.len() as u64;
+            let mut by_tenant: BTreeMap<Arc<str>, Vec<vakt_core::Event>> = BTreeMap::new();
+            for e in a.events {
+                by_tenant.entry(e.tenant.clone()).or_default().push(e);
+            }
+            let mut answer = Ok(0u64);
+            for (tenant, events) in by_tenant {
+                match send(&n, &tenant, events, None).await {
+                    Ok(m) => {
+                        if let Ok(total) = &mut answer {
+                            *total += m as u64;
+                        }
+                    }
+                    Err(e) => {
+                        answer = Err(e);
+                        break;
+                    }
+                }
+            }
+            if answer.is_ok() {
+                n.metrics.ingest_events.fetch_add(count, Relaxed);
+            }
+            let _ = a.reply.send(answer);
+            drop(a.hold);
+        });
+    }
+}
+
+/// The serve side of an ingest node (blocking: it reads the tokens).
+pub fn shipper_state(
+    cfg: &crate::ClusterConfig,
+    to_log: std::sync::mpsc::SyncSender<vakt_server::live::Append>,
+) -> Result<Arc<vakt_server::http::State>, String> {
+    let dir = cfg.shared_dir.join("nodes").join(&cfg.node);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let db = vakt_server::sql::Database::Postgres {
+        pool: Arc::new(vakt_server::sql::PgPool::new(&cfg.postgres)),
+        dir: dir.clone(),
+    };
+    let tokens = vakt_server::tokens::Tokens::new(db.connect().map_err(|e| e.to_string())?);
+    let quarantine = vakt_detect::quarantine::Quarantine::create(&dir.join("quarantine"))
+        .map_err(|e| format!("quarantine: {e}"))?;
+    Ok(Arc::new(vakt_server::http::State {
+        cfg: vakt_server::ServeConfig {
+            dir,
+            max_body_bytes: cfg.max_body_bytes,
+            syslog: cfg.syslog.clone(),
+            ..vakt_server::ServeConfig::default()
+        },
+        tokens,
+        metrics: Arc::default(),
+        to_log,
+        quarantine: std::sync::Mutex::new(quarantine),
+        ready: std::sync::atomic::AtomicBool::new(true),
+        stopping: std::sync::atomic::AtomicBool::new(false),
+    }))
 }
 
 /// Publishes one message and waits for JetStream's acknowledgement,

@@ -38,7 +38,7 @@ pub mod pg;
 pub mod status;
 pub mod worker;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -181,8 +181,9 @@ pub struct Node {
     pub draining: AtomicBool,
     /// The worker gave every partition back.
     pub worker_done: AtomicBool,
-    /// Tokens known (hash → tenant).
-    tokens: std::sync::Mutex<HashMap<String, String>>,
+    /// The serve side of an ingest node: its tokens (PostgreSQL's `tokens`
+    /// table, role ingest), quarantine folder and log queue.
+    shippers: std::sync::OnceLock<Arc<vakt_server::http::State>>,
     /// Partitions known to exist.
     known: std::sync::Mutex<HashSet<(String, i32)>>,
     /// Batches published.
@@ -214,28 +215,17 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// The tenant of an ingest token.
+    /// The tenant of an ingest token (the same tokens as the shippers'
+    /// endpoints: `vakt cluster token`, role ingest).
     async fn tenant_of(&self, token: &str) -> Result<Option<String>, String> {
-        let h = vakt_server::tokens::hash(token);
-        if let Some(t) = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&h)
-        {
-            return Ok(Some(t.clone()));
-        }
-        let t = {
-            let mut db = self.db.lock().await;
-            pg::token_tenant(&mut db, &h).await?
+        let Some(state) = self.shippers.get().cloned() else {
+            return Err("the node is starting".into());
         };
-        if let Some(t) = &t {
-            self.tokens
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(h, t.clone());
-        }
-        Ok(t)
+        let auth = format!("Bearer {token}");
+        let grant = tokio::task::spawn_blocking(move || state.tokens.grant(Some(&auth)))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(grant.filter(|g| g.role == "ingest").map(|g| g.tenant))
     }
 
     /// Makes sure a partition is recorded (workers find it there).
@@ -279,13 +269,8 @@ pub fn add_token(cfg: &ClusterConfig, tenant: &str, label: &str) -> Result<Strin
             "tenant {tenant:?}: letters, digits, '-' and '_' only (it names subjects and folders)"
         ));
     }
-    let token = vakt_server::tokens::random_secret("vakti_")?;
-    let rt = runtime(1)?;
-    rt.block_on(async {
-        let mut db = pg::Db::open(&cfg.postgres, Duration::from_secs(10)).await?;
-        pg::add_token(&mut db, &vakt_server::tokens::hash(&token), tenant, label).await
-    })?;
-    Ok(token)
+    let c = api_database(cfg)?;
+    vakt_server::tokens::create(&c, tenant, "ingest", label, None).map(|(t, _)| t)
 }
 
 /// The cluster's relational store as the API reads it (the schema brought
@@ -398,7 +383,7 @@ pub fn run(cfg: ClusterConfig, mut parts: Parts) -> Result<(), String> {
             stopping: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             worker_done: AtomicBool::new(false),
-            tokens: Default::default(),
+            shippers: Default::default(),
             known: Default::default(),
             batch_no: AtomicU64::new(0),
             boot: vakt_server::now().0,
@@ -413,6 +398,32 @@ pub fn run(cfg: ClusterConfig, mut parts: Parts) -> Result<(), String> {
         let mut app = app
             .layer(axum::extract::DefaultBodyLimit::max(n.cfg.max_body_bytes))
             .with_state(n.clone());
+        let mut shippers = None;
+        if n.cfg.has(Role::Ingest) {
+            let (to_log, queue) = std::sync::mpsc::sync_channel(64);
+            let cfg = n.cfg.clone();
+            let state = tokio::task::spawn_blocking(move || ingest::shipper_state(&cfg, to_log))
+                .await
+                .map_err(|e| e.to_string())??;
+            let _ = n.shippers.set(state.clone());
+            app = app.merge(vakt_server::http::shipper_router(state.clone()));
+            let n2 = n.clone();
+            std::thread::Builder::new()
+                .name("vakt-publish".into())
+                .spawn(move || ingest::publisher(n2, queue))
+                .map_err(|e| e.to_string())?;
+            shippers = Some(state);
+        }
+        let (close_tx, close_rx) = tokio::sync::watch::channel(false);
+        let mut syslog_tasks = None;
+        if let Some(state) = &shippers
+            && !n.cfg.syslog.is_empty()
+        {
+            let (_, tasks) = vakt_server::syslog::start(state.clone(), &n.cfg.syslog, close_rx)
+                .await
+                .map_err(|e| format!("syslog: {e}"))?;
+            syslog_tasks = Some(tasks);
+        }
         let mut responder = None;
         if n.cfg.has(Role::Api) {
             let Some(api_parts) = api_parts else {
@@ -483,6 +494,13 @@ pub fn run(cfg: ClusterConfig, mut parts: Parts) -> Result<(), String> {
         };
         let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
         n.stopping.store(true, Relaxed);
+        if let Some(s) = &shippers {
+            s.stopping.store(true, Relaxed);
+        }
+        let _ = close_tx.send(true);
+        if let Some(mut t) = syslog_tasks {
+            while t.join_next().await.is_some() {}
+        }
         if let Some(r) = &responder {
             r.stopping.store(true, Relaxed);
         }

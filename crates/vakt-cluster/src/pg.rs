@@ -93,6 +93,13 @@ const MIGRATIONS: &[(i32, &[&str])] = &[
         incident text NOT NULL);
      CREATE INDEX incidents_by_tenant ON incidents (tenant);",
             vakt_server::db::POSTGRES_TABLES,
+            // Ingest tokens are the API's tokens of role ingest (one table,
+            // one check for every endpoint).
+            "INSERT INTO tokens (hash, tenant, role, label, created)
+                 SELECT hash, tenant, 'ingest', label,
+                        to_char(created AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+                 FROM ingest_tokens;
+             DROP TABLE ingest_tokens;",
         ],
     ),
 ];
@@ -366,24 +373,6 @@ pub async fn register(db: &mut Db, tenant: &str, shard: i32) -> Result<(), Strin
     db.execute(
         "INSERT INTO partitions (tenant, shard) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[&tenant, &shard],
-    )
-    .await
-    .map(|_| ())
-}
-
-/// The tenant of an ingest token (by its hash).
-pub async fn token_tenant(db: &mut Db, hash: &str) -> Result<Option<String>, String> {
-    let rows = db
-        .query("SELECT tenant FROM ingest_tokens WHERE hash = $1", &[&hash])
-        .await?;
-    Ok(rows.first().map(|r| r.get(0)))
-}
-
-/// Stores a new ingest token's hash.
-pub async fn add_token(db: &mut Db, hash: &str, tenant: &str, label: &str) -> Result<(), String> {
-    db.execute(
-        "INSERT INTO ingest_tokens (hash, tenant, label) VALUES ($1, $2, $3)",
-        &[&hash, &tenant, &label],
     )
     .await
     .map(|_| ())

@@ -93,9 +93,10 @@ pub fn secret(authorization: &str) -> Option<String> {
     }
 }
 
-/// The tokens the service knows, read from the database and cached; a
-/// token not in the cache is looked up again (one made while the service
-/// runs), at most once a second.
+/// The tokens the service knows, read from the database and cached: a
+/// token not in the cache is looked up by its hash (one made while the
+/// service runs), and the whole cache is read again every five seconds (a
+/// token revoked elsewhere stops working).
 #[derive(Debug)]
 pub struct Tokens {
     db: std::sync::Mutex<Connection>,
@@ -117,26 +118,7 @@ impl Tokens {
 
     fn reload(&self) {
         let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
-        let read = || -> crate::sql::Result<HashMap<String, Grant>> {
-            let mut q = db.prepare(
-                "SELECT hash, tenant, role, coalesce(id, 'tok-' || substr(hash, 1, 12)), coalesce(label, ''), expires
-                 FROM tokens WHERE revoked = 0",
-            )?;
-            let rows = q.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Grant {
-                        tenant: r.get(1)?,
-                        role: r.get(2)?,
-                        id: r.get(3)?,
-                        label: r.get(4)?,
-                        expires: r.get(5)?,
-                    },
-                ))
-            })?;
-            rows.collect()
-        };
-        match read() {
+        match read_grants(&db, None) {
             Ok(m) => *self.known.write().unwrap_or_else(|p| p.into_inner()) = m,
             Err(e) => tracing::error!(target: "vakt::serve", "cannot read the tokens: {e}"),
         }
@@ -199,25 +181,62 @@ impl Tokens {
 
     fn lookup(&self, secret: &str) -> Option<Grant> {
         let h = hash(secret);
-        if let Some(g) = self.known.read().unwrap_or_else(|p| p.into_inner()).get(&h) {
-            return Some(g.clone());
-        }
+        // Read whole again every few seconds: a token revoked by another
+        // process (the command line, another node of a cluster) stops
+        // working here within that time.
         let stale = self
             .last_read
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_none_or(|t| t.elapsed() > Duration::from_secs(1));
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(5));
         if stale {
             self.reload();
-            return self
-                .known
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&h)
-                .cloned();
         }
-        None
+        if let Some(g) = self.known.read().unwrap_or_else(|p| p.into_inner()).get(&h) {
+            return Some(g.clone());
+        }
+        // A token made since (by another process or node): looked up by
+        // its hash, the table's key.
+        let found = {
+            let db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+            match read_grants(&db, Some(&h)) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(target: "vakt::serve", "cannot read the tokens: {e}");
+                    HashMap::new()
+                }
+            }
+        };
+        let g = found.get(&h).cloned();
+        if let Some(g) = &g {
+            self.known
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(h, g.clone());
+        }
+        g
     }
+}
+
+/// The tokens not revoked (or the one of this hash), by hash.
+fn read_grants(db: &Connection, only: Option<&str>) -> crate::sql::Result<HashMap<String, Grant>> {
+    let mut q = db.prepare(
+        "SELECT hash, tenant, role, coalesce(id, 'tok-' || substr(hash, 1, 12)), coalesce(label, ''), expires
+         FROM tokens WHERE revoked = 0 AND (?1 IS NULL OR hash = ?1)",
+    )?;
+    let rows = q.query_map([only], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Grant {
+                tenant: r.get(1)?,
+                role: r.get(2)?,
+                id: r.get(3)?,
+                label: r.get(4)?,
+                expires: r.get(5)?,
+            },
+        ))
+    })?;
+    rows.collect()
 }
 
 #[cfg(test)]

@@ -60,6 +60,22 @@ impl State {
 /// The routes.
 pub fn router(state: Arc<State>) -> Router {
     let limit = state.cfg.max_body_bytes;
+    shipper_router(state.clone()).merge(
+        Router::new()
+            .route("/api/v1/ingest", post(ingest::ingest))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/metrics", get(metrics_text))
+            .layer(DefaultBodyLimit::max(limit))
+            .with_state(state),
+    )
+}
+
+/// The shippers' endpoints: Elasticsearch's (`/`, `_cat/health`, `_bulk`)
+/// and FHIR's (AuditEvent, Bundle), and readiness — what a cluster's
+/// ingest node serves beside its own ingest API, with its log queue
+/// publishing to JetStream.
+pub fn shipper_router(state: Arc<State>) -> Router {
+    let limit = state.cfg.max_body_bytes;
     Router::new()
         .route("/", get(bulk::info).head(bulk::info_head))
         .route("/_cat/health", get(bulk::cat_health))
@@ -68,12 +84,9 @@ pub fn router(state: Arc<State>) -> Router {
             "/{index}/_bulk",
             post(bulk::bulk_index).put(bulk::bulk_index),
         )
-        .route("/api/v1/ingest", post(ingest::ingest))
         .route("/fhir/AuditEvent", post(fhir::audit_event))
         .route("/fhir", post(fhir::bundle))
-        .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
