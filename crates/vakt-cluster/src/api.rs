@@ -11,7 +11,8 @@
 //! exceptions) take one PostgreSQL advisory lock, so nodes take turns.
 //!
 //! Not here (the workers own them): rules reload and intel folders — a
-//! reload asked of an api node is refused; alerts are raised by workers.
+//! reload asked of an api node is refused (409: a rolling restart of the
+//! workers loads new rules); alerts are raised by workers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::{channel, sync_channel};
@@ -111,8 +112,6 @@ pub fn build(
         ready: AtomicBool::new(true),
         stopping: AtomicBool::new(false),
     });
-    // The workers own the detectors: a reload asked here finds no one.
-    let (reload_tx, _) = channel();
     let api = Arc::new(vakt_server::api::Api {
         data,
         audit,
@@ -120,7 +119,8 @@ pub fn build(
         ingest: state,
         db: database,
         rules: parts.rules.clone(),
-        reload: Mutex::new(reload_tx),
+        // The workers own the detectors: a reload is refused here.
+        reload: None,
         detectors: serde_json::json!({
             "detectors": detectors,
             "settings": parts.settings,

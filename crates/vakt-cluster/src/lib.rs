@@ -311,6 +311,20 @@ pub fn add_user(
     vakt_server::auth::add_user(&c, name, password, role, tenant)
 }
 
+/// Walks the audit trail in PostgreSQL (as `vakt audit verify` does the
+/// embedded one), against the head file of every node that wrote to it.
+pub fn audit_verify(cfg: &ClusterConfig) -> Result<vakt_server::audit::Verified, String> {
+    let c = api_database(cfg)?;
+    let heads: Vec<std::path::PathBuf> = std::fs::read_dir(cfg.shared_dir.join("nodes"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("audit.head"))
+        .filter(|p| p.exists())
+        .collect();
+    vakt_server::audit::verify_with(&c, "PostgreSQL", &heads)
+}
+
 /// Asks a node to drain: it gives its partitions back and stops.
 pub fn drain(cfg: &ClusterConfig, node: &str) -> Result<bool, String> {
     let rt = runtime(1)?;

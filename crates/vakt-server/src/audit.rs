@@ -299,9 +299,16 @@ pub fn verify(path: &Path) -> Result<Verified, String> {
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| format!("{}: {e}", path.display()))?,
     );
+    verify_with(&c, &path.display().to_string(), &[head_path(path)])
+}
+
+/// Walks the trail of a database (SQLite or PostgreSQL) as [`verify`]
+/// does, checking the newest record against each head file given (a
+/// cluster's api nodes keep one each: each anchors what it wrote).
+pub fn verify_with(c: &Connection, what: &str, heads: &[PathBuf]) -> Result<Verified, String> {
     let mut st = c
         .prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))
-        .map_err(|e| format!("{}: no audit trail: {e}", path.display()))?;
+        .map_err(|e| format!("{what}: no audit trail: {e}"))?;
     let rows = st.query_map([], row).map_err(|e| e.to_string())?;
     let mut out = Verified::default();
     let (mut last, mut prev) = (0u64, GENESIS.to_owned());
@@ -336,7 +343,20 @@ pub fn verify(path: &Path) -> Result<Verified, String> {
         last = r.seq;
         prev = r.hash;
     }
-    match read_head(&head_path(path)) {
+    if heads.iter().all(|h| read_head(h).is_none()) && last > 0 {
+        out.breaks.push(Break {
+            seq: last,
+            what: "audit.head is missing: the newest records cannot be checked".into(),
+        });
+    }
+    for head in heads {
+        check_head(c, read_head(head), last, &mut out);
+    }
+    Ok(out)
+}
+
+fn check_head(c: &Connection, head: Option<(u64, String)>, last: u64, out: &mut Verified) {
+    match head {
         Some((seq, _)) if seq > last => out.breaks.push(Break {
             seq: last + 1,
             what: if seq == last + 1 {
@@ -360,13 +380,8 @@ pub fn verify(path: &Path) -> Result<Verified, String> {
                 });
             }
         }
-        None if last > 0 => out.breaks.push(Break {
-            seq: last,
-            what: "audit.head is missing: the newest records cannot be checked".into(),
-        }),
         None => {}
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -308,7 +308,7 @@ pub fn serve(cfg: ServeConfig, service: Service) -> Result<(), ServeError> {
         ingest: state.clone(),
         db: database.clone(),
         rules: service.rules,
-        reload: Mutex::new(reload_tx),
+        reload: Some(Mutex::new(reload_tx)),
         detectors: serde_json::json!({
             "detectors": detector_names,
             "settings": service.settings,

@@ -471,10 +471,26 @@ impl Drop for Connection {
     fn drop(&mut self) {
         if let Inner::Pg { client, pool, .. } = &self.inner
             && let Some(c) = client.borrow_mut().take()
-            && !c.is_closed()
         {
-            pool.put(c);
+            if c.is_closed() {
+                drop_client(c);
+            } else {
+                pool.put(c);
+            }
         }
+    }
+}
+
+/// Drops a PostgreSQL client where that may block: the blocking client
+/// closes its connection on its own runtime, which cannot be started on
+/// an async thread (a server's routes are dropped on one when it stops).
+fn drop_client(c: postgres::Client) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        let _ = std::thread::Builder::new()
+            .name("vakt-pg-close".into())
+            .spawn(move || drop(c));
+    } else {
+        drop(c);
     }
 }
 
@@ -918,6 +934,15 @@ impl std::fmt::Debug for PgPool {
     }
 }
 
+impl Drop for PgPool {
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for c in idle {
+            drop_client(c);
+        }
+    }
+}
+
 impl PgPool {
     /// A pool for the connection string `conf` (connects on first use).
     pub fn new(conf: &str) -> PgPool {
@@ -931,6 +956,9 @@ impl PgPool {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < 8 {
             idle.push(c);
+        } else {
+            drop(idle);
+            drop_client(c);
         }
     }
 
@@ -939,8 +967,12 @@ impl PgPool {
     /// blocking pool.
     pub fn get(self: &Arc<Self>) -> Result<Connection> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let client = match idle.filter(|c| !c.is_closed()) {
-            Some(c) => c,
+        let client = match idle {
+            Some(c) if !c.is_closed() => c,
+            Some(c) => {
+                drop_client(c);
+                self.connect()?
+            }
             None => self.connect()?,
         };
         Ok(Connection {

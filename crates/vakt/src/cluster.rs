@@ -24,6 +24,8 @@ pub enum ClusterCommand {
     User(ClusterUserArgs),
     /// Write the cluster's alerts (alerts.jsonl) and incidents (incidents.json) to a folder.
     Export(ExportArgs),
+    /// Walk the audit trail in PostgreSQL: each record's hash, its link to the one before, the api nodes' head files.
+    AuditVerify(StatusArgs),
 }
 
 /// `vakt cluster export`.
@@ -121,6 +123,10 @@ pub fn run(c: ClusterCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("vakt cluster: no node {} is known", a.node);
                 Ok(ExitCode::from(1))
             }
+        }
+        ClusterCommand::AuditVerify(a) => {
+            let v = vakt_cluster::audit_verify(&load(&a.config)?).map_err(anyhow::Error::msg)?;
+            Ok(crate::serve::say_verified(&v))
         }
         ClusterCommand::Export(a) => {
             let (alerts, incidents) =

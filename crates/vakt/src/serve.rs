@@ -242,21 +242,26 @@ pub fn run_audit(c: AuditCommand) -> anyhow::Result<ExitCode> {
         AuditCommand::Verify(a) => {
             let v =
                 vakt_server::audit::verify(&a.dir.join("vakt.db")).map_err(anyhow::Error::msg)?;
-            for b in &v.breaks {
-                println!("{b}");
-            }
-            if v.breaks.is_empty() {
-                eprintln!("vakt: the audit trail is intact ({} records)", v.records);
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!(
-                    "vakt: the audit trail is broken at {} place(s) ({} records read)",
-                    v.breaks.len(),
-                    v.records
-                );
-                Ok(ExitCode::from(1))
-            }
+            Ok(say_verified(&v))
         }
+    }
+}
+
+/// Prints what a walk of the audit trail found; exit 1 if it is broken.
+pub(crate) fn say_verified(v: &vakt_server::audit::Verified) -> ExitCode {
+    for b in &v.breaks {
+        println!("{b}");
+    }
+    if v.breaks.is_empty() {
+        eprintln!("vakt: the audit trail is intact ({} records)", v.records);
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "vakt: the audit trail is broken at {} place(s) ({} records read)",
+            v.breaks.len(),
+            v.records
+        );
+        ExitCode::from(1)
     }
 }
 

@@ -58,6 +58,8 @@ impl Side {
 
 /// A served region, with every kind of principal.
 struct World {
+    /// A cluster's servers (PostgreSQL, NATS), stopped with the world.
+    _peers: Vec<Box<dyn std::any::Any>>,
     _d: tempfile::TempDir,
     dir: PathBuf,
     server: Server,
@@ -111,7 +113,10 @@ fn make_token(w: &World, role: &str, tenant: &str) -> String {
     json(&body)["token"].as_str().unwrap().to_owned()
 }
 
-fn world() -> World {
+/// `vakt serve` on the embedded default, or (`cluster`) one cluster node
+/// of every role — ingest, worker, api — on PostgreSQL and NATS JetStream:
+/// the same API over the other storage.
+fn world(cluster: bool) -> World {
     let d = tempfile::tempdir().unwrap();
     let sim = d.path().join("sim");
     let (code, _, err) = vakt(&[
@@ -126,9 +131,55 @@ fn world() -> World {
     ]);
     assert_eq!(code, 0, "{err}");
     let dir = d.path().join("serve");
-    let ingest_own = token(&dir, OWN);
-    let ingest_other = token(&dir, OTHER);
-    let admin = role_token(&dir, "admin");
+    let mut peers: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let cluster_cfg = cluster.then(|| {
+        use support::cluster::{Pg, nats};
+        let pg = Pg::start(d.path());
+        let nats_port = free_port();
+        let bus = nats(&d.path().join("nats"), nats_port, &[]);
+        let listen = free_port();
+        let cfg = d.path().join("node.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "node: all\nroles: [ingest, worker, api]\nnats: [\"nats://127.0.0.1:{nats_port}\"]\npostgres: \"{}\"\nlisten: 127.0.0.1:{listen}\nshared_dir: {}\nshards: 1\ncheckpoint_ms: 300\n",
+                pg.conf(),
+                d.path().join("shared").display()
+            ),
+        )
+        .unwrap();
+        peers.push(Box::new(pg));
+        peers.push(Box::new(bus));
+        (cfg, listen)
+    });
+    let cluster_token = |tenant: &str, role: &str| -> String {
+        let cfg = &cluster_cfg.as_ref().unwrap().0;
+        let (code, out, err) = vakt(&[
+            "cluster",
+            "token",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--tenant",
+            tenant,
+            "--role",
+            role,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_owned()
+    };
+    let (ingest_own, ingest_other, admin) = if cluster {
+        (
+            cluster_token(OWN, "ingest"),
+            cluster_token(OTHER, "ingest"),
+            cluster_token("", "admin"),
+        )
+    } else {
+        (
+            token(&dir, OWN),
+            token(&dir, OTHER),
+            role_token(&dir, "admin"),
+        )
+    };
     let mut args: Vec<String> = vec![
         "--rules".into(),
         shared("sigma/rules").display().to_string(),
@@ -154,7 +205,27 @@ fn world() -> World {
     }
     assert!(clear.len() > 3000, "{}", clear.len());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = Server::start(&dir, &refs);
+    let server = match &cluster_cfg {
+        None => Server::start(&dir, &refs),
+        Some((cfg, listen)) => {
+            std::fs::create_dir_all(&dir).unwrap();
+            let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_vakt"))
+                .args(["serve", "--cluster", cfg.to_str().unwrap()])
+                .args(&refs)
+                .env("RUST_LOG", "info")
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            support::cluster::wait_port(*listen, "the cluster node");
+            Server {
+                child,
+                dir: dir.clone(),
+                addr: format!("127.0.0.1:{listen}"),
+            }
+        }
+    };
     post_folder(&server.addr, &ingest_own, &sim.join("tenants/ous/day-001"));
     post_folder(
         &server.addr,
@@ -167,6 +238,7 @@ fn world() -> World {
         &sim.join("tenants/ous/day-001"),
     );
     let mut w = World {
+        _peers: peers,
         _d: d,
         dir,
         server,
@@ -445,7 +517,49 @@ fn cell_request(op: &serde_json::Value, path: &str, method: &str, side: &Side) -
 
 #[test]
 fn every_endpoint_every_role_own_and_other_tenant_then_privacy_and_audit() {
-    let mut w = world();
+    let mut w = world(false);
+    let answers = matrix_privacy_and_trail(&mut w);
+    serve_log_and_audit_verify(w, answers);
+}
+
+/// The same matrix on a cluster node (ingest, worker and api roles) over
+/// PostgreSQL and NATS JetStream: what SQLite holds on the embedded
+/// default is in PostgreSQL here, behind the same storage interface.
+#[test]
+fn the_api_over_postgresql_every_endpoint_every_role_own_and_other_tenant() {
+    let mut w = world(true);
+    let mut answers = matrix_privacy_and_trail(&mut w);
+    w.server.stop();
+    answers.push(std::fs::read_to_string(w.dir.join("serve.log")).unwrap());
+    no_clear_identifiers(&w.clear, &answers);
+    // The trail in PostgreSQL: intact, then a record edited is named.
+    let cfg = w.dir.with_file_name("node.yaml");
+    let cfg = cfg.to_str().unwrap();
+    let (code, out, err) = vakt(&["cluster", "audit-verify", "--config", cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+    let pg = w
+        ._peers
+        .iter()
+        .find_map(|p| p.downcast_ref::<support::cluster::Pg>())
+        .unwrap();
+    let n: i64 = pg.psql("SELECT max(seq) FROM audit").parse().unwrap();
+    assert!(n > 100, "{n} records");
+    let mid = n / 2;
+    pg.psql(&format!(
+        "DROP TRIGGER audit_no_update ON audit; UPDATE audit SET who = 'someone else' WHERE seq = {mid}"
+    ));
+    let (code, out, err) = vakt(&["cluster", "audit-verify", "--config", cfg]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("record {mid}:"))),
+        "record {mid} not named: {out}"
+    );
+}
+
+/// The OpenAPI document's every operation × every principal × both
+/// tenants, a reveal, the audit trail. Returns every answer but the reveal's.
+fn matrix_privacy_and_trail(w: &mut World) -> Vec<String> {
     let (code, doc) = call(&w, "nobody", "GET", "/api/v1/openapi.json", "");
     assert_eq!(code, 200);
     let doc = json(&doc);
@@ -537,7 +651,7 @@ fn every_endpoint_every_role_own_and_other_tenant_then_privacy_and_audit() {
     );
 
     // The session ended with the matrix's sign-out: sign in again.
-    sign_in_officer(&mut w);
+    sign_in_officer(w);
     // A privacy officer reveals one pseudonym, with a reason; a trust analyst may not.
     let p = &w.sides[OWN].pseudonyms[0];
     let path = format!("/api/v1/patients/{p}/reveal");
@@ -609,16 +723,15 @@ fn every_endpoint_every_role_own_and_other_tenant_then_privacy_and_audit() {
         "every request is in the trail"
     );
     answers.push(body);
+    answers
+}
 
-    // No clear identity number or record id anywhere but the reveal.
-    let dir = w.dir.clone();
-    w.server.stop();
-    let logs = std::fs::read_to_string(dir.join("serve.log")).unwrap();
-    answers.push(logs);
+/// No clear identity number or record id anywhere but the reveal.
+fn no_clear_identifiers(clear: &BTreeSet<String>, answers: &[String]) {
     let mut found = BTreeSet::new();
-    for a in &answers {
+    for a in answers {
         for token in a.split(|c: char| !c.is_ascii_alphanumeric()) {
-            if w.clear.contains(token) {
+            if clear.contains(token) {
                 found.insert(token.to_owned());
             }
         }
@@ -631,8 +744,18 @@ fn every_endpoint_every_role_own_and_other_tenant_then_privacy_and_audit() {
     eprintln!(
         "privacy: {} answers and the service's log scanned for {} identity numbers and record ids: none found",
         answers.len(),
-        w.clear.len()
+        clear.len()
     );
+}
+
+/// The service's log holds no clear identifier; `vakt audit verify` finds
+/// the SQLite trail intact, then names a record edited, removed or moved.
+fn serve_log_and_audit_verify(w: World, mut answers: Vec<String>) {
+    let dir = w.dir.clone();
+    w.server.stop();
+    let logs = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    answers.push(logs);
+    no_clear_identifiers(&w.clear, &answers);
 
     // `vakt audit verify`: intact, then names the record edited, removed, moved.
     let d = dir.to_str().unwrap();
@@ -719,7 +842,7 @@ fn peer(script: &str, args: &[&str]) -> String {
 
 #[test]
 fn real_clients_validate_the_document_fuzz_it_and_walk_the_main_flows() {
-    let w = world();
+    let w = world(false);
     let url = w.server.url();
     let auth = |who: &str| w.who[who].0.trim_start_matches("Bearer ").to_owned();
     // The document validates, and a plain client walks the main flows.

@@ -19,198 +19,16 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::cluster::*;
 use support::*;
 
 fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
         .join(rel)
-}
-
-/// A child process stopped however the test ends.
-struct Proc {
-    child: Option<Child>,
-    what: String,
-}
-
-impl Proc {
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-    fn term(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(30) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-            panic!("{} did not stop on SIGTERM in 30 s", self.what);
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn wait_port(port: u16, what: &str) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what} did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn nats_server() -> PathBuf {
-    ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("Debian's nats-server is not installed: run scripts/test")
-}
-
-fn nats(dir: &Path, port: u16, extra: &[String]) -> Proc {
-    std::fs::create_dir_all(dir).unwrap();
-    let log = std::fs::File::create(dir.join("nats.log")).unwrap();
-    let child = Command::new(nats_server())
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(dir)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    wait_port(port, "nats-server");
-    Proc {
-        child: Some(child),
-        what: "nats-server".into(),
-    }
-}
-
-/// A PostgreSQL 15 cluster of the test's own.
-struct Pg {
-    data: PathBuf,
-    port: u16,
-}
-
-fn pg_bin(name: &str) -> PathBuf {
-    let p = PathBuf::from("/usr/lib/postgresql/15/bin").join(name);
-    assert!(
-        p.exists(),
-        "PostgreSQL 15 is not installed: run scripts/test"
-    );
-    p
-}
-
-fn as_postgres(cmd: &Path) -> Command {
-    // PostgreSQL refuses to run as root: as root, run it as the postgres user.
-    if unsafe_is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(cmd);
-        c
-    } else {
-        Command::new(cmd)
-    }
-}
-
-fn unsafe_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-impl Pg {
-    fn start(dir: &Path) -> Pg {
-        let root = dir.join("pg");
-        std::fs::create_dir_all(&root).unwrap();
-        if unsafe_is_root() {
-            // The temporary folder is root's; PostgreSQL's user needs its own.
-            for d in [dir, &root] {
-                let _ = Command::new("chmod").arg("755").arg(d).status();
-            }
-            let s = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&root)
-                .status()
-                .unwrap();
-            assert!(s.success());
-        }
-        let data = root.join("data");
-        let out = as_postgres(&pg_bin("initdb"))
-            .args(["-D"])
-            .arg(&data)
-            .args(["-U", "vakt", "--auth=trust", "-E", "UTF8", "--no-sync"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pg = Pg {
-            data,
-            port: free_port(),
-        };
-        pg.ctl("start");
-        pg
-    }
-
-    fn ctl(&self, what: &str) {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.data.parent().unwrap().display()
-        );
-        let out = as_postgres(&pg_bin("pg_ctl"))
-            .args(["-D"])
-            .arg(&self.data)
-            .args(["-o", &opts, "-l"])
-            .arg(self.data.parent().unwrap().join("log"))
-            .args(["-w", "-m", "fast", what])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl {what}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn conf(&self) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=vakt dbname=postgres",
-            self.port
-        )
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let _ = as_postgres(&pg_bin("pg_ctl"))
-            .args(["-D"])
-            .arg(&self.data)
-            .args(["-m", "immediate", "stop"])
-            .output();
-    }
 }
 
 fn config(
@@ -911,25 +729,6 @@ fn cpu_secs(p: &Proc) -> f64 {
     ticks / 100.0
 }
 
-fn psql(pg: &Pg, sql: &str) -> String {
-    let out = Command::new(pg_bin("psql"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &pg.port.to_string(),
-            "-U",
-            "vakt",
-            "-d",
-            "postgres",
-            "-Atc",
-            sql,
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// The capacity figures of docs/SCALE.md (`scripts/cluster-bench`; not a
 /// timed test): a simulated region is posted to an ingest node (its
 /// acknowledgement latency measured), then 1 and then 2 workers read the
@@ -1001,7 +800,8 @@ fn cluster_throughput_bench() {
                 tokens.insert(t.clone(), tok.trim().to_owned());
             }
         }
-        let db_before: f64 = psql(&pg, "SELECT pg_database_size('postgres')")
+        let db_before: f64 = pg
+            .psql("SELECT pg_database_size('postgres')")
             .parse()
             .unwrap_or(0.0);
         let mut latencies = Vec::new();
@@ -1038,7 +838,8 @@ fn cluster_throughput_bench() {
         let detect_secs = started.elapsed().as_secs_f64() - 2.0; // caught_up waits 4 calm rounds of 0.5 s
         let cpus: Vec<String> = ws.iter().map(|w| format!("{:.1}", cpu_secs(w))).collect();
         let stream_bytes = s["stream"]["bytes"].as_f64().unwrap_or(0.0);
-        let db_after: f64 = psql(&pg, "SELECT pg_database_size('postgres')")
+        let db_after: f64 = pg
+            .psql("SELECT pg_database_size('postgres')")
             .parse()
             .unwrap_or(0.0);
         let line = format!(

@@ -55,7 +55,8 @@ pub struct Api {
     /// The rules, to list, check and reload.
     pub rules: Option<Arc<dyn RuleSource>>,
     /// New detectors for the detect thread (a rules reload).
-    pub reload: Mutex<Sender<Vec<Box<dyn Detector>>>>,
+    /// (`None`: the detectors run elsewhere — a cluster's workers.)
+    pub reload: Option<Mutex<Sender<Vec<Box<dyn Detector>>>>>,
     /// The detectors and their settings.
     pub detectors: serde_json::Value,
     /// The data folder's `intel/`.

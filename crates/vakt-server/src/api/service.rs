@@ -484,6 +484,7 @@ pub async fn rules_check(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "The service runs without Sigma rules", body = ErrorBody),
+        (status = 409, description = "The detectors run on a cluster's workers: a rolling restart of the workers loads new rules", body = ErrorBody),
         (status = 422, description = "The rules could not be loaded (the running ones stay)", body = ErrorBody),
     ))]
 pub async fn rules_reload(
@@ -494,6 +495,12 @@ pub async fn rules_reload(
     let Some(rules) = api.rules.clone() else {
         return Err(ApiError::not_found("the service runs without Sigma rules"));
     };
+    let Some(reload) = &api.reload else {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: "the detectors run on the cluster's workers: a rolling restart of the workers loads new rules".into(),
+        });
+    };
     let (detectors, n) = blocking(move || {
         rules.reload().map_err(|e| ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -501,7 +508,7 @@ pub async fn rules_reload(
         })
     })
     .await?;
-    api.reload
+    reload
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .send(detectors)
@@ -561,6 +568,7 @@ pub struct IntelParams {
         (status = 400, description = "No indicator in the body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 409, description = "The detectors run on a cluster's workers: indicators are given to them (--intel) and loaded by a rolling restart", body = ErrorBody),
     ))]
 pub async fn intel_add(
     State(api): State<Arc<Api>>,
@@ -569,6 +577,12 @@ pub async fn intel_add(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require(&who, Need::Operate)?;
+    if api.reload.is_none() {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: "the detectors run on the cluster's workers: give them the indicators (--intel) and restart them one by one".into(),
+        });
+    }
     let name: String = p
         .name
         .unwrap_or_default()
