@@ -40,6 +40,9 @@ use crate::audit::{Act, AuditTrail};
 use crate::auth::{Principal, Role};
 use crate::http::State as Ingest;
 
+/// Where new detectors go (the detect thread).
+pub type Reload = Sender<Vec<Box<dyn Detector>>>;
+
 /// What the API serves from.
 pub struct Api {
     /// The data, through scoped views only.
@@ -56,7 +59,7 @@ pub struct Api {
     pub rules: Option<Arc<dyn RuleSource>>,
     /// New detectors for the detect thread (a rules reload).
     /// (`None`: the detectors run elsewhere — a cluster's workers.)
-    pub reload: Option<Mutex<Sender<Vec<Box<dyn Detector>>>>>,
+    pub reload: Option<Mutex<Reload>>,
     /// The detectors and their settings.
     pub detectors: serde_json::Value,
     /// The data folder's `intel/`.
