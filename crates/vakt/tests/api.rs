@@ -560,7 +560,7 @@ fn the_api_over_postgresql_every_endpoint_every_role_own_and_other_tenant() {
 /// The OpenAPI document's every operation × every principal × both
 /// tenants, a reveal, the audit trail. Returns every answer but the reveal's.
 fn matrix_privacy_and_trail(w: &mut World) -> Vec<String> {
-    let (code, doc) = call(&w, "nobody", "GET", "/api/v1/openapi.json", "");
+    let (code, doc) = call(w, "nobody", "GET", "/api/v1/openapi.json", "");
     assert_eq!(code, 200);
     let doc = json(&doc);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -585,7 +585,7 @@ fn matrix_privacy_and_trail(w: &mut World) -> Vec<String> {
             for target in [OWN, OTHER] {
                 let side = &w.sides[target];
                 let (p, body) = cell_request(op, path, method, side);
-                let (code, answer) = call(&w, who, &method.to_uppercase(), &p, &body);
+                let (code, answer) = call(w, who, &method.to_uppercase(), &p, &body);
                 cells += 1;
                 // Not configured here, the OpenID Connect paths answer 404 before any sign-in.
                 if path.starts_with("/api/v1/auth/oidc/") {
@@ -656,11 +656,11 @@ fn matrix_privacy_and_trail(w: &mut World) -> Vec<String> {
     let p = &w.sides[OWN].pseudonyms[0];
     let path = format!("/api/v1/patients/{p}/reveal");
     let reason = r#"{"reason":"notification to the patient, case 2018-17"}"#;
-    let (code, body) = call(&w, "trust-analyst@ous", "POST", &path, reason);
+    let (code, body) = call(w, "trust-analyst@ous", "POST", &path, reason);
     assert_eq!(code, 403, "{body}");
     answers.push(body);
     let (code, body) = call(
-        &w,
+        w,
         "privacy-officer@ous (session)",
         "POST",
         &path,
@@ -668,16 +668,16 @@ fn matrix_privacy_and_trail(w: &mut World) -> Vec<String> {
     );
     assert_eq!(code, 400, "{body}");
     answers.push(body);
-    let (code, body) = call(&w, "privacy-officer", "POST", &path, reason);
+    let (code, body) = call(w, "privacy-officer", "POST", &path, reason);
     assert_eq!(code, 400, "an all-tenant officer names the tenant: {body}");
     answers.push(body);
-    let (code, body) = call(&w, "privacy-officer@ous (session)", "POST", &path, reason);
+    let (code, body) = call(w, "privacy-officer@ous (session)", "POST", &path, reason);
     assert_eq!(code, 200, "{body}");
     let revealed = json(&body)["identity_number"].as_str().unwrap().to_owned();
     assert!(w.clear.contains(&revealed), "{revealed} is not a patient's");
     // The other tenant's pseudonym, asked for as this tenant's: unknown.
     let (code, body) = call(
-        &w,
+        w,
         "privacy-officer@ous (session)",
         "POST",
         &format!("/api/v1/patients/{}/reveal", w.sides[OTHER].pseudonyms[0]),
@@ -688,7 +688,7 @@ fn matrix_privacy_and_trail(w: &mut World) -> Vec<String> {
 
     // The audit trail has the session: the reveal with its reason, reads, sign-ins.
     let (code, body) = call(
-        &w,
+        w,
         "admin",
         "GET",
         "/api/v1/audit?action=reveal&limit=10000",
@@ -707,7 +707,7 @@ fn matrix_privacy_and_trail(w: &mut World) -> Vec<String> {
         "{reveals}"
     );
     answers.push(body);
-    let (_, body) = call(&w, "admin", "GET", "/api/v1/audit?limit=10000", "");
+    let (_, body) = call(w, "admin", "GET", "/api/v1/audit?limit=10000", "");
     let trail = json(&body);
     let actions: BTreeSet<&str> = trail
         .as_array()
