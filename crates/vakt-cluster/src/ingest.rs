@@ -6,6 +6,11 @@
 //! stream has). A failure anywhere is a 503: nothing acknowledged is lost,
 //! and a client retry with the same `Idempotency-Key` within two minutes
 //! is dropped by JetStream as a duplicate.
+//!
+//! `vakt serve`'s shippers' endpoints (`_bulk`, FHIR, syslog) run here as
+//! its own handlers; their log queue goes to [`publisher`], which answers
+//! each batch once JetStream acknowledged it. Tokens are the API's
+//! (PostgreSQL's `tokens`, role ingest) for every endpoint.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

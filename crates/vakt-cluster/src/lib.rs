@@ -15,13 +15,15 @@
 //!      │ alerts by key + checkpoint, one fenced transaction ─► PostgreSQL
 //!      └ then the acknowledgement to JetStream
 //!   owner of a tenant's shard 0 ─► incidents of the tenant ─► PostgreSQL
+//!   api node ─► vakt serve's API and UI over PostgreSQL and every partition's store
 //! ```
 //!
 //! - [`config`]: the node's settings; [`bus`]: the stream, subjects,
 //!   partition keys; [`codec`]: events in messages; [`pg`]: the schema
 //!   (versioned migrations) and every statement; [`ingest`]: the ingest
-//!   role; [`worker`]: leases, partitions, commits; [`incidents`]: per
-//!   tenant correlation; [`status`]: `vakt cluster status`.
+//!   role (its own API and `vakt serve`'s shippers' endpoints);
+//!   [`worker`]: leases, partitions, commits; [`incidents`]: per tenant
+//!   correlation; [`api`]: the api role; [`status`]: `vakt cluster status`.
 //! - The partitioning scheme and why each detector's state is complete
 //!   where it lives: `docs/CLUSTER.md`; capacity: `docs/SCALE.md`.
 
