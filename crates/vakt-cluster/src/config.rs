@@ -48,6 +48,14 @@ pub struct ClusterConfig {
     /// How long the stream keeps events (hours): at least the detectors'
     /// window, since a new owner re-reads one window to rebuild state.
     pub retention_hours: u64,
+    /// How far back (hours) a new owner of a partition re-reads its stream
+    /// to rebuild the detectors' state; 0 (the default): everything the
+    /// stream retains. Some state spans all history — the EHR care
+    /// communities (departments a user and peers treat), the hosts
+    /// administered before — and is rebuilt exactly only from all of it;
+    /// set this to the window for faster take-overs where only windowed
+    /// state matters.
+    pub rebuild_hours: u64,
     /// The network detectors' window (hours) and step (minutes), as `vakt serve`.
     pub stream_window_hours: u64,
     /// See [`ClusterConfig::stream_window_hours`].
@@ -76,6 +84,7 @@ impl Default for ClusterConfig {
             lease_ms: 6_000,
             checkpoint_ms: 1_000,
             retention_hours: 7 * 24,
+            rebuild_hours: 0,
             stream_window_hours: 24,
             stream_step_minutes: 5,
             max_body_bytes: 64 << 20,
@@ -139,6 +148,15 @@ impl ClusterConfig {
     /// The network detectors' step (ns).
     pub fn step_ns(&self) -> i64 {
         i64::try_from(self.stream_step_minutes.max(1) * 60).unwrap_or(i64::MAX / 2) * 1_000_000_000
+    }
+
+    /// How far back a new owner re-reads (ns; `None`: all the stream holds).
+    pub fn rebuild_ns(&self) -> Option<i64> {
+        (self.rebuild_hours > 0).then(|| {
+            i64::try_from(self.rebuild_hours.max(self.stream_window_hours.max(1)) * 3_600)
+                .unwrap_or(i64::MAX / 2)
+                * 1_000_000_000
+        })
     }
 
     /// The network detectors' window (ns).

@@ -169,6 +169,8 @@ pub struct Node {
     pub db: tokio::sync::Mutex<pg::Db>,
     /// PostgreSQL for the partitions' commits.
     pub part_db: tokio::sync::Mutex<pg::Db>,
+    /// PostgreSQL through the service's storage interface (exceptions).
+    pub sql: Arc<vakt_server::sql::PgPool>,
     /// The runtime (partition threads block on it).
     pub rt: tokio::runtime::Handle,
     /// Detectors and what they need.
@@ -392,6 +394,7 @@ pub fn run(cfg: ClusterConfig, mut parts: Parts) -> Result<(), String> {
             js,
             db: tokio::sync::Mutex::new(db),
             part_db: tokio::sync::Mutex::new(pg::Db::new(&cfg.postgres)),
+            sql: Arc::new(vakt_server::sql::PgPool::new(&cfg.postgres)),
             rt: tokio::runtime::Handle::current(),
             parts,
             metrics: Metrics::default(),

@@ -398,31 +398,19 @@ pub async fn quarantine(
     tx.commit().await.map_err(err)
 }
 
-/// Alerts of a tenant changed since `rev`: the highest revision now.
-pub async fn tenant_rev(db: &mut Db, tenant: &str) -> Result<i64, String> {
+/// Where a tenant's alerts stand: the highest revision, and how many are
+/// suppressed (by an exception).
+pub async fn tenant_rev(db: &mut Db, tenant: &str) -> Result<(i64, i64), String> {
     let rows = db
         .query(
-            "SELECT coalesce(max(rev), 0) FROM alerts WHERE tenant = $1",
+            "SELECT coalesce(max(rev), 0),
+                    (SELECT count(*) FROM alert_status s JOIN alerts b ON b.key = s.key
+                     WHERE b.tenant = $1 AND s.status = 'suppressed')
+             FROM alerts WHERE tenant = $1",
             &[&tenant],
         )
         .await?;
-    Ok(rows.first().map_or(0, |r| r.get(0)))
-}
-
-/// Every alert of a tenant, in the order they began.
-pub async fn tenant_alerts(db: &mut Db, tenant: &str) -> Result<Vec<vakt_core::Alert>, String> {
-    let rows = db
-        .query(
-            "SELECT alert FROM alerts WHERE tenant = $1 ORDER BY first, key",
-            &[&tenant],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            serde_json::from_str(r.get::<_, &str>(0))
-                .map_err(|e| format!("an alert in the database: {e}"))
-        })
-        .collect()
+    Ok(rows.first().map_or((0, 0), |r| (r.get(0), r.get(1))))
 }
 
 /// Replaces a tenant's incidents.

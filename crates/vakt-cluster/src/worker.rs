@@ -22,15 +22,16 @@
 //! messages (delivered again): every acknowledged event is stored once, and
 //! an alert raised twice is one row.
 //!
-//! **Detector state.** A new owner does not re-read the whole stream: it
-//! re-reads one detection window. Each commit records a mark (stream
-//! sequence, stream time); the new owner starts its consumer at the last
-//! mark at least one window older than the partition's latest stream
-//! time, runs the detectors over those events without storing them again
-//! (they are stored up to the checkpoint), and goes on live from there. The
-//! windows (beacon histories, EHR day baselines, correlation windows) are
-//! so rebuilt from the events they hold; what they raise again is the same
-//! alert, by key.
+//! **Detector state.** A new owner re-reads the partition's stream to
+//! rebuild the detectors' state — by default all the stream retains, since
+//! some state spans all history (EHR care communities, hosts administered
+//! before), or `rebuild_hours` back: each commit records a mark (stream
+//! sequence, stream time) and the new owner starts its consumer at the
+//! last mark that far back. It runs the detectors over those events
+//! without storing them again (they are stored up to the checkpoint) and
+//! goes on live from there; what they raise again is the same alert, by
+//! key. (Detector state is not serialised into the checkpoint: the stream
+//! is the state's source.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -240,15 +241,16 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     writer.set_epoch(epoch as u64);
     let (mut detectors, mut allow) = (n.parts.factory)();
     let mut marks = c.marks.clone();
-    // Re-read one window before the checkpoint, to rebuild the detectors' state.
+    // Re-read before the checkpoint, to rebuild the detectors' state: all
+    // the stream holds, or `rebuild_hours` back.
     let latest = marks.last().map(|m| m.1);
-    let from = match latest {
-        None => 1,
-        Some(t) => marks
+    let from = match (latest, n.cfg.rebuild_ns()) {
+        (Some(t), Some(back)) => marks
             .iter()
             .rev()
-            .find(|m| m.1 <= t.saturating_sub(n.cfg.window_ns()))
+            .find(|m| m.1 <= t.saturating_sub(back))
             .map_or(1, |m| m.0 + 1),
+        _ => 1,
     };
     let stored_through = c.stored_seq as u64;
     let tenant: Arc<str> = Arc::from(c.tenant.as_str());
@@ -287,7 +289,7 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     let mut last_msg: Option<(u64, async_nats::jetstream::Message)> = None;
     let mut committed_seq = stored_through;
     let mut last_commit = Instant::now();
-    let mut correlated_rev = -1i64;
+    let mut correlated_rev = (-1i64, -1i64);
     let mut looked = Instant::now() - Duration::from_secs(60);
     loop {
         let stopping = stop.load(Relaxed);
@@ -376,7 +378,7 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                 && marks.last().is_none_or(|m| m.0 < through)
             {
                 marks.push((through, t.0));
-                thin(&mut marks, n.cfg.window_ns());
+                thin(&mut marks, n.cfg.rebuild_ns().unwrap_or(n.cfg.window_ns()));
             }
             let outcome = rt.block_on(async {
                 let mut db = n.part_db.lock().await;
@@ -434,7 +436,14 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
             looked = Instant::now();
             let settled = rt.block_on(async {
                 let mut db = n.part_db.lock().await;
-                crate::incidents::settle(&mut db, &n.parts.assets, &c.tenant, correlated_rev).await
+                crate::incidents::settle(
+                    &mut db,
+                    &n.sql,
+                    &n.parts.assets,
+                    &c.tenant,
+                    correlated_rev,
+                )
+                .await
             });
             match settled {
                 Ok(rev) => correlated_rev = rev,

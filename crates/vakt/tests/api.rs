@@ -274,6 +274,36 @@ fn world(cluster: bool) -> World {
     assert_eq!(code, 201, "{body}");
     sign_in_officer(&mut w);
 
+    // A cluster: every partition read and acknowledged first (the workers
+    // may be behind the ingest node's answers).
+    if let Some((cfg, _)) = &cluster_cfg {
+        let started = Instant::now();
+        let mut calm = 0;
+        while calm < 3 {
+            let (code, out, err) = vakt(&[
+                "cluster",
+                "status",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--json",
+            ]);
+            assert_eq!(code, 0, "{err}");
+            let s = json(&out);
+            let idle = s["partitions"].as_array().is_some_and(|ps| {
+                !ps.is_empty()
+                    && ps
+                        .iter()
+                        .all(|p| !p["owner"].is_null() && p["lag"] == 0 && p["unacknowledged"] == 0)
+            });
+            calm = if idle { calm + 1 } else { 0 };
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "the cluster did not catch up: {s:#}\n{}",
+                w.server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
     // Detection settles: both tenants' incidents are there and the alert
     // counts stop moving.
     let started = Instant::now();

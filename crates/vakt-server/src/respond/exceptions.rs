@@ -212,6 +212,44 @@ fn note_of(x: &Exception) -> String {
     format!("exception {}: {}", x.id, x.reason)
 }
 
+/// The alerts of a tenant that join its incidents: every stored alert but
+/// the suppressed, once the exceptions in force are applied to those no
+/// one has judged (marked suppressed, as the live path marks them). A
+/// cluster's incidents step calls it: its workers raise alerts without
+/// the exceptions, which live in the shared database.
+pub fn unsilenced_of(c: &Connection, tenant: &str) -> crate::sql::Result<Vec<Alert>> {
+    let now = crate::now();
+    let ex: Vec<Exception> = list(c, |t| t == tenant)?
+        .into_iter()
+        .filter(|x| x.active(now))
+        .collect();
+    let mut q = c.prepare(
+        "SELECT a.alert, s.status FROM alerts a LEFT JOIN alert_status s ON s.key = a.key
+         WHERE a.tenant = ?1 ORDER BY a.first, a.key",
+    )?;
+    let rows: Vec<(String, Option<String>)> = q
+        .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<crate::sql::Result<_>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (doc, status) in rows {
+        let Ok(a) = serde_json::from_str::<Alert>(&doc) else {
+            continue;
+        };
+        match status.as_deref() {
+            Some("suppressed") => continue,
+            None | Some("new") | Some("acknowledged") => {
+                if let Some(x) = ex.iter().find(|x| x.covers(&a)) {
+                    suppress(c, &a.key.to_string(), x)?;
+                    continue;
+                }
+            }
+            Some(_) => {}
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
 /// Silences the stored alerts an exception covers (those an analyst has
 /// not given a verdict): returns how many.
 fn apply_stored(c: &Connection, x: &Exception) -> crate::sql::Result<u64> {
