@@ -605,8 +605,9 @@ pub fn pg_statement(sql: &str, values: &[Value]) -> Result<String> {
                 out.push_str(&literal(v)?);
             }
             'i' | 'I'
-                if sql[i..].len() >= 6
-                    && sql[i..i + 6].eq_ignore_ascii_case("instr(")
+                if sql
+                    .get(i..i + 6)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("instr("))
                     && !sql[..i]
                         .chars()
                         .next_back()

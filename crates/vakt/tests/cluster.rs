@@ -504,13 +504,7 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
             .unwrap();
     let compared = has_the_demos_incident(&case, &incidents, &kept);
     {
-        let file: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(case.join("incidents.json")).unwrap())
-                .unwrap();
-        let theirs = file
-            .as_array()
-            .or_else(|| file["incidents"].as_array())
-            .unwrap();
+        let theirs = demo_incidents(&case);
         let sev = |v: &[String]| {
             let mut m = BTreeMap::<String, usize>::new();
             for s in v {
@@ -531,11 +525,7 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
             sev(&ours),
             sev(&demo)
         );
-        let demo_alerts: Vec<vakt_core::Alert> = std::fs::read_to_string(case.join("alerts.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let demo_alerts = demo_alerts(&case);
         let by = |v: &[vakt_core::Alert]| {
             let mut m = BTreeMap::<String, usize>::new();
             for a in v {

@@ -484,6 +484,26 @@ pub fn node_modules() -> PathBuf {
     p
 }
 
+/// The incidents a demo case folder holds (`incidents.json`).
+pub fn demo_incidents(case: &Path) -> Vec<serde_json::Value> {
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("incidents.json")).unwrap())
+            .unwrap();
+    file.as_array()
+        .or_else(|| file["incidents"].as_array())
+        .unwrap()
+        .clone()
+}
+
+/// The alerts a demo case folder holds (`alerts.jsonl`).
+pub fn demo_alerts(case: &Path) -> Vec<vakt_core::Alert> {
+    std::fs::read_to_string(case.join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// What `vakt demo` found, found again: the most severe of `incidents` is
 /// critical, has every stage of the demo's attack incident (in
 /// `case/incidents.json`), and holds every Sigma, indicator and EHR alert of
@@ -496,15 +516,7 @@ pub fn has_the_demos_incident(
     kept: &[vakt_core::Alert],
 ) -> usize {
     use std::collections::BTreeSet;
-    let file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case.join("incidents.json")).unwrap())
-            .unwrap();
-    let demo_top = file
-        .as_array()
-        .or_else(|| file["incidents"].as_array())
-        .and_then(|a| a.first())
-        .unwrap()
-        .clone();
+    let demo_top = demo_incidents(case).first().unwrap().clone();
     assert_eq!(demo_top["severity"], "critical", "{demo_top}");
     let top = incidents
         .iter()
@@ -521,11 +533,7 @@ pub fn has_the_demos_incident(
         .filter(|a| top.alerts.iter().any(|k| *k == a.key.to_string()))
         .map(|a| (a.detector.clone(), a.title.clone(), a.first.0))
         .collect();
-    let demo_alerts: Vec<vakt_core::Alert> = std::fs::read_to_string(case.join("alerts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let demo_alerts = demo_alerts(case);
     let demo_keys: BTreeSet<String> = demo_top["alerts"]
         .as_array()
         .unwrap()
