@@ -3,7 +3,7 @@
 //! strobes when there are too many to score.
 
 use rustc_hash::FxHashMap;
-use vakt_core::field::{BYTES_OUT, DST_IP, SRC_IP};
+use vakt_core::field::{BYTES_OUT, DST_IP, DURATION, SRC_IP};
 use vakt_core::{Event, FieldId, Value};
 
 use crate::beacon::{BeaconConfig, BeaconScore, period_fit, score};
@@ -20,6 +20,16 @@ pub fn expire_pair(p: &mut PairState, cutoff: u32) {
         i += 1;
         keep
     });
+    if p.dur.len() == before {
+        let mut i = 0;
+        p.dur.retain(|_| {
+            let keep = p.ts[i] >= cutoff;
+            i += 1;
+            keep
+        });
+    } else {
+        p.dur.clear();
+    }
     p.ts.retain(|t| *t >= cutoff);
     p.count = p.count.saturating_sub((before - p.ts.len()) as u64);
 }
@@ -31,6 +41,9 @@ pub struct PairState {
     pub ts: Vec<u32>,
     /// Bytes sent by the source per connection.
     pub bytes: Vec<f64>,
+    /// How long each connection lasted, seconds (empty where the records
+    /// do not say: TLS and HTTP sessions by server name).
+    pub dur: Vec<u32>,
     /// Where the first connections were recorded.
     pub origins: Vec<vakt_core::Origin>,
     /// All connections seen, kept or not.
@@ -51,10 +64,44 @@ impl PairState {
         }
     }
 
+    /// [`PairState::record`] with the connection's duration (seconds).
+    pub fn record_timed(&mut self, t: u32, bytes: f64, dur: u32, origin: &vakt_core::Origin) {
+        self.count += 1;
+        if self.ts.len() < MAX_PER_PAIR {
+            // Durations are kept one for one with the times, or not at all.
+            if self.dur.len() == self.ts.len() {
+                self.dur.push(dur);
+            }
+            self.ts.push(t);
+            self.bytes.push(bytes);
+        }
+        if self.origins.len() < 3 {
+            self.origins.push(origin.clone());
+        }
+    }
+
+    /// The median connection's duration as a share of `period` (seconds):
+    /// near 1 when each connection lasts until the next begins (a session
+    /// renewed, not a check-in); `None` when durations are not known.
+    pub fn busy_share(&self, period: f64) -> Option<f64> {
+        if self.dur.is_empty() || self.dur.len() != self.ts.len() || period <= 0.0 {
+            return None;
+        }
+        let mut d = self.dur.clone();
+        let mid = d.len() / 2;
+        let (_, m, _) = d.select_nth_unstable(mid);
+        Some(f64::from(*m) / period)
+    }
+
     /// Adds another state of the same pair (another file or worker).
     pub fn absorb(&mut self, other: PairState) {
         self.count += other.count;
         let room = MAX_PER_PAIR.saturating_sub(self.ts.len());
+        if self.dur.len() == self.ts.len() && other.dur.len() == other.ts.len() {
+            self.dur.extend(other.dur.iter().take(room));
+        } else {
+            self.dur.clear();
+        }
         self.ts.extend(other.ts.iter().take(room));
         self.bytes.extend(other.bytes.iter().take(room));
         let room = 3usize.saturating_sub(self.origins.len());
@@ -162,10 +209,16 @@ impl BeaconTracker {
                 _ => None,
             })
             .unwrap_or(0.0);
+        let dur = match e.common(DURATION) {
+            Some(Value::Interval(ns)) => u32::try_from(ns.div_euclid(1_000_000_000).max(0)).unwrap_or(u32::MAX),
+            Some(Value::Float(d)) if d.is_finite() && *d > 0.0 => d.min(f64::from(u32::MAX)) as u32,
+            Some(Value::Int(d)) => u32::try_from((*d).max(0)).unwrap_or(u32::MAX),
+            _ => 0,
+        };
         self.pairs
             .entry((*src, *dst))
             .or_default()
-            .record(t, bytes, &e.origin);
+            .record_timed(t, bytes, dur, &e.origin);
     }
 
     /// The state held: pairs, and connection records kept over all pairs

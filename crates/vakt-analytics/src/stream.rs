@@ -238,6 +238,12 @@ impl NetworkStream {
         out
     }
 
+    /// Destinations outside the networks and how many internal hosts used
+    /// each, over the window (see [`NetworkAnalytics::public_prevalence`]).
+    pub fn public_prevalence(&self, out: &mut Vec<(String, u64)>) {
+        self.na.public_prevalence(out);
+    }
+
     /// Events that arrived more than the lateness behind the latest one
     /// (observed while still inside the window).
     pub fn late(&self) -> u64 {

@@ -102,6 +102,23 @@ const MIGRATIONS: &[(i32, &[&str])] = &[
              DROP TABLE ingest_tokens;",
         ],
     ),
+    // Version 3: the region-wide prevalence of destinations outside the
+    // trusts' networks (the second, aggregated stage): each partition's
+    // highest count of internal hosts per destination; the sum over
+    // tenants and partitions is the region's.
+    (
+        3,
+        &["CREATE SEQUENCE prevalence_rev;
+     CREATE TABLE prevalence (
+        tenant text NOT NULL,
+        shard integer NOT NULL,
+        what text NOT NULL,
+        sources bigint NOT NULL,
+        rev bigint NOT NULL,
+        PRIMARY KEY (tenant, shard, what));
+     CREATE INDEX prevalence_by_what ON prevalence (what);
+     CREATE INDEX prevalence_by_rev ON prevalence (rev);"],
+    ),
 ];
 
 /// A database error, as text (with the cause PostgreSQL gave).
@@ -500,6 +517,7 @@ pub async fn commit(
     stored_seq: i64,
     marks: &[(u64, i64)],
     alerts: &[vakt_core::Alert],
+    prevalence: &[(String, u64)],
     lease_ms: i64,
 ) -> Result<Committed, String> {
     let marks = serde_json::to_string(marks).map_err(|e| e.to_string())?;
@@ -559,6 +577,51 @@ pub async fn commit(
             .map_err(err)?;
         }
     }
+    if !prevalence.is_empty() {
+        let st = tx
+            .prepare(
+                "INSERT INTO prevalence (tenant, shard, what, sources, rev)
+                 VALUES ($1, $2, $3, $4, nextval('prevalence_rev'))
+                 ON CONFLICT (tenant, shard, what) DO UPDATE
+                    SET sources = EXCLUDED.sources, rev = EXCLUDED.rev
+                    WHERE prevalence.sources < EXCLUDED.sources",
+            )
+            .await
+            .map_err(err)?;
+        for (what, n) in prevalence {
+            let n = i64::try_from(*n).unwrap_or(i64::MAX);
+            tx.execute(&st, &[&claim.tenant, &claim.shard, what, &n])
+                .await
+                .map_err(err)?;
+        }
+    }
     tx.commit().await.map_err(err)?;
     Ok(Committed::Yes)
+}
+
+/// The region-wide prevalence's revision: it moves whenever a partition's
+/// count of a destination grows.
+pub async fn prevalence_rev(db: &mut Db) -> Result<i64, String> {
+    let rows = db
+        .query("SELECT coalesce(max(rev), 0) FROM prevalence", &[])
+        .await?;
+    Ok(rows.first().map_or(0, |r| r.get(0)))
+}
+
+/// How many internal hosts across the region (every tenant and partition)
+/// used each of these destinations.
+pub async fn region_prevalence(
+    db: &mut Db,
+    what: &[String],
+) -> Result<std::collections::HashMap<String, i64>, String> {
+    if what.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = db
+        .query(
+            "SELECT what, sum(sources)::bigint FROM prevalence WHERE what = ANY($1) GROUP BY what",
+            &[&what],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

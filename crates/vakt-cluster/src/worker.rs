@@ -289,7 +289,10 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     let mut last_msg: Option<(u64, async_nats::jetstream::Message)> = None;
     let mut committed_seq = stored_through;
     let mut last_commit = Instant::now();
-    let mut correlated_rev = (-1i64, -1i64);
+    let mut correlated_rev = (-1i64, -1i64, -1i64);
+    // The region-wide prevalence this partition has reported (the highest
+    // count of internal hosts per outside destination): only growth is sent.
+    let mut reported: rustc_hash::FxHashMap<String, u64> = Default::default();
     let mut looked = Instant::now() - Duration::from_secs(60);
     loop {
         let stopping = stop.load(Relaxed);
@@ -373,6 +376,11 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
         let due = last_commit.elapsed() >= n.cfg.checkpoint_every();
         if (due || stopping) && (seen > committed_seq || !pending.is_empty()) {
             writer.flush().map_err(|e| format!("store: {e}"))?;
+            let mut counts = Vec::new();
+            for d in &detectors {
+                d.prevalence(&mut counts);
+            }
+            counts.retain(|(what, n)| reported.get(what).is_none_or(|had| n > had));
             let through = seen.max(committed_seq);
             if let Some(t) = now
                 && marks.last().is_none_or(|m| m.0 < through)
@@ -390,6 +398,7 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                     through as i64,
                     &marks,
                     &pending,
+                    &counts,
                     n.cfg.lease().as_millis() as i64,
                 )
                 .await
@@ -399,6 +408,7 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                     n.metrics.commits.fetch_add(1, Relaxed);
                     n.metrics.alerts.fetch_add(pending.len() as u64, Relaxed);
                     pending.clear();
+                    reported.extend(counts);
                     committed_seq = through;
                     epoch += 1;
                     writer.set_epoch(epoch as u64);

@@ -86,6 +86,15 @@ pub trait Detector<F: Family = Events>: Any + Send {
     fn footprint(&self) -> Option<String> {
         None
     }
+
+    /// Region-wide facts this detector's state adds to: destinations
+    /// outside the tenant's networks (addresses and server names) with how
+    /// many of its internal hosts used them. A cluster sums them over every
+    /// tenant and partition (a second, aggregated stage) for what one
+    /// partition cannot know alone: how common a destination is.
+    fn prevalence(&self, out: &mut Vec<(String, u64)>) {
+        let _ = out;
+    }
 }
 
 /// A registry entry: makes one detector of a family, empty.

@@ -31,6 +31,11 @@ const MIN_PERIOD_FIT: f64 = 0.6;
 /// fit about 0.3) without being periodic at all.
 const MIN_OUTBOUND_FIT: f64 = 0.45;
 
+/// A beacon checks in and lets go: a pair whose median connection lasts at
+/// least this share of the interval between connections is a session
+/// renewed, not beaconing (RITA scores it as one, from its regular starts).
+const MAX_BUSY_SHARE: f64 = 0.5;
+
 /// Beacons to addresses and to server names, scored from the family's pairs.
 #[derive(Debug, Default)]
 pub struct BeaconDetector;
@@ -101,7 +106,12 @@ fn address_beacons(facts: &Facts, out: &mut Vec<Finding>) {
                 Some(h) => (h.score, h.period, h.coverage),
                 None => (f.score, f.period, f.fit),
             };
+            // Connections that each last most of the interval are one
+            // session renewed (an EHR client reconnecting every hour), not
+            // an implant checking in: the long-connection detector judges them.
+            let busy = tracker.pair(f.src, f.dst).and_then(|p| p.busy_share(period));
             if sc.score < 0.5
+                || busy.is_some_and(|b| b >= MAX_BUSY_SHARE)
                 || (internal(f.src) && internal(f.dst) && fit < MIN_PERIOD_FIT)
                 || (internal(f.src) && !internal(f.dst) && fit < MIN_OUTBOUND_FIT)
             {
@@ -117,6 +127,9 @@ fn address_beacons(facts: &Facts, out: &mut Vec<Finding>) {
                 ("dur_score", sc.dur.to_string()),
                 ("prevalence", facts.prevalence(f.dst).to_string()),
             ];
+            if let Some(b) = busy {
+                evidence.push(("busy_share", format!("{b:.2}")));
+            }
             if let Some(h) = &hidden {
                 evidence.extend(hidden_evidence(h, f.score.score));
             }

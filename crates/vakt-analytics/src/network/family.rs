@@ -149,6 +149,15 @@ impl Detector for NetworkDetectors {
         }
     }
 
+    fn prevalence(&self, out: &mut Vec<(String, u64)>) {
+        for (_, s) in &self.tenants {
+            match s {
+                State::Batch(na) => na.public_prevalence(out),
+                State::Stream(st) => st.public_prevalence(out),
+            }
+        }
+    }
+
     fn footprint(&self) -> Option<String> {
         let parts: Vec<String> = self
             .tenants

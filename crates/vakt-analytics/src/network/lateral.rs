@@ -4,7 +4,11 @@
 //! established administrator's host that reaches three or more hosts it
 //! never administered before within an hour. Paths are source→destination
 //! pairs, so "never administered before" is the region's history of that
-//! path.
+//! path: every path's first use is remembered beyond a stream's window
+//! (for [`HISTORY_NS`]), and a host is an established administrator when
+//! it administered any host before the hour judged — so a stream, which
+//! has forgotten yesterday's sessions, judges as a batch over both days
+//! does.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -24,6 +28,9 @@ const ADMIN_PORTS: &[i64] = &[22, 135, 445, 3389, 5985, 5986];
 /// Administrative connections kept per source host.
 const MAX_USES: usize = 10_000;
 
+/// How long a path's first use is remembered after its last (ns): thirty days.
+const HISTORY_NS: i64 = 30 * 86_400 * 1_000_000_000;
+
 #[derive(Debug, Clone)]
 struct AdminUse {
     t: i64,
@@ -32,10 +39,15 @@ struct AdminUse {
     origin: Origin,
 }
 
-/// Per internal source: its administrative connections to internal hosts.
+/// Per internal source: its administrative connections to internal hosts
+/// (within the window), and each path's first and last use (history).
 #[derive(Debug, Default)]
 pub struct LateralMovementDetector {
     admin: FxHashMap<IpAddr, Vec<AdminUse>>,
+    paths: FxHashMap<IpAddr, FxHashMap<IpAddr, (i64, i64)>>,
+    /// The earliest connection ever seen (ns): where the baseline begins,
+    /// whatever a stream's window has forgotten since.
+    start: Option<i64>,
 }
 
 impl LateralMovementDetector {
@@ -55,7 +67,14 @@ impl Detector<Network> for LateralMovementDetector {
         else {
             return;
         };
+        self.start = Some(self.start.map_or(f.time, |s| s.min(f.time)));
         if internal(src) && internal(dst) && ADMIN_PORTS.contains(&f.port) {
+            let paths = self.paths.entry(src).or_default();
+            if paths.len() < MAX_USES || paths.contains_key(&dst) {
+                let p = paths.entry(dst).or_insert((f.time, f.time));
+                p.0 = p.0.min(f.time);
+                p.1 = p.1.max(f.time);
+            }
             let uses = self.admin.entry(src).or_default();
             if uses.len() < MAX_USES {
                 uses.push(AdminUse {
@@ -69,45 +88,66 @@ impl Detector<Network> for LateralMovementDetector {
     }
 
     fn flush(&mut self, facts: &Facts, out: &mut Vec<Alert>) {
-        let Some(baseline_end) = facts.baseline_end() else {
+        let Some((min, max)) = facts.range() else {
             return;
         };
+        // The first fifth of all the data seen (a stream's too) is the baseline.
+        let start = self.start.map_or(min, |s| s.min(min));
+        let baseline_end = start + (max - start) / 5;
         for (src, uses) in &self.admin {
-            let known: BTreeSet<IpAddr> = uses
-                .iter()
-                .filter(|u| u.t < baseline_end)
-                .map(|u| u.dst)
-                .collect();
-            let newcomer = known.is_empty();
+            let Some(paths) = self.paths.get(src) else {
+                continue;
+            };
+            // A path is new where its first use is after the baseline and
+            // among the connections at hand.
             let fresh: Vec<&AdminUse> = uses
                 .iter()
-                .filter(|u| u.t >= baseline_end && !known.contains(&u.dst))
+                .filter(|u| {
+                    u.t >= baseline_end && paths.get(&u.dst).is_some_and(|p| p.0 == u.t)
+                })
                 .collect();
             if fresh.is_empty() {
                 continue;
             }
-            let targets: BTreeSet<(String, i64)> =
-                fresh.iter().map(|u| (u.dst.to_string(), u.port)).collect();
-            let hosts: BTreeSet<IpAddr> = fresh.iter().map(|u| u.dst).collect();
-            let fan_out = hosts.len();
             // Administrators reach one server at a time, hour after hour; an
-            // intruder reaches several within the hour.
+            // intruder reaches several within the hour. A host that
+            // administered any host before the hour is an established
+            // administrator: it needs one more new host to stand out.
             let mut by_time = fresh.clone();
-            by_time.sort_by_key(|u| u.t);
-            let mut burst = 0;
+            by_time.sort_by_key(|u| (u.t, u.dst));
+            let mut best: Option<(usize, usize, usize, i64)> = None;
             for (i, u) in by_time.iter().enumerate() {
                 let within: BTreeSet<IpAddr> = by_time[i..]
                     .iter()
                     .take_while(|v| v.t - u.t <= 3_600_000_000_000)
                     .map(|v| v.dst)
                     .collect();
-                burst = burst.max(within.len());
+                let before = paths.values().filter(|p| p.0 < u.t).count();
+                let needed = if before == 0 { 2 } else { 3 };
+                let margin = within.len() as i64 - needed as i64;
+                if best.is_none_or(|(w, n, _, _)| margin > w as i64 - n as i64) {
+                    best = Some((within.len(), needed, before, u.t));
+                }
             }
-            // A known administrator needs one more new host to stand out.
-            let needed = if newcomer { 2 } else { 3 };
+            let Some((burst, needed, before, began)) = best else {
+                continue;
+            };
             if burst < needed {
                 continue;
             }
+            // The movement is the burst and what followed: new paths before
+            // it are the host's own history (a workstation's first share).
+            let fresh: Vec<&AdminUse> = fresh.into_iter().filter(|u| u.t >= began).collect();
+            let newcomer = before == 0;
+            let known: BTreeSet<IpAddr> = paths
+                .iter()
+                .filter(|(_, p)| p.0 < baseline_end)
+                .map(|(d, _)| *d)
+                .collect();
+            let targets: BTreeSet<(String, i64)> =
+                fresh.iter().map(|u| (u.dst.to_string(), u.port)).collect();
+            let hosts: BTreeSet<IpAddr> = fresh.iter().map(|u| u.dst).collect();
+            let fan_out = hosts.len();
             let score = (0.5 + 0.15 * (burst + 1 - needed) as f64).min(1.0);
             let title = if newcomer {
                 format!(
@@ -138,7 +178,7 @@ impl Detector<Network> for LateralMovementDetector {
                 evidence: vec![
                     ("hosts", fan_out.to_string()),
                     ("hosts_within_an_hour", burst.to_string()),
-                    ("hosts_administered_before", known.len().to_string()),
+                    ("hosts_administered_before", before.max(known.len()).to_string()),
                     (
                         "paths",
                         targets
@@ -163,6 +203,18 @@ impl Detector<Network> for LateralMovementDetector {
             for (k, v) in o.admin {
                 me.admin.entry(k).or_default().extend(v);
             }
+            for (src, theirs) in o.paths {
+                let mine = me.paths.entry(src).or_default();
+                for (dst, (first, last)) in theirs {
+                    let p = mine.entry(dst).or_insert((first, last));
+                    p.0 = p.0.min(first);
+                    p.1 = p.1.max(last);
+                }
+            }
+            me.start = match (me.start, o.start) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         });
     }
 
@@ -171,10 +223,20 @@ impl Detector<Network> for LateralMovementDetector {
             uses.retain(|u| u.t >= cutoff.0);
             !uses.is_empty()
         });
+        // The history outlives the window: paths are forgotten a month
+        // after their last use.
+        let forget = cutoff.0.saturating_sub(HISTORY_NS);
+        self.paths.retain(|_, paths| {
+            paths.retain(|_, p| p.1 >= forget);
+            !paths.is_empty()
+        });
     }
 
     fn footprint(&self) -> Option<String> {
         let uses: usize = self.admin.values().map(Vec::len).sum();
-        Some(format!("admin uses {uses} (max {MAX_USES} per host)"))
+        let paths: usize = self.paths.values().map(FxHashMap::len).sum();
+        Some(format!(
+            "admin uses {uses} (max {MAX_USES} per host), admin paths {paths}"
+        ))
     }
 }

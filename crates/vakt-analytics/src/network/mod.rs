@@ -129,6 +129,11 @@ impl Flow<'_> {
     }
 }
 
+/// Destinations at least this many internal hosts use are shared services
+/// (update servers, certificate status, monitoring): not one host's implant.
+/// A cluster counts them across the region ([`NetworkAnalytics::public_prevalence`]).
+pub const COMMON_HOSTS: usize = 5;
+
 /// What the network detectors know in common: who connected to whom and
 /// when (each pair's connection times and sizes, kept as RITA keeps them),
 /// the sessions to each server name, how many internal hosts use each
@@ -170,7 +175,24 @@ impl Facts {
     /// Destinations at least this many internal hosts talk to are shared
     /// services (update servers, monitoring), not one host's implant.
     pub fn common_threshold(&self) -> usize {
-        5
+        COMMON_HOSTS
+    }
+
+    /// Destinations outside the networks (addresses, server names) and how
+    /// many internal hosts used each (see [`vakt_core::Detector::prevalence`]).
+    pub fn public_prevalence(&self, out: &mut Vec<(String, u64)>) {
+        for (dst, srcs) in &self.sources {
+            if !internal(*dst) {
+                out.push((dst.to_string(), srcs.len() as u64));
+            }
+        }
+        let mut users: FxHashMap<&str, u64> = FxHashMap::default();
+        for (src, name) in self.named.keys() {
+            if internal(*src) {
+                *users.entry(name).or_default() += 1;
+            }
+        }
+        out.extend(users.into_iter().map(|(n, c)| (n.to_owned(), c)));
     }
 
     /// How many internal hosts the region has (seen connecting).
@@ -554,6 +576,12 @@ impl NetworkAnalytics {
         for d in &mut self.detectors {
             d.observe(f, &mut none);
         }
+    }
+
+    /// Destinations outside the networks and how many internal hosts used
+    /// each (see [`Facts::public_prevalence`]).
+    pub fn public_prevalence(&self, out: &mut Vec<(String, u64)>) {
+        self.facts.public_prevalence(out);
     }
 
     /// Scores beacons over `[from, to]` instead of the range seen (a stream's

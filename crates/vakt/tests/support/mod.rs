@@ -547,10 +547,31 @@ pub fn has_the_demos_incident(
     {
         if a.detector == "sigma" || a.detector == "intel" || a.detector.starts_with("ehr-") {
             let k = (a.detector.clone(), a.title.clone(), a.first.0);
-            assert!(
-                in_top.contains(&k),
-                "the demo's {k:?} is not in the incident"
-            );
+            if !in_top.contains(&k) {
+                let ours: Vec<String> = kept
+                    .iter()
+                    .filter(|b| b.detector == a.detector)
+                    .map(|b| {
+                        let inc = incidents
+                            .iter()
+                            .find(|i| i.alerts.iter().any(|x| *x == b.key.to_string()))
+                            .map_or("no incident".to_owned(), |i| {
+                                format!("{} {}", i.id, i.severity.name())
+                            });
+                        format!("{} {} ({inc})", b.first.0, b.title)
+                    })
+                    .collect();
+                let tops: Vec<String> = incidents
+                    .iter()
+                    .map(|i| format!("{} {} {} alerts: {}", i.id, i.severity.name(), i.alerts.len(), i.title))
+                    .collect();
+                panic!(
+                    "the demo's {k:?} is not in the incident {}\nours of that detector:\n{}\nincidents:\n{}",
+                    top.id,
+                    ours.join("\n"),
+                    tops.join("\n")
+                );
+            }
             compared += 1;
         }
     }
