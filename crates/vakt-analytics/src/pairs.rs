@@ -210,7 +210,9 @@ impl BeaconTracker {
             })
             .unwrap_or(0.0);
         let dur = match e.common(DURATION) {
-            Some(Value::Interval(ns)) => u32::try_from(ns.div_euclid(1_000_000_000).max(0)).unwrap_or(u32::MAX),
+            Some(Value::Interval(ns)) => {
+                u32::try_from(ns.div_euclid(1_000_000_000).max(0)).unwrap_or(u32::MAX)
+            }
             Some(Value::Float(d)) if d.is_finite() && *d > 0.0 => d.min(f64::from(u32::MAX)) as u32,
             Some(Value::Int(d)) => u32::try_from((*d).max(0)).unwrap_or(u32::MAX),
             _ => 0,

@@ -1,8 +1,10 @@
 //! `beacon` (T1071): RITA v5's beacon score per source→destination pair and
 //! per source→server name (TLS SNI, HTTP Host: rotating addresses behind one
 //! name are one beacon), with destinations five or more internal hosts use
-//! set aside, a hidden beacon's periodic part scored on its own, and a
-//! period fit required (inside the region 0.6, outbound 0.45). Pairs too
+//! set aside, a hidden beacon's periodic part scored on its own, a period
+//! fit required (inside the region 0.6, outbound 0.45), and pairs whose
+//! connections each last most of the interval (a session renewed) left to
+//! the long-connection detector. Pairs too
 //! busy to score (86,400 connections or more) are left to `strobe`. The
 //! connections are the family's [`Facts`]: this detector scores them.
 

@@ -563,7 +563,15 @@ pub fn has_the_demos_incident(
                     .collect();
                 let tops: Vec<String> = incidents
                     .iter()
-                    .map(|i| format!("{} {} {} alerts: {}", i.id, i.severity.name(), i.alerts.len(), i.title))
+                    .map(|i| {
+                        format!(
+                            "{} {} {} alerts: {}",
+                            i.id,
+                            i.severity.name(),
+                            i.alerts.len(),
+                            i.title
+                        )
+                    })
                     .collect();
                 panic!(
                     "the demo's {k:?} is not in the incident {}\nours of that detector:\n{}\nincidents:\n{}",
