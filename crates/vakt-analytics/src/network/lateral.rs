@@ -99,11 +99,14 @@ impl Detector<Network> for LateralMovementDetector {
                 continue;
             };
             // A path is new where its first use is after the baseline and
-            // among the connections at hand.
+            // among the connections at hand (a stream's window); every use
+            // of a new path counts.
+            let at_hand = uses.iter().map(|u| u.t).min().unwrap_or(i64::MAX);
+            let new_since = baseline_end.max(at_hand);
             let fresh: Vec<&AdminUse> = uses
                 .iter()
                 .filter(|u| {
-                    u.t >= baseline_end && paths.get(&u.dst).is_some_and(|p| p.0 == u.t)
+                    u.t >= baseline_end && paths.get(&u.dst).is_some_and(|p| p.0 >= new_since)
                 })
                 .collect();
             if fresh.is_empty() {
