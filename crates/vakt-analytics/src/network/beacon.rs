@@ -111,7 +111,11 @@ fn address_beacons(facts: &Facts, out: &mut Vec<Finding>) {
             // Connections that each last most of the interval are one
             // session renewed (an EHR client reconnecting every hour), not
             // an implant checking in: the long-connection detector judges them.
-            let busy = tracker.pair(f.src, f.dst).and_then(|p| p.busy_share(period));
+            let busy = if sc.score < 0.5 {
+                None
+            } else {
+                tracker.pair(f.src, f.dst).and_then(|p| p.busy_share(period))
+            };
             if sc.score < 0.5
                 || busy.is_some_and(|b| b >= MAX_BUSY_SHARE)
                 || (internal(f.src) && internal(f.dst) && fit < MIN_PERIOD_FIT)

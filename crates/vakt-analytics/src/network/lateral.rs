@@ -116,6 +116,10 @@ impl Detector<Network> for LateralMovementDetector {
             // intruder reaches several within the hour. A host that
             // administered any host before the hour is an established
             // administrator: it needs one more new host to stand out.
+            // First uses in time order: how many paths a host had before a
+            // moment is one binary search.
+            let mut firsts: Vec<i64> = paths.values().map(|p| p.0).collect();
+            firsts.sort_unstable();
             let mut by_time = fresh.clone();
             by_time.sort_by_key(|u| (u.t, u.dst));
             let mut best: Option<(usize, usize, usize, i64)> = None;
@@ -125,7 +129,7 @@ impl Detector<Network> for LateralMovementDetector {
                     .take_while(|v| v.t - u.t <= 3_600_000_000_000)
                     .map(|v| v.dst)
                     .collect();
-                let before = paths.values().filter(|p| p.0 < u.t).count();
+                let before = firsts.partition_point(|t| *t < u.t);
                 let needed = if before == 0 { 2 } else { 3 };
                 let margin = within.len() as i64 - needed as i64;
                 if best.is_none_or(|(w, n, _, _)| margin > w as i64 - n as i64) {
