@@ -281,7 +281,11 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     let step = n.cfg.step_ns();
     let mut raised: Vec<Alert> = Vec::new();
     let mut pending: Vec<Alert> = Vec::new();
-    let mut now: Option<Timestamp> = latest.map(Timestamp);
+    // Stream time starts with the first event read (re-read ones included):
+    // starting it at the last owner's latest mark would advance the fresh
+    // detectors past windows they have not been shown yet, and a finding
+    // made then on part of its window would restate the last owner's.
+    let mut now: Option<Timestamp> = None;
     let mut advanced: Option<Timestamp> = None;
     let mut seen: u64 = 0;
     // The highest message delivered: acknowledged (with every one before
