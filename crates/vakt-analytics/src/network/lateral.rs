@@ -146,11 +146,6 @@ impl Detector<Network> for LateralMovementDetector {
             // it are the host's own history (a workstation's first share).
             let fresh: Vec<&AdminUse> = fresh.into_iter().filter(|u| u.t >= began).collect();
             let newcomer = before == 0;
-            let known: BTreeSet<IpAddr> = paths
-                .iter()
-                .filter(|(_, p)| p.0 < baseline_end)
-                .map(|(d, _)| *d)
-                .collect();
             let targets: BTreeSet<(String, i64)> =
                 fresh.iter().map(|u| (u.dst.to_string(), u.port)).collect();
             let hosts: BTreeSet<IpAddr> = fresh.iter().map(|u| u.dst).collect();
@@ -185,7 +180,7 @@ impl Detector<Network> for LateralMovementDetector {
                 evidence: vec![
                     ("hosts", fan_out.to_string()),
                     ("hosts_within_an_hour", burst.to_string()),
-                    ("hosts_administered_before", before.max(known.len()).to_string()),
+                    ("hosts_administered_before", before.to_string()),
                     (
                         "paths",
                         targets
