@@ -97,13 +97,18 @@ impl NetworkStream {
 
     /// A stream of one tenant's events (its findings name it).
     pub fn for_tenant(cfg: StreamConfig, tenant: Arc<str>) -> Self {
+        Self::for_site(cfg, tenant, Arc::new(vakt_core::site::Site::assumed()))
+    }
+
+    /// The same, with the tenant's site model.
+    pub fn for_site(cfg: StreamConfig, tenant: Arc<str>, site: Arc<vakt_core::site::Site>) -> Self {
         NetworkStream {
             cfg: StreamConfig {
                 window: cfg.window.max(1),
                 step: cfg.step.max(1),
                 lateness: cfg.lateness.max(0),
             },
-            na: NetworkAnalytics::for_tenant(tenant),
+            na: NetworkAnalytics::for_site(tenant, site),
             next: None,
             watermark: i64::MIN,
             raised: FxHashMap::default(),
@@ -238,8 +243,13 @@ impl NetworkStream {
         out
     }
 
+    /// Connections with neither end inside the site, of all connections.
+    pub fn transit(&self) -> (u64, u64) {
+        self.na.transit()
+    }
+
     /// Destinations outside the networks and how many internal hosts used
-    /// each, over the window (see [`NetworkAnalytics::public_prevalence`]).
+    /// each (see [`NetworkAnalytics::public_prevalence`]).
     pub fn public_prevalence(&self, out: &mut Vec<(String, u64)>) {
         self.na.public_prevalence(out);
     }

@@ -301,8 +301,28 @@ pub struct AnalyticRule {
     pub about: String,
 }
 
+/// A sensor's own detection passed through (a Suricata signature).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SensorRule {
+    /// The sensor (`suricata`).
+    pub engine: String,
+    /// The signature's message.
+    pub signature: String,
+    /// Its id (Suricata's `signature_id`).
+    pub signature_id: u64,
+    /// Its generator (`gid`).
+    #[serde(default)]
+    pub gid: u64,
+    /// Its revision.
+    #[serde(default)]
+    pub rev: u64,
+    /// Its category (`Misc Attack`, `A Network Trojan was detected`, …).
+    #[serde(default)]
+    pub category: String,
+}
+
 /// The rule an alert fired under, with that kind of rule's own metadata
-/// (`{"type": "sigma" | "indicator" | "analytic", …}`).
+/// (`{"type": "sigma" | "indicator" | "analytic" | "sensor", …}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Rule {
@@ -312,6 +332,8 @@ pub enum Rule {
     Indicator(IndicatorRule),
     /// A behaviour analytic.
     Analytic(AnalyticRule),
+    /// A sensor's own detection.
+    Sensor(SensorRule),
 }
 
 impl Rule {
@@ -322,6 +344,8 @@ impl Rule {
             Rule::Sigma(r) => r.id.clone().unwrap_or_else(|| r.title.clone()),
             Rule::Indicator(r) => format!("vakt-intel-{}-{}", r.kind, r.value),
             Rule::Analytic(r) => format!("vakt-analytics-{}", r.detector),
+            Rule::Sensor(r) if r.signature_id == 0 => format!("{}-{}", r.engine, r.signature),
+            Rule::Sensor(r) => format!("{}-{}-{}", r.engine, r.gid, r.signature_id),
         }
     }
 
@@ -337,16 +361,18 @@ impl Rule {
                 }
             }
             Rule::Analytic(r) => format!("behaviour analytics: {}", r.detector),
+            Rule::Sensor(r) => format!("{}: {}", r.engine, r.signature),
         }
     }
 
-    /// The kind of rule: `sigma`, `correlation`, `intel` or `analytics`.
+    /// The kind of rule: `sigma`, `correlation`, `intel`, `analytics` or `sensor`.
     pub fn engine(&self) -> &'static str {
         match self {
             Rule::Sigma(r) if r.correlation.is_some() => "correlation",
             Rule::Sigma(_) => "sigma",
             Rule::Indicator(_) => "intel",
             Rule::Analytic(_) => "analytics",
+            Rule::Sensor(_) => "sensor",
         }
     }
 }

@@ -27,13 +27,15 @@ pub mod files;
 pub mod net;
 pub mod nin;
 pub mod pseudo;
+pub mod site;
 mod sink;
 mod source;
 mod time;
 mod value;
 
 pub use alert::{
-    Alert, AlertKey, AnalyticRule, Entity, EventRef, IndicatorRule, Rule, Severity, SigmaRule,
+    Alert, AlertKey, AnalyticRule, Entity, EventRef, IndicatorRule, Rule, SensorRule, Severity,
+    SigmaRule,
 };
 pub use detector::{Detector, Events, Family};
 pub use error::Error;

@@ -54,6 +54,13 @@ impl Cidr {
         })
     }
 
+    /// The prefix length (0: every address of its family).
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> u32 {
+        let width = if self.v6 { 128 } else { 32 };
+        width - (!self.mask & if self.v6 { u128::MAX } else { u128::from(u32::MAX) }).count_ones()
+    }
+
     /// Whether the range holds `ip`.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let (v6, bits) = match ip {
@@ -61,6 +68,17 @@ impl Cidr {
             IpAddr::V6(v) => (true, u128::from(v)),
         };
         v6 == self.v6 && bits & self.mask == self.base
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.v6 {
+            write!(f, "{}/{}", std::net::Ipv6Addr::from(self.base), self.len())
+        } else {
+            let v4 = u32::try_from(self.base).unwrap_or(0);
+            write!(f, "{}/{}", std::net::Ipv4Addr::from(v4), self.len())
+        }
     }
 }
 
@@ -80,6 +98,9 @@ mod tests {
                 .contains("1.2.3.4".parse().unwrap())
         );
         assert!(Cidr::parse("1.2.3.4/33").is_none());
+        assert_eq!(Cidr::parse("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(Cidr::parse("fd00::1").unwrap().len(), 128);
+        assert_eq!(Cidr::parse("0.0.0.0/0").unwrap().len(), 0);
         assert!(
             Cidr::parse("0.0.0.0/0")
                 .unwrap()

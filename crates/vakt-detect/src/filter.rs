@@ -27,6 +27,7 @@ fn status(r: &Rule) -> Option<&str> {
         Rule::Sigma(s) => s.status.as_deref(),
         Rule::Indicator(_) => Some("vakt-intel"),
         Rule::Analytic(_) => Some("vakt-analytics"),
+        Rule::Sensor(_) => Some("sensor"),
     }
 }
 
@@ -40,7 +41,7 @@ fn tags(a: &Alert) -> Vec<String> {
             .iter()
             .map(|k| format!("phase.{}", k.to_ascii_lowercase().replace(' ', "_")))
             .collect(),
-        Rule::Analytic(_) => a
+        Rule::Analytic(_) | Rule::Sensor(_) => a
             .techniques
             .iter()
             .map(|t| format!("attack.{}", t.to_ascii_lowercase()))

@@ -1,4 +1,5 @@
 //! Suricata EVE JSON, every `event_type` (alert, flow, dns, http, tls, fileinfo, anomaly, …).
+//! Flows are timed by `flow.start`, and last until `flow.end` (`duration`).
 //!
 //! Native fields are the EVE JSON paths, flattened with `.` (`alert.signature`,
 //! `dns.rrname`, `flow.bytes_toserver`); `src_ip` and `dest_ip` are IPs.
@@ -71,9 +72,31 @@ impl RecordMapper for Eve {
             .get("timestamp")
             .and_then(Json::as_str)
             .ok_or("no `timestamp` field")?;
-        let time = Timestamp::parse(ts).map_err(|e| format!("timestamp: {e}"))?;
-        if value.get("event_type").and_then(Json::as_str).is_none() {
+        let mut time = Timestamp::parse(ts).map_err(|e| format!("timestamp: {e}"))?;
+        let Some(event_type) = value.get("event_type").and_then(Json::as_str) else {
             return Err("no `event_type` field".into());
+        };
+        // A flow record is written when the flow ends (or times out), its
+        // `timestamp` is when it was written: the flow itself is timed by
+        // `flow.start`, and lasts until `flow.end` (as Zeek's conn `ts` and
+        // `duration`).
+        let mut duration = None;
+        if event_type == "flow"
+            && let Some(flow) = value.get("flow")
+        {
+            let at = |k: &str| flow.get(k).and_then(Json::as_str).map(Timestamp::parse);
+            match at("start") {
+                Some(Ok(start)) => {
+                    time = start;
+                    if let Some(Ok(end)) = at("end")
+                        && end.0 >= start.0
+                    {
+                        duration = Some(Value::Interval(end.0 - start.0));
+                    }
+                }
+                Some(Err(e)) => return Err(format!("flow.start: {e}")),
+                None => {}
+            }
         }
         let mut fields = Vec::with_capacity(32);
         flatten_into(&mut String::new(), value, &mut fields).map_err(|e| e.to_string())?;
@@ -95,6 +118,9 @@ impl RecordMapper for Eve {
                 };
                 common.push((c, cv));
             }
+        }
+        if let Some(d) = duration {
+            common.push((DURATION, d));
         }
         out.push(
             self.ctx

@@ -170,11 +170,22 @@ impl Warninglists {
 
     /// The list an alert's address or name is on, if any.
     pub fn matches(&self, a: &Alert) -> Option<&str> {
-        a.actors.iter().chain(&a.targets).find_map(|e| match e {
-            Entity::Ip(ip) => self.ip(*ip),
-            Entity::Domain(d) | Entity::Host(d) => self.name(d),
-            _ => None,
-        })
+        a.actors
+            .iter()
+            .chain(&a.targets)
+            .find_map(|e| match e {
+                Entity::Ip(ip) => self.ip(*ip),
+                Entity::Domain(d) | Entity::Host(d) => self.name(d),
+                _ => None,
+            })
+            // An address finding names the server the address was looked
+            // up as (a TLS name, an HTTP Host, a DNS answer).
+            .or_else(|| {
+                a.evidence
+                    .iter()
+                    .filter(|(k, _)| k == "server_name")
+                    .find_map(|(_, v)| self.name(v))
+            })
     }
 
     /// Splits findings into those kept and a count of those set aside, per list.

@@ -293,6 +293,40 @@ fn write_assets(region: &Region, out: &mut Output) -> Result<(), SimError> {
     out.write_file("registers/assets.csv", &csv)
 }
 
+/// Writes the region's site model (`--site`): each trust's network, the
+/// web server it offers to the Internet, the systems holding its records.
+fn write_site(region: &Region, out: &mut Output) -> Result<(), SimError> {
+    let mut y = String::from(
+        "# The simulated region's site model (vakt hunt/demo/serve --site; docs/NETWORK.md):\n\
+         # each trust's network, what it offers to the Internet, its record systems.\n\
+         internal: [10.0.0.0/8]\ntenants:\n",
+    );
+    for (i, t) in region.trusts.iter().enumerate() {
+        let hosts = || region.hosts.iter().filter(move |h| h.trust == i);
+        let web: Vec<String> = hosts()
+            .filter(|h| h.kind == region::HostKind::Web)
+            .map(|h| format!("{{address: {}, ports: [80, 443], name: {}}}", h.ip, h.name))
+            .collect();
+        let records: Vec<String> = hosts()
+            .filter(|h| {
+                matches!(
+                    h.kind,
+                    region::HostKind::Ehr | region::HostKind::Backup | region::HostKind::Pacs
+                )
+            })
+            .map(|h| h.ip.to_string())
+            .collect();
+        y.push_str(&format!(
+            "  {}:\n    internal: [10.{}.0.0/16]\n    public_services: [{}]\n    record_systems: [{}]\n",
+            t.id,
+            t.net,
+            web.join(", "),
+            records.join(", ")
+        ));
+    }
+    out.write_file("registers/site.yml", &y)
+}
+
 /// Writes the FHIR context (Patient, Practitioner, PractitionerRole, CareTeam,
 /// Organization) and the protected-person register.
 fn write_context(region: &Region, out: &mut Output) -> Result<(), SimError> {
@@ -403,6 +437,7 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
     let mut out = Output::new(&cfg.out)?;
     write_context(&region, &mut out)?;
     write_assets(&region, &mut out)?;
+    write_site(&region, &mut out)?;
 
     let trusts = region.trusts.len();
     let mut trust_staff = vec![Vec::new(); trusts];

@@ -293,6 +293,14 @@ pub struct DemoArgs {
     /// How hard the attacker tries not to be seen.
     #[arg(long, value_enum, default_value_t = StealthArg::Medium)]
     pub stealth: StealthArg,
+    /// The site model (YAML): internal networks, services offered to the
+    /// Internet, sensors, NAT and proxies, administrators' and jump hosts,
+    /// the site's own scanners, record systems; per tenant under `tenants:`
+    /// (docs/NETWORK.md). Without it: private ranges are internal, nothing
+    /// is offered, and the run says so.
+    #[arg(long, value_name = "FILE", env = "VAKT_SITE")]
+    pub site: Option<PathBuf>,
+
     /// How fast the attack unfolds (default: fast, so that it fits in the simulated days).
     #[arg(long, value_enum)]
     pub speed: Option<SpeedArg>,
@@ -464,6 +472,13 @@ pub struct HuntArgs {
     /// public clouds, where attackers host too.
     #[arg(long = "allow-list", value_name = "PATH")]
     pub allow_lists: Vec<std::path::PathBuf>,
+    /// The site model (YAML): internal networks, services offered to the
+    /// Internet, sensors, NAT and proxies, administrators' and jump hosts,
+    /// the site's own scanners, record systems; per tenant under `tenants:`
+    /// (docs/NETWORK.md). Without it: private ranges are internal, nothing
+    /// is offered, and the run says so.
+    #[arg(long, value_name = "FILE", env = "VAKT_SITE")]
+    pub site: Option<std::path::PathBuf>,
     /// Indicator files or folders (STIX 2.1, MISP events, abuse.ch CSV, plain
     /// lists; repeatable): every event is matched against all of them, and
     /// each match is a detection naming the indicator, its source and

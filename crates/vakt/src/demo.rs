@@ -182,6 +182,16 @@ fn hunt(args: &DemoArgs, r: &Region) -> anyhow::Result<(Vec<Alert>, Vec<Incident
             patients_pseudonymised: false,
         }),
         stream: None,
+        // The region's own site model unless another is given.
+        sites: std::sync::Arc::new(crate::setup::sites(
+            Some(
+                args.site
+                    .clone()
+                    .unwrap_or_else(|| r.dir.join("registers/site.yml"))
+                    .as_path(),
+            ),
+            false,
+        )?),
     };
     let _ = std::fs::remove_dir_all(r.dir.join("store"));
     let (store, _) = vakt_store::Store::open(&r.dir.join("store"))?;

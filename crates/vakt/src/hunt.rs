@@ -68,6 +68,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         intel_force: args.intel_force,
         key_file: args.pseudonym_key_file.as_deref(),
         tenant: tenant.as_deref().unwrap_or("default"),
+        site: args.site.as_deref(),
         // Rotated logs of one period arrive together but not interleaved:
         // events up to a step late are in time.
         stream: args.stream_window.map(|window| StreamConfig {
@@ -137,6 +138,13 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         if !quiet && (late > 0 || dropped > 0) {
             eprintln!(
                 "stream: {late} events arrived late ({dropped} of them before the window, left out)"
+            );
+        }
+        let (transit, conns) = net.transit();
+        if !quiet && conns > 0 && transit * 2 > conns {
+            eprintln!(
+                "vakt: {transit} of {conns} connections had neither end inside the site: \
+                 does the site model (--site) name the sensor's networks?"
             );
         }
     }

@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// Allow-lists for behaviour findings.
     #[arg(long = "allow-list", value_name = "PATH")]
     pub allow_lists: Vec<PathBuf>,
+    /// The site model (YAML; see `vakt hunt --help` and docs/NETWORK.md).
+    #[arg(long, value_name = "FILE", env = "VAKT_SITE")]
+    pub site: Option<PathBuf>,
     /// EHR care context (FHIR resources, protected-person registers).
     #[arg(long = "context", value_name = "PATH")]
     pub context: Vec<PathBuf>,
@@ -374,6 +377,7 @@ pub(crate) fn live_setup(
         intel_force: false,
         key_file: Some(key),
         tenant: "default",
+        site: a.site.as_deref(),
         stream: Some(StreamConfig {
             window,
             step,

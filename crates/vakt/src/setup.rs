@@ -76,10 +76,10 @@ pub fn analytics(names: &[String]) -> anyhow::Result<Analytics> {
         vakt_analytics::network::detectors(),
         vakt_analytics::ehr::detectors(),
     );
-    let known = |d: &str| network.contains(&d) || ehr.contains(&d);
+    let known = |d: &str| network.contains(&d) || ehr.contains(&d) || d == "suricata" || d == "zeek-notice";
     if let Some(bad) = names.iter().find(|d| d.as_str() != "none" && !known(d)) {
         anyhow::bail!(
-            "unknown analytics detector `{bad}`: use all, none or a list of {}, {}",
+            "unknown analytics detector `{bad}`: use all, none or a list of {}, suricata, zeek-notice, {}",
             network.join(", "),
             ehr.join(", ")
         );
@@ -137,6 +137,8 @@ pub struct HuntSetup<'a> {
     pub key_file: Option<&'a std::path::Path>,
     /// The tenant whose key is said to be missing.
     pub tenant: &'a str,
+    /// `--site`.
+    pub site: Option<&'a std::path::Path>,
     /// The network analytics as a stream.
     pub stream: Option<StreamConfig>,
     /// Events come from the store: patients are pseudonyms already.
@@ -181,6 +183,7 @@ pub fn hunt(h: &HuntSetup<'_>) -> anyhow::Result<Loaded> {
         problems += n;
         Some(i)
     };
+    let sites = Arc::new(sites(h.site, analytics != Analytics::None && !h.quiet)?);
     Ok(Loaded {
         setup: Setup {
             rules,
@@ -188,10 +191,26 @@ pub fn hunt(h: &HuntSetup<'_>) -> anyhow::Result<Loaded> {
             analytics,
             ehr,
             stream: h.stream,
+            sites,
         },
         rules_secs,
         problems,
     })
+}
+
+/// The site model of `--site`, or what is assumed without one; said on
+/// standard error when `say`.
+pub fn sites(path: Option<&std::path::Path>, say: bool) -> anyhow::Result<vakt_core::site::Sites> {
+    let sites = match path {
+        Some(p) => vakt_core::site::Sites::load(p).map_err(|e| anyhow::anyhow!("site model: {e}"))?,
+        None => vakt_core::site::Sites::default(),
+    };
+    if say {
+        for line in sites.describe() {
+            eprintln!("vakt: {line}");
+        }
+    }
+    Ok(sites)
 }
 
 /// Allow-lists for behaviour findings (lists not usable are said).

@@ -2,36 +2,45 @@
 //! per source→server name (TLS SNI, HTTP Host: rotating addresses behind one
 //! name are one beacon), with destinations five or more internal hosts use
 //! set aside, a hidden beacon's periodic part scored on its own, a period
-//! fit required (inside the region 0.6, outbound 0.45), and pairs whose
-//! connections each last most of the interval (a session renewed) left to
-//! the long-connection detector. Pairs too
-//! busy to score (86,400 connections or more) are left to `strobe`. The
-//! connections are the family's [`Facts`]: this detector scores them.
+//! fit required (between the site's hosts 0.6, any other direction 0.45),
+//! and pairs whose connections each last most of the interval (a session
+//! renewed) left to the long-connection detector. Pairs too busy to score
+//! (86,400 connections or more) are left to `strobe`. The connections are
+//! the family's [`Facts`]: this detector scores them.
+//!
+//! Directions (site model): outbound, internal and transit pairs are
+//! judged; inbound pairs are the site's services' clients or probing
+//! (`inbound-scan`, `http-anomaly`), never C2. A pair whose
+//! unanswered attempts tried many ports is a port scan of that host, and
+//! the site's own scanners are not judged.
 
 use rustc_hash::FxHashMap;
 use vakt_core::detector::Detector;
 use vakt_core::{Alert, Entity, Timestamp};
 
-use super::{Facts, Finding, Flow, Network, internal, severity_of};
+use super::{Direction, Facts, Finding, Flow, Network, severity_of};
 use crate::beacon::BeaconConfig;
 
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "connections at a regular interval and size (RITA's beacon score)";
 
-/// Inside the region a beacon must keep time: internal pairs whose intervals
+/// Inside the site a beacon must keep time: internal pairs whose intervals
 /// do not fit a period (see [`crate::beacon::period_fit`]; random arrivals
 /// fit about 0.3) are not reported, however high their RITA score — that can
 /// come from the histogram, duration and size parts alone, as with an
 /// administrator's sessions all day. (RITA does not score internal pairs at
-/// all; across the edge its score stands as it is: irregular inbound probing
-/// is worth seeing.)
+/// all.)
 const MIN_PERIOD_FIT: f64 = 0.6;
 
-/// An outbound beacon (internal source, outside destination) must fit a
-/// period at least this well: busy all-day traffic at random times scores
-/// medium under RITA (flat histogram, full duration, symmetric sizes; period
-/// fit about 0.3) without being periodic at all.
+/// A beacon in any other direction (outbound, inbound to a public service,
+/// transit) must fit a period at least this well: busy all-day traffic at
+/// random times scores medium under RITA (flat histogram, full duration,
+/// symmetric sizes; period fit about 0.3) without being periodic at all.
 const MIN_OUTBOUND_FIT: f64 = 0.45;
+
+/// A pair that was never answered, on this many ports or more, is not a
+/// service being polled.
+const UNANSWERED_PORTS: usize = 3;
 
 /// A beacon checks in and lets go: a pair whose median connection lasts at
 /// least this share of the interval between connections is a session
@@ -95,6 +104,20 @@ fn address_beacons(facts: &Facts, out: &mut Vec<Finding>) {
             if facts.prevalence(f.dst) >= common {
                 continue;
             }
+            let dir = facts.site.direction(f.src, f.dst);
+            // From outside: clients of the site's services, or probing —
+            // `inbound-scan`'s, never C2.
+            // Nothing ever answered, on changing ports: discovery chatter
+            // (a media device answering a PC's search) or probing, not a
+            // service being polled.
+            let chatter = facts.probes(f.src, f.dst).is_some_and(|p| {
+                p.port_scan()
+                    || (p.ports.len() >= UNANSWERED_PORTS
+                        && u64::from(p.attempts) >= f.connections as u64)
+            });
+            if dir == Direction::Inbound || facts.site.scanner(f.src) || chatter {
+                continue;
+            }
             // A beacon hidden in the pair's other traffic scores by its periodic part.
             let hidden = match tracker.pair(f.src, f.dst) {
                 Some(p) if f.score.score < 0.9 => {
@@ -116,11 +139,12 @@ fn address_beacons(facts: &Facts, out: &mut Vec<Finding>) {
             } else {
                 tracker.pair(f.src, f.dst).and_then(|p| p.busy_share(period))
             };
-            if sc.score < 0.5
-                || busy.is_some_and(|b| b >= MAX_BUSY_SHARE)
-                || (internal(f.src) && internal(f.dst) && fit < MIN_PERIOD_FIT)
-                || (internal(f.src) && !internal(f.dst) && fit < MIN_OUTBOUND_FIT)
-            {
+            let min_fit = if dir == Direction::Internal {
+                MIN_PERIOD_FIT
+            } else {
+                MIN_OUTBOUND_FIT
+            };
+            if sc.score < 0.5 || busy.is_some_and(|b| b >= MAX_BUSY_SHARE) || fit < min_fit {
                 continue;
             }
             let mut evidence = vec![
@@ -132,9 +156,13 @@ fn address_beacons(facts: &Facts, out: &mut Vec<Finding>) {
                 ("hist_score", sc.hist.to_string()),
                 ("dur_score", sc.dur.to_string()),
                 ("prevalence", facts.prevalence(f.dst).to_string()),
+                ("direction", dir.name().to_owned()),
             ];
             if let Some(b) = busy {
                 evidence.push(("busy_share", format!("{b:.2}")));
+            }
+            if let Some(n) = facts.server_name(f.dst) {
+                evidence.push(("server_name", n.to_owned()));
             }
             if let Some(h) = &hidden {
                 evidence.extend(hidden_evidence(h, f.score.score));
@@ -176,12 +204,18 @@ fn name_beacons(facts: &Facts, out: &mut Vec<Finding>) {
         let (min, max) = (min.div_euclid(1_000_000_000), max.div_euclid(1_000_000_000));
         let mut users: FxHashMap<&str, usize> = FxHashMap::default();
         for (src, name) in facts.named().keys() {
-            if internal(*src) {
+            if facts.internal(*src) {
                 *users.entry(name).or_default() += 1;
             }
         }
         let cfg = BeaconConfig::default();
         for ((src, name), p) in facts.named() {
+            // Sessions to a server name are judged from the site's hosts
+            // (outbound); an outside client of the site's own services is
+            // judged by its address pair.
+            if !facts.internal(*src) || facts.site.scanner(*src) {
+                continue;
+            }
             let used_by = users.get(&**name).copied().unwrap_or(0);
             if used_by >= common || p.count >= crate::beacon::STROBE_CONNECTIONS {
                 continue;
@@ -219,7 +253,7 @@ fn name_beacons(facts: &Facts, out: &mut Vec<Finding>) {
             if let Some(h) = &hidden {
                 (sc, period, fit) = (h.score, h.period, h.coverage);
             }
-            if sc.score < 0.5 {
+            if sc.score < 0.5 || fit < MIN_OUTBOUND_FIT {
                 continue;
             }
             let mut evidence = vec![

@@ -10,6 +10,7 @@ use vakt_core::detector::{Detector, downcast};
 use vakt_core::{Alert, Event, Timestamp};
 
 use super::{NetworkAnalytics, flow};
+use vakt_core::site::Sites;
 use crate::stream::{NetworkStream, StreamConfig};
 
 /// One tenant's state: batch or stream.
@@ -26,6 +27,8 @@ pub struct NetworkDetectors {
     wanted: Option<Arc<[String]>>,
     /// Streaming, with this configuration; `None`: batch.
     stream: Option<StreamConfig>,
+    /// The tenants' sites.
+    sites: Arc<Sites>,
     tenants: Vec<(Arc<str>, State)>,
     /// The tenant of the last event (most inputs have one).
     last: usize,
@@ -37,9 +40,16 @@ impl NetworkDetectors {
         NetworkDetectors {
             wanted: wanted.map(Arc::from),
             stream: None,
+            sites: Arc::new(Sites::default()),
             tenants: Vec::new(),
             last: 0,
         }
+    }
+
+    /// The same, with the tenants' site models.
+    pub fn with_sites(mut self, sites: Arc<Sites>) -> NetworkDetectors {
+        self.sites = sites;
+        self
     }
 
     /// Streaming detectors (events in input order; see [`NetworkStream`]).
@@ -59,13 +69,17 @@ impl NetworkDetectors {
             self.last = match self.tenants.iter().position(|(t, _)| t == tenant) {
                 Some(i) => i,
                 None => {
+                    let site = self.sites.of(tenant);
                     let state = match self.stream {
-                        Some(cfg) => {
-                            State::Stream(Box::new(NetworkStream::for_tenant(cfg, tenant.clone())))
-                        }
-                        None => {
-                            State::Batch(Box::new(NetworkAnalytics::for_tenant(tenant.clone())))
-                        }
+                        Some(cfg) => State::Stream(Box::new(NetworkStream::for_site(
+                            cfg,
+                            tenant.clone(),
+                            site,
+                        ))),
+                        None => State::Batch(Box::new(NetworkAnalytics::for_site(
+                            tenant.clone(),
+                            site,
+                        ))),
                     };
                     self.tenants.push((tenant.clone(), state));
                     self.tenants.len() - 1
@@ -77,6 +91,18 @@ impl NetworkDetectors {
 
     fn keep(&self, a: &Alert) -> bool {
         self.wanted.as_ref().is_none_or(|w| w.contains(&a.detector))
+    }
+
+    /// Connections with neither end inside their tenant's site, of all
+    /// connections, over all tenants.
+    pub fn transit(&self) -> (u64, u64) {
+        self.tenants
+            .iter()
+            .map(|(_, s)| match s {
+                State::Batch(na) => na.transit(),
+                State::Stream(st) => st.transit(),
+            })
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
     /// Events that arrived late and were dropped, over all tenants (streams only).
@@ -120,9 +146,10 @@ impl Detector for NetworkDetectors {
     fn fork(&self) -> Option<Box<dyn Detector>> {
         // A stream needs every event in order: it runs once.
         self.stream.is_none().then(|| {
-            Box::new(NetworkDetectors::new(
-                self.wanted.as_ref().map(|w| w.to_vec()),
-            )) as Box<dyn Detector>
+            Box::new(
+                NetworkDetectors::new(self.wanted.as_ref().map(|w| w.to_vec()))
+                    .with_sites(self.sites.clone()),
+            ) as Box<dyn Detector>
         })
     }
 

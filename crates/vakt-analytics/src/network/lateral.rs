@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use vakt_core::detector::Detector;
 use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
-use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
+use super::{Direction, Facts, Finding, Flow, FlowKind, Network, merge_into};
 
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "a host beginning remote administration of several internal hosts";
@@ -68,7 +68,14 @@ impl Detector<Network> for LateralMovementDetector {
             return;
         };
         self.start = Some(self.start.map_or(f.time, |s| s.min(f.time)));
-        if internal(src) && internal(dst) && ADMIN_PORTS.contains(&f.port) {
+        // Administration is a session the target accepted and that carried
+        // data: a scanner's probes of admin ports (unanswered, or a
+        // handshake it reset at once) administer nothing.
+        if f.dir == Direction::Internal
+            && ADMIN_PORTS.contains(&f.port)
+            && !f.unanswered
+            && f.bytes_out > 0
+        {
             let paths = self.paths.entry(src).or_default();
             if paths.len() < MAX_USES || paths.contains_key(&dst) {
                 let p = paths.entry(dst).or_insert((f.time, f.time));
@@ -95,6 +102,11 @@ impl Detector<Network> for LateralMovementDetector {
         let start = self.start.map_or(min, |s| s.min(min));
         let baseline_end = start + (max - start) / 5;
         for (src, uses) in &self.admin {
+            // The site's administrators' and jump hosts reach servers by
+            // design; its scanners touch every host's admin ports.
+            if facts.site.admin_host(*src) || facts.site.scanner(*src) {
+                continue;
+            }
             let Some(paths) = self.paths.get(src) else {
                 continue;
             };

@@ -1,5 +1,16 @@
-//! `long-connection` (T1071): summed duration per pair across the region's
-//! edge, counting connections still open (Zeek `open_conn`) once, by uid.
+//! `long-connection` (T1071): a connection across the site's edge held for
+//! an hour or more (closed, or still open: Zeek `open_conn`, counted once by
+//! uid), reported with the pair's summed duration. Many short connections
+//! that add up to hours are not one (a beacon's, judged by `beacon`).
+//! Judges outbound, inbound and transit pairs, never internal ones.
+//!
+//! Judged against the host's own baseline and its peers: a destination
+//! five or more of the site's hosts use is a shared service; a host that
+//! holds hour-long sessions with three or more outside services that have
+//! names (a TLS server name, an HTTP Host, a DNS answer) — chat, cloud
+//! sync, push services — has such sessions as its normal, so its long
+//! sessions to named services are not findings. A long session to an
+//! address nobody looked up is always judged.
 
 use std::net::IpAddr;
 
@@ -7,7 +18,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use vakt_core::detector::Detector;
 use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
-use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
+use super::{Direction, Facts, Finding, Flow, FlowKind, Network, merge_into};
 
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "connections across the region's edge held for an hour or more";
@@ -15,10 +26,19 @@ const ABOUT: &str = "connections across the region's edge held for an hour or mo
 /// Connections shorter than this are summed but not tracked one by one.
 const LONG_TRACKED: f64 = 600.0;
 
+/// A connection held this long (s) is a long connection.
+const LONG: f64 = 3600.0;
+
+/// A host with hour-long sessions to this many named outside services has
+/// them as its normal.
+const HOST_NORMAL: usize = 3;
+
 #[derive(Debug, Default, Clone)]
 struct Edge {
     /// Summed duration of closed connections.
     seconds: f64,
+    /// The longest closed connection.
+    longest: f64,
     count: u64,
     /// The pair's long connections, if it has any (few pairs do: kept apart
     /// so that the many pairs of a large network stay small).
@@ -105,7 +125,7 @@ impl Detector<Network> for LongConnectionDetector {
         let (Some(src), Some(dst)) = (f.src, f.dst) else {
             return;
         };
-        if internal(src) && internal(dst) {
+        if f.dir == Direction::Internal {
             return;
         }
         let t = f.time;
@@ -129,6 +149,7 @@ impl Detector<Network> for LongConnectionDetector {
                     .entry((src, dst))
                     .or_insert_with(|| Edge::starting(t));
                 l.seconds += f.duration;
+                l.longest = l.longest.max(f.duration);
                 l.count += 1;
                 l.see(t, f.origin());
                 if f.duration >= LONG_TRACKED {
@@ -144,9 +165,8 @@ impl Detector<Network> for LongConnectionDetector {
     }
 
     fn flush(&mut self, facts: &Facts, out: &mut Vec<Alert>) {
-        for ((src, dst), l) in &self.pairs {
-            let still_open: Vec<f64> = l
-                .long
+        let open_of = |l: &Edge| -> Vec<f64> {
+            l.long
                 .iter()
                 .flat_map(|long| {
                     long.open
@@ -154,9 +174,31 @@ impl Detector<Network> for LongConnectionDetector {
                         .filter(|(u, _)| !long.closed.contains(*u))
                         .map(|(_, d)| *d)
                 })
-                .collect();
+                .collect()
+        };
+        let longest = |l: &Edge| open_of(l).into_iter().fold(l.longest, f64::max);
+        // Each site host's hour-long sessions with named outside services.
+        let mut named_long: FxHashMap<IpAddr, usize> = FxHashMap::default();
+        for ((src, dst), l) in &self.pairs {
+            if longest(l) < LONG {
+                continue;
+            }
+            let (host, other) = if facts.internal(*src) { (*src, *dst) } else { (*dst, *src) };
+            if facts.named_address(other) {
+                *named_long.entry(host).or_default() += 1;
+            }
+        }
+        for ((src, dst), l) in &self.pairs {
+            let still_open = open_of(l);
+            let single = longest(l);
             let hours = (l.seconds + still_open.iter().sum::<f64>()) / 3600.0;
-            if hours < 1.0 || facts.prevalence(*dst) >= facts.common_threshold() {
+            if single < LONG || facts.prevalence(*dst) >= facts.common_threshold() {
+                continue;
+            }
+            let (host, other) = if facts.internal(*src) { (*src, *dst) } else { (*dst, *src) };
+            let named = facts.named_address(other);
+            let normal = named_long.get(&host).copied().unwrap_or(0);
+            if named && normal >= HOST_NORMAL {
                 continue;
             }
             let severity = match hours {
@@ -186,9 +228,16 @@ impl Detector<Network> for LongConnectionDetector {
                 count: l.count + still_open.len() as u64,
                 evidence: vec![
                     ("seconds", format!("{:.0}", hours * 3600.0)),
+                    ("longest_s", format!("{single:.0}")),
                     ("connections", l.count.to_string()),
                     ("still_open", still_open.len().to_string()),
-                ],
+                    ("named", named.to_string()),
+                    ("host_long_named_sessions", normal.to_string()),
+                    ("direction", facts.site.direction(*src, *dst).name().to_owned()),
+                ]
+                .into_iter()
+                .chain(facts.server_name(other).map(|n| ("server_name", n.to_owned())))
+                .collect(),
                 origins: l.origins(),
             };
             out.push(f.alert(&facts.tenant));
@@ -204,6 +253,7 @@ impl Detector<Network> for LongConnectionDetector {
             for (k, v) in o.pairs {
                 let l = me.pairs.entry(k).or_insert_with(|| Edge::starting(v.first));
                 l.seconds += v.seconds;
+                l.longest = l.longest.max(v.longest);
                 l.count += v.count;
                 if let Some(vl) = v.long {
                     let long = l.long();

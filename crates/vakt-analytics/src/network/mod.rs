@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 use rustc_hash::{FxHashMap, FxHashSet};
 use vakt_core::detector::{Detector, Family, Make, downcast};
 use vakt_core::field::{
-    BYTES_OUT, DST_IP, DST_PORT, DURATION, METADATA_UID, QUERY_HOSTNAME, SRC_IP, TLS_SNI,
-    URL_HOSTNAME,
+    BYTES_OUT, DST_IP, DST_PORT, DURATION, METADATA_UID, PROTOCOL, QUERY_HOSTNAME, SRC_IP,
+    SRC_PORT, TLS_SNI, URL_HOSTNAME,
 };
 use vakt_core::{
     Alert, AlertKey, Entity, Event, FieldId, Origin, Severity, SourceFamily, Timestamp, Value,
@@ -30,6 +30,7 @@ use vakt_core::{
 };
 
 pub use vakt_core::net::internal;
+pub use vakt_core::site::{Direction, Site};
 
 use crate::beacon::{BeaconTracker, PairState};
 
@@ -49,6 +50,8 @@ vakt_core::registry! {
         upload::UploadDetector::boxed,
         upload_hour::UploadHourDetector::boxed,
         scan::ScanDetector::boxed,
+        inbound::InboundScanDetector::boxed,
+        http::HttpAnomalyDetector::boxed,
         lateral::LateralMovementDetector::boxed,
         rare::RareDestinationDetector::boxed,
     ];
@@ -85,7 +88,7 @@ pub enum FlowKind {
 }
 
 /// One network event as the network detectors read it, worked out once.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Flow<'a> {
     /// The event.
     pub event: &'a Event,
@@ -99,6 +102,8 @@ pub struct Flow<'a> {
     pub dst: Option<IpAddr>,
     /// Destination port (0 when unknown).
     pub port: i64,
+    /// Source port (0 when unknown).
+    pub sport: i64,
     /// Whether both addresses are one host's (not multicast, broadcast…).
     pub unicast: bool,
     /// Whether the destination is a region server on an infrastructure
@@ -115,6 +120,15 @@ pub struct Flow<'a> {
     pub qtype: &'a str,
     /// A connection attempt nobody accepted.
     pub unanswered: bool,
+    /// An HTTP request (a named session's `name` is `None` when it had no Host header).
+    pub http: bool,
+    /// Which way it goes, as the tenant's site sees it ([`Transit`](Direction::Transit)
+    /// when an address is unknown).
+    pub dir: Direction,
+    /// Inbound to a service the site offers to the Internet.
+    pub public: bool,
+    /// The site was described (a site file), not assumed.
+    pub site_known: bool,
 }
 
 impl Flow<'_> {
@@ -126,6 +140,45 @@ impl Flow<'_> {
     /// The source's own id for the connection (Zeek uid).
     pub fn uid(&self) -> Option<&str> {
         text(self.event.common(METADATA_UID))
+    }
+}
+
+/// A pair whose unanswered attempts tried this many ports is one host
+/// being port-scanned, whatever the timing of the probes.
+pub const PROBE_PORTS: usize = 10;
+
+/// One pair's unanswered attempts.
+#[derive(Debug, Default, Clone)]
+pub struct Probes {
+    /// Attempts.
+    pub attempts: u32,
+    /// Distinct ports tried (at most [`PROBE_PORTS`] kept).
+    pub ports: Vec<u16>,
+    last: i64,
+}
+
+impl Probes {
+    fn add(&mut self, port: u16, t: i64) {
+        self.attempts = self.attempts.saturating_add(1);
+        if self.ports.len() < PROBE_PORTS && !self.ports.contains(&port) {
+            self.ports.push(port);
+        }
+        self.last = self.last.max(t);
+    }
+
+    fn absorb(&mut self, o: Probes) {
+        self.attempts = self.attempts.saturating_add(o.attempts);
+        for p in o.ports {
+            if self.ports.len() < PROBE_PORTS && !self.ports.contains(&p) {
+                self.ports.push(p);
+            }
+        }
+        self.last = self.last.max(o.last);
+    }
+
+    /// Whether these attempts are a port scan of the host.
+    pub fn port_scan(&self) -> bool {
+        self.ports.len() >= PROBE_PORTS
     }
 }
 
@@ -153,18 +206,63 @@ pub struct Facts {
     /// The range scores are computed over, when not the range seen (ns).
     scoring: Option<(i64, i64)>,
     request_body_len: Option<FieldId>,
+    /// Unanswered attempts per pair: how many, and the ports tried (at
+    /// most [`PROBE_PORTS`] kept), with the last attempt's time (ns).
+    probes: FxHashMap<(IpAddr, IpAddr), Probes>,
+    /// Addresses that served a named session (TLS SNI, HTTP Host) or came
+    /// in a DNS answer, and the name (the last seen): someone looked them
+    /// up by name.
+    named_dsts: FxHashMap<IpAddr, Box<str>>,
+    /// Connections neither of whose ends is the site's (see [`Facts::transit`]).
+    transit: u64,
+    /// Connections seen.
+    conns: u64,
     /// The tenant whose network this is.
     pub tenant: Arc<str>,
+    /// The tenant's site: which addresses are its own, what it offers.
+    pub site: Arc<Site>,
 }
 
 impl Facts {
-    fn new(tenant: Arc<str>) -> Facts {
+    fn new(tenant: Arc<str>, site: Arc<Site>) -> Facts {
         Facts {
             pairs: BeaconTracker::new(),
             request_body_len: FieldId::intern("request_body_len").ok(),
             tenant,
+            site,
             ..Facts::default()
         }
+    }
+
+    /// Whether an address is the site's own.
+    pub fn internal(&self, ip: IpAddr) -> bool {
+        self.site.internal(ip)
+    }
+
+    /// A flow with its direction as this site sees it.
+    pub fn classify<'a>(&self, f: &Flow<'a>) -> Flow<'a> {
+        let mut f = *f;
+        f.site_known = !self.site.is_assumed;
+        f.dir = match (f.src, f.dst) {
+            (Some(s), Some(d)) => self.site.direction(s, d),
+            (Some(s), None) if self.site.internal(s) => Direction::Outbound,
+            _ => Direction::Transit,
+        };
+        let dst_in = matches!(f.dir, Direction::Internal | Direction::Inbound);
+        // ICMP errors come marked as infrastructure by `flow`.
+        f.infra = f.infra
+            || (dst_in && INFRA_PORTS.contains(&f.port))
+            || WIDE_INFRA_PORTS.contains(&f.port);
+        f.public = f.dir == Direction::Inbound
+            && f.dst
+                .is_some_and(|d| self.site.public_service(d, u16::try_from(f.port).unwrap_or(0)));
+        f
+    }
+
+    /// How many connections had neither end inside the site, of how many:
+    /// many of them say the site file does not name the sensor's networks.
+    pub fn transit(&self) -> (u64, u64) {
+        (self.transit, self.conns)
     }
 
     /// How many internal hosts connect to `dst`.
@@ -182,13 +280,13 @@ impl Facts {
     /// many internal hosts used each (see [`vakt_core::Detector::prevalence`]).
     pub fn public_prevalence(&self, out: &mut Vec<(String, u64)>) {
         for (dst, srcs) in &self.sources {
-            if !internal(*dst) {
+            if !self.site.internal(*dst) {
                 out.push((dst.to_string(), srcs.len() as u64));
             }
         }
         let mut users: FxHashMap<&str, u64> = FxHashMap::default();
         for (src, name) in self.named.keys() {
-            if internal(*src) {
+            if self.site.internal(*src) {
                 *users.entry(name).or_default() += 1;
             }
         }
@@ -200,9 +298,25 @@ impl Facts {
         self.pairs
             .pairs()
             .map(|((s, _), _)| *s)
-            .filter(|s| internal(*s))
+            .filter(|s| self.site.internal(*s))
             .collect::<FxHashSet<_>>()
             .len()
+    }
+
+    /// Whether someone looked the address up by name (a TLS server name,
+    /// an HTTP Host, a DNS answer).
+    pub fn named_address(&self, ip: IpAddr) -> bool {
+        self.named_dsts.contains_key(&ip)
+    }
+
+    /// The name an address was looked up as (the last seen), if any.
+    pub fn server_name(&self, ip: IpAddr) -> Option<&str> {
+        self.named_dsts.get(&ip).map(|n| &**n)
+    }
+
+    /// A pair's unanswered attempts, if any.
+    pub fn probes(&self, src: IpAddr, dst: IpAddr) -> Option<&Probes> {
+        self.probes.get(&(src, dst))
     }
 
     /// The connections per source→destination pair.
@@ -238,7 +352,27 @@ impl Facts {
 
     fn see(&mut self, f: &Flow<'_>) {
         let t = f.time;
+        if f.kind == FlowKind::Dns
+            && let Some(answers) = ids().answers.and_then(|i| f.event.get(i))
+        {
+            let query = f.name.unwrap_or("").trim_end_matches('.');
+            let mut add = |v: &Value| {
+                if let Some(ip) = v.as_ip().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    && !query.is_empty()
+                {
+                    self.named_dsts.insert(ip, query.to_ascii_lowercase().into());
+                }
+            };
+            match answers {
+                Value::List(items) => items.iter().for_each(&mut add),
+                other => add(other),
+            }
+        }
         if f.kind == FlowKind::Named {
+            if let (Some(dst), Some(name)) = (f.dst, f.name) {
+                self.named_dsts
+                    .insert(dst, name.to_ascii_lowercase().into());
+            }
             let (Some(src), Some(name)) = (f.src, f.name) else {
                 return;
             };
@@ -260,10 +394,20 @@ impl Facts {
         let (Some(src), Some(dst)) = (f.src, f.dst) else {
             return;
         };
+        self.conns += 1;
+        if f.dir == Direction::Transit {
+            self.transit += 1;
+        }
+        if f.unanswered && !f.service_reply() {
+            self.probes
+                .entry((src, dst))
+                .or_default()
+                .add(u16::try_from(f.port).unwrap_or(0), f.time);
+        }
         if !f.infra {
             self.pairs.observe(f.event);
         }
-        if internal(src) {
+        if self.site.internal(src) {
             self.sources.entry(dst).or_default().insert(src);
         }
     }
@@ -276,6 +420,12 @@ impl Facts {
         for (k, v) in o.sources {
             self.sources.entry(k).or_default().extend(v);
         }
+        self.transit += o.transit;
+        self.named_dsts.extend(o.named_dsts);
+        for (k, v) in o.probes {
+            self.probes.entry(k).or_default().absorb(v);
+        }
+        self.conns += o.conns;
         self.min = match (self.min, o.min) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -297,11 +447,12 @@ impl Facts {
         // Prevalence is recounted from the pairs kept.
         let mut sources: FxHashMap<IpAddr, FxHashSet<IpAddr>> = FxHashMap::default();
         for ((src, dst), _) in self.pairs.pairs() {
-            if internal(*src) {
+            if self.site.internal(*src) {
                 sources.entry(*dst).or_default().insert(*src);
             }
         }
         self.sources = sources;
+        self.probes.retain(|_, p| p.last >= c);
         self.min = self.min.map(|m| m.max(c));
         if self.max.is_some_and(|m| m < c) {
             self.min = None;
@@ -340,6 +491,20 @@ pub fn unicast(ip: IpAddr) -> bool {
 /// server on these ports is not a beacon destination.
 const INFRA_PORTS: &[i64] = &[53, 67, 68, 123, 137, 138, 1900, 5353, 5355];
 
+/// DNS and NTP: polled by design wherever the server is (a DigitalOcean
+/// droplet's resolvers are outside it); a DNS tunnel is `dns-tunnel`'s.
+const WIDE_INFRA_PORTS: &[i64] = &[53, 123];
+
+impl Flow<'_> {
+    /// A reply from a discovery or name service (SSDP, mDNS, LLMNR,
+    /// NetBIOS, DNS, NTP, DHCP) to the asker's port: a sensor that missed
+    /// the question logs it as a connection of its own, never answered —
+    /// not a probe.
+    pub fn service_reply(&self) -> bool {
+        INFRA_PORTS.contains(&self.sport) && self.sport != self.port
+    }
+}
+
 pub(crate) fn num(v: Option<&Value>) -> Option<f64> {
     match v? {
         Value::Int(i) => Some(*i as f64),
@@ -366,6 +531,7 @@ struct Ids {
     resp_pkts: Option<FieldId>,
     pkts_toclient_eve: Option<FieldId>,
     event_type: Option<FieldId>,
+    answers: Option<FieldId>,
 }
 
 fn ids() -> &'static Ids {
@@ -378,6 +544,7 @@ fn ids() -> &'static Ids {
         resp_pkts: FieldId::intern("resp_pkts").ok(),
         pkts_toclient_eve: FieldId::intern("flow.pkts_toclient").ok(),
         event_type: FieldId::intern("event_type").ok(),
+        answers: FieldId::intern("answers").ok(),
     })
 }
 
@@ -409,6 +576,7 @@ pub fn flow(e: &Event) -> Option<Flow<'_>> {
         src,
         dst,
         port: 0,
+        sport: 0,
         unicast: src.is_some_and(unicast) && dst.is_some_and(unicast),
         infra: false,
         duration: 0.0,
@@ -416,10 +584,25 @@ pub fn flow(e: &Event) -> Option<Flow<'_>> {
         name: None,
         qtype: "",
         unanswered: false,
+        http: false,
+        dir: match (src, dst) {
+            (Some(s), Some(d)) => Site::assumed().direction(s, d),
+            _ => Direction::Transit,
+        },
+        public: false,
+        site_known: false,
     };
     match kind {
         FlowKind::Named => {
-            let name = text(e.common(TLS_SNI)).or_else(|| text(e.common(URL_HOSTNAME)))?;
+            f.http = matches!(zeek, Some(ZeekLog::Http)) || eve == Some("http");
+            let name = text(e.common(TLS_SNI)).or_else(|| text(e.common(URL_HOSTNAME)));
+            // An HTTP request without a Host header is a flow of its own
+            // (no name): RITA's missing-Host signal.
+            let name = match name {
+                Some(n) if !n.trim().is_empty() && n != "-" => n,
+                _ if f.http && src.is_some_and(unicast) => return Some(f),
+                _ => return None,
+            };
             // Host headers may carry a port; literal addresses are the IP beacons' job.
             let name = name.rsplit_once(':').map_or(name, |(h, p)| {
                 if p.bytes().all(|b| b.is_ascii_digit()) {
@@ -445,7 +628,18 @@ pub fn flow(e: &Event) -> Option<Flow<'_>> {
             f.duration = num(e.common(DURATION)).unwrap_or(0.0);
             f.bytes_out = num(e.common(BYTES_OUT)).unwrap_or(0.0).max(0.0) as u64;
             f.port = num(e.common(DST_PORT)).map_or(0, |p| p as i64);
-            f.infra = dst.is_some_and(internal) && INFRA_PORTS.contains(&f.port);
+            f.sport = num(e.common(SRC_PORT)).map_or(0, |p| p as i64);
+            // An ICMP error (destination unreachable, time exceeded: Zeek
+            // logs the type as the source port) answers someone else's
+            // packet: not a connection the sender chose to make.
+            if text(e.common(PROTOCOL)).is_some_and(|p| p.eq_ignore_ascii_case("icmp"))
+                && matches!(f.sport, 3 | 11)
+            {
+                f.infra = true;
+                f.unanswered = false;
+                return Some(f);
+            }
+            // Infrastructure polls are told apart by the site (see `Facts::classify`).
             // A connection attempt nobody accepted: Zeek's S0 (no answer),
             // REJ (refused) and RSTOS0 (SYN then the prober's reset, as a
             // SYN scan does); without Zeek's state, no packet back.
@@ -556,8 +750,13 @@ impl NetworkAnalytics {
 
     /// The same, for a tenant (its alerts name it).
     pub fn for_tenant(tenant: Arc<str>) -> Self {
+        NetworkAnalytics::for_site(tenant, Arc::new(Site::assumed()))
+    }
+
+    /// The same, for a tenant with its site model.
+    pub fn for_site(tenant: Arc<str>, site: Arc<Site>) -> Self {
         NetworkAnalytics {
-            facts: Facts::new(tenant),
+            facts: Facts::new(tenant, site),
             detectors: REGISTRY.iter().map(|make| make()).collect(),
         }
     }
@@ -569,13 +768,24 @@ impl NetworkAnalytics {
         self.observe_flow(&f);
     }
 
-    /// Takes one flow.
+    /// Takes one flow (its direction is worked out for this tenant's site).
     pub fn observe_flow(&mut self, f: &Flow<'_>) {
-        self.facts.see(f);
+        let f = self.facts.classify(f);
+        self.facts.see(&f);
         let mut none = Vec::new();
         for d in &mut self.detectors {
-            d.observe(f, &mut none);
+            d.observe(&f, &mut none);
         }
+    }
+
+    /// The tenant's site.
+    pub fn site(&self) -> &Arc<Site> {
+        &self.facts.site
+    }
+
+    /// Connections with neither end inside the site, of all connections.
+    pub fn transit(&self) -> (u64, u64) {
+        self.facts.transit()
     }
 
     /// Destinations outside the networks and how many internal hosts used
@@ -620,9 +830,9 @@ impl NetworkAnalytics {
         }
     }
 
-    /// A fresh state with the same tenant.
+    /// A fresh state with the same tenant and site.
     pub fn fork(&self) -> NetworkAnalytics {
-        NetworkAnalytics::for_tenant(self.facts.tenant.clone())
+        NetworkAnalytics::for_site(self.facts.tenant.clone(), self.facts.site.clone())
     }
 
     /// Every finding, highest score first.

@@ -11,7 +11,7 @@ use rustc_hash::FxHashSet;
 use vakt_core::detector::Detector;
 use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
-use super::{Facts, Finding, Flow, Network, internal};
+use super::{Facts, Finding, Flow, Network};
 
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "an outside destination only one or two hosts of the region use";
@@ -70,12 +70,12 @@ impl Detector<Network> for RareDestinationDetector {
         let ip_pairs = facts
             .pairs()
             .pairs()
-            .filter(|((s, d), _)| internal(*s) && !internal(*d))
+            .filter(|((s, d), _)| facts.internal(*s) && !facts.internal(*d))
             .map(|((s, d), p)| (*s, Entity::Ip(*d), p));
         let name_pairs = facts
             .named()
             .iter()
-            .filter(|((s, _), _)| internal(*s))
+            .filter(|((s, _), _)| facts.internal(*s))
             .map(|((s, n), p)| (*s, Entity::Domain(n.to_string()), p));
         for (src, key, p) in ip_pairs.chain(name_pairs) {
             let (Some(lo), Some(hi)) = (p.ts.iter().min(), p.ts.iter().max()) else {

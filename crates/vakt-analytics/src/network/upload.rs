@@ -1,5 +1,14 @@
-//! `exfiltration` (T1048, T1041): 50 MB or more sent out by an internal host
-//! to an outside destination that no other host uses.
+//! `exfiltration` (T1048, T1041): an internal host sending an outside
+//! destination that no other host uses far more than it, and its peers,
+//! send anywhere: at least 10 MB, and ten times the host's usual upload to
+//! one destination (the 90th percentile of its others) and its peers' (the
+//! median of the largest upload of each host in its /24). A host that
+//! syncs hundreds of megabytes to its cloud every day is not exfiltrating
+//! when it sends one more; a ward PC that sends a RAT's server 30 MB is.
+//! A destination the host looked up by name (a TLS name, an HTTP Host, a
+//! DNS answer: a web service) needs 50 MB: posting media to a social
+//! network is not exfiltration, a hard-coded address taking tens of
+//! megabytes may be. Judges outbound pairs.
 
 use std::net::IpAddr;
 
@@ -7,14 +16,41 @@ use rustc_hash::FxHashMap;
 use vakt_core::detector::Detector;
 use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
-use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
+use super::{Direction, Facts, Finding, Flow, FlowKind, Network, merge_into};
 
 /// What the detector looks for, in a line (the rule of its alerts; shared
 /// with [`super::upload_hour`], which raises the same finding).
 pub(super) const ABOUT: &str = "large uploads to a destination no other host uses, or an unusual hour";
 
-/// Bytes out to one destination that make an upload worth reporting.
-const UPLOAD_MIN: u64 = 50_000_000;
+/// Bytes out to one destination below which an upload is never reported.
+const UPLOAD_MIN: u64 = 10_000_000;
+
+/// Bytes out to a destination looked up by name below which an upload is
+/// never reported.
+const UPLOAD_MIN_NAMED: u64 = 50_000_000;
+
+/// How many times the host's and its peers' usual upload an upload must be.
+const OVER_USUAL: u64 = 10;
+
+/// The usual upload is taken as at least this much (bytes): small
+/// baselines (a host that sends only requests) do not make every
+/// download's acknowledgements unusual.
+const USUAL_FLOOR: u64 = 1_000_000;
+
+fn peer_group(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(v) => (false, u128::from(u32::from(v) >> 8)),
+        IpAddr::V6(v) => (true, u128::from(v) >> 64),
+    }
+}
+
+/// The value at the `q` quantile (0..=1) of sorted `v` (0 when empty).
+fn quantile(v: &[u64], q: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
 
 #[derive(Debug, Default, Clone)]
 struct Upload {
@@ -51,7 +87,7 @@ impl Detector<Network> for UploadDetector {
         else {
             return;
         };
-        if !internal(src) || internal(dst) {
+        if f.dir != Direction::Outbound {
             return;
         }
         let t = f.time;
@@ -72,8 +108,50 @@ impl Detector<Network> for UploadDetector {
     }
 
     fn flush(&mut self, facts: &Facts, out: &mut Vec<Alert>) {
+        // Each host's uploads per destination, sorted; each peer group's
+        // largest uploads per host.
+        let mut by_host: FxHashMap<IpAddr, Vec<u64>> = FxHashMap::default();
+        for ((src, _), u) in &self.pairs {
+            by_host.entry(*src).or_default().push(u.bytes_out);
+        }
+        let mut peers: FxHashMap<(bool, u128), Vec<u64>> = FxHashMap::default();
+        for (h, v) in &mut by_host {
+            v.sort_unstable();
+            peers
+                .entry(peer_group(*h))
+                .or_default()
+                .push(v.last().copied().unwrap_or(0));
+        }
+        for v in peers.values_mut() {
+            v.sort_unstable();
+        }
         for ((src, dst), u) in &self.pairs {
-            if u.bytes_out < UPLOAD_MIN || facts.prevalence(*dst) > 1 {
+            let floor = if facts.named_address(*dst) {
+                UPLOAD_MIN_NAMED
+            } else {
+                UPLOAD_MIN
+            };
+            if u.bytes_out < floor || facts.prevalence(*dst) > 1 {
+                continue;
+            }
+            // The host's usual upload to one destination: its others' 90th
+            // percentile (this one taken out once).
+            let mine = &by_host[src];
+            let mut others = mine.clone();
+            if let Some(i) = others.iter().position(|b| *b == u.bytes_out) {
+                others.remove(i);
+            }
+            let usual_host = quantile(&others, 0.9);
+            // The peers' usual: the median of their hosts' largest uploads,
+            // without this host (a group of one has no peers).
+            let group = &peers[&peer_group(*src)];
+            let mut theirs = group.clone();
+            if let Some(i) = theirs.iter().position(|b| Some(b) == mine.last()) {
+                theirs.remove(i);
+            }
+            let usual_peers = quantile(&theirs, 0.5);
+            let usual = usual_host.max(usual_peers).max(USUAL_FLOOR);
+            if u.bytes_out < usual.saturating_mul(OVER_USUAL) {
                 continue;
             }
             let mb = u.bytes_out as f64 / 1e6;
@@ -94,7 +172,15 @@ impl Detector<Network> for UploadDetector {
                 actors: vec![Entity::Ip(*src)],
                 targets: vec![Entity::Ip(*dst)],
                 count: 1,
-                evidence: vec![("bytes_out", u.bytes_out.to_string())],
+                evidence: vec![
+                    ("bytes_out", u.bytes_out.to_string()),
+                    ("host_usual_bytes", usual_host.to_string()),
+                    ("peers_usual_bytes", usual_peers.to_string()),
+                    ("peer_hosts", theirs.len().to_string()),
+                ]
+                .into_iter()
+                .chain(facts.server_name(*dst).map(|n| ("server_name", n.to_owned())))
+                .collect(),
                 origins: if u.big.is_empty() {
                     u.origin.iter().cloned().collect()
                 } else {

@@ -11,7 +11,7 @@ use vakt_core::detector::Detector;
 use vakt_core::{Alert, Entity, Origin, Severity, Timestamp};
 
 use super::upload::ABOUT;
-use super::{Facts, Finding, Flow, FlowKind, Network, internal, merge_into};
+use super::{Direction, Facts, Finding, Flow, FlowKind, Network, merge_into};
 
 /// An hour of nanoseconds.
 const HOUR_NS: i64 = 3_600_000_000_000;
@@ -99,16 +99,16 @@ impl Detector<Network> for UploadHourDetector {
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {
-        let (FlowKind::Conn, true, Some(src), Some(dst)) = (f.kind, f.unicast, f.src, f.dst)
+        let (FlowKind::Conn, true, Some(src), Some(_)) = (f.kind, f.unicast, f.src, f.dst)
         else {
             return;
         };
-        if !internal(src) {
+        if !matches!(f.dir, Direction::Outbound | Direction::Internal) {
             return;
         }
         // Every internal host is a peer, even one that sends nothing out.
         let out = self.hosts.entry(src).or_default();
-        if !internal(dst) {
+        if f.dir == Direction::Outbound {
             out.add(f.time, f.bytes_out, f.origin());
         }
     }

@@ -60,6 +60,8 @@ pub struct Setup {
     pub ehr: Option<EhrSetup>,
     /// The network detectors as a stream, with this window and step.
     pub stream: Option<StreamConfig>,
+    /// The tenants' site models (what is internal, what is offered, …).
+    pub sites: std::sync::Arc<vakt_core::site::Sites>,
 }
 
 /// A detector of events, from a run's setup (`None`: nothing to run).
@@ -71,6 +73,8 @@ vakt_core::registry! {
         sigma::from_setup,
         intel::from_setup,
         network::from_setup,
+        suricata::from_setup,
+        zeek_notice::from_setup,
         ehr::from_setup,
     ];
 }

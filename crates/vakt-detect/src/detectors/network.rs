@@ -15,7 +15,7 @@ pub fn from_setup(s: &Setup) -> Option<Box<dyn Detector>> {
     }
     let wanted = s.analytics.wanted();
     Some(match s.stream {
-        Some(cfg) => Box::new(NetworkDetectors::streaming(wanted, cfg)),
-        None => Box::new(NetworkDetectors::new(wanted)),
+        Some(cfg) => Box::new(NetworkDetectors::streaming(wanted, cfg).with_sites(s.sites.clone())),
+        None => Box::new(NetworkDetectors::new(wanted).with_sites(s.sites.clone())),
     })
 }
