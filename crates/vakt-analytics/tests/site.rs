@@ -104,13 +104,22 @@ fn a_private_c2_outside_the_site_is_outbound() {
     // A workstation calls 192.168.0.4 every 300 s: with the site naming
     // only 10.0.0.0/16 it is an outbound beacon (fit 0.45 is enough).
     let events: Vec<Event> = (0..288)
-        .map(|i| conn(&base(1_700_000_000 + i * 300 + (i * 7) % 20, "10.0.1.6", "192.168.0.4", 8443)))
+        .map(|i| {
+            conn(&base(
+                1_700_000_000 + i * 300 + (i * 7) % 20,
+                "10.0.1.6",
+                "192.168.0.4",
+                8443,
+            ))
+        })
         .collect();
     let alerts = run("internal: [10.0.0.0/16]", &events);
     let b = of(&alerts, "beacon");
     assert_eq!(b.len(), 1, "{alerts:#?}");
     assert!(
-        b[0].evidence.iter().any(|(k, v)| k == "direction" && v == "outbound"),
+        b[0].evidence
+            .iter()
+            .any(|(k, v)| k == "direction" && v == "outbound"),
         "{:?}",
         b[0].evidence
     );
@@ -206,12 +215,16 @@ fn http_without_a_host_header_kept_up_for_an_hour_is_found() {
         e.set_common(SRC_IP, Value::Ip("73.54.23.243".parse().unwrap()));
         e.set_common(DST_IP, Value::Ip("64.225.56.201".parse().unwrap()));
         e.set_common(vakt_core::field::URL_HOSTNAME, Value::Str(host.into()));
-        e.set_common(USER_AGENT, Value::Str("Modzilla/0.0001 (Atari 7800)".into()));
+        e.set_common(
+            USER_AGENT,
+            Value::Str("Modzilla/0.0001 (Atari 7800)".into()),
+        );
         e.fields
             .push((FieldId::intern("method").unwrap(), Value::Str("GET".into())));
         e
     };
-    let yaml = "internal: [64.225.56.201]\npublic_services: [{address: 64.225.56.201, ports: [80]}]";
+    let yaml =
+        "internal: [64.225.56.201]\npublic_services: [{address: 64.225.56.201, ports: [80]}]";
     // Every 5 minutes for two hours, without Host.
     let events: Vec<Event> = (0..24).map(|i| http(1_700_000_000 + i * 300, "")).collect();
     let alerts = run(yaml, &events);

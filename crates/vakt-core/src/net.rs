@@ -58,7 +58,14 @@ impl Cidr {
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u32 {
         let width = if self.v6 { 128 } else { 32 };
-        width - (!self.mask & if self.v6 { u128::MAX } else { u128::from(u32::MAX) }).count_ones()
+        width
+            - (!self.mask
+                & if self.v6 {
+                    u128::MAX
+                } else {
+                    u128::from(u32::MAX)
+                })
+            .count_ones()
     }
 
     /// Whether the range holds `ip`.

@@ -213,6 +213,32 @@ impl Site {
     }
 }
 
+/// What an asset register can say a host is, for the site model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It holds patient records (EHR, PACS, their backups).
+    RecordSystem,
+    /// An administrators' or jump host.
+    AdminHost,
+    /// The site's own vulnerability scanner.
+    Scanner,
+}
+
+impl Role {
+    /// The role an asset register's `kind` names, if any.
+    pub fn of_kind(kind: &str) -> Option<Role> {
+        let k = kind.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+        match k.as_str() {
+            "jump-host" | "jumphost" | "bastion" | "admin-workstation" | "paw" | "admin-host" => {
+                Some(Role::AdminHost)
+            }
+            "scanner" | "vulnerability-scanner" | "vuln-scanner" => Some(Role::Scanner),
+            "ehr-server" | "pacs" | "record-system" => Some(Role::RecordSystem),
+            _ => None,
+        }
+    }
+}
+
 /// The sites of every tenant: one default and the tenants' own.
 #[derive(Debug, Clone, Default)]
 pub struct Sites {
@@ -265,7 +291,10 @@ impl SiteFile {
                 .or_else(|| base.public_services.clone()),
             sensors: self.sensors.clone().or_else(|| base.sensors.clone()),
             proxies: self.proxies.clone().or_else(|| base.proxies.clone()),
-            admin_hosts: self.admin_hosts.clone().or_else(|| base.admin_hosts.clone()),
+            admin_hosts: self
+                .admin_hosts
+                .clone()
+                .or_else(|| base.admin_hosts.clone()),
             scanners: self.scanners.clone().or_else(|| base.scanners.clone()),
             record_systems: self
                 .record_systems
@@ -283,7 +312,10 @@ impl SiteFile {
             .map(|s| {
                 Ok(Service {
                     net: Cidr::parse(&s.address).ok_or_else(|| {
-                        format!("public_services: `{}` is not an address or range", s.address)
+                        format!(
+                            "public_services: `{}` is not an address or range",
+                            s.address
+                        )
                     })?,
                     ports: s.ports.clone(),
                     name: s.name.clone(),
@@ -313,10 +345,26 @@ impl SiteFile {
 impl Sites {
     /// The site of `tenant`.
     pub fn of(&self, tenant: &str) -> Arc<Site> {
-        self.tenants
-            .get(tenant)
-            .unwrap_or(&self.default)
-            .clone()
+        self.tenants.get(tenant).unwrap_or(&self.default).clone()
+    }
+
+    /// Adds what an asset register says about one host of `tenant` (its
+    /// own entry made from the default when it has none).
+    pub fn learn(&mut self, tenant: &str, ip: IpAddr, role: Role) {
+        let site = self
+            .tenants
+            .entry(tenant.to_owned())
+            .or_insert_with(|| self.default.clone());
+        let s = Arc::make_mut(site);
+        let one = Cidr::parse(&ip.to_string()).unwrap_or_else(|| unreachable!());
+        let list = match role {
+            Role::RecordSystem => &mut s.record_systems,
+            Role::AdminHost => &mut s.admin_hosts,
+            Role::Scanner => &mut s.scanners,
+        };
+        if !list.iter().any(|c| c.contains(ip)) {
+            list.push(one);
+        }
     }
 
     /// Whether a site file was given.
@@ -335,11 +383,15 @@ impl Sites {
 
     /// Reads a site file (YAML).
     pub fn parse(text: &str) -> Result<Sites, String> {
-        let f: SiteFile = serde_saphyr::from_str(text).map_err(|e| format!("not a site file: {e}"))?;
+        let f: SiteFile =
+            serde_saphyr::from_str(text).map_err(|e| format!("not a site file: {e}"))?;
         let default = f.site()?;
         let mut tenants = BTreeMap::new();
         for (name, t) in &f.tenants {
-            let s = t.over(&f).site().map_err(|e| format!("tenants.{name}: {e}"))?;
+            let s = t
+                .over(&f)
+                .site()
+                .map_err(|e| format!("tenants.{name}: {e}"))?;
             tenants.insert(name.clone(), Arc::new(s));
         }
         Ok(Sites {
@@ -382,11 +434,23 @@ tenants:
         .unwrap();
         let d = s.of("ous");
         assert!(!d.is_assumed);
-        assert_eq!(d.direction(ip("147.32.81.167"), ip("8.8.8.8")), Direction::Outbound);
-        assert_eq!(d.direction(ip("8.8.8.8"), ip("147.32.81.167")), Direction::Inbound);
+        assert_eq!(
+            d.direction(ip("147.32.81.167"), ip("8.8.8.8")),
+            Direction::Outbound
+        );
+        assert_eq!(
+            d.direction(ip("8.8.8.8"), ip("147.32.81.167")),
+            Direction::Inbound
+        );
         // A private address the file does not name is outside (a lab's C2).
-        assert_eq!(d.direction(ip("10.0.1.4"), ip("192.168.0.4")), Direction::Outbound);
-        assert_eq!(d.direction(ip("8.8.8.8"), ip("1.1.1.1")), Direction::Transit);
+        assert_eq!(
+            d.direction(ip("10.0.1.4"), ip("192.168.0.4")),
+            Direction::Outbound
+        );
+        assert_eq!(
+            d.direction(ip("8.8.8.8"), ip("1.1.1.1")),
+            Direction::Transit
+        );
         assert!(d.internal(ip("198.51.100.7")));
         assert!(d.public_service(ip("147.32.81.167"), 443));
         assert!(!d.public_service(ip("147.32.81.167"), 23));
@@ -401,11 +465,27 @@ tenants:
     }
 
     #[test]
+    fn the_asset_register_adds_roles_per_tenant() {
+        let mut s = Sites::parse("internal: [10.0.0.0/8]").unwrap();
+        s.learn("ahus", ip("10.1.0.5"), Role::RecordSystem);
+        s.learn("ahus", ip("10.1.9.9"), Role::AdminHost);
+        assert!(s.of("ahus").record_system(ip("10.1.0.5")));
+        assert!(s.of("ahus").admin_host(ip("10.1.9.9")));
+        assert!(s.of("ahus").internal(ip("10.2.0.1")));
+        assert!(!s.of("ous").record_system(ip("10.1.0.5")));
+        assert_eq!(Role::of_kind("Jump host"), Some(Role::AdminHost));
+        assert_eq!(Role::of_kind("workstation"), None);
+    }
+
+    #[test]
     fn without_a_file_private_ranges_are_assumed_and_said() {
         let s = Sites::default();
         assert!(s.is_assumed());
         let d = s.of("any");
-        assert_eq!(d.direction(ip("10.0.0.1"), ip("8.8.8.8")), Direction::Outbound);
+        assert_eq!(
+            d.direction(ip("10.0.0.1"), ip("8.8.8.8")),
+            Direction::Outbound
+        );
         assert!(s.describe()[0].contains("no site file"));
     }
 

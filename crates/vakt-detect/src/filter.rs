@@ -83,12 +83,18 @@ impl AllowLists {
         }
     }
 
-    /// Whether a finding goes on: Sigma and indicator alerts always do; a
-    /// behaviour finding not if it involves a listed address or name.
+    /// Whether a finding goes on: Sigma, indicator and sensor alerts always
+    /// do, and probing of the site from outside; a behaviour finding not if
+    /// it involves a listed address or name.
     pub fn keeps(&mut self, a: &Alert) -> bool {
         let (Some(lists), Rule::Analytic(_)) = (&self.lists, &*a.rule) else {
             return true;
         };
+        // Allow-lists name services the site's hosts may use; an outside
+        // source probing the site is not made harmless by its hosting.
+        if a.detector == "inbound-scan" {
+            return true;
+        }
         match lists.matches(a) {
             Some(list) => {
                 *self.set_aside.entry(list.to_owned()).or_default() += 1;

@@ -6,6 +6,20 @@ use std::path::{Path, PathBuf};
 
 use vakt_detect::{Analytics, Pipeline, Quiet, Setup, Source, detectors};
 
+// Floors: precision, precision with the cloud allow-lists, flow recall
+// (issue 5 measured, without a site model: 0.55/0.65/0.30, 0.5/0.7/0.12,
+// 0.6/0.75/0.18; issue 20, with each set's site model: 0.90/0.94/0.53,
+// 0.84/0.90/0.40, 0.91/0.96/0.36).
+const P008: f64 = 0.88;
+const A008: f64 = 0.92;
+const R008: f64 = 0.5;
+const P010: f64 = 0.82;
+const A010: f64 = 0.88;
+const R010: f64 = 0.38;
+const P012: f64 = 0.88;
+const A012: f64 = 0.94;
+const R012: f64 = 0.34;
+
 fn shared() -> PathBuf {
     if let Some(p) = std::env::var_os("VAKT_SHARED_DATA") {
         return PathBuf::from(p);
@@ -79,9 +93,27 @@ fn stratosphere_labelled_scenarios_precision_and_recall_floors() {
             0.9,
             0.9,
         ),
-        ("008-zeek-mixed/data/conn.log.labeled", "strat-008-mixed", P008, A008, R008),
-        ("010-zeek-mixed/data/conn.log.labeled", "strat-010-mixed", P010, A010, R010),
-        ("012-zeek-mixed/data/conn.log.labeled", "strat-012-mixed", P012, A012, R012),
+        (
+            "008-zeek-mixed/data/conn.log.labeled",
+            "strat-008-mixed",
+            P008,
+            A008,
+            R008,
+        ),
+        (
+            "010-zeek-mixed/data/conn.log.labeled",
+            "strat-010-mixed",
+            P010,
+            A010,
+            R010,
+        ),
+        (
+            "012-zeek-mixed/data/conn.log.labeled",
+            "strat-012-mixed",
+            P012,
+            A012,
+            R012,
+        ),
     ];
     for (file, site, min_precision, min_precision_allowed, min_recall) in cases {
         let mut malicious: HashMap<(IpAddr, IpAddr), usize> = HashMap::new();

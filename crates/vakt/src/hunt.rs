@@ -69,6 +69,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         key_file: args.pseudonym_key_file.as_deref(),
         tenant: tenant.as_deref().unwrap_or("default"),
         site: args.site.as_deref(),
+        assets: &[],
         // Rotated logs of one period arrive together but not interleaved:
         // events up to a step late are in time.
         stream: args.stream_window.map(|window| StreamConfig {

@@ -378,6 +378,7 @@ pub(crate) fn live_setup(
         key_file: Some(key),
         tenant: "default",
         site: a.site.as_deref(),
+        assets: &a.assets,
         stream: Some(StreamConfig {
             window,
             step,

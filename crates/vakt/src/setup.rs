@@ -76,7 +76,8 @@ pub fn analytics(names: &[String]) -> anyhow::Result<Analytics> {
         vakt_analytics::network::detectors(),
         vakt_analytics::ehr::detectors(),
     );
-    let known = |d: &str| network.contains(&d) || ehr.contains(&d) || d == "suricata" || d == "zeek-notice";
+    let known =
+        |d: &str| network.contains(&d) || ehr.contains(&d) || d == "suricata" || d == "zeek-notice";
     if let Some(bad) = names.iter().find(|d| d.as_str() != "none" && !known(d)) {
         anyhow::bail!(
             "unknown analytics detector `{bad}`: use all, none or a list of {}, suricata, zeek-notice, {}",
@@ -139,6 +140,9 @@ pub struct HuntSetup<'a> {
     pub tenant: &'a str,
     /// `--site`.
     pub site: Option<&'a std::path::Path>,
+    /// Asset registers: record systems, administrators' hosts and scanners
+    /// they name join the site model of their trust.
+    pub assets: &'a [PathBuf],
     /// The network analytics as a stream.
     pub stream: Option<StreamConfig>,
     /// Events come from the store: patients are pseudonyms already.
@@ -183,7 +187,12 @@ pub fn hunt(h: &HuntSetup<'_>) -> anyhow::Result<Loaded> {
         problems += n;
         Some(i)
     };
-    let sites = Arc::new(sites(h.site, analytics != Analytics::None && !h.quiet)?);
+    let mut sites = sites(h.site, analytics != Analytics::None && !h.quiet)?;
+    if !h.assets.is_empty() {
+        let register = vakt_context::Assets::load(h.assets);
+        learn_assets(&mut sites, &register);
+    }
+    let sites = Arc::new(sites);
     Ok(Loaded {
         setup: Setup {
             rules,
@@ -202,7 +211,9 @@ pub fn hunt(h: &HuntSetup<'_>) -> anyhow::Result<Loaded> {
 /// standard error when `say`.
 pub fn sites(path: Option<&std::path::Path>, say: bool) -> anyhow::Result<vakt_core::site::Sites> {
     let sites = match path {
-        Some(p) => vakt_core::site::Sites::load(p).map_err(|e| anyhow::anyhow!("site model: {e}"))?,
+        Some(p) => {
+            vakt_core::site::Sites::load(p).map_err(|e| anyhow::anyhow!("site model: {e}"))?
+        }
         None => vakt_core::site::Sites::default(),
     };
     if say {
@@ -211,6 +222,29 @@ pub fn sites(path: Option<&std::path::Path>, say: bool) -> anyhow::Result<vakt_c
         }
     }
     Ok(sites)
+}
+
+/// What an asset register says of its hosts, into the site model: hosts
+/// holding patient records are record systems; jump hosts, administrators'
+/// workstations and scanners (by `kind`) are what they say.
+pub fn learn_assets(sites: &mut vakt_core::site::Sites, register: &vakt_context::Assets) {
+    use vakt_core::site::Role;
+    for a in &register.hosts {
+        let Some(ip) = a.ip else { continue };
+        let tenant = if a.trust.is_empty() {
+            "default"
+        } else {
+            &a.trust
+        };
+        let role = if a.holds_patients_of.is_some() {
+            Some(Role::RecordSystem)
+        } else {
+            Role::of_kind(&a.kind)
+        };
+        if let Some(role) = role {
+            sites.learn(tenant, ip, role);
+        }
+    }
 }
 
 /// Allow-lists for behaviour findings (lists not usable are said).

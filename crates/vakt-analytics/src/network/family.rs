@@ -10,8 +10,8 @@ use vakt_core::detector::{Detector, downcast};
 use vakt_core::{Alert, Event, Timestamp};
 
 use super::{NetworkAnalytics, flow};
-use vakt_core::site::Sites;
 use crate::stream::{NetworkStream, StreamConfig};
+use vakt_core::site::Sites;
 
 /// One tenant's state: batch or stream.
 #[derive(Debug)]
@@ -76,10 +76,9 @@ impl NetworkDetectors {
                             tenant.clone(),
                             site,
                         ))),
-                        None => State::Batch(Box::new(NetworkAnalytics::for_site(
-                            tenant.clone(),
-                            site,
-                        ))),
+                        None => {
+                            State::Batch(Box::new(NetworkAnalytics::for_site(tenant.clone(), site)))
+                        }
                     };
                     self.tenants.push((tenant.clone(), state));
                     self.tenants.len() - 1

@@ -74,7 +74,7 @@ impl Detector<Network> for LateralMovementDetector {
         if f.dir == Direction::Internal
             && ADMIN_PORTS.contains(&f.port)
             && !f.unanswered
-            && f.bytes_out > 0
+            && (f.bytes_out > 0 || !f.sized)
         {
             let paths = self.paths.entry(src).or_default();
             if paths.len() < MAX_USES || paths.contains_key(&dst) {

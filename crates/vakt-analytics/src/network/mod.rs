@@ -52,6 +52,7 @@ vakt_core::registry! {
         scan::ScanDetector::boxed,
         inbound::InboundScanDetector::boxed,
         http::HttpAnomalyDetector::boxed,
+        tls::TlsAnomalyDetector::boxed,
         lateral::LateralMovementDetector::boxed,
         rare::RareDestinationDetector::boxed,
     ];
@@ -113,6 +114,9 @@ pub struct Flow<'a> {
     pub duration: f64,
     /// Bytes the source sent.
     pub bytes_out: u64,
+    /// The sensor tells sizes and states (Zeek's `conn_state`, Suricata's
+    /// flow counters): a missing size is none, not unknown.
+    pub sized: bool,
     /// For DNS: the name asked for; for a named session: the server's name
     /// (no port, no trailing dot).
     pub name: Option<&'a str>,
@@ -254,8 +258,10 @@ impl Facts {
             || (dst_in && INFRA_PORTS.contains(&f.port))
             || WIDE_INFRA_PORTS.contains(&f.port);
         f.public = f.dir == Direction::Inbound
-            && f.dst
-                .is_some_and(|d| self.site.public_service(d, u16::try_from(f.port).unwrap_or(0)));
+            && f.dst.is_some_and(|d| {
+                self.site
+                    .public_service(d, u16::try_from(f.port).unwrap_or(0))
+            });
         f
     }
 
@@ -357,10 +363,13 @@ impl Facts {
         {
             let query = f.name.unwrap_or("").trim_end_matches('.');
             let mut add = |v: &Value| {
-                if let Some(ip) = v.as_ip().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                if let Some(ip) = v
+                    .as_ip()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                     && !query.is_empty()
                 {
-                    self.named_dsts.insert(ip, query.to_ascii_lowercase().into());
+                    self.named_dsts
+                        .insert(ip, query.to_ascii_lowercase().into());
                 }
             };
             match answers {
@@ -581,6 +590,7 @@ pub fn flow(e: &Event) -> Option<Flow<'_>> {
         infra: false,
         duration: 0.0,
         bytes_out: 0,
+        sized: false,
         name: None,
         qtype: "",
         unanswered: false,
@@ -596,13 +606,18 @@ pub fn flow(e: &Event) -> Option<Flow<'_>> {
         FlowKind::Named => {
             f.http = matches!(zeek, Some(ZeekLog::Http)) || eve == Some("http");
             let name = text(e.common(TLS_SNI)).or_else(|| text(e.common(URL_HOSTNAME)));
-            // An HTTP request without a Host header is a flow of its own
-            // (no name): RITA's missing-Host signal.
+            // An HTTP request without a Host header, and a TLS session
+            // without a server name (or naming an address), are flows of
+            // their own (no name): RITA's missing-Host signal, and TLS to
+            // an address nobody looked up.
             let name = match name {
                 Some(n) if !n.trim().is_empty() && n != "-" => n,
-                _ if f.http && src.is_some_and(unicast) => return Some(f),
+                _ if src.is_some_and(unicast) => return Some(f),
                 _ => return None,
             };
+            if !f.http && name.parse::<IpAddr>().is_ok() {
+                return src.is_some_and(unicast).then_some(f);
+            }
             // Host headers may carry a port; literal addresses are the IP beacons' job.
             let name = name.rsplit_once(':').map_or(name, |(h, p)| {
                 if p.bytes().all(|b| b.is_ascii_digit()) {
@@ -645,6 +660,9 @@ pub fn flow(e: &Event) -> Option<Flow<'_>> {
             // SYN scan does); without Zeek's state, no packet back.
             // Mid-stream states (OTH, SH, SHR) are not attempts: a long TLS
             // session whose start the sensor missed is one.
+            f.sized = e.common(BYTES_OUT).is_some()
+                || ids.conn_state.and_then(|i| e.get(i)).is_some()
+                || ids.pkts_toclient_eve.and_then(|i| e.get(i)).is_some();
             f.unanswered = match text(ids.conn_state.and_then(|i| e.get(i))) {
                 Some(state) => matches!(state, "S0" | "REJ" | "RSTOS0"),
                 None => {

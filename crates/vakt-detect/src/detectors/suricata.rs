@@ -120,7 +120,21 @@ impl SuricataDetector {
                 mine.count += a.count;
                 mine.first = mine.first.min(a.first);
                 mine.last = mine.last.max(a.last);
-                mine.severity = mine.severity.max(a.severity);
+                if a.severity > mine.severity {
+                    mine.severity = a.severity;
+                    mine.score = a.score;
+                }
+                // Answered if any hit was.
+                let answered = |e: &[(String, String)]| {
+                    e.iter().any(|(k, v)| k == "answered" && v == "yes")
+                };
+                if answered(&a.evidence) && !answered(&mine.evidence) {
+                    for (k, v) in &mut mine.evidence {
+                        if k == "answered" {
+                            *v = "yes".into();
+                        }
+                    }
+                }
                 for o in a.origins {
                     if mine.origins.len() < 3 && !mine.origins.contains(&o) {
                         mine.origins.push(o);
@@ -211,9 +225,15 @@ impl Detector for SuricataDetector {
         if let Some(d) = dir {
             evidence.push(("direction".into(), d.name().into()));
         }
-        if unanswered {
-            evidence.push(("answered".into(), "no".into()));
-        }
+        evidence.push((
+            "answered".into(),
+            match int(e.get(ids.back)) {
+                Some(0) => "no",
+                Some(_) => "yes",
+                None => "unknown",
+            }
+            .into(),
+        ));
         let a = Alert {
             key: AlertKey::of(&p),
             tenant: e.tenant.clone(),
