@@ -189,7 +189,12 @@ fn long_sessions_and_uploads_are_judged_against_the_hosts_own_baseline() {
             ..base(1_700_000_300 + i, "10.0.0.7", dst, 443)
         }));
     }
-    let alerts = run("internal: [10.0.0.0/8]", &events);
+    // The site's proxy sends 30 MB to a server only it uses: everyone's.
+    events.push(conn(&Conn {
+        bytes: 30_000_000,
+        ..base(1_700_000_400, "10.0.0.8", "203.0.113.10", 443)
+    }));
+    let alerts = run("internal: [10.0.0.0/8]\nproxies: [10.0.0.8]", &events);
     let long = of(&alerts, "long-connection");
     assert_eq!(long.len(), 1, "{long:#?}");
     assert!(long[0].title.contains("203.0.113.7"));

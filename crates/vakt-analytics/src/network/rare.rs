@@ -78,6 +78,10 @@ impl Detector<Network> for RareDestinationDetector {
             .filter(|((s, _), _)| facts.internal(*s))
             .map(|((s, n), p)| (*s, Entity::Domain(n.to_string()), p));
         for (src, key, p) in ip_pairs.chain(name_pairs) {
+            // A proxy's or NAT gateway's destinations are many hosts' (site model).
+            if facts.site.proxy(src) {
+                continue;
+            }
             let (Some(lo), Some(hi)) = (p.ts.iter().min(), p.ts.iter().max()) else {
                 continue;
             };

@@ -5,10 +5,7 @@
 //! median of the largest upload of each host in its /24). A host that
 //! syncs hundreds of megabytes to its cloud every day is not exfiltrating
 //! when it sends one more; a ward PC that sends a RAT's server 30 MB is.
-//! A destination the host looked up by name (a TLS name, an HTTP Host, a
-//! DNS answer: a web service) needs 50 MB: posting media to a social
-//! network is not exfiltration, a hard-coded address taking tens of
-//! megabytes may be. Judges outbound pairs.
+//! Judges outbound pairs, not from a proxy or NAT gateway (site model).
 
 use std::net::IpAddr;
 
@@ -24,10 +21,6 @@ pub(super) const ABOUT: &str = "large uploads to a destination no other host use
 
 /// Bytes out to one destination below which an upload is never reported.
 const UPLOAD_MIN: u64 = 10_000_000;
-
-/// Bytes out to a destination looked up by name below which an upload is
-/// never reported.
-const UPLOAD_MIN_NAMED: u64 = 50_000_000;
 
 /// How many times the host's and its peers' usual upload an upload must be.
 const OVER_USUAL: u64 = 10;
@@ -118,6 +111,10 @@ impl Detector<Network> for UploadDetector {
         let mut peers: FxHashMap<(bool, u128), Vec<u64>> = FxHashMap::default();
         for (h, v) in &mut by_host {
             v.sort_unstable();
+            // A proxy is nobody's peer: its uploads are many hosts'.
+            if facts.site.proxy(*h) {
+                continue;
+            }
             peers
                 .entry(peer_group(*h))
                 .or_default()
@@ -127,12 +124,7 @@ impl Detector<Network> for UploadDetector {
             v.sort_unstable();
         }
         for ((src, dst), u) in &self.pairs {
-            let floor = if facts.named_address(*dst) {
-                UPLOAD_MIN_NAMED
-            } else {
-                UPLOAD_MIN
-            };
-            if u.bytes_out < floor || facts.prevalence(*dst) > 1 {
+            if u.bytes_out < UPLOAD_MIN || facts.prevalence(*dst) > 1 || facts.site.proxy(*src) {
                 continue;
             }
             // The host's usual upload to one destination: its others' 90th
@@ -145,7 +137,9 @@ impl Detector<Network> for UploadDetector {
             let usual_host = quantile(&others, 0.9);
             // The peers' usual: the median of their hosts' largest uploads,
             // without this host (a group of one has no peers).
-            let group = &peers[&peer_group(*src)];
+            let Some(group) = peers.get(&peer_group(*src)) else {
+                continue;
+            };
             let mut theirs = group.clone();
             if let Some(i) = theirs.iter().position(|b| Some(b) == mine.last()) {
                 theirs.remove(i);

@@ -125,6 +125,10 @@ impl Detector<Network> for UploadHourDetector {
             let Some(first) = h.hours.first().map(|e| e.0) else {
                 continue;
             };
+            // A proxy's or NAT gateway's hours are everyone's (site model).
+            if facts.site.proxy(*ip) {
+                continue;
+            }
             let group = &peers[&peer_group(*ip)];
             // The peers' usual largest hour: the median over the others of the
             // group (none: no peer condition).
