@@ -54,6 +54,16 @@ impl Cidr {
         })
     }
 
+    /// The range of one address.
+    pub fn host(ip: IpAddr) -> Cidr {
+        let (v6, base) = match ip {
+            IpAddr::V4(v) => (false, u128::from(u32::from(v))),
+            IpAddr::V6(v) => (true, u128::from(v)),
+        };
+        let mask = if v6 { u128::MAX } else { u128::from(u32::MAX) };
+        Cidr { v6, base, mask }
+    }
+
     /// The prefix length (0: every address of its family).
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u32 {
@@ -108,6 +118,10 @@ mod tests {
         assert_eq!(Cidr::parse("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
         assert_eq!(Cidr::parse("fd00::1").unwrap().len(), 128);
         assert_eq!(Cidr::parse("0.0.0.0/0").unwrap().len(), 0);
+        for ip in ["10.1.2.3", "fd00::7"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(Cidr::host(ip), Cidr::parse(&ip.to_string()).unwrap());
+        }
         assert!(
             Cidr::parse("0.0.0.0/0")
                 .unwrap()

@@ -356,14 +356,13 @@ impl Sites {
             .entry(tenant.to_owned())
             .or_insert_with(|| self.default.clone());
         let s = Arc::make_mut(site);
-        let one = Cidr::parse(&ip.to_string()).unwrap_or_else(|| unreachable!());
         let list = match role {
             Role::RecordSystem => &mut s.record_systems,
             Role::AdminHost => &mut s.admin_hosts,
             Role::Scanner => &mut s.scanners,
         };
         if !list.iter().any(|c| c.contains(ip)) {
-            list.push(one);
+            list.push(Cidr::host(ip));
         }
     }
 
