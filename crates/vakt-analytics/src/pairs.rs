@@ -35,7 +35,7 @@ pub fn expire_pair(p: &mut PairState, cutoff: u32) {
 }
 
 /// A pair's connection times and sizes, kept as RITA keeps them (at most 86,400 of each).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PairState {
     /// Connection times, seconds.
     pub ts: Vec<u32>,
@@ -147,14 +147,24 @@ pub struct Strobe {
 
 /// Collects source→destination pairs from connection events (Zeek conn,
 /// Suricata flow) and scores them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct BeaconTracker {
     pairs: FxHashMap<(std::net::IpAddr, std::net::IpAddr), PairState>,
     min: Option<i64>,
     max: Option<i64>,
     /// The range scores are computed over, when not the range seen.
     scoring: Option<(i64, i64)>,
+    /// Configuration (an interned field), not state: never saved.
+    #[serde(skip)]
     orig_ip_bytes: Option<FieldId>,
+}
+
+impl BeaconTracker {
+    /// Takes state saved from another tracker, keeping this one's configuration.
+    pub(crate) fn restore(&mut self, mut saved: BeaconTracker) {
+        saved.orig_ip_bytes = self.orig_ip_bytes;
+        *self = saved;
+    }
 }
 
 /// A scored pair.

@@ -248,6 +248,46 @@ impl NetworkStream {
         self.na.transit()
     }
 
+    /// The stream's state: where it stands, the findings raised, and the
+    /// detectors' state (see [`vakt_core::Detector::save`]).
+    pub fn save(&self) -> Result<Vec<u8>, String> {
+        let na = vakt_core::detector::Blob(self.na.save()?);
+        let raised: Vec<(&AlertKey, &RaisedSoFar)> = self.raised.iter().collect();
+        vakt_core::detector::save_state(&(
+            self.next,
+            self.watermark,
+            raised,
+            self.late,
+            self.dropped,
+            self.evaluations,
+            na,
+        ))
+    }
+
+    /// Takes state [`NetworkStream::save`] gave (this instance's
+    /// configuration, tenant and site are kept).
+    pub fn load(&mut self, b: &[u8]) -> Result<(), String> {
+        type Saved = (
+            Option<i64>,
+            i64,
+            Vec<(AlertKey, RaisedSoFar)>,
+            u64,
+            u64,
+            u64,
+            vakt_core::detector::Blob,
+        );
+        let (next, watermark, raised, late, dropped, evaluations, na): Saved =
+            vakt_core::detector::load_state(b)?;
+        self.na.load(&na.0)?;
+        self.next = next;
+        self.watermark = watermark;
+        self.raised = raised.into_iter().collect();
+        self.late = late;
+        self.dropped = dropped;
+        self.evaluations = evaluations;
+        Ok(())
+    }
+
     /// Destinations outside the networks and how many internal hosts used
     /// each (see [`NetworkAnalytics::public_prevalence`]).
     pub fn public_prevalence(&self, out: &mut Vec<(String, u64)>) {

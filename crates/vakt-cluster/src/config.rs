@@ -48,13 +48,17 @@ pub struct ClusterConfig {
     /// How long the stream keeps events (hours): at least the detectors'
     /// window, since a new owner re-reads one window to rebuild state.
     pub retention_hours: u64,
-    /// How far back (hours) a new owner of a partition re-reads its stream
-    /// to rebuild the detectors' state; 0 (the default): everything the
-    /// stream retains. Some state spans all history — the EHR care
-    /// communities (departments a user and peers treat), the hosts
-    /// administered before — and is rebuilt exactly only from all of it;
-    /// set this to the window for faster take-overs where only windowed
-    /// state matters.
+    /// How often a worker saves a partition's detector state beside its
+    /// checkpoint (ms; 0: never): a new owner loads the newest snapshot
+    /// and reads the stream only from there (see [`crate::snapshot`]).
+    pub snapshot_ms: u64,
+    /// Without a snapshot that loads: how far back (hours) a new owner of a
+    /// partition re-reads its stream to rebuild the detectors' state; 0
+    /// (the default): everything the stream retains. Some state spans all
+    /// history — the EHR care communities (departments a user and peers
+    /// treat), the hosts administered before — and is rebuilt exactly only
+    /// from all of it; set this to the window for faster take-overs where
+    /// only windowed state matters.
     pub rebuild_hours: u64,
     /// The network detectors' window (hours) and step (minutes), as `vakt serve`.
     pub stream_window_hours: u64,
@@ -84,6 +88,7 @@ impl Default for ClusterConfig {
             lease_ms: 6_000,
             checkpoint_ms: 1_000,
             retention_hours: 7 * 24,
+            snapshot_ms: 30_000,
             rebuild_hours: 0,
             stream_window_hours: 24,
             stream_step_minutes: 5,
@@ -143,6 +148,11 @@ impl ClusterConfig {
     /// The commit interval.
     pub fn checkpoint_every(&self) -> Duration {
         Duration::from_millis(self.checkpoint_ms.max(10))
+    }
+
+    /// How often detector state is saved (`None`: never).
+    pub fn snapshot_every(&self) -> Option<Duration> {
+        (self.snapshot_ms > 0).then(|| Duration::from_millis(self.snapshot_ms.max(100)))
     }
 
     /// The network detectors' step (ns).

@@ -32,11 +32,13 @@
 
 pub mod api;
 pub mod bus;
-pub mod codec;
+/// The events' wire format on the bus (the store's, shared with saved detector state).
+pub use vakt_store::wire as codec;
 pub mod config;
 pub mod incidents;
 pub mod ingest;
 pub mod pg;
+pub mod snapshot;
 pub mod status;
 pub mod worker;
 
@@ -108,6 +110,12 @@ pub struct Metrics {
     pub leases_lost: AtomicU64,
     /// Partitions that stopped on a fault.
     pub partition_faults: AtomicU64,
+    /// Detector state snapshots saved.
+    pub snapshots: AtomicU64,
+    /// The size of the last snapshot saved (bytes).
+    pub snapshot_bytes: AtomicU64,
+    /// Partitions whose detector state was loaded from a snapshot.
+    pub snapshot_loads: AtomicU64,
 }
 
 impl Metrics {
@@ -129,6 +137,9 @@ impl Metrics {
             ("takeovers", self.takeovers.load(Relaxed)),
             ("leases_lost", self.leases_lost.load(Relaxed)),
             ("partition_faults", self.partition_faults.load(Relaxed)),
+            ("snapshots", self.snapshots.load(Relaxed)),
+            ("snapshot_bytes", self.snapshot_bytes.load(Relaxed)),
+            ("snapshot_loads", self.snapshot_loads.load(Relaxed)),
         ]
     }
 

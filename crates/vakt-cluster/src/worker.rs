@@ -30,8 +30,9 @@
 //! last mark that far back. It runs the detectors over those events
 //! without storing them again (they are stored up to the checkpoint) and
 //! goes on live from there; what they raise again is the same alert, by
-//! key. (Detector state is not serialised into the checkpoint: the stream
-//! is the state's source.)
+//! key. With snapshots (`snapshot_ms`, on by default) the new owner loads
+//! the detectors' saved state instead and reads the stream only after it
+//! ([`crate::snapshot`]); the re-read is what it falls back to.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -241,18 +242,35 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     writer.set_epoch(epoch as u64);
     let (mut detectors, mut allow) = (n.parts.factory)();
     let mut marks = c.marks.clone();
-    // Re-read before the checkpoint, to rebuild the detectors' state: all
-    // the stream holds, or `rebuild_hours` back.
+    let stored_through = c.stored_seq as u64;
+    // The detectors' state: the newest snapshot at or below the checkpoint,
+    // then the stream after it.
+    let snap_dir = crate::snapshot::dir(&n.cfg.shared_dir, &c.tenant, c.shard);
+    let t_load = Instant::now();
+    let (resumed, problems) = crate::snapshot::load(&snap_dir, stored_through, &mut detectors);
+    for p in &problems {
+        tracing::warn!(target: "vakt::cluster", "{}/{}: snapshot set aside: {p}", c.tenant, c.shard);
+    }
+    if resumed.is_none() && !problems.is_empty() {
+        // A snapshot that failed half-way may have left part of a state.
+        (detectors, allow) = (n.parts.factory)();
+    }
+    if let Some(p) = &resumed {
+        n.metrics.snapshot_loads.fetch_add(1, Relaxed);
+        tracing::info!(target: "vakt::cluster", "{}/{}: detector state loaded from the snapshot at message {} in {} ms (the stream is read from there)", c.tenant, c.shard, p.seq, t_load.elapsed().as_millis());
+    }
+    // Without one: re-read before the checkpoint, to rebuild the detectors'
+    // state: all the stream holds, or `rebuild_hours` back.
     let latest = marks.last().map(|m| m.1);
-    let from = match (latest, n.cfg.rebuild_ns()) {
-        (Some(t), Some(back)) => marks
+    let from = match (&resumed, latest, n.cfg.rebuild_ns()) {
+        (Some(p), _, _) => p.seq + 1,
+        (None, Some(t), Some(back)) => marks
             .iter()
             .rev()
             .find(|m| m.1 <= t.saturating_sub(back))
             .map_or(1, |m| m.0 + 1),
         _ => 1,
     };
-    let stored_through = c.stored_seq as u64;
     let tenant: Arc<str> = Arc::from(c.tenant.as_str());
     let name = bus::consumer(&c.tenant, c.shard);
     let consumer = rt.block_on(async {
@@ -285,9 +303,9 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     // starting it at the last owner's latest mark would advance the fresh
     // detectors past windows they have not been shown yet, and a finding
     // made then on part of its window would restate the last owner's.
-    let mut now: Option<Timestamp> = None;
-    let mut advanced: Option<Timestamp> = None;
-    let mut seen: u64 = 0;
+    let mut now: Option<Timestamp> = resumed.as_ref().and_then(|p| p.now).map(Timestamp);
+    let mut advanced: Option<Timestamp> = resumed.as_ref().and_then(|p| p.advanced).map(Timestamp);
+    let mut seen: u64 = resumed.as_ref().map_or(0, |p| p.seq);
     // The highest message delivered: acknowledged (with every one before
     // it) once committed — also when it was only re-read or delivered again.
     let mut last_msg: Option<(u64, async_nats::jetstream::Message)> = None;
@@ -296,7 +314,12 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     let mut correlated_rev = (-1i64, -1i64, -1i64);
     // The region-wide prevalence this partition has reported (the highest
     // count of internal hosts per outside destination): only growth is sent.
-    let mut reported: rustc_hash::FxHashMap<String, u64> = Default::default();
+    let mut reported: rustc_hash::FxHashMap<String, u64> = resumed
+        .as_ref()
+        .map(|p| p.reported.iter().cloned().collect())
+        .unwrap_or_default();
+    let mut last_snapshot = Instant::now();
+    let mut snapshot_seq = resumed.as_ref().map_or(0, |p| p.seq);
     let mut looked = Instant::now() - Duration::from_secs(60);
     loop {
         let stopping = stop.load(Relaxed);
@@ -433,6 +456,38 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                 }
             }
             last_commit = Instant::now();
+        }
+        // The detectors' state as of the committed message: saved when due
+        // (also when idle, so that a partition at rest has its final state
+        // saved), and always when the partition is given back (the next
+        // owner resumes from it). Only when the state is exactly that of
+        // the messages through the checkpoint — not while re-reading, and
+        // with no alert raised and not yet kept.
+        if let Some(every) = n.cfg.snapshot_every()
+            && (stopping || last_snapshot.elapsed() >= every)
+            && seen == committed_seq
+            && snapshot_seq < committed_seq
+            && pending.is_empty()
+        {
+            let pos = crate::snapshot::Position {
+                seq: committed_seq,
+                now: now.map(|t| t.0),
+                advanced: advanced.map(|t| t.0),
+                reported: reported.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            };
+            let t_save = Instant::now();
+            match crate::snapshot::save(&snap_dir, &detectors, &pos) {
+                Ok(bytes) => {
+                    n.metrics.snapshots.fetch_add(1, Relaxed);
+                    n.metrics.snapshot_bytes.store(bytes, Relaxed);
+                    snapshot_seq = committed_seq;
+                    tracing::debug!(target: "vakt::cluster", "{}/{}: snapshot at message {committed_seq}: {bytes} bytes in {} ms", c.tenant, c.shard, t_save.elapsed().as_millis());
+                }
+                Err(e) => {
+                    tracing::warn!(target: "vakt::cluster", "{}/{}: snapshot: {e} (a new owner re-reads the stream instead)", c.tenant, c.shard)
+                }
+            }
+            last_snapshot = Instant::now();
         }
         // Acknowledge what is committed (AckPolicy::All: with every message
         // before it), re-read and redelivered messages included.

@@ -548,6 +548,22 @@ impl Serialize for Origin {
     }
 }
 
+impl<'de> Deserialize<'de> for Origin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct O {
+            path: String,
+            #[serde(rename = "where")]
+            at: String,
+        }
+        let o = O::deserialize(d)?;
+        Ok(Origin {
+            path: Arc::from(o.path),
+            locator: o.at.parse().map_err(serde::de::Error::custom)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

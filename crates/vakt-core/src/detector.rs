@@ -95,6 +95,123 @@ pub trait Detector<F: Family = Events>: Any + Send {
     fn prevalence(&self, out: &mut Vec<(String, u64)>) {
         let _ = out;
     }
+
+    /// The detector's state, saved so that a fresh instance of the same
+    /// configuration can [`load`](Detector::load) it and go on as this one
+    /// would (a partition's snapshot in cluster mode: a new owner resumes
+    /// from it instead of re-reading the stream). `None`: nothing is kept
+    /// between inputs. Configuration (rules, thresholds, interned field
+    /// ids) is not part of it.
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        None
+    }
+
+    /// Takes the state [`save`](Detector::save) gave, replacing this
+    /// instance's. An error leaves the instance as it was or empty: the
+    /// caller rebuilds the state another way.
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        let _ = state;
+        Err(format!("{} keeps no state to load", self.name()))
+    }
+}
+
+/// A value saved as detector state (CBOR: maps with any keys, byte strings).
+pub fn save_state<T: serde::Serialize + ?Sized>(t: &T) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    ciborium::into_writer(t, &mut out).map_err(|e| format!("saving state: {e}"))?;
+    Ok(out)
+}
+
+/// A value saved by [`save_state`].
+pub fn load_state<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {
+    let mut rest = b;
+    let v = ciborium::from_reader(&mut rest).map_err(|e| format!("loading state: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!("loading state: {} bytes after its end", rest.len()));
+    }
+    Ok(v)
+}
+
+/// The saved states of the detectors in a list (a family's members, a
+/// partition's detectors), by name: a detector without state is left out.
+pub fn save_all<F: Family>(ds: &[Box<dyn Detector<F>>]) -> Result<Vec<(String, Blob)>, String> {
+    let mut out = Vec::new();
+    for d in ds {
+        if let Some(s) = d.save() {
+            out.push((d.name().to_owned(), Blob(s?)));
+        }
+    }
+    Ok(out)
+}
+
+/// Loads what [`save_all`] saved into a list of the same detectors; a
+/// detector with state that the saved list lacks, or a saved one the list
+/// lacks, is an error (the configuration changed).
+pub fn load_all<F: Family>(
+    ds: &mut [Box<dyn Detector<F>>],
+    saved: &[(String, Blob)],
+) -> Result<(), String> {
+    let mut it = saved.iter();
+    for d in ds.iter_mut() {
+        if d.save().is_none() {
+            continue;
+        }
+        match it.next() {
+            Some((name, blob)) if name == d.name() => {
+                d.load(&blob.0).map_err(|e| format!("{name}: {e}"))?
+            }
+            Some((name, _)) => {
+                return Err(format!(
+                    "saved state of {name} where {} was expected",
+                    d.name()
+                ));
+            }
+            None => return Err(format!("no saved state for {}", d.name())),
+        }
+    }
+    if let Some((name, _)) = it.next() {
+        return Err(format!(
+            "saved state of {name}, which is not among the detectors"
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes inside saved state (a member's own saved state): a CBOR byte
+/// string, not a list of numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl serde::Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+                Ok(Blob(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Blob, A::Error> {
+                let mut v = Vec::new();
+                while let Some(b) = a.next_element::<u8>()? {
+                    v.push(b);
+                }
+                Ok(Blob(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
 }
 
 /// A registry entry: makes one detector of a family, empty.

@@ -61,6 +61,7 @@ mod read;
 mod scan;
 mod segment;
 mod window;
+pub mod wire;
 mod writer;
 
 pub use read::{EventQuery, ReadStats, read_segment};

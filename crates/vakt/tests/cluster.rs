@@ -45,11 +45,12 @@ fn config(
         .map(|p| format!("\"nats://127.0.0.1:{p}\""))
         .collect();
     let text = format!(
-        "node: {node}\nroles: [{roles}]\nnats: [{}]\npostgres: \"{}\"\nlisten: 127.0.0.1:{listen}\nshared_dir: {}\nshards: 1\nreplicas: {replicas}\nlease_ms: 3000\ncheckpoint_ms: {}\n",
+        "node: {node}\nroles: [{roles}]\nnats: [{}]\npostgres: \"{}\"\nlisten: 127.0.0.1:{listen}\nshared_dir: {}\nshards: 1\nreplicas: {replicas}\nlease_ms: 3000\ncheckpoint_ms: {}\nsnapshot_ms: {}\n",
         servers.join(", "),
         pg.conf(),
         dir.join("shared").display(),
         std::env::var("VAKT_BENCH_CHECKPOINT_MS").unwrap_or_else(|_| "300".into()),
+        std::env::var("VAKT_BENCH_SNAPSHOT_MS").unwrap_or_else(|_| "1000".into()),
     );
     let p = dir.join(format!("{node}.yaml"));
     std::fs::write(&p, text).unwrap();
@@ -417,6 +418,13 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
         }
     };
     at(total / 4);
+    let resumed = |logs: &Path| {
+        std::fs::read_to_string(logs.join("worker2.log"))
+            .unwrap_or_default()
+            .matches("detector state loaded from the snapshot")
+            .count()
+    };
+    let resumed_before = resumed(&logs);
     w1.kill9();
     let killed_at = Instant::now();
     // worker2 holds every partition once worker1's leases ran out.
@@ -455,6 +463,19 @@ fn a_cluster_finds_what_one_process_finds_through_a_killed_worker_and_a_database
         .map(|p| p["handovers"].as_i64().unwrap())
         .sum();
     assert!(handovers >= 1, "{s:#}");
+    // worker2 resumed worker1's partitions from their snapshots (the state
+    // as of a committed message), not by re-reading their streams; what
+    // follows checks that it found what one process finds all the same.
+    let resumed_after = resumed(&logs);
+    assert!(
+        resumed_after > resumed_before,
+        "no partition of the killed worker resumed from a snapshot:\n{}",
+        log_tails(&logs)
+    );
+    eprintln!(
+        "cluster: {} partitions of the killed worker resumed from snapshots",
+        resumed_after - resumed_before
+    );
 
     // Every acknowledged event stored once: the partitions' stores hold
     // exactly what was accepted, source by source as the demo stored it.
@@ -1021,7 +1042,7 @@ fn cluster_throughput_bench() {
         let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] * 1000.0;
         // Now the workers read the whole stream.
         let started = Instant::now();
-        let ws: Vec<Proc> = (0..workers)
+        let mut ws: Vec<Proc> = (0..workers)
             .map(|w| {
                 let c = config(
                     &run,
@@ -1060,6 +1081,74 @@ fn cluster_throughput_bench() {
         );
         eprint!("{line}");
         report += &line;
+        if workers == 1 {
+            // A take-over: the worker dies (SIGKILL) and a new one takes
+            // every partition — once resuming from the detector snapshots,
+            // once with them removed (re-reading every partition's stream).
+            // (Idle partitions save their state within a snapshot interval.)
+            let every: u64 = std::env::var("VAKT_BENCH_SNAPSHOT_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000);
+            std::thread::sleep(Duration::from_millis(every + 1000));
+            for w in &mut ws {
+                w.kill9();
+            }
+            for (label, wipe) in [("from snapshots", false), ("re-reading the streams", true)] {
+                if wipe {
+                    let _ = std::fs::remove_dir_all(run.join("shared").join("state"));
+                }
+                let name = if wipe { "taker-reread" } else { "taker-snap" };
+                let c = config(&run, name, "worker", &[nats_port], &pg, free_port(), 1);
+                let t0 = Instant::now();
+                let mut taker = node(&case, &c, name, &logs);
+                loop {
+                    let s = status(&ci);
+                    if s["partitions"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|p| p["owner"] == name)
+                    {
+                        break;
+                    }
+                    assert!(
+                        t0.elapsed() < Duration::from_secs(120),
+                        "no take-over: {s:#}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let held = t0.elapsed().as_secs_f64();
+                caught_up_logs(&ci, "the take-over", Some(&logs));
+                let done = t0.elapsed().as_secs_f64() - 2.0;
+                let cpu = cpu_secs(&taker);
+                let text =
+                    std::fs::read_to_string(logs.join(format!("{name}.log"))).unwrap_or_default();
+                let loads = text
+                    .matches("detector state loaded from the snapshot")
+                    .count();
+                let line = format!(
+                    "take-over {label}: every partition held {held:.1} s after the new worker started (lease 3 s), caught up {done:.1} s after; new worker CPU {cpu:.1} s; {loads} partitions loaded a snapshot\n"
+                );
+                eprint!("{line}");
+                report += &line;
+                taker.kill9();
+            }
+            let sizes: u64 = std::fs::read_dir(run.join("shared").join("state"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+                .filter_map(|f| f.metadata().ok().map(|m| m.len()))
+                .sum();
+            let line = format!(
+                "snapshots on disk after the take-overs: {:.1} MB for {} events\n",
+                sizes as f64 / 1e6,
+                events
+            );
+            eprint!("{line}");
+            report += &line;
+        }
         if workers == 2 {
             // End-to-end latency under load: a shipper posts the first
             // day's files again while single probe events (a Sigma match on

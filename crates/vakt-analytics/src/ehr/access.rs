@@ -23,7 +23,7 @@ const EMERGENCY_PURPOSES: [&str; 3] = ["ETREAT", "BTG", "ERTREAT"];
 const NO_DEPT: u32 = u32::MAX;
 
 /// A care relationship with its department interned.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct CareC {
     from: i64,
     to: i64,
@@ -32,7 +32,7 @@ struct CareC {
 }
 
 /// What the detectors need of a patient, looked up once.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct PatientFacts {
     cares: Vec<CareC>,
     /// The context knows the patient.
@@ -46,7 +46,7 @@ pub struct PatientFacts {
 }
 
 /// A user, as the family knows them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct UserFacts {
     /// The account's name.
     pub name: Box<str>,
@@ -140,7 +140,74 @@ fn staff_by_nin(ctx: &EhrContext) -> FxHashMap<Box<str>, Box<str>> {
         .collect()
 }
 
+/// What [`Facts`] saves: everything but the configuration (context, limits,
+/// pseudonymiser, tenant) and scratch space.
+type FactsSaved = (
+    Vec<UserFacts>,
+    FxHashMap<CompactString, u32>,
+    FxHashMap<CompactString, u32>,
+    Vec<Box<str>>,
+    Vec<PatientFacts>,
+    FxHashMap<Box<str>, u32>,
+    Vec<FxHashSet<u32>>,
+    FxHashMap<(Box<str>, Box<str>), u32>,
+    FxHashMap<Box<str>, Box<str>>,
+    Option<FxHashMap<String, Box<str>>>,
+    Vec<super::Tallies>,
+    [u64; 4],
+);
+
 impl Facts {
+    /// The users, patients, departments, peer groups and open tallies (see
+    /// [`vakt_core::Detector::save`]).
+    pub fn save(&self) -> Result<Vec<u8>, String> {
+        vakt_core::detector::save_state(&(
+            &self.users,
+            &self.user_ids,
+            &self.patient_ids,
+            &self.patient_names,
+            &self.patients,
+            &self.dept_ids,
+            &self.communities,
+            &self.peer_ids,
+            &self.staff_by_nin,
+            &self.pseudonyms,
+            &self.tallies,
+            [
+                self.approved_research,
+                self.events,
+                self.unattributed,
+                self.invalid_identity_numbers,
+            ],
+        ))
+    }
+
+    /// Takes what [`Facts::save`] gave, keeping this instance's configuration.
+    pub fn load(&mut self, b: &[u8]) -> Result<(), String> {
+        let saved: FactsSaved = vakt_core::detector::load_state(b)?;
+        let (users, user_ids, patient_ids, patient_names, patients, dept_ids, communities) = (
+            saved.0, saved.1, saved.2, saved.3, saved.4, saved.5, saved.6,
+        );
+        self.users = users;
+        self.user_ids = user_ids;
+        self.patient_ids = patient_ids;
+        self.patient_names = patient_names;
+        self.patients = patients;
+        self.dept_ids = dept_ids;
+        self.communities = communities;
+        self.peer_ids = saved.7;
+        self.staff_by_nin = saved.8;
+        self.pseudonyms = saved.9;
+        self.tallies = saved.10;
+        [
+            self.approved_research,
+            self.events,
+            self.unattributed,
+            self.invalid_identity_numbers,
+        ] = saved.11;
+        Ok(())
+    }
+
     pub(crate) fn new(
         ctx: Arc<EhrContext>,
         cfg: EhrConfig,

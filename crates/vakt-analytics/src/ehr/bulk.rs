@@ -12,7 +12,7 @@ use super::{Ehr, EhrInput, Finding, slot};
 const ABOUT: &str = "far more patients in an hour than the user and their peers read";
 
 /// A peer group's hourly distinct-patient counts (a histogram, capped at 1,000).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Peers {
     hist: Vec<u32>,
     hours: u64,
@@ -45,7 +45,7 @@ impl Peers {
 }
 
 /// One user's history.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     /// Largest distinct patients in an earlier hour.
     max_hour: usize,
@@ -70,6 +70,17 @@ impl BulkDetector {
 impl Detector<Ehr> for BulkDetector {
     fn name(&self) -> &'static str {
         "ehr-bulk"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&(&self.users, &self.peers)))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        let (users, peers) = vakt_core::detector::load_state(state)?;
+        self.users = users;
+        self.peers = peers;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

@@ -9,7 +9,7 @@ use super::{DAY, Ehr, EhrInput, Finding, slot, without_relationship};
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "reads of long-deceased patients without a relationship";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     patients: Vec<u32>,
 }
@@ -30,6 +30,15 @@ impl DeceasedDetector {
 impl Detector<Ehr> for DeceasedDetector {
     fn name(&self) -> &'static str {
         "ehr-deceased"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.users))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.users = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

@@ -132,6 +132,31 @@ impl Detector for EhrDetectors {
         self.take(out);
     }
 
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        let mut tenants = Vec::new();
+        for (t, a) in &self.tenants {
+            match a.save() {
+                Ok(b) => tenants.push((t.to_string(), vakt_core::detector::Blob(b))),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(vakt_core::detector::save_state(&tenants))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        let saved: Vec<(String, vakt_core::detector::Blob)> =
+            vakt_core::detector::load_state(state)?;
+        self.tenants.clear();
+        for (t, b) in saved {
+            let tenant: Arc<str> = Arc::from(t);
+            if let Err(e) = self.state(&tenant).load(&b.0) {
+                self.tenants.clear();
+                return Err(format!("{tenant}: {e}"));
+            }
+        }
+        Ok(())
+    }
+
     fn footprint(&self) -> Option<String> {
         let parts: Vec<String> = self
             .tenants

@@ -226,7 +226,7 @@ pub(crate) fn slot<T: Default>(v: &mut Vec<T>, u: u32) -> &mut T {
 /// A user's day as the family counts it for the day detectors: the
 /// patients read, the first and last access, where the first accesses were
 /// recorded ([`Facts::day`], complete when the day ends).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DayTally {
     pub reads: usize,
     pub first: i64,
@@ -253,7 +253,7 @@ impl DayTally {
 /// distinct patients, when each access came, where the first were recorded
 /// ([`Facts::hour`], complete when the hour ends). Counted once for every
 /// detector that judges hours.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct HourTally {
     pub patients: FxHashSet<u32>,
     pub times: Vec<i64>,
@@ -287,7 +287,7 @@ impl HourTally {
 }
 
 /// A user's open hour and day.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Tallies {
     pub hour: HourTally,
     pub day: DayTally,
@@ -304,7 +304,7 @@ impl Tallies {
 /// When something was seen: first and last, and the onset — the first
 /// time it was seen three times within an hour (a burst stands out from a
 /// day's scattered reads; without a burst, the first time).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Span {
     pub first: i64,
     pub last: i64,
@@ -506,6 +506,29 @@ impl EhrAnalytics {
         for end in self.facts.close_all() {
             self.tell(&end);
         }
+    }
+
+    /// The facts' and every detector's state, and the findings not yet
+    /// taken (see [`vakt_core::Detector::save`]).
+    pub fn save(&self) -> Result<Vec<u8>, String> {
+        let facts = vakt_core::detector::Blob(self.facts.save()?);
+        let members = vakt_core::detector::save_all(&self.detectors)?;
+        vakt_core::detector::save_state(&(facts, members, &self.raised))
+    }
+
+    /// Takes what [`EhrAnalytics::save`] gave (the configuration is this
+    /// instance's).
+    pub fn load(&mut self, b: &[u8]) -> Result<(), String> {
+        type Saved = (
+            vakt_core::detector::Blob,
+            Vec<(String, vakt_core::detector::Blob)>,
+            Vec<Alert>,
+        );
+        let (facts, members, raised): Saved = vakt_core::detector::load_state(b)?;
+        self.facts.load(&facts.0)?;
+        vakt_core::detector::load_all(&mut self.detectors, &members)?;
+        self.raised = raised;
+        Ok(())
     }
 
     /// Takes the findings raised since the last call, as alerts.

@@ -13,7 +13,7 @@ use super::{Ehr, EhrInput, Finding, slot, without_relationship};
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "work from a new address, with reads without a relationship";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     /// New addresses today: first use, reads without relationship, where.
     addresses: FxHashMap<IpAddr, (i64, usize, Origin)>,
@@ -36,6 +36,15 @@ impl NewAddressDetector {
 impl Detector<Ehr> for NewAddressDetector {
     fn name(&self) -> &'static str {
         "ehr-new-address"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.users))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.users = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

@@ -15,7 +15,7 @@ const ABOUT: &str = "reads without a care relationship or an emergency reason";
 /// Unexplained reads kept per user-day.
 const MAX_KEPT: usize = 100_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     unexplained: Vec<u32>,
     explained: usize,
@@ -38,6 +38,15 @@ impl NoRelationshipDetector {
 impl Detector<Ehr> for NoRelationshipDetector {
     fn name(&self) -> &'static str {
         "ehr-no-relationship"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.users))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.users = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

@@ -11,7 +11,7 @@ use super::{Ehr, EhrInput, Finding, slot};
 const ABOUT: &str = "reads in an hour the user never worked in";
 
 /// The hours of the day one user works in.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     /// Hours of the day (bits 0-23, UTC) within two of one the user read
     /// in, over completed days.
@@ -34,6 +34,15 @@ impl OffHoursDetector {
 impl Detector<Ehr> for OffHoursDetector {
     fn name(&self) -> &'static str {
         "ehr-off-hours"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.users))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.users = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

@@ -10,7 +10,7 @@ use super::{Ehr, EhrInput, Finding, slot, without_relationship};
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "reads of patients living outside the trust's counties";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     patients: Vec<u32>,
 }
@@ -31,6 +31,15 @@ impl OutOfRegionDetector {
 impl Detector<Ehr> for OutOfRegionDetector {
     fn name(&self) -> &'static str {
         "ehr-out-of-region"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.users))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.users = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

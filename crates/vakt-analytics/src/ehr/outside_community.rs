@@ -11,7 +11,7 @@ use super::{Ehr, EhrInput, Finding, Span, slot, without_relationship};
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "patients of departments neither the user nor peers treat";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     outside: usize,
     span: Span,
@@ -33,6 +33,15 @@ impl OutsideCommunityDetector {
 impl Detector<Ehr> for OutsideCommunityDetector {
     fn name(&self) -> &'static str {
         "ehr-outside-community"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.users))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.users = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

@@ -14,7 +14,7 @@ const ABOUT: &str = "a protected person's record read without a care relationshi
 /// Protected reads kept per user-day.
 const MAX_KEPT: usize = 1_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     /// (when, patient, explained by an emergency reason)
     reads: Vec<(i64, u32, bool)>,
@@ -36,6 +36,15 @@ impl ProtectedDetector {
 impl Detector<Ehr> for ProtectedDetector {
     fn name(&self) -> &'static str {
         "ehr-protected"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.users))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.users = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

@@ -31,6 +31,15 @@ impl Detector<Ehr> for ScriptedDetector {
         "ehr-scripted"
     }
 
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.times))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.times = vakt_core::detector::load_state(state)?;
+        Ok(())
+    }
+
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
         match input {
             EhrInput::Access(_) | EhrInput::DayEnd { .. } => {}

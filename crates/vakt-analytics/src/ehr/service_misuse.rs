@@ -9,7 +9,7 @@ use super::{Ehr, EhrInput, Finding, slot};
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "a service account reading with a clinical purpose";
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct User {
     clinical: usize,
 }
@@ -30,6 +30,15 @@ impl ServiceMisuseDetector {
 impl Detector<Ehr> for ServiceMisuseDetector {
     fn name(&self) -> &'static str {
         "ehr-service-misuse"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.users))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.users = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {

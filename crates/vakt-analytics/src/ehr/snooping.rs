@@ -80,6 +80,15 @@ impl Detector<Ehr> for SnoopingDetector {
         "ehr-snooping"
     }
 
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.reported))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.reported = vakt_core::detector::load_state(state)?;
+        Ok(())
+    }
+
     fn observe(&mut self, input: &EhrInput<'_>, out: &mut Vec<Alert>) {
         let EhrInput::Access(a) = input else { return };
         for p in without_relationship(a) {

@@ -28,7 +28,7 @@ const CAP: usize = 20_000;
 const HOUR_NS: i64 = 3_600_000_000_000;
 
 /// One host's failed look-ups: when, and which registered domain.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Host {
     failures: Vec<(i64, u32)>,
     /// Registered domains: name, entropy and length of its label.
@@ -139,6 +139,15 @@ pub(super) fn entropy(s: &str) -> f64 {
 impl Detector<Network> for DgaDetector {
     fn name(&self) -> &'static str {
         "dga"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.hosts))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.hosts = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

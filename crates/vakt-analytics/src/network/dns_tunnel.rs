@@ -12,7 +12,7 @@ use super::{Facts, Finding, Flow, FlowKind, Network, merge_into};
 /// What the detector looks for, in a line (the rule of its alerts).
 const ABOUT: &str = "many random-looking subdomains of one domain, or TXT/NULL traffic";
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Domain {
     queries: u64,
     txt_null: u64,
@@ -41,6 +41,15 @@ impl DnsTunnelDetector {
 impl Detector<Network> for DnsTunnelDetector {
     fn name(&self) -> &'static str {
         "dns-tunnel"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.domains))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.domains = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

@@ -175,6 +175,56 @@ impl Detector for NetworkDetectors {
         }
     }
 
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        let mut tenants = Vec::new();
+        for (t, s) in &self.tenants {
+            let (stream, b) = match s {
+                State::Batch(na) => (false, na.save()),
+                State::Stream(st) => (true, st.save()),
+            };
+            match b {
+                Ok(b) => tenants.push((t.to_string(), stream, vakt_core::detector::Blob(b))),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(vakt_core::detector::save_state(&(
+            self.stream.is_some(),
+            tenants,
+        )))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        let (streaming, saved): (bool, Vec<(String, bool, vakt_core::detector::Blob)>) =
+            vakt_core::detector::load_state(state)?;
+        if streaming != self.stream.is_some() {
+            return Err(
+                "network state saved streaming is loaded in batch, or the other way".into(),
+            );
+        }
+        self.tenants.clear();
+        self.last = 0;
+        for (t, stream, b) in saved {
+            if stream != self.stream.is_some() {
+                return Err(format!(
+                    "network state of {t} was saved {} and is loaded {}",
+                    if stream { "streaming" } else { "in batch" },
+                    if stream { "in batch" } else { "streaming" }
+                ));
+            }
+            let tenant: Arc<str> = Arc::from(t);
+            let loaded = match self.state(&tenant) {
+                State::Batch(na) => na.load(&b.0),
+                State::Stream(st) => st.load(&b.0),
+            };
+            if let Err(e) = loaded {
+                self.tenants.clear();
+                self.last = 0;
+                return Err(format!("{tenant}: {e}"));
+            }
+        }
+        Ok(())
+    }
+
     fn prevalence(&self, out: &mut Vec<(String, u64)>) {
         for (_, s) in &self.tenants {
             match s {

@@ -27,7 +27,7 @@ const MIN_SPAN: i64 = 3_600_000_000_000;
 /// User agents kept per pair.
 const AGENTS: usize = 4;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct NoHost {
     requests: u64,
     first: i64,
@@ -81,6 +81,15 @@ impl HttpAnomalyDetector {
 impl Detector<Network> for HttpAnomalyDetector {
     fn name(&self) -> &'static str {
         "http-anomaly"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.pairs))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.pairs = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

@@ -30,7 +30,7 @@ const MIN_PROBES: u64 = 5;
 const CAP: usize = 1024;
 
 /// One outside source's unsolicited connections.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Prober {
     probes: u64,
     answered: u64,
@@ -84,6 +84,15 @@ impl InboundScanDetector {
 impl Detector<Network> for InboundScanDetector {
     fn name(&self) -> &'static str {
         "inbound-scan"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.sources))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.sources = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

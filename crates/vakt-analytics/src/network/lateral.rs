@@ -31,7 +31,7 @@ const MAX_USES: usize = 10_000;
 /// How long a path's first use is remembered after its last (ns): thirty days.
 const HISTORY_NS: i64 = 30 * 86_400 * 1_000_000_000;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct AdminUse {
     t: i64,
     dst: IpAddr,
@@ -60,6 +60,18 @@ impl LateralMovementDetector {
 impl Detector<Network> for LateralMovementDetector {
     fn name(&self) -> &'static str {
         "lateral-movement"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&(&self.admin, &self.paths, &self.start)))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        let (admin, paths, start) = vakt_core::detector::load_state(state)?;
+        self.admin = admin;
+        self.paths = paths;
+        self.start = start;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

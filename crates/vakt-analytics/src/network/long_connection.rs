@@ -33,7 +33,7 @@ const LONG: f64 = 3600.0;
 /// them as its normal.
 const HOST_NORMAL: usize = 3;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Edge {
     /// Summed duration of closed connections.
     seconds: f64,
@@ -50,7 +50,7 @@ struct Edge {
 }
 
 /// A pair's connections over [`LONG_TRACKED`] seconds.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Long {
     /// Connections still open when last logged (Zeek `open_conn`), by uid:
     /// the longest duration seen.
@@ -119,6 +119,15 @@ impl LongConnectionDetector {
 impl Detector<Network> for LongConnectionDetector {
     fn name(&self) -> &'static str {
         "long-connection"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.pairs))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.pairs = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

@@ -152,7 +152,7 @@ impl Flow<'_> {
 pub const PROBE_PORTS: usize = 10;
 
 /// One pair's unanswered attempts.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Probes {
     /// Attempts.
     pub attempts: u32,
@@ -196,7 +196,7 @@ pub const COMMON_HOSTS: usize = 5;
 /// the sessions to each server name, how many internal hosts use each
 /// destination, and the time range seen. Beacons, strobes and rare
 /// destinations are all read off the same pairs.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Facts {
     /// Connections per source→destination pair (not infrastructure polls).
     pairs: BeaconTracker,
@@ -209,6 +209,7 @@ pub struct Facts {
     max: Option<i64>,
     /// The range scores are computed over, when not the range seen (ns).
     scoring: Option<(i64, i64)>,
+    #[serde(skip)]
     request_body_len: Option<FieldId>,
     /// Unanswered attempts per pair: how many, and the ports tried (at
     /// most [`PROBE_PORTS`] kept), with the last attempt's time (ns).
@@ -221,9 +222,12 @@ pub struct Facts {
     transit: u64,
     /// Connections seen.
     conns: u64,
-    /// The tenant whose network this is.
+    /// The tenant whose network this is (configuration: not saved).
+    #[serde(skip)]
     pub tenant: Arc<str>,
-    /// The tenant's site: which addresses are its own, what it offers.
+    /// The tenant's site: which addresses are its own, what it offers
+    /// (configuration: not saved).
+    #[serde(skip)]
     pub site: Arc<Site>,
 }
 
@@ -851,6 +855,34 @@ impl NetworkAnalytics {
     /// A fresh state with the same tenant and site.
     pub fn fork(&self) -> NetworkAnalytics {
         NetworkAnalytics::for_site(self.facts.tenant.clone(), self.facts.site.clone())
+    }
+
+    /// The state of the facts and every detector (see
+    /// [`vakt_core::Detector::save`]).
+    pub fn save(&self) -> Result<Vec<u8>, String> {
+        let facts = vakt_core::detector::save_state(&self.facts)?;
+        let members = vakt_core::detector::save_all(&self.detectors)?;
+        vakt_core::detector::save_state(&(vakt_core::detector::Blob(facts), members))
+    }
+
+    /// Takes state [`NetworkAnalytics::save`] gave, keeping this instance's
+    /// tenant and site.
+    pub fn load(&mut self, b: &[u8]) -> Result<(), String> {
+        type Saved = (
+            vakt_core::detector::Blob,
+            Vec<(String, vakt_core::detector::Blob)>,
+        );
+        let (facts, members): Saved = vakt_core::detector::load_state(b)?;
+        let mut f: Facts = vakt_core::detector::load_state(&facts.0)?;
+        f.request_body_len = self.facts.request_body_len;
+        f.tenant = self.facts.tenant.clone();
+        f.site = self.facts.site.clone();
+        let tracker = std::mem::take(&mut f.pairs);
+        f.pairs = BeaconTracker::new();
+        f.pairs.restore(tracker);
+        vakt_core::detector::load_all(&mut self.detectors, &members)?;
+        self.facts = f;
+        Ok(())
     }
 
     /// Every finding, highest score first.

@@ -50,7 +50,7 @@ fn burst<K>(firsts: &FxHashMap<K, i64>) -> usize {
 }
 
 /// One source's unanswered connections: hosts per port and ports per host.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Scan {
     failed: u64,
     /// Hosts probed per port, with the first probe's time.
@@ -134,6 +134,15 @@ impl ScanDetector {
 impl Detector<Network> for ScanDetector {
     fn name(&self) -> &'static str {
         "scan"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.scans))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.scans = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

@@ -22,7 +22,7 @@ const ABOUT: &str =
 /// Sessions that make a finding.
 const MIN_SESSIONS: u64 = 10;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Unnamed {
     sessions: u64,
     self_signed: u64,
@@ -87,6 +87,15 @@ impl TlsAnomalyDetector {
 impl Detector<Network> for TlsAnomalyDetector {
     fn name(&self) -> &'static str {
         "tls-anomaly"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.pairs))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.pairs = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

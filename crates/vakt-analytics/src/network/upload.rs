@@ -46,7 +46,7 @@ fn quantile(v: &[u64], q: f64) -> u64 {
     v[((v.len() - 1) as f64 * q).floor() as usize]
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Upload {
     bytes_out: u64,
     first: i64,
@@ -74,6 +74,15 @@ impl UploadDetector {
 impl Detector<Network> for UploadDetector {
     fn name(&self) -> &'static str {
         "exfiltration"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.pairs))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.pairs = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

@@ -22,7 +22,7 @@ const UNUSUAL_UPLOAD_MIN: u64 = 20_000_000;
 const UNUSUAL_UPLOAD_FACTOR: u64 = 10;
 
 /// One internal host's bytes out of the region, per hour since the epoch.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct HourlyOut {
     /// (hour, bytes), sorted by hour: a few dozen entries per day, so a
     /// binary search in one allocation beats a tree.
@@ -96,6 +96,15 @@ impl UploadHourDetector {
 impl Detector<Network> for UploadHourDetector {
     fn name(&self) -> &'static str {
         "exfiltration"
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.hosts))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        self.hosts = vakt_core::detector::load_state(state)?;
+        Ok(())
     }
 
     fn observe(&mut self, f: &Flow<'_>, _: &mut Vec<Alert>) {

@@ -143,6 +143,21 @@ impl Detector for IntelDetector {
         "intel"
     }
 
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.found))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        let found: Vec<Alert> = vakt_core::detector::load_state(state)?;
+        self.by_key = found
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.key.clone(), i))
+            .collect();
+        self.found = found;
+        Ok(())
+    }
+
     fn observe(&mut self, e: &Event, out: &mut Vec<Alert>) {
         self.hits.clear();
         self.indicators.matcher.event(e, &mut self.hits);

@@ -85,6 +85,17 @@ impl SigmaRules {
     pub fn set(&self) -> &RuleSet {
         &self.set
     }
+
+    /// Which rules, in which order: saved detector state keeps rule
+    /// numbers, valid only with the same set.
+    pub fn fingerprint(&self) -> String {
+        let mut parts: Vec<String> = Vec::with_capacity(self.rules.len() + self.correlations.len());
+        for r in self.rules.iter().chain(&self.correlations) {
+            parts.push(format!("{}\u{1f}{}", r.id(), r.title()));
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        vakt_core::AlertKey::of(&refs).to_string()
+    }
 }
 
 /// A match a correlation reads.
@@ -162,6 +173,48 @@ impl SigmaDetector {
 impl Detector for SigmaDetector {
     fn name(&self) -> &'static str {
         "sigma"
+    }
+
+    /// The matches kept for correlations (with their events), under the
+    /// rule set's fingerprint: a rule set that changed does not load them.
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        let mut kept = Vec::with_capacity(self.for_correlation.len());
+        for m in &self.for_correlation {
+            let mut body = Vec::new();
+            vakt_store::wire::put(&mut body, &m.event);
+            kept.push((
+                m.time.0,
+                m.rule,
+                m.event.tenant.to_string(),
+                vakt_core::detector::Blob(vakt_store::wire::message(1, &body)),
+            ));
+        }
+        Some(vakt_core::detector::save_state(&(self.rules.fingerprint(), kept)))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        type Saved = (String, Vec<(i64, u32, String, vakt_core::detector::Blob)>);
+        let (fingerprint, kept): Saved = vakt_core::detector::load_state(state)?;
+        if fingerprint != self.rules.fingerprint() {
+            return Err("the Sigma rules are not the ones the state was saved with".into());
+        }
+        let mut matches = Vec::with_capacity(kept.len());
+        for (time, rule, tenant, b) in kept {
+            if rule as usize >= self.rules.correlated.len() {
+                return Err(format!("rule {rule} is not in the set"));
+            }
+            let mut ev = vakt_store::wire::events(&b.0, &Arc::from(tenant))?;
+            let Some(event) = ev.pop() else {
+                return Err("a kept match without its event".into());
+            };
+            matches.push(Match {
+                time: Timestamp(time),
+                rule,
+                event: Arc::new(event),
+            });
+        }
+        self.for_correlation = matches;
+        Ok(())
     }
 
     fn observe(&mut self, e: &Event, out: &mut Vec<Alert>) {

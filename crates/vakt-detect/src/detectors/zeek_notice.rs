@@ -87,6 +87,21 @@ impl Detector for ZeekNoticeDetector {
         "zeek-notice"
     }
 
+    fn save(&self) -> Option<Result<Vec<u8>, String>> {
+        Some(vakt_core::detector::save_state(&self.found))
+    }
+
+    fn load(&mut self, state: &[u8]) -> Result<(), String> {
+        let found: Vec<Alert> = vakt_core::detector::load_state(state)?;
+        self.by_key = found
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.key.clone(), i))
+            .collect();
+        self.found = found;
+        Ok(())
+    }
+
     fn observe(&mut self, e: &Event, out: &mut Vec<Alert>) {
         if e.source.family() != SourceFamily::Zeek(ZeekLog::Other)
             || e.source.as_str() != "zeek:notice"

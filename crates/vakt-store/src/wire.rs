@@ -1,6 +1,7 @@
-//! Events on the bus: one JetStream message holds a run of one partition's
-//! events, each as time, source kind, native and common fields (typed JSON,
-//! the store's own codec, so every value keeps its type), and origin.
+//! Events as bytes: one message (a JetStream message in cluster mode, a
+//! saved detector's kept events) holds a run of one tenant's events, each
+//! as time, source kind, native and common fields (typed JSON, the store's
+//! own codec, so every value keeps its type), and origin.
 //!
 //! ```text
 //! u8 layout (1) · u32 count · per event:
@@ -23,8 +24,8 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 pub fn put(out: &mut Vec<u8>, e: &Event) {
     out.extend_from_slice(&e.time.0.to_le_bytes());
     put_str(out, e.source.as_str());
-    put_str(out, &vakt_store::codec::encode(&e.fields, |_| false));
-    put_str(out, &vakt_store::codec::encode(&e.common, |_| false));
+    put_str(out, &crate::codec::encode(&e.fields, |_| false));
+    put_str(out, &crate::codec::encode(&e.common, |_| false));
     put_str(out, &e.origin.path);
     let (k, n) = match e.origin.locator {
         Locator::Record(n) => (0u8, n),
@@ -87,8 +88,8 @@ pub fn events(payload: &[u8], tenant: &Arc<str>) -> Result<Vec<Event>, String> {
     for _ in 0..n {
         let time = Timestamp(r.u64()? as i64);
         let source = SourceKind::new(r.str()?);
-        let fields = vakt_store::codec::decode(r.str()?, true)?;
-        let common = vakt_store::codec::decode(r.str()?, true)?;
+        let fields = crate::codec::decode(r.str()?, true)?;
+        let common = crate::codec::decode(r.str()?, true)?;
         let p = r.str()?;
         // Runs of one input share their path.
         let path = match &path {
