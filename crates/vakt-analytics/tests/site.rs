@@ -245,3 +245,83 @@ fn http_without_a_host_header_kept_up_for_an_hour_is_found() {
         .collect();
     assert!(of(&run(yaml, &events), "http-anomaly").is_empty());
 }
+
+#[test]
+fn a_user_agent_only_one_host_sends_to_a_rare_destination_is_found_given_a_population() {
+    let http = |t: i64, src: &str, dst: &str, ua: &str| {
+        let mut e = Event {
+            time: Timestamp(t * 1_000_000_000),
+            tenant: Arc::from("t"),
+            source: SourceKind::new("zeek:http"),
+            fields: Vec::new(),
+            common: Vec::new(),
+            origin: Origin {
+                path: Arc::from("http.log"),
+                locator: Locator::Line(1),
+            },
+        };
+        e.set_common(SRC_IP, Value::Ip(src.parse().unwrap()));
+        e.set_common(DST_IP, Value::Ip(dst.parse().unwrap()));
+        let host = if dst == "93.184.216.34" {
+            "www.example"
+        } else {
+            "updates.example"
+        };
+        e.set_common(vakt_core::field::URL_HOSTNAME, Value::Str(host.into()));
+        e.set_common(USER_AGENT, Value::Str(ua.into()));
+        e.fields
+            .push((FieldId::intern("method").unwrap(), Value::Str("GET".into())));
+        e
+    };
+    let t0 = 1_700_000_000;
+    let region = |hosts: usize, odd_dst: &str| {
+        let mut events = Vec::new();
+        // Every host browses the common site with the common agent (and
+        // connects to it: its prevalence).
+        for h in 0..hosts {
+            let src = format!("10.0.0.{}", 10 + h);
+            for k in 0..3 {
+                let t = t0 + (h as i64) * 7 + k * 900;
+                events.push(conn(&base(
+                    t,
+                    Box::leak(src.clone().into_boxed_str()),
+                    "93.184.216.34",
+                    80,
+                )));
+                events.push(http(
+                    t,
+                    &src,
+                    "93.184.216.34",
+                    "Mozilla/5.0 (Windows NT 10.0)",
+                ));
+            }
+        }
+        // One host's own agent, every 5 minutes for two hours.
+        for i in 0..24 {
+            events.push(http(t0 + i * 300, "10.0.0.10", odd_dst, "Updater/1.0 (x)"));
+        }
+        events.sort_by_key(|e| e.time);
+        events
+    };
+    let alerts = run("internal: [10.0.0.0/8]", &region(12, "198.51.100.7"));
+    let r = of(&alerts, "rare-user-agent");
+    assert_eq!(r.len(), 1, "{alerts:#?}");
+    assert!(r[0].title.contains("Updater/1.0"), "{}", r[0].title);
+    assert!(r[0].title.contains("10.0.0.10"), "{}", r[0].title);
+    // Too few hosts for rarity to mean anything.
+    assert!(
+        of(
+            &run("internal: [10.0.0.0/8]", &region(5, "198.51.100.7")),
+            "rare-user-agent"
+        )
+        .is_empty()
+    );
+    // The odd agent to the destination everybody uses: its vendor's service.
+    assert!(
+        of(
+            &run("internal: [10.0.0.0/8]", &region(12, "93.184.216.34")),
+            "rare-user-agent"
+        )
+        .is_empty()
+    );
+}

@@ -23,7 +23,13 @@ use vakt_incident::CorrelationConfig;
 use crate::pg::{self, Db};
 
 /// What the region-wide prevalence judges.
-const BY_PREVALENCE: &[&str] = &["beacon", "strobe", "long-connection", "rare-destination"];
+const BY_PREVALENCE: &[&str] = &[
+    "beacon",
+    "strobe",
+    "long-connection",
+    "rare-destination",
+    "rare-user-agent",
+];
 
 /// The outside destination a network finding is about (an address outside
 /// the networks, or a server name), as the partitions count it.

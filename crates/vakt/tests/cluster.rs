@@ -1058,6 +1058,15 @@ fn cluster_throughput_bench() {
             .collect();
         let s = caught_up_logs(&ci, "the bench", Some(&logs));
         let detect_secs = started.elapsed().as_secs_f64() - 2.0; // caught_up waits 4 calm rounds of 0.5 s
+        // What the run found (kept with the logs).
+        vakt_ok(&[
+            "cluster",
+            "export",
+            "--config",
+            ci.to_str().unwrap(),
+            "--out",
+            logs.join("export").to_str().unwrap(),
+        ]);
         let cpus: Vec<String> = ws.iter().map(|w| format!("{:.1}", cpu_secs(w))).collect();
         let stream_bytes = s["stream"]["bytes"].as_f64().unwrap_or(0.0);
         let db_after: f64 = pg
@@ -1237,7 +1246,15 @@ fn cluster_throughput_bench() {
             let to = Path::new(&keep).join(format!("run{workers}"));
             std::fs::create_dir_all(&to).unwrap();
             for e in std::fs::read_dir(&logs).unwrap().flatten() {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                if e.path().is_dir() {
+                    let sub = to.join(e.file_name());
+                    std::fs::create_dir_all(&sub).unwrap();
+                    for f in std::fs::read_dir(e.path()).unwrap().flatten() {
+                        std::fs::copy(f.path(), sub.join(f.file_name())).unwrap();
+                    }
+                } else {
+                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                }
             }
         }
     }

@@ -52,6 +52,7 @@ vakt_core::registry! {
         scan::ScanDetector::boxed,
         inbound::InboundScanDetector::boxed,
         http::HttpAnomalyDetector::boxed,
+        rare_agent::RareUserAgentDetector::boxed,
         tls::TlsAnomalyDetector::boxed,
         lateral::LateralMovementDetector::boxed,
         rare::RareDestinationDetector::boxed,
