@@ -116,6 +116,9 @@ pub struct Metrics {
     pub snapshot_bytes: AtomicU64,
     /// Partitions whose detector state was loaded from a snapshot.
     pub snapshot_loads: AtomicU64,
+    /// Deliveries lost on the way (a consumer sequence skipped): the
+    /// partition read again from the message after the last one read.
+    pub lost_deliveries: AtomicU64,
 }
 
 impl Metrics {
@@ -140,6 +143,7 @@ impl Metrics {
             ("snapshots", self.snapshots.load(Relaxed)),
             ("snapshot_bytes", self.snapshot_bytes.load(Relaxed)),
             ("snapshot_loads", self.snapshot_loads.load(Relaxed)),
+            ("lost_deliveries", self.lost_deliveries.load(Relaxed)),
         ]
     }
 

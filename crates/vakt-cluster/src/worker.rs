@@ -273,29 +273,42 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     };
     let tenant: Arc<str> = Arc::from(c.tenant.as_str());
     let name = bus::consumer(&c.tenant, c.shard);
-    let consumer = rt.block_on(async {
-        let stream = bus::stream(&n.js, &n.cfg).await?;
-        // The consumer is made anew at the point this owner starts from.
-        let _ = stream.delete_consumer(&name).await;
-        stream
-            .create_consumer(pull::Config {
-                durable_name: Some(name.clone()),
-                filter_subject: bus::subject(&c.tenant, c.shard),
-                deliver_policy: if from <= 1 {
-                    DeliverPolicy::All
-                } else {
-                    DeliverPolicy::ByStartSequence {
-                        start_sequence: from,
-                    }
-                },
-                ack_policy: AckPolicy::All,
-                ack_wait: Duration::from_secs(60),
-                max_ack_pending: 1_000_000,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| format!("consumer {name}: {e}"))
-    })?;
+    // The consumer is made anew at the point this owner starts from (and
+    // again at the message after the last one read, if a delivery was lost:
+    // see below).
+    let make_consumer = |from: u64| {
+        rt.block_on(async {
+            let stream = bus::stream(&n.js, &n.cfg).await?;
+            let _ = stream.delete_consumer(&name).await;
+            stream
+                .create_consumer(pull::Config {
+                    durable_name: Some(name.clone()),
+                    filter_subject: bus::subject(&c.tenant, c.shard),
+                    deliver_policy: if from <= 1 {
+                        DeliverPolicy::All
+                    } else {
+                        DeliverPolicy::ByStartSequence {
+                            start_sequence: from,
+                        }
+                    },
+                    ack_policy: AckPolicy::All,
+                    ack_wait: Duration::from_secs(60),
+                    max_ack_pending: 1_000_000,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| format!("consumer {name}: {e}"))
+        })
+    };
+    let mut consumer = make_consumer(from)?;
+    // The consumer sequence the next delivery should carry: deliveries are
+    // numbered one by one, so a jump means one was lost on the way (a
+    // client disconnected while a batch was in flight). Reading on past it
+    // would let the next acknowledgement (AckPolicy::All) take the lost
+    // message with it, unread and unstored; the consumer is made again at
+    // the message after the last one read instead.
+    let mut expect_delivery: u64 = 1;
+    let mut restart_at: Option<u64> = None;
     let step = n.cfg.step_ns();
     let mut raised: Vec<Alert> = Vec::new();
     let mut pending: Vec<Alert> = Vec::new();
@@ -344,8 +357,11 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
             let batch = match batch {
                 Ok(b) => b,
                 Err(e) => {
+                    // What was in flight may be lost: read again after the
+                    // last message read.
                     tracing::warn!(target: "vakt::cluster", "{}/{}: {e}", c.tenant, c.shard);
                     std::thread::sleep(Duration::from_millis(200));
+                    restart_at = Some(seen + 1);
                     Vec::new()
                 }
             };
@@ -355,12 +371,23 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                 if info.delivered > 1 {
                     n.metrics.redelivered.fetch_add(1, Relaxed);
                 }
+                let delivery = info.consumer_sequence;
                 if seq <= seen {
+                    // Read before (delivered again): skipped, acknowledged
+                    // once committed.
+                    expect_delivery = expect_delivery.max(delivery + 1);
                     if last_msg.as_ref().is_none_or(|(s, _)| seq > *s) {
                         last_msg = Some((seq, m));
                     }
                     continue;
                 }
+                if delivery != expect_delivery {
+                    tracing::warn!(target: "vakt::cluster", "{}/{}: delivery {delivery} where {expect_delivery} was due (one was lost on the way): reading again from message {}", c.tenant, c.shard, seen + 1);
+                    n.metrics.lost_deliveries.fetch_add(1, Relaxed);
+                    restart_at = Some(seen + 1);
+                    break;
+                }
+                expect_delivery = delivery + 1;
                 seen = seq;
                 let events = match crate::codec::events(&m.payload, &tenant) {
                     Ok(e) => e,
@@ -398,6 +425,19 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                     pending.extend(raised.drain(..).filter(|a| allow.keeps(a)));
                 }
                 last_msg = Some((seq, m));
+            }
+        }
+        if let Some(at) = restart_at.take() {
+            match make_consumer(at) {
+                Ok(again) => {
+                    consumer = again;
+                    expect_delivery = 1;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "vakt::cluster", "{}/{}: {e} (tried again)", c.tenant, c.shard);
+                    restart_at = Some(at);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
         }
         let due = last_commit.elapsed() >= n.cfg.checkpoint_every();
