@@ -276,30 +276,51 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     // The consumer is made anew at the point this owner starts from (and
     // again at the message after the last one read, if a delivery was lost:
     // see below).
+    // (A loaded JetStream may time out a request, and a consumer whose
+    // deletion timed out cannot be made at another start: tried again.)
     let make_consumer = |from: u64| {
         rt.block_on(async {
-            let stream = bus::stream(&n.js, &n.cfg).await?;
-            let _ = stream.delete_consumer(&name).await;
-            stream
-                .create_consumer(pull::Config {
-                    durable_name: Some(name.clone()),
-                    filter_subject: bus::subject(&c.tenant, c.shard),
-                    deliver_policy: if from <= 1 {
-                        DeliverPolicy::All
-                    } else {
-                        DeliverPolicy::ByStartSequence {
-                            start_sequence: from,
-                        }
-                    },
-                    ack_policy: AckPolicy::All,
-                    ack_wait: Duration::from_secs(60),
-                    max_ack_pending: 1_000_000,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| format!("consumer {name}: {e}"))
+            let mut tries = 0u64;
+            loop {
+                tries += 1;
+                match make_consumer_once(n, c, &name, from).await {
+                    Ok(consumer) => return Ok(consumer),
+                    Err(e) if tries >= 5 => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(target: "vakt::cluster", "{}/{}: {e} (trying again)", c.tenant, c.shard);
+                        tokio::time::sleep(Duration::from_millis(300 * tries)).await;
+                    }
+                }
+            }
         })
     };
+    async fn make_consumer_once(
+        n: &Node,
+        c: &Claim,
+        name: &str,
+        from: u64,
+    ) -> Result<async_nats::jetstream::consumer::Consumer<pull::Config>, String> {
+        let stream = bus::stream(&n.js, &n.cfg).await?;
+        let _ = stream.delete_consumer(name).await;
+        stream
+            .create_consumer(pull::Config {
+                durable_name: Some(name.to_owned()),
+                filter_subject: bus::subject(&c.tenant, c.shard),
+                deliver_policy: if from <= 1 {
+                    DeliverPolicy::All
+                } else {
+                    DeliverPolicy::ByStartSequence {
+                        start_sequence: from,
+                    }
+                },
+                ack_policy: AckPolicy::All,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 1_000_000,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("consumer {name}: {e}"))
+    }
     let mut consumer = make_consumer(from)?;
     // The consumer sequence the next delivery should carry: deliveries are
     // numbered one by one, so a jump means one was lost on the way (a
@@ -341,7 +362,10 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                 let mut got = Vec::new();
                 let mut b = consumer
                     .batch()
-                    .max_messages(256)
+                    // A few messages at a time (each up to 900 KiB): eight
+                    // partitions pulling 256 each overran the client's
+                    // buffer and NATS dropped the connection.
+                    .max_messages(16)
                     .expires(Duration::from_millis(200))
                     .messages()
                     .await
