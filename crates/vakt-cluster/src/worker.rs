@@ -246,8 +246,16 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
     // The detectors' state: the newest snapshot at or below the checkpoint,
     // then the stream after it.
     let snap_dir = crate::snapshot::dir(&n.cfg.shared_dir, &c.tenant, c.shard);
+    let seal = n
+        .parts
+        .pseudo
+        .derive_key(&c.tenant, "detector snapshots")
+        .map(|k| crate::snapshot::Seal::new(k, &c.tenant, c.shard));
     let t_load = Instant::now();
-    let (resumed, problems) = crate::snapshot::load(&snap_dir, stored_through, &mut detectors);
+    let (resumed, problems) = match &seal {
+        Some(seal) => crate::snapshot::load(&snap_dir, seal, stored_through, &mut detectors),
+        None => (None, Vec::new()),
+    };
     for p in &problems {
         tracing::warn!(target: "vakt::cluster", "{}/{}: snapshot set aside: {p}", c.tenant, c.shard);
     }
@@ -528,6 +536,7 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
         // the messages through the checkpoint — not while re-reading, and
         // with no alert raised and not yet kept.
         if let Some(every) = n.cfg.snapshot_every()
+            && let Some(seal) = &seal
             && (stopping || last_snapshot.elapsed() >= every)
             && seen == committed_seq
             && snapshot_seq < committed_seq
@@ -540,7 +549,7 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
                 reported: reported.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             };
             let t_save = Instant::now();
-            match crate::snapshot::save(&snap_dir, &detectors, &pos) {
+            match crate::snapshot::save(&snap_dir, seal, &detectors, &pos) {
                 Ok(bytes) => {
                     n.metrics.snapshots.fetch_add(1, Relaxed);
                     n.metrics.snapshot_bytes.store(bytes, Relaxed);

@@ -139,6 +139,19 @@ impl Pseudonymiser {
         self
     }
 
+    /// A 32-byte key for `purpose` within a tenant, derived from the
+    /// tenant's pseudonymisation key (HMAC-SHA-256 over a label no
+    /// identifier can take): state files that hold identifiers are sealed
+    /// with it. `None` when no key is set.
+    pub fn derive_key(&self, tenant: &str, purpose: &str) -> Option<[u8; 32]> {
+        let mut mac = self.keys.get(tenant).or(self.default_key.as_ref())?.clone();
+        mac.update(b"\0vakt derived key\0");
+        mac.update(tenant.as_bytes());
+        mac.update(&[0]);
+        mac.update(purpose.as_bytes());
+        Some(mac.finalize().into_bytes().into())
+    }
+
     /// The pseudonym of a patient identifier within a tenant. Leading and
     /// trailing spaces do not count; an identity number and a patient id are
     /// different identifiers (map ids to numbers first where both exist).
