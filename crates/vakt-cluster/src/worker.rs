@@ -302,33 +302,6 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
             }
         })
     };
-    async fn make_consumer_once(
-        n: &Node,
-        c: &Claim,
-        name: &str,
-        from: u64,
-    ) -> Result<async_nats::jetstream::consumer::Consumer<pull::Config>, String> {
-        let stream = bus::stream(&n.js, &n.cfg).await?;
-        let _ = stream.delete_consumer(name).await;
-        stream
-            .create_consumer(pull::Config {
-                durable_name: Some(name.to_owned()),
-                filter_subject: bus::subject(&c.tenant, c.shard),
-                deliver_policy: if from <= 1 {
-                    DeliverPolicy::All
-                } else {
-                    DeliverPolicy::ByStartSequence {
-                        start_sequence: from,
-                    }
-                },
-                ack_policy: AckPolicy::All,
-                ack_wait: Duration::from_secs(60),
-                max_ack_pending: 1_000_000,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| format!("consumer {name}: {e}"))
-    }
     let mut consumer = make_consumer(from)?;
     // The consumer sequence the next delivery should carry: deliveries are
     // numbered one by one, so a jump means one was lost on the way (a
@@ -596,6 +569,35 @@ fn partition_run(n: &Arc<Node>, c: &Claim, stop: &AtomicBool) -> Result<(), Stri
             return Ok(());
         }
     }
+}
+
+/// Makes a partition's consumer anew, starting at stream message `from`.
+async fn make_consumer_once(
+    n: &Node,
+    c: &Claim,
+    name: &str,
+    from: u64,
+) -> Result<async_nats::jetstream::consumer::Consumer<pull::Config>, String> {
+    let stream = bus::stream(&n.js, &n.cfg).await?;
+    let _ = stream.delete_consumer(name).await;
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some(name.to_owned()),
+            filter_subject: bus::subject(&c.tenant, c.shard),
+            deliver_policy: if from <= 1 {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                }
+            },
+            ack_policy: AckPolicy::All,
+            ack_wait: Duration::from_secs(60),
+            max_ack_pending: 1_000_000,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("consumer {name}: {e}"))
 }
 
 /// Keeps the marks a new owner can need: the newest, and the first of

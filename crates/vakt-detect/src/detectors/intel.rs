@@ -148,13 +148,7 @@ impl Detector for IntelDetector {
     }
 
     fn load(&mut self, state: &[u8]) -> Result<(), String> {
-        let found: Vec<Alert> = vakt_core::detector::load_state(state)?;
-        self.by_key = found
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.key.clone(), i))
-            .collect();
-        self.found = found;
+        (self.found, self.by_key) = super::load_found(state)?;
         Ok(())
     }
 

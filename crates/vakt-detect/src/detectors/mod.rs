@@ -83,3 +83,23 @@ vakt_core::registry! {
 pub fn detectors(setup: &Setup) -> Vec<Box<dyn Detector>> {
     REGISTRY.iter().filter_map(|make| make(setup)).collect()
 }
+
+/// The alerts a detector keeps one per key (indicators, Suricata, Zeek
+/// notices), loaded from saved state with their index by key.
+pub(crate) fn load_found(
+    state: &[u8],
+) -> Result<
+    (
+        Vec<vakt_core::Alert>,
+        rustc_hash::FxHashMap<vakt_core::AlertKey, usize>,
+    ),
+    String,
+> {
+    let found: Vec<vakt_core::Alert> = vakt_core::detector::load_state(state)?;
+    let by_key = found
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.key.clone(), i))
+        .collect();
+    Ok((found, by_key))
+}
