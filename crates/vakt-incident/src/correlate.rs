@@ -6,18 +6,27 @@
 //! already joined on that entity, so a beacon that lasts for days holds the
 //! story together). Host names and addresses are one host through the asset
 //! register. An account's alerts also belong to the hosts it was seen acting
-//! on, and a host's to the hosts that reached it (lateral movement): the
-//! story of the first host goes on there. Patients never join alerts (many
-//! clinicians read the same patient), and a target reached by many unrelated
-//! actors (a domain controller, a popular cloud address) is a hub that joins
-//! nothing.
+//! on. Patients never join alerts (many clinicians read the same patient),
+//! and an outside target reached by many unrelated actors (a popular cloud
+//! address) is a hub that joins nothing.
+//!
+//! An internal host that was only *reached* joins nothing by that: an
+//! administrator's RDP session to a server the attacker also reached is not
+//! the attacker's story. What happens on a reached host afterwards is the
+//! story of the host that reached it last before (an intruder's session
+//! comes minutes before what it does there); where several did, the one
+//! with evidence of its own (anything but reaching hosts: execution, C2,
+//! credential use) is preferred over one that only reached hosts — an
+//! administrator's host, whose only alerts are new remote sessions.
 //!
 //! [`Correlator`] keeps the incidents current as alerts arrive one by one
 //! (the live path): each alert joins the lists of the entities it shares,
 //! and only those lists are chained again. Joining only ever adds (an alert
 //! placed between two joined ones joins both), except when a target becomes
-//! a hub: then everything is worked out again. [`correlate`] is the same
-//! over a batch, so `vakt incidents` and the service agree.
+//! a hub, or a late alert changes which host reached another last before
+//! something happened there: then everything is worked out again.
+//! [`correlate`] is the same over a batch, so `vakt incidents` and the
+//! service agree.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -26,7 +35,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use vakt_context::Assets;
 use vakt_core::{Alert, AlertKey};
 
-use crate::incident::{Incident, Keyed, build, keyed};
+use crate::incident::{Incident, Keyed, SLACK, build, internal_host, keyed};
 
 /// How alerts join.
 #[derive(Debug, Clone, Copy)]
@@ -85,8 +94,12 @@ pub struct Correlator {
     hubs: FxHashSet<String>,
     /// Per account: the internal hosts it was seen acting on.
     used_on: FxHashMap<String, BTreeSet<String>>,
-    /// Per internal host: the internal hosts that reached it.
-    reached_from: FxHashMap<String, BTreeSet<String>>,
+    /// Per internal host: when which internal host reached it, in time order.
+    reaches: FxHashMap<String, Vec<(i64, String)>>,
+    /// The internal hosts seen reaching another.
+    sources: FxHashSet<String>,
+    /// Per internal host: its first alert that is more than reaching hosts.
+    evidence: FxHashMap<String, i64>,
     /// Per entity: the alerts that join on it, by (first, arrival).
     lists: FxHashMap<String, Vec<usize>>,
     /// Per list: the latest end of its alerts (when the list is chained).
@@ -94,7 +107,8 @@ pub struct Correlator {
     /// Per actor (account or host): the alerts it acts in.
     acting: FxHashMap<String, Vec<usize>>,
     dsu: Dsu,
-    /// Full re-correlations (a target became a hub, an alert was restated).
+    /// Full re-correlations (a target became a hub, an alert was restated,
+    /// a late alert changed who reached a host last).
     rebuilds: usize,
 }
 
@@ -110,7 +124,9 @@ impl Correlator {
             reached_by: FxHashMap::default(),
             hubs: FxHashSet::default(),
             used_on: FxHashMap::default(),
-            reached_from: FxHashMap::default(),
+            reaches: FxHashMap::default(),
+            sources: FxHashSet::default(),
+            evidence: FxHashMap::default(),
             lists: FxHashMap::default(),
             ends: FxHashMap::default(),
             acting: FxHashMap::default(),
@@ -173,7 +189,8 @@ impl Correlator {
                 new_hub = true;
             }
         }
-        if new_hub {
+        let changes_the_past = self.learn(i);
+        if new_hub || changes_the_past {
             self.rebuild();
             return;
         }
@@ -184,13 +201,84 @@ impl Correlator {
         }
     }
 
+    /// Records who alert `i` shows reaching whom, and which hosts it shows
+    /// acting on their own; says whether that changes where an alert
+    /// already taken belongs (then everything is worked out again).
+    fn learn(&mut self, i: usize) -> bool {
+        let first = self.alerts[i].first.0;
+        let reach_only = crate::incident::reach_only(&self.alerts[i]);
+        let (actors, targets) = &self.ents[i];
+        let mut changed = false;
+        for a in actors.iter().filter(|k| internal_host(k)) {
+            if !reach_only {
+                let e = self.evidence.entry(a.key.clone()).or_insert(i64::MAX);
+                if first < *e {
+                    // A host that reached others now has evidence of its
+                    // own earlier than known: it may be preferred now.
+                    changed |= self.sources.contains(&a.key);
+                    *e = first;
+                }
+            }
+            for t in targets.iter().filter(|k| internal_host(k)) {
+                let list = self.reaches.entry(t.key.clone()).or_default();
+                let item = (first, a.key.clone());
+                if let Err(pos) = list.binary_search(&item) {
+                    list.insert(pos, item);
+                    self.sources.insert(a.key.clone());
+                    // Something already seen on the reached host at or
+                    // after this session may be this host's story now.
+                    changed |= self.acting.get(&t.key).is_some_and(|js| {
+                        js.iter().any(|&j| self.alerts[j].first.0 >= first - SLACK)
+                    });
+                }
+            }
+        }
+        changed
+    }
+
+    /// The hosts whose story an alert at `x` acting on internal host `t`
+    /// continues: those that reached it last before, preferring those with
+    /// evidence of their own by then (within the gap).
+    fn reachers(&self, t: &str, x: i64) -> Vec<String> {
+        if self.hubs.contains(t) {
+            return Vec::new();
+        }
+        let Some(list) = self.reaches.get(t) else {
+            return Vec::new();
+        };
+        let upto = list.partition_point(|(r, _)| *r <= x.saturating_add(SLACK));
+        let before = &list[..upto];
+        let acted = |s: &str| {
+            self.evidence
+                .get(s)
+                .is_some_and(|&e| e <= x.saturating_add(SLACK))
+        };
+        let recent = x.saturating_sub(self.cfg.gap);
+        let chosen = before
+            .iter()
+            .rev()
+            .take_while(|(r, _)| *r >= recent)
+            .find(|(_, s)| acted(s))
+            .or_else(|| before.last());
+        let Some((when, who)) = chosen else {
+            return Vec::new();
+        };
+        let with_evidence = acted(who);
+        before
+            .iter()
+            .filter(|(r, s)| r == when && acted(s) == with_evidence)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
     /// Adds alert `i`'s links and memberships; the lists that changed go to `dirty`.
     fn link(&mut self, i: usize, dirty: &mut BTreeSet<String>) {
         let (actors, targets) = self.ents[i].clone();
+        let first = self.alerts[i].first.0;
         for a in &actors {
             self.acting.entry(a.key.clone()).or_default().push(i);
         }
-        // The hosts each account acts on; the hosts each host reached.
+        // The hosts each account acts on.
         for a in actors.iter().filter(|k| k.kind == "account") {
             for h in actors.iter().filter(|k| k.kind != "account" && k.internal) {
                 if self
@@ -207,35 +295,12 @@ impl Correlator {
                 }
             }
         }
-        for a in actors.iter().filter(|k| k.kind != "account" && k.internal) {
-            for t in targets
-                .iter()
-                .filter(|k| k.kind != "account" && k.kind != "domain" && k.internal)
-            {
-                if !self.hubs.contains(&t.key)
-                    && self
-                        .reached_from
-                        .entry(t.key.clone())
-                        .or_default()
-                        .insert(a.key.clone())
-                {
-                    // What happened on the reached host belongs to the story
-                    // of the host it was reached from.
-                    let earlier = self.acting.get(&t.key).cloned().unwrap_or_default();
-                    for j in earlier {
-                        if self.ents[j]
-                            .0
-                            .iter()
-                            .any(|x| x.key == t.key && x.kind != "account")
-                        {
-                            self.join(&a.key, j, dirty);
-                        }
-                    }
-                }
-            }
-        }
-        // The alert's own lists.
-        for k in actors.iter().chain(&targets) {
+        // The alert's own lists: who acted, and what outside it reached (an
+        // internal host only reached joins nothing).
+        for k in actors
+            .iter()
+            .chain(targets.iter().filter(|k| !internal_host(k)))
+        {
             self.join(&k.key, i, dirty);
         }
         for a in actors.iter().filter(|k| k.kind == "account") {
@@ -250,15 +315,9 @@ impl Correlator {
                 self.join(&h, i, dirty);
             }
         }
-        for a in actors.iter().filter(|k| k.kind != "account") {
-            let from: Vec<String> = self
-                .reached_from
-                .get(&a.key)
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect();
-            for h in from {
+        // What happens on a reached host is the story of who reached it.
+        for a in actors.iter().filter(|k| internal_host(k)) {
+            for h in self.reachers(&a.key, first) {
                 self.join(&h, i, dirty);
             }
         }
@@ -349,11 +408,17 @@ impl Correlator {
             .map(|(k, _)| k.clone())
             .collect();
         self.used_on.clear();
-        self.reached_from.clear();
+        self.reaches.clear();
+        self.sources.clear();
+        self.evidence.clear();
         self.lists.clear();
         self.ends.clear();
         self.acting.clear();
         self.dsu = Dsu((0..self.alerts.len()).collect());
+        // Who reached whom and who acted, from every alert, before any joins.
+        for i in 0..self.alerts.len() {
+            self.learn(i);
+        }
         let mut dirty = BTreeSet::new();
         for i in 0..self.alerts.len() {
             self.link(i, &mut dirty);
@@ -372,7 +437,15 @@ impl Correlator {
         }
         let mut incidents: Vec<Incident> = groups
             .into_values()
-            .map(|members| build(&self.alerts, &self.ents, &members, &self.assets))
+            .map(|members| {
+                build(
+                    &self.alerts,
+                    &self.ents,
+                    &members,
+                    &self.assets,
+                    self.cfg.gap,
+                )
+            })
             .collect();
         // Ids by time, per day.
         incidents.sort_by_key(|i| (i.first, i.alerts.first().cloned()));
@@ -389,10 +462,12 @@ impl Correlator {
             *n += 1;
             inc.id = format!("INC-{day}-{n:03}");
         }
-        // Most severe first; among equals, the one that went furthest.
+        // The CERT's first, most severe first; among equals, the one that
+        // went furthest.
         incidents.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
+            (a.queue != "cert")
+                .cmp(&(b.queue != "cert"))
+                .then(b.severity.cmp(&a.severity))
                 .then(b.stages.len().cmp(&a.stages.len()))
                 .then(b.alerts.len().cmp(&a.alerts.len()))
                 .then(a.first.cmp(&b.first))

@@ -26,9 +26,17 @@ pub struct Node {
     /// The host's address, when known.
     #[serde(default)]
     pub ip: Option<String>,
-    /// `compromised` (the attacker acted there or with it), `reached`
-    /// (an internal host the attacker connected to) or `external`.
+    /// `compromised` (evidence that it acted for the attacker: execution,
+    /// credential use, C2 from it, a stolen account used on it, a session
+    /// from it followed by the attacker's doing on the host it reached, or
+    /// reaching hosts after a compromised host reached it), `suspected` (an
+    /// internal host seen only reaching hosts, with none of that evidence),
+    /// `reached` (an internal host the attacker connected to) or `external`.
     pub role: String,
+    /// Why it has its role (the alert that showed it), for compromised hosts
+    /// and accounts.
+    #[serde(default)]
+    pub why: Option<String>,
     /// What the asset register says the host is for.
     #[serde(default)]
     pub asset_kind: Option<String>,
@@ -114,6 +122,40 @@ pub struct Incident {
     /// The stage each alert stands for in this incident (alert id → tactic).
     #[serde(default)]
     pub alert_stages: BTreeMap<String, String>,
+    /// Whose queue: `cert` (an intrusion, or anything but EHR conduct) or
+    /// `privacy` (EHR findings about how staff read records — a protected
+    /// person looked up, snooping — with no intrusion joined: a case for the
+    /// privacy office, not the CERT).
+    #[serde(default = "cert")]
+    pub queue: String,
+    /// The moment of awareness: the incident's first alert that belongs to
+    /// the intrusion (from patient zero on, naming a compromised host or
+    /// account), else its first alert. The notification clocks run from it.
+    #[serde(default)]
+    pub awareness: Option<Timestamp>,
+}
+
+fn cert() -> String {
+    "cert".into()
+}
+
+/// Detectors whose alerts say only that a host reached others (new remote
+/// administration, scanning): no evidence on their own that the host acts
+/// for an attacker — administrators and inventory tools do the same.
+pub const REACH_ONLY: [&str; 3] = ["lateral-movement", "scan", "strobe"];
+
+/// EHR findings that point at a machine or a stolen credential rather than
+/// at how a person reads records: the CERT's even without an intrusion.
+const EHR_FOR_CERT: [&str; 3] = ["ehr-scripted", "ehr-new-address", "ehr-service-misuse"];
+
+/// Does the alert only show its actor reaching hosts?
+pub(crate) fn reach_only(a: &Alert) -> bool {
+    REACH_ONLY.contains(&a.detector.as_str())
+}
+
+/// Is the alert addressed to the privacy office (EHR conduct)?
+pub fn for_privacy_office(a: &Alert) -> bool {
+    a.detector.starts_with("ehr-") && !EHR_FOR_CERT.contains(&a.detector.as_str())
 }
 
 impl Incident {
@@ -207,6 +249,7 @@ pub(crate) fn build(
     ents: &[(Vec<Keyed>, Vec<Keyed>)],
     members: &[usize],
     assets: &Assets,
+    gap: i64,
 ) -> Incident {
     let mut members = members.to_vec();
     members.sort_by_key(|i| (alerts[*i].first, *i));
@@ -216,13 +259,55 @@ pub(crate) fn build(
     let mut severity = Severity::Informational;
     let (mut first, mut last) = (Timestamp(i64::MAX), Timestamp(i64::MIN));
     let mut reached = 0;
+    // Who acted for the attacker, and why we say so.
+    let why = evidence(alerts, ents, &members, gap);
+    let compromised_host = |k: &Keyed| internal_host(k) && why.contains_key(&k.key);
+    // Patient zero: the earliest compromised host with initial-access or
+    // execution evidence; else the earliest compromised host; else account.
+    let zero = |pick: &dyn Fn(usize, &Keyed) -> bool| {
+        members.iter().find_map(|&i| {
+            let a = &alerts[i];
+            let k = ents[i].0.iter().find(|k| pick(i, k))?;
+            Some(PatientZero {
+                entity: k.key.clone(),
+                time: a.first,
+                alert: a.title.clone(),
+                origin: a.origins.first().map(ToString::to_string),
+            })
+        })
+    };
+    let entry = |i: usize, k: &Keyed| {
+        compromised_host(k)
+            && candidates(&alerts[i])
+                .iter()
+                .any(|c| *c == "initial-access" || *c == "execution")
+    };
+    let patient_zero = zero(&entry)
+        .or_else(|| zero(&|_, k| compromised_host(k)))
+        .or_else(|| zero(&|_, _| true));
+    // An alert belongs to the intrusion when one who acts in it had been
+    // shown acting for the attacker by then: what a host did before (an
+    // earlier new share, an administrator's session) is its ordinary life,
+    // shown in the incident but neither a stage nor the moment of awareness.
+    let belongs = |i: usize| {
+        ents[i].0.iter().any(|k| {
+            why.get(&k.key)
+                .is_some_and(|e| e.0.0 <= alerts[i].first.0.saturating_add(SLACK))
+        })
+    };
+    let any_belongs = members.iter().any(|&i| belongs(i));
+    let in_intrusion = |i: usize| !any_belongs || belongs(i);
     let mut alert_stages = BTreeMap::new();
     for &i in &members {
         let a = &alerts[i];
         severity = severity.max(a.severity);
         first = first.min(a.first);
         last = last.max(a.last.max(a.first));
-        let stage = pick(&candidates(a), reached);
+        let stage = if in_intrusion(i) {
+            pick(&candidates(a), reached)
+        } else {
+            None
+        };
         if let Some(s) = stage {
             reached = reached.max(rank(s).unwrap_or(0));
             alert_stages.insert(a.key.to_string(), s.to_owned());
@@ -262,6 +347,7 @@ pub(crate) fn build(
                 holds_patients_of: asset.and_then(|a| a.holds_patients_of.clone()),
                 first_seen: a.first,
                 acting_since: None,
+                why: None,
                 alerts: 0,
             });
             n.alerts += 1;
@@ -308,23 +394,33 @@ pub(crate) fn build(
     }
     let mut stages: Vec<StageSeen> = stages.into_values().collect();
     stages.sort_by_key(|s| (s.first, rank(&s.stage)));
-    // Patient zero: the first compromised host (else account) and its first alert.
-    let zero = |host: bool| {
-        members.iter().find_map(|&i| {
-            let a = &alerts[i];
-            let k = ents[i]
-                .0
-                .iter()
-                .find(|k| !host || (k.kind != "account" && k.internal))?;
-            Some(PatientZero {
-                entity: k.key.clone(),
-                time: a.first,
-                alert: a.title.clone(),
-                origin: a.origins.first().map(ToString::to_string),
-            })
-        })
+    for n in nodes.values_mut() {
+        if n.role != "compromised" {
+            continue;
+        }
+        match why.get(&n.key) {
+            Some((_, w)) => n.why = Some(w.clone()),
+            None if n.kind == "account" => {}
+            None => n.role = "suspected".into(),
+        }
+    }
+    // Awareness: the first alert that belongs to the intrusion.
+    let awareness = members
+        .iter()
+        .copied()
+        .filter(|&i| in_intrusion(i))
+        .map(|i| alerts[i].first)
+        .min()
+        .or(Some(first));
+    let queue = if members.iter().all(|&i| for_privacy_office(&alerts[i]))
+        && !nodes
+            .values()
+            .any(|n| n.role == "compromised" && n.kind != "account")
+    {
+        "privacy"
+    } else {
+        "cert"
     };
-    let patient_zero = zero(true).or_else(|| zero(false));
     let hosts = nodes
         .values()
         .filter(|n| n.role != "external" && n.kind != "account" && n.kind != "domain")
@@ -380,5 +476,163 @@ pub(crate) fn build(
         edges: edges.into_values().collect(),
         alerts: members.iter().map(|i| alerts[*i].key.to_string()).collect(),
         alert_stages,
+        queue: queue.into(),
+        awareness,
     }
+}
+
+/// How far (ns) what happens on a reached host may come before the session
+/// that reached it was seen: two sensors' clocks.
+pub(crate) const SLACK: i64 = 120_000_000_000;
+
+/// Is the entity an internal host (by name or address)?
+pub(crate) fn internal_host(k: &Keyed) -> bool {
+    k.kind != "account" && k.kind != "domain" && k.internal
+}
+
+/// The hosts and accounts of an incident that acted for the attacker, each
+/// with when it was first shown and by what:
+/// - a host acting in an alert that is more than reaching hosts (execution,
+///   credential use, C2, an indicator), an account acting in any;
+/// - a host whose session to another was followed there by such an alert
+///   (the last to reach it before, preferring one with evidence of its own);
+/// - a host that reached others after a compromised host reached it.
+pub(crate) fn evidence(
+    alerts: &[Alert],
+    ents: &[(Vec<Keyed>, Vec<Keyed>)],
+    members: &[usize],
+    gap: i64,
+) -> BTreeMap<String, (Timestamp, String)> {
+    let mut why: BTreeMap<String, (Timestamp, String)> = BTreeMap::new();
+    let note =
+        |why: &mut BTreeMap<String, (Timestamp, String)>, key: &str, t: Timestamp, w: String| {
+            match why.get_mut(key) {
+                Some(e) if e.0 <= t => false,
+                Some(e) => {
+                    *e = (t, w);
+                    true
+                }
+                None => {
+                    why.insert(key.to_owned(), (t, w));
+                    true
+                }
+            }
+        };
+    // Their own doing.
+    for &i in members {
+        let a = &alerts[i];
+        for k in &ents[i].0 {
+            if k.kind == "account" {
+                note(
+                    &mut why,
+                    &k.key,
+                    a.first,
+                    format!("acting in \"{}\"", a.title),
+                );
+            } else if internal_host(k) && !reach_only(a) {
+                note(&mut why, &k.key, a.first, format!("\"{}\"", a.title));
+            }
+        }
+    }
+    // Who reached which internal host when, in time order.
+    let mut reaches: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
+    for &i in members {
+        let (actors, targets) = &ents[i];
+        for s in actors.iter().filter(|k| internal_host(k)) {
+            for t in targets.iter().filter(|k| internal_host(k)) {
+                reaches
+                    .entry(&t.key)
+                    .or_default()
+                    .push((alerts[i].first.0, &s.key));
+            }
+        }
+    }
+    for list in reaches.values_mut() {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let short = |key: &str| key.split_once(':').map_or(key, |x| x.1).to_owned();
+    // Sessions followed by the attacker's doing on the host reached.
+    let own = why.clone();
+    for &i in members {
+        let a = &alerts[i];
+        if reach_only(a) {
+            continue;
+        }
+        let x = a.first.0;
+        for t in ents[i].0.iter().filter(|k| internal_host(k)) {
+            let Some(list) = reaches.get(t.key.as_str()) else {
+                continue;
+            };
+            let upto = list.partition_point(|(r, _)| *r <= x.saturating_add(SLACK));
+            let before = &list[..upto];
+            let acted = |s: &str| own.get(s).is_some_and(|e| e.0.0 <= x.saturating_add(SLACK));
+            let chosen = before
+                .iter()
+                .rev()
+                .take_while(|(r, _)| *r >= x.saturating_sub(gap))
+                .find(|(_, s)| acted(s))
+                .or_else(|| before.last());
+            let Some(&(when, who)) = chosen else {
+                continue;
+            };
+            let name = short(&t.key);
+            note(
+                &mut why,
+                who,
+                Timestamp(when),
+                format!(
+                    "its session to {name} was followed there by \"{}\"",
+                    a.title
+                ),
+            );
+        }
+    }
+    // Hosts reached by a compromised host that then reached others.
+    loop {
+        let mut found = Vec::new();
+        for &i in members {
+            let a = &alerts[i];
+            let (actors, targets) = &ents[i];
+            let Some(src) = actors.iter().filter(|k| internal_host(k)).find(|s| {
+                why.get(&s.key)
+                    .is_some_and(|e| e.0.0 <= a.first.0.saturating_add(SLACK))
+            }) else {
+                continue;
+            };
+            for t in targets.iter().filter(|k| internal_host(k)) {
+                if why.contains_key(&t.key) {
+                    continue;
+                }
+                let onward = members
+                    .iter()
+                    .copied()
+                    .filter(|&j| {
+                        reach_only(&alerts[j])
+                            && alerts[j].first.0.saturating_add(SLACK) >= a.first.0
+                            && ents[j].0.iter().any(|k| k.key == t.key)
+                    })
+                    .min_by_key(|&j| alerts[j].first);
+                if let Some(j) = onward {
+                    found.push((
+                        t.key.clone(),
+                        alerts[j].first,
+                        format!(
+                            "reached from {}, then \"{}\"",
+                            short(&src.key),
+                            alerts[j].title
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut more = false;
+        for (k, t, w) in found {
+            more |= note(&mut why, &k, t, w);
+        }
+        if !more {
+            break;
+        }
+    }
+    why
 }

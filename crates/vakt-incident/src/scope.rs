@@ -282,8 +282,14 @@ pub struct Exposure {
     pub seconds: f64,
 }
 
-/// The moment of awareness: the first alert of high severity or above in the incident.
+/// The moment of awareness: the incident's first alert that belongs to the
+/// intrusion (from patient zero on, naming a compromised host or account);
+/// for an incident written before vakt said so, its first alert of high
+/// severity or above.
 pub fn awareness(incident: &Incident, alerts: &[Alert]) -> Option<Timestamp> {
+    if incident.awareness.is_some() {
+        return incident.awareness;
+    }
     let ids: FxHashSet<&str> = incident.alerts.iter().map(String::as_str).collect();
     alerts
         .iter()
@@ -319,6 +325,14 @@ struct Sets {
     reached: Vec<Reached>,
 }
 
+/// Why a compromised node is in scope: the evidence the incident names.
+fn why(n: &crate::incident::Node) -> String {
+    match &n.why {
+        Some(w) => w.clone(),
+        None => "acting in the incident's alerts".into(),
+    }
+}
+
 fn in_scope(incident: &Incident) -> Sets {
     let mut sets = Sets::default();
     for n in &incident.nodes {
@@ -331,7 +345,7 @@ fn in_scope(incident: &Incident) -> Sets {
                         key: n.key.clone(),
                         ip: None,
                         from,
-                        why: "acting in the incident's alerts".into(),
+                        why: why(n),
                         accesses: 0,
                     },
                 );
@@ -354,7 +368,7 @@ fn in_scope(incident: &Incident) -> Sets {
                             key: n.key.clone(),
                             ip: Some(ip.clone()),
                             from,
-                            why: "acting in the incident's alerts".into(),
+                            why: why(n),
                             accesses: 0,
                         },
                     );

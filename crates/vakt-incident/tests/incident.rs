@@ -165,28 +165,43 @@ fn what_happens_on_a_reached_host_later_joins_the_story() {
     assert_eq!(inc.len(), 2);
 }
 
+/// Hosts that only reach the same internal server are not one story (an
+/// administrator's session to a server the attacker also reached); hosts
+/// reaching the same outside address are, until so many do that it is a
+/// hub (a popular cloud address) that joins nothing.
 #[test]
-fn a_server_everyone_reaches_joins_nothing() {
+fn a_server_reached_joins_nothing_and_an_outside_hub_neither() {
     let (_d, a) = assets("dc,10.0.9.9,domain-controller,t,\n");
-    let alerts: Vec<Alert> = (1..=5)
-        .map(|i| {
-            alert(
-                &i.to_string(),
-                i * 60_000_000_000,
-                vec![ip(&format!("10.0.0.{i}"))],
-                vec![host("dc")],
-            )
-        })
-        .collect();
-    let inc = correlate(&alerts, &a, &CorrelationConfig::default());
-    assert_eq!(inc.len(), 5);
-    // Four do join through it.
-    let inc = correlate(&alerts[..4], &a, &CorrelationConfig::default());
+    let reaching = |target: Entity, n: i64| -> Vec<Alert> {
+        (1..=n)
+            .map(|i| {
+                alert(
+                    &i.to_string(),
+                    i * 60_000_000_000,
+                    vec![ip(&format!("10.0.0.{i}"))],
+                    vec![target.clone()],
+                )
+            })
+            .collect()
+    };
+    let inc = correlate(&reaching(host("dc"), 4), &a, &CorrelationConfig::default());
+    assert_eq!(inc.len(), 4);
+    let inc = correlate(
+        &reaching(ip("198.51.100.7"), 4),
+        &a,
+        &CorrelationConfig::default(),
+    );
     assert_eq!(inc.len(), 1);
     assert_eq!(
-        inc[0].nodes.iter().filter(|n| n.role == "reached").count(),
+        inc[0].nodes.iter().filter(|n| n.role == "external").count(),
         1
     );
+    let inc = correlate(
+        &reaching(ip("198.51.100.7"), 5),
+        &a,
+        &CorrelationConfig::default(),
+    );
+    assert_eq!(inc.len(), 5);
 }
 
 fn ev(t: i64, source: &str, user: &str, src: &str, patient: Option<&str>) -> Event {
@@ -486,8 +501,8 @@ fn incidents_kept_current_equal_correlating_from_scratch() {
 
 /// A link learnt late reaches back: an account's alert that came before the
 /// account was seen on a host still joins that host's story, and so does an
-/// alert on a host that came before anyone was seen reaching it — whether
-/// the alerts arrive in time order or not.
+/// alert on a reached host that came (in arrival order) before the session
+/// that reached it was seen — whether the alerts arrive in time order or not.
 #[test]
 fn links_learnt_later_reach_back_to_earlier_alerts() {
     use vakt_incident::Correlator;
@@ -512,17 +527,291 @@ fn links_learnt_later_reach_back_to_earlier_alerts() {
         alert("x", H, vec![host("ws1")], vec![]),
         alert("i", 50 * H, vec![host("ws1"), account("anna")], vec![]),
     ];
-    // Something on ws2, ws1 an hour later; two days on, ws1 is seen reaching ws2.
+    let want = vec![vec!["i".to_string()], vec!["j".into(), "x".into()]];
+    assert_eq!(groups(&used_on), want);
+    let mut reversed = used_on.clone();
+    reversed.reverse();
+    assert_eq!(groups(&reversed), want);
+    // ws1 acts, and two days on is seen reaching ws2; something happens on
+    // ws2 a minute later (its story: ws1's) — and something on ws2 before
+    // anyone reached it, which is not.
     let reached = vec![
-        alert("j", 0, vec![host("ws2")], vec![]),
+        alert("j", 51 * H, vec![host("ws2")], vec![]),
         alert("x", H, vec![host("ws1")], vec![]),
-        alert("i", 50 * H, vec![host("ws1")], vec![host("ws2")]),
+        alert(
+            "i",
+            51 * H - 60_000_000_000,
+            vec![host("ws1")],
+            vec![host("ws2")],
+        ),
+        alert("k", 20 * H, vec![host("ws2")], vec![]),
     ];
-    for alerts in [used_on, reached] {
-        let want = vec![vec!["i".to_string()], vec!["j".into(), "x".into()]];
-        assert_eq!(groups(&alerts), want);
-        let mut reversed = alerts.clone();
-        reversed.reverse();
-        assert_eq!(groups(&reversed), want);
+    let want = vec![
+        vec!["i".to_string(), "j".into()],
+        vec!["k".into()],
+        vec!["x".into()],
+    ];
+    assert_eq!(groups(&reached), want);
+    let mut reversed = reached.clone();
+    reversed.reverse();
+    assert_eq!(groups(&reversed), want);
+}
+
+fn with(mut a: Alert, detector: &str, tactics: &[&str], severity: Severity) -> Alert {
+    a.detector = detector.into();
+    a.tactics = tactics.iter().map(|t| t.to_string()).collect();
+    a.severity = severity;
+    a
+}
+
+/// An administrator legitimately reaches the same servers as the attacker on
+/// the same day — before the attacker, and again between the attacker's
+/// session to a server and what the attacker does there — and raises
+/// lateral-movement alerts of its own: neither the administrator's host nor
+/// its alerts are in the attack incident, in any arrival order; patient zero
+/// is the phished workstation and the clock starts at the first alert of
+/// the intrusion; the compromised hosts say why they are.
+#[test]
+fn an_administrator_reaching_the_attackers_servers_is_not_in_the_incident() {
+    let (_d, a) = assets(
+        "ws1,10.0.0.1,workstation,t,\nadm1,10.0.200.2,workstation,t,\n\
+         dc,10.0.9.1,domain-controller,t,\nehr,10.0.9.2,ehr-server,t,t\n",
+    );
+    let m = 60_000_000_000;
+    let day = 24 * H;
+    let alerts = vec![
+        // The administrator's morning: a burst of new RDP sessions.
+        with(
+            alert(
+                "adm-a",
+                day + 7 * H,
+                vec![ip("10.0.200.2")],
+                vec![ip("10.0.9.1"), ip("10.0.9.2")],
+            ),
+            "lateral-movement",
+            &["lateral-movement"],
+            Severity::Medium,
+        ),
+        // The workstation's user opened a new share two hours before the
+        // phish: the host's ordinary life, in its story but not the intrusion.
+        with(
+            alert(
+                "old",
+                day + 6 * H,
+                vec![ip("10.0.0.1")],
+                vec![ip("10.0.9.2")],
+            ),
+            "lateral-movement",
+            &["lateral-movement"],
+            Severity::Medium,
+        ),
+        // The phish, the implant and its C2.
+        with(
+            alert(
+                "phish",
+                day + 8 * H,
+                vec![host("ws1"), account("HELSE\\anna")],
+                vec![],
+            ),
+            "sigma",
+            &["initial-access"],
+            Severity::Low,
+        ),
+        with(
+            alert(
+                "exec",
+                day + 8 * H + m,
+                vec![host("ws1"), account("anna")],
+                vec![],
+            ),
+            "sigma",
+            &["execution"],
+            Severity::High,
+        ),
+        {
+            let mut b = with(
+                alert(
+                    "c2",
+                    day + 8 * H + 5 * m,
+                    vec![ip("10.0.0.1")],
+                    vec![ip("198.51.100.23")],
+                ),
+                "beacon",
+                &["command-and-control"],
+                Severity::High,
+            );
+            b.last = Timestamp(day + 20 * H);
+            b
+        },
+        // Lateral movement with a stolen administrator's account.
+        with(
+            alert(
+                "lat",
+                day + 10 * H,
+                vec![ip("10.0.0.1")],
+                vec![ip("10.0.9.1"), ip("10.0.9.2")],
+            ),
+            "lateral-movement",
+            &["lateral-movement"],
+            Severity::High,
+        ),
+        // The administrator again, minutes later, to the EHR server.
+        with(
+            alert(
+                "adm-b",
+                day + 10 * H + 5 * m,
+                vec![ip("10.0.200.2")],
+                vec![ip("10.0.9.2")],
+            ),
+            "lateral-movement",
+            &["lateral-movement"],
+            Severity::Medium,
+        ),
+        with(
+            alert("psexec", day + 10 * H + m / 20, vec![host("dc")], vec![]),
+            "sigma",
+            &["execution"],
+            Severity::Medium,
+        ),
+        with(
+            alert(
+                "winrm",
+                day + 10 * H + 10 * m,
+                vec![host("ehr"), account("jaber")],
+                vec![],
+            ),
+            "sigma",
+            &["lateral-movement"],
+            Severity::High,
+        ),
+    ];
+    for order in 0..3 {
+        let mut al = alerts.clone();
+        match order {
+            1 => al.reverse(),
+            2 => al.sort_by_key(|a| a.first),
+            _ => {}
+        }
+        let inc = correlate(&al, &a, &CorrelationConfig::default());
+        let attack = inc
+            .iter()
+            .find(|i| i.alerts.contains(&"exec".to_string()))
+            .unwrap();
+        let mut got: Vec<&str> = ids(attack);
+        got.sort();
+        assert_eq!(
+            got,
+            ["c2", "exec", "lat", "old", "phish", "psexec", "winrm"],
+            "order {order}: {:?}",
+            inc.iter().map(ids).collect::<Vec<_>>()
+        );
+        assert!(!attack.nodes.iter().any(|n| n.key == "host:adm1"));
+        assert_eq!(inc[0].id, attack.id, "the attack is the first incident");
+        let pz = attack.patient_zero.as_ref().unwrap();
+        assert_eq!(
+            (pz.entity.as_str(), pz.time),
+            ("host:ws1", Timestamp(day + 8 * H))
+        );
+        assert_eq!(attack.awareness, Some(Timestamp(day + 8 * H)));
+        assert_eq!(attack.stages[0].stage, "initial-access");
+        let role = |k: &str| {
+            attack
+                .nodes
+                .iter()
+                .find(|n| n.key == k)
+                .map(|n| (n.role.as_str(), n.why.clone().unwrap_or_default()))
+                .unwrap()
+        };
+        assert_eq!(role("host:ws1").0, "compromised");
+        assert!(
+            role("host:ws1").1.contains("alert phish"),
+            "{:?}",
+            role("host:ws1")
+        );
+        assert_eq!(role("host:dc").0, "compromised");
+        assert_eq!(role("host:ehr").0, "compromised");
+        assert_eq!(role("account:jaber").0, "compromised");
+        // The administrator's own incidents: its host only reached others.
+        for i in inc
+            .iter()
+            .filter(|i| i.alerts.iter().any(|x| x.starts_with("adm")))
+        {
+            assert!(
+                i.alerts.iter().all(|x| x.starts_with("adm")),
+                "{:?}",
+                ids(i)
+            );
+            let adm = i.nodes.iter().find(|n| n.key == "host:adm1").unwrap();
+            assert_eq!(adm.role, "suspected");
+            assert_eq!(i.queue, "cert");
+        }
     }
+}
+
+/// A single protected-person look-up, and snooping with no intrusion, are
+/// the privacy office's cases; the same kind of finding by an account the
+/// attacker used on a compromised host is the CERT's, in the intrusion.
+#[test]
+fn privacy_findings_are_the_privacy_offices_unless_they_join_an_intrusion() {
+    let (_d, a) = assets("ws1,10.0.0.1,workstation,t,\n");
+    let protected = |id: &str, t: i64, who: &str| {
+        with(
+            alert(
+                id,
+                t,
+                vec![account(who)],
+                vec![Entity::Patient("pt-1".into())],
+            ),
+            "ehr-protected",
+            &[],
+            Severity::Medium,
+        )
+    };
+    let snoop = with(
+        alert("snoop", 3 * H, vec![account("bob")], vec![]),
+        "ehr-snooping",
+        &[],
+        Severity::Medium,
+    );
+    let exec = with(
+        alert("exec", 0, vec![host("ws1"), account("anna")], vec![]),
+        "sigma",
+        &["execution"],
+        Severity::High,
+    );
+    let scripted = with(
+        alert("bulk", 5 * H, vec![account("carl")], vec![]),
+        "ehr-scripted",
+        &[],
+        Severity::Medium,
+    );
+    let inc = correlate(
+        &[
+            protected("p1", H, "anna"),
+            protected("p2", 2 * H, "bob"),
+            snoop,
+            exec,
+            scripted,
+        ],
+        &a,
+        &CorrelationConfig::default(),
+    );
+    let queue = |id: &str| {
+        inc.iter()
+            .find(|i| i.alerts.contains(&id.to_string()))
+            .map(|i| i.queue.as_str())
+            .unwrap()
+    };
+    assert_eq!(
+        queue("p1"),
+        "cert",
+        "anna's look-up joins the intrusion on ws1"
+    );
+    assert_eq!(queue("p2"), "privacy");
+    assert_eq!(queue("snoop"), "privacy");
+    assert_eq!(queue("bulk"), "cert", "a script reading is the CERT's");
+    // The CERT's incidents come first.
+    let first_privacy = inc.iter().position(|i| i.queue == "privacy").unwrap();
+    assert!(inc[..first_privacy].iter().all(|i| i.queue == "cert"));
+    assert!(inc[first_privacy..].iter().all(|i| i.queue == "privacy"));
 }

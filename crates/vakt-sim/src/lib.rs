@@ -298,9 +298,28 @@ fn write_assets(region: &Region, out: &mut Output) -> Result<(), SimError> {
 fn write_site(region: &Region, out: &mut Output) -> Result<(), SimError> {
     let mut y = String::from(
         "# The simulated region's site model (vakt hunt/demo/serve --site; docs/NETWORK.md):\n\
-         # each trust's network, what it offers to the Internet, its record systems.\n\
-         internal: [10.0.0.0/8]\ntenants:\n",
+         # each trust's network, what it offers to the Internet, its record systems,\n\
+         # its administrators' network.\n\
+         internal: [10.0.0.0/8]\n",
     );
+    // The region as one tenant (as `vakt demo` reads it): every trust's
+    // administrators' network.
+    let admin_nets: Vec<String> = region
+        .trusts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            region
+                .hosts
+                .iter()
+                .any(|h| h.trust == *i && h.kind == region::HostKind::AdminWorkstation)
+        })
+        .map(|(_, t)| format!("10.{}.200.0/22", t.net))
+        .collect();
+    if !admin_nets.is_empty() {
+        y.push_str(&format!("admin_hosts: [{}]\n", admin_nets.join(", ")));
+    }
+    y.push_str("tenants:\n");
     for (i, t) in region.trusts.iter().enumerate() {
         let hosts = || region.hosts.iter().filter(move |h| h.trust == i);
         let web: Vec<String> = hosts()
@@ -316,8 +335,14 @@ fn write_site(region: &Region, out: &mut Output) -> Result<(), SimError> {
             })
             .map(|h| h.ip.to_string())
             .collect();
+        // The administrators' workstations sit in 10.N.200.0/22.
+        let admin = if hosts().any(|h| h.kind == region::HostKind::AdminWorkstation) {
+            format!("\n    admin_hosts: [10.{}.200.0/22]", t.net)
+        } else {
+            String::new()
+        };
         y.push_str(&format!(
-            "  {}:\n    internal: [10.{}.0.0/16]\n    public_services: [{}]\n    record_systems: [{}]\n",
+            "  {}:\n    internal: [10.{}.0.0/16]\n    public_services: [{}]\n    record_systems: [{}]{admin}\n",
             t.id,
             t.net,
             web.join(", "),
@@ -574,6 +599,7 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
                 {"user": ad.user, "practitioner": ad.id, "role": ad.role.code(), "how": "credentials taken from LSASS; used for lateral movement"},
             ],
             "hosts": hosts,
+            "patient_zero": {"host": region.hosts[v.workstation].name, "ip": region.hosts[v.workstation].ip.to_string(), "time": vakt_core::Timestamp(a.t_initial).to_rfc3339()},
             "indicators": {"c2_domain": attack::C2_DOMAIN, "c2_ip": std::net::Ipv4Addr::from(attack::C2_IP).to_string(), "exfil_ip": std::net::Ipv4Addr::from(attack::EXFIL_IP).to_string(), "tunnel_domain": attack::TUNNEL_DOMAIN},
             "controlled_sessions": [
                 {"practitioner": v.id, "from": vakt_core::Timestamp(a.t_initial).to_rfc3339()},

@@ -285,6 +285,8 @@ pub struct Staff {
 pub enum HostKind {
     /// A clinician's workstation.
     Workstation,
+    /// An IT administrator's own workstation, in the administrators' network.
+    AdminWorkstation,
     /// An EHR application/database server.
     Ehr,
     /// A domain controller.
@@ -306,6 +308,7 @@ impl HostKind {
     pub fn name(self) -> &'static str {
         match self {
             HostKind::Workstation => "workstation",
+            HostKind::AdminWorkstation => "admin-workstation",
             HostKind::Ehr => "ehr-server",
             HostKind::DomainController => "domain-controller",
             HostKind::FileServer => "file-server",
@@ -601,6 +604,27 @@ impl Region {
                     night: false,
                 });
             }
+        }
+        // Administrators work from workstations of their own, in an
+        // administrators' network the asset register knows (no random draw:
+        // the rest of the region is as it was).
+        let mut admins = vec![0usize; trusts.len()];
+        for st in staff_list.iter_mut().filter(|s| s.role == Role::ItAdmin) {
+            let t = st.trust;
+            let n = admins[t];
+            admins[t] += 1;
+            hosts.push(Host {
+                name: format!("{}-ADM{:03}", trusts[t].id.to_uppercase(), n + 1),
+                ip: Ipv4Addr::new(
+                    10,
+                    trusts[t].net,
+                    200 + (n / 250) as u8,
+                    (n % 250 + 2) as u8,
+                ),
+                kind: HostKind::AdminWorkstation,
+                trust: t,
+            });
+            st.workstation = hosts.len() - 1;
         }
         Region {
             counties,

@@ -187,23 +187,25 @@ pub fn run_incidents(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&incidents)?),
         OutputFormat::Table => {
             println!(
-                "{:<18}  {:<9}  {:>6}  {:<24}  title",
-                "incident", "severity", "alerts", "first"
+                "{:<18}  {:<7}  {:<9}  {:>6}  {:<24}  title",
+                "incident", "queue", "severity", "alerts", "first"
             );
             for i in &incidents {
                 println!(
-                    "{:<18}  {:<9}  {:>6}  {:<24}  {}",
+                    "{:<18}  {:<7}  {:<9}  {:>6}  {:<24}  {}",
                     i.id,
+                    i.queue,
                     i.severity.name(),
                     i.alerts.len(),
                     i.first.to_rfc3339(),
                     i.title
                 );
             }
+            let privacy = incidents.iter().filter(|i| i.queue == "privacy").count();
             eprintln!(
-                "\nvakt: {} alerts → {} incidents, written to {}",
+                "\nvakt: {} alerts → {} incidents for the CERT and {privacy} cases for the privacy office, written to {}",
                 alerts.len(),
-                incidents.len(),
+                incidents.len() - privacy,
                 case.incidents.display()
             );
         }

@@ -314,6 +314,8 @@ fn summary(
             "stages": i.stages.iter().map(|s| s.stage.clone()).collect::<Vec<_>>(),
             "entities": i.nodes.iter().map(|n| json!({"key": n.key, "role": n.role, "first_seen": n.first_seen})).collect::<Vec<_>>(),
             "patient_zero": i.patient_zero,
+            "queue": i.queue,
+            "awareness": i.awareness,
             "alerts": i.alerts.len(),
         })
     };
@@ -343,19 +345,21 @@ fn summary(
 
 fn print_summary(s: &Json, incidents: &[Incident], scoped: Option<&Scoped>) {
     let mut by_sev: BTreeMap<&str, usize> = BTreeMap::new();
-    for i in incidents {
+    let cert: Vec<&Incident> = incidents.iter().filter(|i| i.queue == "cert").collect();
+    for i in &cert {
         *by_sev.entry(i.severity.name()).or_default() += 1;
     }
     println!(
-        "\n{} incidents ({})",
-        incidents.len(),
+        "\n{} CERT incidents ({}); {} cases for the privacy office",
+        cert.len(),
         by_sev
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        incidents.len() - cert.len()
     );
-    for i in incidents.iter().take(6) {
+    for i in cert.iter().take(6) {
         println!(
             "  {}  {:<9} {:>3} alerts  {}",
             i.id,
@@ -410,13 +414,21 @@ fn print_summary(s: &Json, incidents: &[Incident], scoped: Option<&Scoped>) {
         t["extra"]
     );
     println!(
-        "Detection: precision {:.3} ({} of {} alerts about the attack), stage recall {:.3} ({} of the attack's stages seen); the attack is in {} incident(s).",
+        "Detection: CERT precision {:.3} ({} of the {} alerts in the CERT's incidents are about the attack; {} cases for the privacy office), stage recall {:.3} ({} of the attack's stages seen); the attack is in {} incident(s).",
         t["precision"].as_f64().unwrap_or(0.0),
-        t["alerts_on_attack"],
-        t["alerts"],
+        t["cert_alerts_on_attack"],
+        t["cert_alerts"],
+        t["privacy_cases"],
         t["recall"].as_f64().unwrap_or(0.0),
         t["stages_found"].as_array().map_or(0, Vec::len),
         t["attack_incidents"]
+    );
+    println!(
+        "Patient zero {} (truth {}); the clock from {} (the first alert about the attack {}).",
+        t["patient_zero"].as_str().unwrap_or("-"),
+        t["patient_zero_true"].as_str().unwrap_or("-"),
+        t["awareness"].as_str().unwrap_or("-"),
+        t["first_attack_alert"].as_str().unwrap_or("-")
     );
     println!(
         "\nThe case folder: {} (vakt incidents|scope|report --case DIR)",
@@ -496,6 +508,33 @@ fn compare(
         .iter()
         .filter(|i| i.alerts.iter().any(|a| attack.contains(a.as_str())))
         .collect();
+    // The CERT's queue: the alerts of its incidents (the privacy office's
+    // cases — EHR conduct with no intrusion joined — are not in it).
+    let cert: BTreeSet<&str> = incidents
+        .iter()
+        .filter(|i| i.queue == "cert")
+        .flat_map(|i| i.alerts.iter().map(String::as_str))
+        .collect();
+    let cert_on_attack = cert.iter().filter(|a| attack.contains(*a)).count();
+    let privacy_cases = incidents.iter().filter(|i| i.queue == "privacy").count();
+    // Patient zero and the clock against the truth: the phished workstation
+    // at the initial access; the clock from the attack incident's first
+    // alert about the attack.
+    let truth_zero = summary["patient_zero"]["host"]
+        .as_str()
+        .map(|h| format!("host:{}", vakt_context::site::host_key(h)));
+    let found_zero = attack_incidents
+        .first()
+        .and_then(|i| i.patient_zero.as_ref())
+        .map(|p| p.entity.clone());
+    let first_attack_alert = attack_incidents.first().and_then(|i| {
+        alerts
+            .iter()
+            .filter(|a| i.alerts.contains(&a.key.to_string()) && attack.contains(a.key.as_str()))
+            .map(|a| a.first)
+            .min()
+    });
+    let awareness = attack_incidents.first().and_then(|i| i.awareness);
     let stages_true: Vec<String> = {
         let mut v: Vec<(String, String)> = stage_first
             .iter()
@@ -537,7 +576,16 @@ fn compare(
         "extra": extra,
         "alerts": alerts.len(),
         "alerts_on_attack": attack.len(),
-        "precision": attack.len() as f64 / alerts.len().max(1) as f64,
+        "cert_alerts": cert.len(),
+        "cert_alerts_on_attack": cert_on_attack,
+        "precision": cert_on_attack as f64 / cert.len().max(1) as f64,
+        "privacy_cases": privacy_cases,
+        "patient_zero": found_zero,
+        "patient_zero_true": truth_zero,
+        "patient_zero_right": found_zero.is_some() && found_zero == truth_zero,
+        "awareness": awareness.map(|t| t.to_rfc3339()),
+        "first_attack_alert": first_attack_alert.map(|t| t.to_rfc3339()),
+        "clock_right": awareness.is_some() && awareness == first_attack_alert,
         "recall": stages_found.len() as f64 / stages_true.len().max(1) as f64,
         "stages_true": stages_true,
         "stages_found": stages_found,
