@@ -412,11 +412,11 @@ fn timeline_svg(incident: &Incident, mine: &[&Alert]) -> String {
 }
 
 fn graph_svg(incident: &Incident) -> String {
-    // Columns: accounts | compromised hosts | reached hosts | outside.
+    // Columns: accounts | compromised hosts | reached (and suspected) hosts | outside.
     let column = |n: &Node| match (n.kind.as_str(), n.role.as_str()) {
         ("account", _) => 0,
         (_, "compromised") => 1,
-        (_, "reached") => 2,
+        (_, "reached" | "suspected") => 2,
         _ => 3,
     };
     let mut cols: [Vec<&Node>; 4] = Default::default();

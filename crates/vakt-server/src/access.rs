@@ -691,6 +691,7 @@ impl Scoped {
         &self,
         tenant: Option<&str>,
         min: Option<Severity>,
+        queue: Option<&str>,
         limit: usize,
     ) -> Result<Vec<serde_json::Value>, ApiError> {
         let tenant = self.tenant(tenant)?;
@@ -701,6 +702,7 @@ impl Scoped {
             .filter(|(i, ts)| {
                 tenant.as_ref().is_none_or(|t| ts.contains(t))
                     && min.is_none_or(|m| i.severity >= m)
+                    && queue.is_none_or(|q| i.queue == q)
             })
             .collect();
         v.sort_by(|a, b| {
@@ -713,7 +715,7 @@ impl Scoped {
             .map(|(i, ts)| {
                 serde_json::json!({
                     "id": i.id, "title": i.title, "severity": i.severity, "first": i.first,
-                    "last": i.last, "alerts": i.alerts.len(),
+                    "last": i.last, "alerts": i.alerts.len(), "queue": i.queue,
                     "stages": i.stages.iter().map(|s| s.stage.clone()).collect::<Vec<_>>(),
                     "tenants": ts,
                 })

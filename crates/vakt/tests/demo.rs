@@ -112,6 +112,68 @@ fn stages_in_order(inc: &Json, truth: &Json) -> Vec<String> {
     seen
 }
 
+/// What every seed and size must give (issue 21): exactly one incident
+/// holds the attack, and it is the CERT's first; patient zero is the phished
+/// workstation at the initial access; the confirmed exposure is the truth's
+/// set (0 missing, 0 extra); the notification clock runs from the first
+/// alert about the attack; every stage of the attack is seen; and of the
+/// alerts in the CERT's incidents (the privacy office's cases — EHR conduct
+/// with no intrusion joined — are not the CERT's) at least 90 % are about
+/// the attack (an alert is about the attack when it was raised on one of
+/// the attacker's records, or acts with the attacker's hosts or accounts
+/// after the initial access).
+fn scoped_exactly(j: &Json) {
+    let truth = &j["truth"];
+    let inc = attack_incident(j);
+    let cert: Vec<&Json> = j["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["queue"] == "cert")
+        .collect();
+    assert_eq!(cert[0]["id"], inc["id"], "{truth}");
+    assert_eq!(j["exposure"]["incident"], inc["id"]);
+    assert_eq!(truth["patient_zero_right"], true, "{truth}");
+    assert_eq!(
+        inc["patient_zero"]["time"], j["truth"]["first_attack_alert"],
+        "{truth}"
+    );
+    assert_eq!(truth["missing"], 0, "{truth}");
+    assert_eq!(truth["extra"], 0, "{truth}");
+    assert_eq!(truth["clock_right"], true, "{truth}");
+    assert_eq!(
+        j["exposure"]["awareness"], truth["first_attack_alert"],
+        "the clock runs from the first alert of the intrusion"
+    );
+    assert_eq!(truth["recall"].as_f64().unwrap(), 1.0, "{truth}");
+    assert!(truth["precision"].as_f64().unwrap() >= 0.9, "{truth}");
+    assert_eq!(
+        inc["stages"][0], "initial-access",
+        "the intrusion's stages begin at the initial access: {inc}"
+    );
+}
+
+/// Another seed at the default size: the attack elsewhere in the region,
+/// other administrators reaching the same servers.
+#[test]
+fn another_seed_is_scoped_exactly() {
+    let (_, j) = demo(&["--seed", "23"]);
+    scoped_exactly(&j);
+}
+
+/// A hundred thousand patients over three days: many administrators at
+/// work, many single look-ups of protected persons — still one incident,
+/// the right patient zero and the exact exposure.
+#[test]
+fn a_large_region_is_scoped_exactly() {
+    let (_, j) = demo(&["--patients", "100000", "--days", "3"]);
+    scoped_exactly(&j);
+    assert!(
+        j["truth"]["privacy_cases"].as_u64().unwrap() > 0,
+        "single look-ups of protected persons are the privacy office's"
+    );
+}
+
 fn the_default_demo_finds_one_incident_and_the_exact_exposure() {
     let (_, j) = default_demo();
     let truth = &j["truth"];
@@ -161,10 +223,9 @@ fn the_default_demo_finds_one_incident_and_the_exact_exposure() {
             );
         }
     }
-    // Detection quality against the truth (floors; the note gives the figures).
-    assert!(truth["precision"].as_f64().unwrap() >= 0.7, "{truth}");
-    assert_eq!(truth["recall"].as_f64().unwrap(), 1.0, "{truth}");
-    // The 72-hour clock runs from the first high-severity alert.
+    // Detection quality against the truth, patient zero, the clock.
+    scoped_exactly(j);
+    // The 72-hour clock runs from the first alert of the intrusion.
     let clocks = j["exposure"]["clocks"].as_array().unwrap();
     assert!(
         clocks
@@ -207,6 +268,7 @@ fn a_stealthy_slow_attack_is_still_found() {
             assert!(!matches!(severity(i), "high" | "critical"), "{i}");
         }
     }
+    scoped_exactly(&j);
 }
 
 fn chromium() -> PathBuf {
@@ -444,7 +506,7 @@ fn the_default_demo_finds_what_it_found_before() {
             alert_key(a["rule"].as_str().unwrap(), &a)
         })
         .collect();
-    assert_eq!(before.len(), 42);
+    assert_eq!(before.len(), 40);
     let missing: Vec<_> = before.difference(&ours).collect();
     let extra: Vec<_> = ours.difference(&before).collect();
     assert_eq!(ours, before, "missing {missing:?}, extra {extra:?}");

@@ -274,6 +274,11 @@ pub struct IncidentParams {
     /// At least this severity.
     #[param(pattern = "^(informational|low|medium|high|critical)$")]
     severity: Option<String>,
+    /// Only this queue's: `cert` (intrusions and everything but EHR
+    /// conduct) or `privacy` (EHR conduct with no intrusion joined: the
+    /// privacy office's cases).
+    #[param(pattern = "^(cert|privacy)$")]
+    queue: Option<String>,
     /// At most this many (1–1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
@@ -293,9 +298,25 @@ pub async fn incidents(
     Q(p): Q<IncidentParams>,
 ) -> Result<Response, ApiError> {
     let min = severity(&p.severity)?;
+    if let Some(q) = &p.queue
+        && q != "cert"
+        && q != "privacy"
+    {
+        return Err(ApiError::bad_request(format!(
+            "queue: {q:?} is neither \"cert\" nor \"privacy\""
+        )));
+    }
     let view = api.data.scoped(&who, Need::Read)?;
     Ok(json(
-        blocking(move || view.incidents(p.tenant.as_deref(), min, p.limit.unwrap_or(100))).await?,
+        blocking(move || {
+            view.incidents(
+                p.tenant.as_deref(),
+                min,
+                p.queue.as_deref(),
+                p.limit.unwrap_or(100),
+            )
+        })
+        .await?,
     ))
 }
 
