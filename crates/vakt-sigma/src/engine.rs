@@ -130,6 +130,17 @@ impl RuleSet {
         mapping: &Mapping,
         placeholders: &Placeholders,
     ) -> (RuleSet, LoadReport) {
+        RuleSet::load_with(paths, Vec::new(), mapping, placeholders)
+    }
+
+    /// Loads every rule file under `paths` and the rules given already
+    /// parsed (vakt's own pack: [`crate::pack::parse`]).
+    pub fn load_with(
+        paths: &[PathBuf],
+        extra: Vec<Result<Rule, RuleError>>,
+        mapping: &Mapping,
+        placeholders: &Placeholders,
+    ) -> (RuleSet, LoadReport) {
         let mut files = Vec::new();
         for p in paths {
             yaml_files(p, &mut files);
@@ -157,7 +168,7 @@ impl RuleSet {
                 .collect()
         });
         let (set, mut report) = RuleSet::build(
-            parsed.into_iter().flatten().collect(),
+            parsed.into_iter().flatten().chain(extra).collect(),
             mapping,
             placeholders,
         );

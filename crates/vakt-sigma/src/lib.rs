@@ -21,6 +21,7 @@ pub mod correlation;
 mod engine;
 pub mod logsource;
 mod matcher;
+pub mod pack;
 pub mod pattern;
 mod prefilter;
 pub mod rule;

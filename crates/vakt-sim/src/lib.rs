@@ -20,10 +20,13 @@
 
 pub mod attack;
 mod format;
+pub mod insider;
 pub mod nin;
 mod normal;
 mod output;
+pub mod procedures;
 pub mod region;
+pub mod replay;
 pub mod rng;
 
 use std::collections::BTreeMap;
@@ -106,6 +109,10 @@ pub struct Config {
     pub protected_share: f64,
     /// Share of patients with a restricted address.
     pub restricted_share: f64,
+    /// Insiders misusing their access (drawn per seed; `truth/insiders.json`).
+    pub insiders: bool,
+    /// Recorded attacks to replay into the intrusion ([`replay`]).
+    pub replay: Vec<PathBuf>,
 }
 
 impl Config {
@@ -132,6 +139,8 @@ impl Config {
             no_relationship_share: 0.05,
             protected_share: 0.003,
             restricted_share: 0.001,
+            insiders: true,
+            replay: Vec::new(),
         }
     }
 }
@@ -354,11 +363,21 @@ fn write_site(region: &Region, out: &mut Output) -> Result<(), SimError> {
 
 /// Writes the FHIR context (Patient, Practitioner, PractitionerRole, CareTeam,
 /// Organization) and the protected-person register.
-fn write_context(region: &Region, out: &mut Output) -> Result<(), SimError> {
+fn write_context(
+    region: &Region,
+    people: &insider::People,
+    out: &mut Output,
+) -> Result<(), SimError> {
     for (t, trust) in region.trusts.iter().enumerate() {
         let mut patients = String::new();
         let mut register = String::new();
-        for p in region.patients.iter().filter(|p| p.trust == t) {
+        for (i, p) in region
+            .patients
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.trust == t)
+        {
+            let (line, postal) = &people.address[i];
             let county = &region.counties[p.county];
             let mut res = json!({
                 "resourceType": "Patient",
@@ -368,7 +387,7 @@ fn write_context(region: &Region, out: &mut Output) -> Result<(), SimError> {
                 "gender": p.gender,
                 "birthDate": format!("{:04}-{:02}-{:02}", p.birth.0, p.birth.1, p.birth.2),
                 "managingOrganization": {"reference": format!("Organization/{}", trust.id)},
-                "address": [{"use": "home", "district": county.name, "extension": [{
+                "address": [{"use": "home", "line": [line], "postalCode": postal, "district": county.name, "extension": [{
                     "url": "http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode",
                     "valueCoding": {"system": "urn:oid:2.16.578.1.12.4.1.1.3402", "code": p.municipality}
                 }]}],
@@ -399,8 +418,24 @@ fn write_context(region: &Region, out: &mut Output) -> Result<(), SimError> {
         )?;
         let (mut pract, mut roles) = (String::new(), String::new());
         let mut teams: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-        for s in region.staff.iter().filter(|s| s.trust == t) {
-            pract.push_str(&json!({"resourceType": "Practitioner", "id": s.id, "identifier": [{"system": "urn:vakt:username", "value": s.user}], "name": [{"text": s.name}]}).to_string());
+        for (i, s) in region
+            .staff
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.trust == t)
+        {
+            let who = &people.staff[i];
+            let res = if s.role == region::Role::Service {
+                json!({"resourceType": "Practitioner", "id": s.id, "identifier": [{"system": "urn:vakt:username", "value": s.user}], "name": [{"text": s.name}]})
+            } else {
+                json!({"resourceType": "Practitioner", "id": s.id,
+                    "identifier": [{"system": "urn:vakt:username", "value": s.user}, {"system": "urn:oid:2.16.578.1.12.4.1.4.1", "value": who.nin}],
+                    "name": [{"text": s.name, "family": who.family, "given": [who.given]}],
+                    "address": [{"use": "home", "line": [who.line], "postalCode": who.postal, "extension": [{
+                        "url": "http://hl7.no/fhir/StructureDefinition/no-basis-municipalitycode",
+                        "valueCoding": {"system": "urn:oid:2.16.578.1.12.4.1.1.3402", "code": who.municipality}}]}]})
+            };
+            pract.push_str(&res.to_string());
             pract.push('\n');
             roles.push_str(&json!({"resourceType": "PractitionerRole", "id": format!("{}-role", s.id), "practitioner": {"reference": format!("Practitioner/{}", s.id)}, "organization": {"reference": format!("Organization/{}", trust.departments[s.department].id)}, "code": [{"coding": [{"system": "urn:vakt:role", "code": s.role.code()}]}]}).to_string());
             roles.push('\n');
@@ -460,9 +495,7 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
         cfg.restricted_share,
     );
     let mut out = Output::new(&cfg.out)?;
-    write_context(&region, &mut out)?;
-    write_assets(&region, &mut out)?;
-    write_site(&region, &mut out)?;
+    let mut people = insider::People::build(&region, &mut root.fork(7));
 
     let trusts = region.trusts.len();
     let mut trust_staff = vec![Vec::new(); trusts];
@@ -527,6 +560,49 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
         Attack::plan(&world, &mut root.fork(4), start, cfg.speed, cfg.stealth)
     });
     let mut attack_rng = root.fork(5);
+    let mut insiders = if cfg.insiders {
+        let avoid: Vec<usize> = attack.iter().flat_map(|a| [a.victim, a.admin]).collect();
+        insider::Insiders::plan(&world, &mut people, &mut root.fork(8), &avoid)
+    } else {
+        insider::Insiders::default()
+    };
+    let mut replay = match (&mut attack, cfg.replay.is_empty()) {
+        (_, true) => replay::Replay::default(),
+        (None, false) => {
+            return Err(SimError::Config(
+                "--replay needs the apt2018 scenario: the recordings join its intrusion".into(),
+            ));
+        }
+        (Some(a), false) => {
+            let v = &region.staff[a.victim];
+            let ad = &region.staff[a.admin];
+            let mut recs = Vec::new();
+            for f in &cfg.replay {
+                let r = replay::Recording::load(
+                    f,
+                    &region,
+                    a.trust,
+                    v.workstation,
+                    [v.user.as_str(), ad.user.as_str()],
+                )?;
+                if r.is_empty() {
+                    return Err(SimError::Config(format!(
+                        "{}: no Windows events with a host and a time to replay",
+                        f.display()
+                    )));
+                }
+                for (_, h) in &r.hosts {
+                    a.hosts.insert(*h);
+                }
+                recs.push(r);
+            }
+            // After the credentials are taken, a quarter of an hour apart.
+            replay::Replay::place(recs, a.replay_start(), 15 * MINUTE)
+        }
+    };
+    write_context(&region, &people, &mut out)?;
+    write_assets(&region, &mut out)?;
+    write_site(&region, &mut out)?;
     if attack.is_some() {
         write_intel(&mut out, &mut root.fork(6))?;
     }
@@ -544,8 +620,10 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
             let t0 = EPOCH + i64::from(day) * DAY + i64::from(hour) * HOUR;
             let mut recs: Vec<Rec> = Vec::new();
             world.normal_hour(t0, day, hour, &mut recs)?;
+            insiders.hour(&mut world, t0, &mut recs);
             if let Some(a) = attack.as_mut() {
                 a.hour(&mut world, &mut attack_rng, t0, &mut recs)?;
+                replay.hour(&mut world, a.trust, t0, &mut recs);
                 exposed_in(a, &world, &patient_index, &recs, &mut exposed_set);
             }
             out.write(&ids, recs)?;
@@ -599,6 +677,9 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
                 {"user": ad.user, "practitioner": ad.id, "role": ad.role.code(), "how": "credentials taken from LSASS; used for lateral movement"},
             ],
             "hosts": hosts,
+            "procedures": a.procedures.describe(),
+            "replays": replay.truth(&region),
+            "replays_mean": "each replayed recording's records, hosts and accounts are the attacker's (the recordings carry no per-event labels: their own scope is their truth, their lab noise included); its stage is the tactic of the folder it was filed under",
             "patient_zero": {"host": region.hosts[v.workstation].name, "ip": region.hosts[v.workstation].ip.to_string(), "time": vakt_core::Timestamp(a.t_initial).to_rfc3339()},
             "indicators": {"c2_domain": attack::C2_DOMAIN, "c2_ip": std::net::Ipv4Addr::from(attack::C2_IP).to_string(), "exfil_ip": std::net::Ipv4Addr::from(attack::EXFIL_IP).to_string(), "tunnel_domain": attack::TUNNEL_DOMAIN},
             "controlled_sessions": [
@@ -615,6 +696,12 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
         out.write_file(
             "truth/summary.json",
             &serde_json::to_string_pretty(&truth).unwrap_or_default(),
+        )?;
+    }
+    if cfg.insiders {
+        out.write_file(
+            "truth/insiders.json",
+            &serde_json::to_string_pretty(&insiders.truth(&region)).unwrap_or_default(),
         )?;
     }
     let reads = (world.reads_clinical, world.reads_without);

@@ -76,6 +76,8 @@ pub struct Tag {
     pub host: String,
     /// Account, if one acts.
     pub account: String,
+    /// The replayed recording it came from.
+    pub recording: Option<std::sync::Arc<str>>,
 }
 
 /// One record waiting to be written in time order.
@@ -199,7 +201,7 @@ impl Output {
                     self.day_dir,
                     r.stream.file()
                 );
-                let line = serde_json::json!({
+                let mut line = serde_json::json!({
                     "file": file,
                     "line": o.lines,
                     "time": vakt_core::Timestamp(r.t).to_rfc3339(),
@@ -208,6 +210,9 @@ impl Output {
                     "host": tag.host,
                     "account": tag.account,
                 });
+                if let Some(rec) = &tag.recording {
+                    line["recording"] = serde_json::Value::String(rec.to_string());
+                }
                 writeln!(self.truth, "{line}").map_err(|e| io(&self.root, e))?;
             }
         }

@@ -304,6 +304,9 @@ pub struct DemoArgs {
     /// How fast the attack unfolds (default: fast, so that it fits in the simulated days).
     #[arg(long, value_enum)]
     pub speed: Option<SpeedArg>,
+    /// Recorded attacks to replay into the intrusion (as `vakt sim --replay`).
+    #[arg(long, value_name = "DIR")]
+    pub replay: Vec<PathBuf>,
     /// Sigma rules (default: $VAKT_RULES, the config file, else ../shared/data/sigma/rules).
     #[arg(long, value_name = "DIR", env = "VAKT_RULES")]
     pub rules: Vec<PathBuf>,
@@ -361,6 +364,14 @@ pub struct SimArgs {
     /// Share of clinicians' reads without a recorded care relationship.
     #[arg(long, default_value_t = 0.05)]
     pub no_relationship_share: f64,
+    /// Recorded attacks (Windows JSON lines or EVTX, alone or zipped; files
+    /// or folders) re-timed and re-hosted onto the attacked trust during the
+    /// intrusion; their truth is their own scope (docs/SIMULATOR.md).
+    #[arg(long, value_name = "DIR")]
+    pub replay: Vec<PathBuf>,
+    /// No insiders misusing their access.
+    #[arg(long)]
+    pub no_insiders: bool,
     /// No summary on standard error.
     #[arg(long, short)]
     pub quiet: bool,
@@ -407,6 +418,9 @@ pub struct RuleArgs {
     /// Values for `expand` placeholders: a YAML map of name to list of values.
     #[arg(long, value_name = "FILE")]
     pub placeholders: Option<PathBuf>,
+    /// Leave out vakt's own rule pack (built in; loaded with any rules given).
+    #[arg(long)]
+    pub no_pack: bool,
 }
 
 /// `vakt rules check`.
@@ -421,6 +435,9 @@ pub struct RulesCheckArgs {
     /// Values for `expand` placeholders.
     #[arg(long, value_name = "FILE")]
     pub placeholders: Option<PathBuf>,
+    /// Leave out vakt's own rule pack (built in; loaded and listed by default).
+    #[arg(long)]
+    pub no_pack: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,

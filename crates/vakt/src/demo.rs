@@ -120,6 +120,8 @@ fn simulate(args: &DemoArgs, dir: &Path) -> anyhow::Result<Region> {
         speed: args.speed,
         attack_start: None,
         no_relationship_share: 0.05,
+        replay: args.replay.clone(),
+        no_insiders: false,
         quiet: false,
     })?;
     let key = format!("vakt-demo-key-for-synthetic-data-seed-{}", args.seed);
@@ -167,6 +169,7 @@ fn hunt(args: &DemoArgs, r: &Region) -> anyhow::Result<(Vec<Alert>, Vec<Incident
             rules: rule_dirs,
             logsources: None,
             placeholders: None,
+            no_pack: false,
         },
         false,
     )?;
@@ -423,6 +426,31 @@ fn print_summary(s: &Json, incidents: &[Incident], scoped: Option<&Scoped>) {
         t["stages_found"].as_array().map_or(0, Vec::len),
         t["attack_incidents"]
     );
+    let ins = &t["insiders"];
+    if ins.is_object() {
+        println!(
+            "Insiders: {} of {} misuse cases found by the EHR detectors (recall {:.2}); {} of the {} EHR alerts not about the intrusion are about a case (precision {:.2}); missed: {}.",
+            ins["found"],
+            ins["cases"],
+            ins["recall"].as_f64().unwrap_or(0.0),
+            ins["ehr_alerts_on_cases"],
+            ins["ehr_alerts"],
+            ins["precision"].as_f64().unwrap_or(0.0),
+            ins["missed"]
+                .as_array()
+                .map(|m| m
+                    .iter()
+                    .map(|x| format!(
+                        "{} ({})",
+                        x["kind"].as_str().unwrap_or("?"),
+                        x["shape"].as_str().unwrap_or("?")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "none".into())
+        );
+    }
     println!(
         "Patient zero {} (truth {}); the clock from {} (the first alert about the attack {}).",
         t["patient_zero"].as_str().unwrap_or("-"),
@@ -434,6 +462,98 @@ fn print_summary(s: &Json, incidents: &[Incident], scoped: Option<&Scoped>) {
         "\nThe case folder: {} (vakt incidents|scope|report --case DIR)",
         s["dir"].as_str().unwrap_or("")
     );
+}
+
+/// Scores the EHR detectors against the simulator's insider truth
+/// (`truth/insiders.json`): a case is found when an EHR alert (an `ehr-*`
+/// analytic, or a Sigma rule over AuditEvents) names its account within its
+/// time span (an hour before its first read to a day after its last);
+/// precision is over the EHR alerts that are not about the intrusion.
+pub fn score_insiders(
+    dir: &std::path::Path,
+    alerts: &[Alert],
+    about_attack: &dyn Fn(&Alert) -> bool,
+) -> anyhow::Result<Json> {
+    let Ok(text) = std::fs::read_to_string(dir.join("truth/insiders.json")) else {
+        return Ok(Json::Null);
+    };
+    let truth: Json = serde_json::from_str(&text).context("truth/insiders.json")?;
+    let cases = truth["cases"].as_array().cloned().unwrap_or_default();
+    let ehr: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| {
+            a.detector.starts_with("ehr-")
+                || a.origins
+                    .iter()
+                    .any(|o| o.path.ends_with("auditevent.ndjson"))
+        })
+        .filter(|a| !about_attack(a))
+        .collect();
+    let accounts = |a: &Alert| -> Vec<String> {
+        a.actors
+            .iter()
+            .filter_map(|e| match e {
+                vakt_core::Entity::Account(x) => {
+                    Some(x.rsplit(['\\', '/']).next().unwrap_or(x).to_lowercase())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let hour = 3_600_000_000_000i64;
+    let mut on_case: BTreeSet<&str> = BTreeSet::new();
+    let mut by_kind: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut missed = Vec::new();
+    let mut found = 0u64;
+    for c in &cases {
+        let names: Vec<String> = [
+            &c["account"]["user"],
+            &c["account"]["practitioner"],
+            &c["staff"]["user"],
+            &c["staff"]["practitioner"],
+        ]
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_lowercase))
+        .collect();
+        let t = |k: &str| {
+            c[k].as_str()
+                .and_then(|s| vakt_core::Timestamp::parse(s).ok())
+                .map_or(0, |t| t.0)
+        };
+        let (first, last) = (t("first") - hour, t("last") + 24 * hour);
+        let hits: Vec<&Alert> = ehr
+            .iter()
+            .copied()
+            .filter(|a| a.first.0 <= last && a.last.0 >= first)
+            .filter(|a| accounts(a).iter().any(|x| names.contains(x)))
+            .collect();
+        for a in &hits {
+            on_case.insert(a.key.as_str());
+        }
+        let kind = c["kind"].as_str().unwrap_or("?").to_owned();
+        let e = by_kind.entry(kind).or_default();
+        e.1 += 1;
+        if hits.is_empty() {
+            missed.push(json!({"case": c["case"], "kind": c["kind"], "shape": c["shape"]}));
+        } else {
+            e.0 += 1;
+            found += 1;
+        }
+    }
+    let by_kind: BTreeMap<String, Json> = by_kind
+        .into_iter()
+        .map(|(k, (f, n))| (k, json!({"found": f, "cases": n})))
+        .collect();
+    Ok(json!({
+        "cases": cases.len(),
+        "found": found,
+        "recall": found as f64 / cases.len().max(1) as f64,
+        "ehr_alerts": ehr.len(),
+        "ehr_alerts_on_cases": on_case.len(),
+        "precision": on_case.len() as f64 / ehr.len().max(1) as f64,
+        "by_kind": by_kind,
+        "missed": missed,
+    }))
 }
 
 /// Compares the incidents and the scope with the simulator's truth.
@@ -453,8 +573,25 @@ fn compare(
         .context("cannot read the truth ledger")?;
     let mut records: BTreeSet<(String, u64)> = BTreeSet::new();
     let mut stage_first: BTreeMap<String, String> = BTreeMap::new();
+    // Replayed recordings: their records and stage.
+    let mut replayed: BTreeMap<(String, u64), String> = BTreeMap::new();
+    let mut recording_stage: BTreeMap<String, String> = BTreeMap::new();
     for l in ledger.lines() {
         let v: Json = serde_json::from_str(l)?;
+        if let Some(rec) = v["recording"].as_str() {
+            replayed.insert(
+                (
+                    dir.join(v["file"].as_str().unwrap_or(""))
+                        .display()
+                        .to_string(),
+                    v["line"].as_u64().unwrap_or(0),
+                ),
+                rec.to_owned(),
+            );
+            recording_stage
+                .entry(rec.to_owned())
+                .or_insert_with(|| v["stage"].as_str().unwrap_or("?").to_owned());
+        }
         let stage = v["stage"].as_str().unwrap_or("?").to_owned();
         let t = v["time"].as_str().unwrap_or("").to_owned();
         let e = stage_first.entry(stage).or_insert(t.clone());
@@ -567,7 +704,49 @@ fn compare(
         .unwrap_or_default();
     let missing = exposed.difference(&scoped_set).count();
     let extra = scoped_set.difference(&exposed).count();
+    let insiders = score_insiders(dir, alerts, &|a| attack.contains(a.key.as_str()))?;
+    // Each replayed recording: the alerts raised on its records, whether one
+    // carries its stage, whether they are in the attack's incident.
+    let replays: Vec<Json> = recording_stage
+        .iter()
+        .map(|(rec, stage)| {
+            let on: Vec<&Alert> = alerts
+                .iter()
+                .filter(|a| {
+                    a.origins.iter().any(|o| match o.locator {
+                        vakt_core::Locator::Line(n) => {
+                            replayed.get(&(o.path.to_string(), n)) == Some(rec)
+                        }
+                        _ => false,
+                    })
+                })
+                .collect();
+            let tactics: BTreeSet<&str> = on
+                .iter()
+                .flat_map(|a| a.tactics.iter().map(String::as_str))
+                .collect();
+            let in_incident = on.iter().any(|a| {
+                attack_incidents
+                    .first()
+                    .is_some_and(|i| i.alerts.contains(&a.key.to_string()))
+            });
+            let mut titles: Vec<&str> = on.iter().map(|a| a.title.as_str()).collect();
+            titles.sort_unstable();
+            titles.dedup();
+            json!({
+                "recording": rec,
+                "stage": stage,
+                "alerts": on.len(),
+                "stage_found": tactics.contains(stage.as_str()),
+                "tactics": tactics,
+                "in_attack_incident": in_incident,
+                "titles": titles,
+            })
+        })
+        .collect();
     Ok(json!({
+        "replays": replays,
+        "insiders": insiders,
         "exposed": exposed.len(),
         "collected": collected,
         "scoped_confirmed": scoped_set.len(),

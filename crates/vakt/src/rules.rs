@@ -91,17 +91,48 @@ pub fn config() -> anyhow::Result<Option<(PathBuf, Config)>> {
     Ok(None)
 }
 
-/// Loads the rules, timing it.
+/// Loads the rules (and vakt's own pack with them unless `no_pack`), timing it.
 pub fn load(
     paths: &[PathBuf],
     logsources: Option<&Path>,
     placeholder_file: Option<&Path>,
+    no_pack: bool,
 ) -> anyhow::Result<(RuleSet, LoadReport, f64)> {
     let mapping = mapping(logsources)?;
     let ph = placeholders(placeholder_file)?;
     let started = Instant::now();
-    let (set, report) = RuleSet::load(paths, &mapping, &ph);
+    let pack = if no_pack {
+        Vec::new()
+    } else {
+        vakt_sigma::pack::parse()
+    };
+    let (set, mut report) = RuleSet::load_with(paths, pack, &mapping, &ph);
+    if !no_pack {
+        report.files += vakt_sigma::pack::PACK.len();
+    }
     Ok((set, report, started.elapsed().as_secs_f64()))
+}
+
+/// vakt's own rule pack as `vakt rules check` lists it.
+pub fn pack_listing() -> Vec<serde_json::Value> {
+    vakt_sigma::pack::parse()
+        .into_iter()
+        .map(|r| match r {
+            Ok(r) => serde_json::json!({
+                "path": &*r.meta.path,
+                "id": r.meta.id,
+                "title": r.meta.title,
+                "level": r.meta.level,
+                "logsource": {
+                    "product": r.meta.logsource.product,
+                    "category": r.meta.logsource.category,
+                    "service": r.meta.logsource.service,
+                },
+                "techniques": r.meta.techniques(),
+            }),
+            Err(e) => serde_json::json!({"path": &*e.path, "error": e.reason}),
+        })
+        .collect()
 }
 
 /// What `vakt rules check --format json` says of a loaded rule set.
@@ -143,7 +174,13 @@ pub fn check(args: RulesCheckArgs) -> anyhow::Result<ExitCode> {
         &args.paths,
         args.logsources.as_deref(),
         args.placeholders.as_deref(),
+        args.no_pack,
     )?;
+    let pack = if args.no_pack {
+        Vec::new()
+    } else {
+        pack_listing()
+    };
     let total = report.loaded + report.unsupported.len();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for e in &report.unsupported {
@@ -151,7 +188,8 @@ pub fn check(args: RulesCheckArgs) -> anyhow::Result<ExitCode> {
     }
     match args.format {
         OutputFormat::Json => {
-            let v = check_json(&set, &report, secs);
+            let mut v = check_json(&set, &report, secs);
+            v["pack"] = serde_json::Value::Array(pack);
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         OutputFormat::Table => {
@@ -177,6 +215,20 @@ pub fn check(args: RulesCheckArgs) -> anyhow::Result<ExitCode> {
                 println!("\nunsupported, by reason:");
                 for (r, n) in &reasons {
                     println!("  {n:>5}  {r}");
+                }
+            }
+            if !pack.is_empty() {
+                println!(
+                    "\nvakt's own rule pack ({} rules, built in; --no-pack leaves it out):",
+                    pack.len()
+                );
+                for r in &pack {
+                    println!(
+                        "  {:<13} {}  [{}]",
+                        r["level"].as_str().unwrap_or("-"),
+                        r["title"].as_str().or(r["error"].as_str()).unwrap_or("-"),
+                        r["path"].as_str().unwrap_or("")
+                    );
                 }
             }
             if args.verbose {

@@ -289,8 +289,12 @@ impl ServeRules {
         if dirs.is_empty() {
             return Ok(None);
         }
-        let (set, report, secs) =
-            crate::rules::load(&dirs, logsources.as_deref(), placeholders.as_deref())?;
+        let (set, report, secs) = crate::rules::load(
+            &dirs,
+            logsources.as_deref(),
+            placeholders.as_deref(),
+            args.no_pack,
+        )?;
         let check = crate::rules::check_json(&set, &report, secs);
         let list = set
             .rules

@@ -51,8 +51,12 @@ pub fn rules(args: &RuleArgs, quiet: bool) -> anyhow::Result<(Option<Arc<SigmaRu
     if dirs.is_empty() {
         return Ok((None, 0.0));
     }
-    let (set, report, secs) =
-        crate::rules::load(&dirs, logsources.as_deref(), placeholders.as_deref())?;
+    let (set, report, secs) = crate::rules::load(
+        &dirs,
+        logsources.as_deref(),
+        placeholders.as_deref(),
+        args.no_pack,
+    )?;
     if !quiet {
         eprintln!(
             "vakt: {} rules loaded in {secs:.2} s ({} unsupported: `vakt rules check` says why)",

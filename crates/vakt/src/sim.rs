@@ -33,6 +33,18 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--no-relationship-share must be between 0 and 1");
     }
     cfg.no_relationship_share = args.no_relationship_share;
+    cfg.insiders = !args.no_insiders;
+    cfg.replay = vakt_sim::replay::files(&args.replay);
+    if !args.replay.is_empty() && cfg.replay.is_empty() {
+        anyhow::bail!(
+            "--replay: no recordings (.zip, .json, .jsonl, .ndjson, .evtx) under {}",
+            args.replay
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let started = Instant::now();
     let summary = vakt_sim::run(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
     let secs = started.elapsed().as_secs_f64();
