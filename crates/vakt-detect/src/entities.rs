@@ -6,8 +6,8 @@
 //! in their alerts; incidents join alerts on them.
 
 use vakt_core::field::{
-    ACTOR_USER_NAME, DEVICE_HOSTNAME, DST_IP, PROCESS_CMD_LINE, QUERY_HOSTNAME, SRC_IP, TLS_SNI,
-    URL_HOSTNAME, USER_NAME,
+    ACTOR_USER_NAME, ACTOR_USER_UID, DEVICE_HOSTNAME, DST_IP, PROCESS_CMD_LINE, QUERY_HOSTNAME,
+    SRC_IP, TLS_SNI, URL_HOSTNAME, USER_NAME,
 };
 use vakt_core::{Entity, Event, Value};
 
@@ -102,7 +102,22 @@ pub fn of_event(e: &Event) -> (Vec<Entity>, Vec<Entity>) {
             }
         }
     }
+    // An EHR AuditEvent names its user by reference (`Practitioner/s00123`);
+    // the display name beside it is not unique, so the reference's id is
+    // the account.
+    let mut by_reference = false;
+    if e.source.is_fhir_audit_event()
+        && let Some(Value::Str(uid)) = e.common(ACTOR_USER_UID)
+        && !uid.is_empty()
+    {
+        let id = uid.rsplit('/').next().unwrap_or(uid);
+        actors.push(Entity::Account(id.to_string()));
+        by_reference = true;
+    }
     for f in [ACTOR_USER_NAME, USER_NAME] {
+        if by_reference {
+            break;
+        }
         if let Some(Value::Str(u)) = e.common(f)
             && !u.is_empty()
             && !actors

@@ -153,9 +153,20 @@ pub(crate) fn reach_only(a: &Alert) -> bool {
     REACH_ONLY.contains(&a.detector.as_str())
 }
 
-/// Is the alert addressed to the privacy office (EHR conduct)?
+/// Is the alert addressed to the privacy office (EHR conduct)? The EHR
+/// analytics' conduct findings, and rules (Sigma) whose every event is an
+/// EHR AuditEvent (an export, a break-the-glass access).
 pub fn for_privacy_office(a: &Alert) -> bool {
-    a.detector.starts_with("ehr-") && !EHR_FOR_CERT.contains(&a.detector.as_str())
+    if a.detector.starts_with("ehr-") {
+        return !EHR_FOR_CERT.contains(&a.detector.as_str());
+    }
+    a.detector == "sigma"
+        && !a.origins.is_empty()
+        && a.origins.iter().all(|o| {
+            o.source
+                .as_ref()
+                .is_some_and(vakt_core::SourceKind::is_fhir_audit_event)
+        })
 }
 
 impl Incident {

@@ -425,13 +425,15 @@ impl Insiders {
                     "bulk" => {
                         // Browsing: dozens of records within the hour.
                         shape = "bulk-browsing";
-                        let start = in_shift(rng, st.night, day);
+                        // A person clicking through records: irregular
+                        // pauses (a few seconds to a couple of minutes).
+                        let mut t = in_shift(rng, st.night, day);
                         let k = 40 + rng.below(110) as i64;
-                        let span = 20 * MINUTE + rng.range(0, 30 * MINUTE);
-                        for i in 0..k {
+                        for _ in 0..k {
                             let p = *rng.pick(pool);
-                            let t = start + span * i / k + rng.range(0, 20 * SECOND);
                             reads.push((t, "read", "TREAT", vec![p]));
+                            let pause = -(1.0 - rng.unit()).ln() * 25.0;
+                            t += 3 * SECOND + (pause.min(240.0) * SECOND as f64) as i64;
                         }
                     }
                     "export" => {
@@ -471,6 +473,8 @@ impl Insiders {
                     }
                     _ => {}
                 }
+                // What would fall after the simulated period never happens.
+                reads.retain(|r| r.0 < world.end);
                 if reads.is_empty() {
                     continue;
                 }

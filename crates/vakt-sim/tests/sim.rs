@@ -377,3 +377,151 @@ fn reads_without_a_care_relationship_stay_within_bounds() {
         "{share:.3} of {total} reads without a relationship (setting 0.05)"
     );
 }
+
+/// The insiders' truth is what was written: every case's patients are read
+/// by its account in the audit logs; a relative shares the insider's family
+/// name and address, a neighbour their street and postcode, a colleague's
+/// record holds a colleague's identity number.
+#[test]
+fn the_insiders_truth_is_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::new(dir.path(), 5, 3000, 3);
+    cfg.staff = 160;
+    run(&cfg).unwrap();
+    let truth: Json = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("truth/insiders.json")).unwrap(),
+    )
+    .unwrap();
+    let cases = truth["cases"].as_array().unwrap();
+    assert!(cases.len() >= 3, "{truth}");
+    // Who read whom, from the audit logs; the context as written.
+    let mut read: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let (mut patients, mut staff) = (BTreeMap::new(), BTreeMap::new());
+    for f in files(dir.path()) {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        if name == "auditevent.ndjson" {
+            for e in ndjson(&f) {
+                let who = e["agent"][0]["who"]["reference"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                for x in e["entity"].as_array().unwrap() {
+                    let p = x["what"]["reference"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("Patient/");
+                    read.entry(who.clone()).or_default().insert(p.to_owned());
+                }
+            }
+        } else if name == "Patient.ndjson" {
+            for p in ndjson(&f) {
+                patients.insert(p["id"].as_str().unwrap().to_owned(), p);
+            }
+        } else if name == "Practitioner.ndjson" {
+            for p in ndjson(&f) {
+                staff.insert(p["id"].as_str().unwrap().to_owned(), p);
+            }
+        }
+    }
+    let line = |r: &Json| r["address"][0]["line"][0].as_str().unwrap_or("").to_owned();
+    let street = |l: &str| {
+        l.rsplit_once(' ')
+            .map_or(l.to_owned(), |(s, _)| s.to_owned())
+    };
+    let mut kinds = BTreeSet::new();
+    for c in cases {
+        let account = format!(
+            "Practitioner/{}",
+            c["account"]["practitioner"].as_str().unwrap()
+        );
+        let by = read.get(&account).cloned().unwrap_or_default();
+        let me = &staff[c["staff"]["practitioner"].as_str().unwrap()];
+        for p in c["patients"].as_array().unwrap() {
+            let p = p.as_str().unwrap();
+            assert!(by.contains(p), "{}: {p} not read by {account}", c["case"]);
+            let pat = &patients[p];
+            match c["kind"].as_str().unwrap() {
+                "family" => {
+                    assert_eq!(pat["name"][0]["family"], me["name"][0]["family"], "{c}");
+                    assert_eq!(line(pat), line(me), "{c}");
+                }
+                "neighbour" => {
+                    assert_eq!(street(&line(pat)), street(&line(me)), "{c}");
+                    assert_ne!(line(pat), line(me), "{c}");
+                    assert_eq!(
+                        pat["address"][0]["postalCode"],
+                        me["address"][0]["postalCode"]
+                    );
+                }
+                "colleague" => {
+                    let nin = pat["identifier"][0]["value"].as_str().unwrap();
+                    assert!(
+                        staff.values().any(|s| s["identifier"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|i| i["value"] == nin)),
+                        "{c}: the patient is nobody's colleague"
+                    );
+                }
+                "protected" => {}
+                _ => {}
+            }
+        }
+        kinds.insert(c["kind"].as_str().unwrap().to_owned());
+    }
+    assert!(kinds.len() >= 3, "{kinds:?}");
+}
+
+/// A recorded attack replayed: re-hosted onto the attacked trust (none of
+/// the lab's names left), every record in the ledger under the recording,
+/// its hosts among the attacker's, and read by vakt with nothing rejected.
+#[test]
+fn a_replayed_recording_is_rehosted_with_its_truth() {
+    let rec = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/windows-sysmon-otrf/credential_access/psh_lsass_memory_dump_comsvcs.zip");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::new(dir.path(), 3, 3000, 2);
+    cfg.staff = 160;
+    cfg.replay = vec![rec];
+    run(&cfg).unwrap();
+    let summary: Json = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("truth/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let r = &summary["replays"][0];
+    assert_eq!(r["stage"], "credential-access");
+    assert_eq!(r["records"], 184, "{r}");
+    let ledger = std::fs::read_to_string(dir.path().join("truth/events.jsonl")).unwrap();
+    let replayed: Vec<Json> = ledger
+        .lines()
+        .map(|l| serde_json::from_str::<Json>(l).unwrap())
+        .filter(|v| v["recording"].is_string())
+        .collect();
+    assert_eq!(replayed.len(), 184);
+    let hosts: BTreeSet<&str> = summary["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    for v in &replayed {
+        assert!(hosts.contains(v["host"].as_str().unwrap()), "{v}");
+    }
+    let mut problems = Vec::new();
+    for f in files(dir.path())
+        .iter()
+        .filter(|f| f.ends_with("windows/events.jsonl"))
+    {
+        let text = std::fs::read_to_string(f).unwrap().to_lowercase();
+        for lab in ["workstation5", "theshire", "wardog", "mordor"] {
+            assert!(!text.contains(lab), "{lab} left in {}", f.display());
+        }
+        vakt_ingest::read_path(f, &vakt_ingest::Options::default(), &mut |v| match v {
+            vakt_ingest::Visit::Rejected(e) => problems.push(e.to_string()),
+            vakt_ingest::Visit::Unreadable(e) => problems.push(e.to_string()),
+            _ => {}
+        });
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

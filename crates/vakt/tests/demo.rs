@@ -116,7 +116,10 @@ fn stages_in_order(inc: &Json, truth: &Json) -> Vec<String> {
 /// holds the attack, and it is the CERT's first; patient zero is the phished
 /// workstation at the initial access; the confirmed exposure is the truth's
 /// set (0 missing, 0 extra); the notification clock runs from the first
-/// alert about the attack; every stage of the attack is seen; and of the
+/// alert about the attack; every stage of the attack is seen but the
+/// delivery itself (issue 22: a zip, an ISO or a script saved from mail or
+/// a browser raises no alert by itself — the execution that follows does,
+/// and patient zero comes from it); and of the
 /// alerts in the CERT's incidents (the privacy office's cases — EHR conduct
 /// with no intrusion joined — are not the CERT's) at least 90 % are about
 /// the attack (an alert is about the attack when it was raised on one of
@@ -145,12 +148,55 @@ fn scoped_exactly(j: &Json) {
         j["exposure"]["awareness"], truth["first_attack_alert"],
         "the clock runs from the first alert of the intrusion"
     );
-    assert_eq!(truth["recall"].as_f64().unwrap(), 1.0, "{truth}");
+    let found: Vec<&str> = truth["stages_found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    for s in truth["stages_true"].as_array().unwrap() {
+        let s = s.as_str().unwrap();
+        assert!(
+            s == "initial-access" || found.contains(&s),
+            "stage {s} not seen: {truth}"
+        );
+    }
     assert!(truth["precision"].as_f64().unwrap() >= 0.9, "{truth}");
-    assert_eq!(
-        inc["stages"][0], "initial-access",
-        "the intrusion's stages begin at the initial access: {inc}"
+    assert!(
+        matches!(
+            inc["stages"][0].as_str(),
+            Some("initial-access" | "execution")
+        ),
+        "the intrusion's stages begin at the initial access or the execution it led to: {inc}"
     );
+}
+
+/// The accounts of the simulator's insider cases (`truth/insiders.json`).
+fn insider_accounts(case: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(case.join("truth/insiders.json")) else {
+        return Vec::new();
+    };
+    let t: Json = serde_json::from_str(&text).unwrap();
+    t["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            [
+                format!("account:{}", c["account"]["user"].as_str().unwrap()),
+                format!("account:{}", c["account"]["practitioner"].as_str().unwrap()),
+            ]
+        })
+        .collect()
+}
+
+/// Is the incident about one of the simulator's insiders?
+fn about_insider(i: &Json, insiders: &[String]) -> bool {
+    i["entities"].as_array().unwrap().iter().any(|e| {
+        e["key"]
+            .as_str()
+            .is_some_and(|k| insiders.iter().any(|x| x.eq_ignore_ascii_case(k)))
+    })
 }
 
 /// Another seed at the default size: the attack elsewhere in the region,
@@ -175,20 +221,22 @@ fn a_large_region_is_scoped_exactly() {
 }
 
 fn the_default_demo_finds_one_incident_and_the_exact_exposure() {
-    let (_, j) = default_demo();
+    let (dir, j) = default_demo();
+    let insiders = insider_accounts(&dir.path().join("case"));
+    assert!(!insiders.is_empty());
     let truth = &j["truth"];
     let inc = attack_incident(j);
     // The attack is the most severe incident, and it is what was scoped.
     assert_eq!(j["incidents"][0]["id"], inc["id"]);
     assert_eq!(severity(inc), "critical");
     assert_eq!(j["exposure"]["incident"], inc["id"]);
-    // Stages in the right order, every one of the attack's seen (initial
-    // access by SigmaHQ's rule for Outlook saving a macro document).
+    // Stages in the right order, every one of the attack's seen but the
+    // delivery (this seed's is HTML smuggling: a script saved by the
+    // browser, no alert by itself; wscript running it is the execution).
     let seen = stages_in_order(inc, truth);
     assert_eq!(
         seen,
         [
-            "initial-access",
             "execution",
             "command-and-control",
             "credential-access",
@@ -214,9 +262,10 @@ fn the_default_demo_finds_one_incident_and_the_exact_exposure() {
     assert_eq!(sum("confirmed"), exposed);
     assert_eq!(sum("possible"), j["exposure"]["possible"].as_u64().unwrap());
     assert!(j["exposure"]["possible"].as_u64().unwrap() > 0);
-    // Benign noise: no other incident is high or critical.
+    // Benign noise: no other incident is high or critical (the insiders'
+    // cases may be).
     for i in j["incidents"].as_array().unwrap() {
-        if i["id"] != inc["id"] {
+        if i["id"] != inc["id"] && !about_insider(i, &insiders) {
             assert!(
                 !matches!(severity(i), "high" | "critical"),
                 "benign incident of high severity: {i}"
@@ -240,7 +289,7 @@ fn the_default_demo_finds_one_incident_and_the_exact_exposure() {
 /// and the exposure still exact. Exfiltration falls after the simulated days.
 #[test]
 fn a_stealthy_slow_attack_is_still_found() {
-    let (_, j) = demo(&[
+    let (dir, j) = demo(&[
         "--stealth",
         "high",
         "--speed",
@@ -254,7 +303,6 @@ fn a_stealthy_slow_attack_is_still_found() {
     let inc = attack_incident(&j);
     let seen = stages_in_order(inc, truth);
     for s in [
-        "initial-access",
         "execution",
         "command-and-control",
         "lateral-movement",
@@ -263,8 +311,9 @@ fn a_stealthy_slow_attack_is_still_found() {
         assert!(seen.iter().any(|x| x == s), "{s} not found: {seen:?}");
     }
     assert_eq!(truth["equal"], true, "{truth}");
+    let insiders = insider_accounts(&dir.path().join("case"));
     for i in j["incidents"].as_array().unwrap() {
-        if i["id"] != inc["id"] {
+        if i["id"] != inc["id"] && !about_insider(i, &insiders) {
             assert!(!matches!(severity(i), "high" | "critical"), "{i}");
         }
     }
@@ -435,6 +484,10 @@ fn a_broken_alert_line_is_reported_and_the_rest_correlated() {
     assert!(case.path().join("incidents.json").exists());
 }
 
+/// Alerts of the default demo (seed 2018): the intrusion's, the insiders'
+/// cases and the region's benign noise.
+const GOLDEN_ALERTS: usize = 77;
+
 fn golden(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -506,7 +559,7 @@ fn the_default_demo_finds_what_it_found_before() {
             alert_key(a["rule"].as_str().unwrap(), &a)
         })
         .collect();
-    assert_eq!(before.len(), 40);
+    assert_eq!(before.len(), GOLDEN_ALERTS);
     let missing: Vec<_> = before.difference(&ours).collect();
     let extra: Vec<_> = ours.difference(&before).collect();
     assert_eq!(ours, before, "missing {missing:?}, extra {extra:?}");
