@@ -53,6 +53,11 @@ fn run(
 ) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = vakt_sim::Config::new(dir.path(), seed, patients, days);
+    // A known procedure: these tests are of the detectors made for it.
+    cfg.procedures = Some(vakt_sim::procedures::Procedures::classic());
+    // The attacker alone: the insiders' cases are scored by `vakt demo`
+    // (crates/vakt/tests/insiders.rs).
+    cfg.insiders = false;
     cfg.stealth = stealth;
     cfg.speed = speed;
     vakt_sim::run(&cfg).unwrap();

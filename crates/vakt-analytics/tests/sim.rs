@@ -42,6 +42,8 @@ fn involves(a: &Alert, ip: &str) -> bool {
 fn the_attack_is_found_and_benign_periodic_traffic_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = vakt_sim::Config::new(dir.path(), 11, 3000, 2);
+    // A known procedure: these tests are of the detectors made for it.
+    cfg.procedures = Some(vakt_sim::procedures::Procedures::classic());
     cfg.staff = 160;
     vakt_sim::run(&cfg).unwrap();
     let truth: serde_json::Value = serde_json::from_str(
@@ -131,6 +133,8 @@ fn the_attack_is_found_and_benign_periodic_traffic_is_not() {
 fn the_exfiltration_hour_is_unusual_for_the_host_and_its_peers() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = vakt_sim::Config::new(dir.path(), 11, 3000, 5);
+    // A known procedure: these tests are of the detectors made for it.
+    cfg.procedures = Some(vakt_sim::procedures::Procedures::classic());
     cfg.staff = 160;
     vakt_sim::run(&cfg).unwrap();
     let alerts = analyse(dir.path());

@@ -84,6 +84,7 @@ impl Attack {
         start: i64,
         speed: Speed,
         stealth: Stealth,
+        given: Option<Procedures>,
     ) -> Attack {
         let r = world.region;
         let trust = (0..r.trusts.len())
@@ -115,7 +116,7 @@ impl Attack {
             Stealth::Medium => 102,
             Stealth::High => 103,
         };
-        let procedures = Procedures::draw(&mut rng.fork(stream), stealth);
+        let procedures = given.unwrap_or_else(|| Procedures::draw(&mut rng.fork(stream), stealth));
         // The stages' timing, drawn: each gap 0.7–1.2 times the usual.
         let mut gap = |h: f64| h * (0.7 + 0.5 * rng.unit());
         let h_cred = gap(2.0);

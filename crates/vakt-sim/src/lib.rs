@@ -113,6 +113,9 @@ pub struct Config {
     pub insiders: bool,
     /// Recorded attacks to replay into the intrusion ([`replay`]).
     pub replay: Vec<PathBuf>,
+    /// The attacker's procedures, when a test needs known ones (default:
+    /// drawn per seed and stealth).
+    pub procedures: Option<procedures::Procedures>,
 }
 
 impl Config {
@@ -141,6 +144,7 @@ impl Config {
             restricted_share: 0.001,
             insiders: true,
             replay: Vec::new(),
+            procedures: None,
         }
     }
 }
@@ -557,7 +561,14 @@ pub fn run(cfg: &Config) -> Result<Summary, SimError> {
     }
     let mut attack = scenario.map(|()| {
         let start = EPOCH + (cfg.attack_start_hours * HOUR as f64) as i64;
-        Attack::plan(&world, &mut root.fork(4), start, cfg.speed, cfg.stealth)
+        Attack::plan(
+            &world,
+            &mut root.fork(4),
+            start,
+            cfg.speed,
+            cfg.stealth,
+            cfg.procedures.clone(),
+        )
     });
     let mut attack_rng = root.fork(5);
     let mut insiders = if cfg.insiders {

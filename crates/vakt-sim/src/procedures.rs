@@ -209,6 +209,23 @@ impl Procedures {
         }
     }
 
+    /// The procedure the simulator used before variants were drawn (a macro
+    /// document, HTTPS beacons, comsvcs MiniDump, `net group`, PsExec/WinRM/RDP,
+    /// one HTTPS upload and a DNS tunnel): for tests of one detector that
+    /// need a known procedure (`Config::procedures`).
+    pub fn classic() -> Procedures {
+        Procedures {
+            initial: Initial::MacroDoc,
+            c2: C2::Https,
+            credential: Credential::ComsvcsMiniDump,
+            discovery: Discovery::NetGroup,
+            lateral: [Lateral::PsExec, Lateral::WinRm, Lateral::Rdp],
+            collection: Collection::ClientTreat,
+            stage_archive: false,
+            exfil: Exfil::HttpsAndTunnel,
+        }
+    }
+
     /// The procedures by name, for the truth.
     pub fn describe(&self) -> serde_json::Value {
         serde_json::json!({

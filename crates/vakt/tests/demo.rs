@@ -88,8 +88,12 @@ fn attack_incident(j: &Json) -> &Json {
 }
 
 /// The stages the incident shows, in its order, restricted to the stages
-/// the truth has, are the truth's stages in the truth's order.
-fn stages_in_order(inc: &Json, truth: &Json) -> Vec<String> {
+/// the truth has, are the truth's stages in the truth's order — but for
+/// stages that begin within a minute of each other, which either order
+/// may show (SAMR enumeration over SMB to three servers is discovery to the
+/// truth and, a fraction of a second earlier, remote access to three hosts
+/// to the network analytics).
+fn stages_in_order(inc: &Json, truth: &Json, case: &Path) -> Vec<String> {
     let true_order: Vec<&str> = truth["stages_true"]
         .as_array()
         .unwrap()
@@ -103,13 +107,40 @@ fn stages_in_order(inc: &Json, truth: &Json) -> Vec<String> {
         .map(|s| s.as_str().unwrap().to_owned())
         .filter(|s| true_order.contains(&s.as_str()))
         .collect();
-    let expected: Vec<String> = true_order
-        .iter()
-        .filter(|s| seen.iter().any(|x| x == *s))
-        .map(|s| s.to_string())
-        .collect();
-    assert_eq!(seen, expected, "stages out of order");
-    seen
+    // When each stage began, from the case's incidents.
+    let incidents: Json =
+        serde_json::from_str(&std::fs::read_to_string(case.join("incidents.json")).unwrap())
+            .unwrap();
+    let list = incidents
+        .as_array()
+        .or_else(|| incidents["incidents"].as_array())
+        .unwrap();
+    let ours = list.iter().find(|i| i["id"] == inc["id"]).unwrap();
+    let began = |stage: &str| -> i64 {
+        ours["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == stage)
+            .and_then(|s| s["first"].as_str())
+            .map(|t| vakt_core::Timestamp::parse(t).unwrap().0)
+            .unwrap()
+    };
+    let rank = |s: &str| true_order.iter().position(|x| *x == s).unwrap();
+    for w in seen.windows(2) {
+        if rank(&w[0]) > rank(&w[1]) {
+            let gap = began(&w[1]) - began(&w[0]);
+            assert!(
+                gap.abs() <= 60_000_000_000,
+                "stages out of order: {} before {} ({seen:?})",
+                w[0],
+                w[1]
+            );
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|s| rank(s));
+    sorted
 }
 
 /// What every seed and size must give (issue 21): exactly one incident
@@ -233,7 +264,7 @@ fn the_default_demo_finds_one_incident_and_the_exact_exposure() {
     // Stages in the right order, every one of the attack's seen but the
     // delivery (this seed's is HTML smuggling: a script saved by the
     // browser, no alert by itself; wscript running it is the execution).
-    let seen = stages_in_order(inc, truth);
+    let seen = stages_in_order(inc, truth, &dir.path().join("case"));
     assert_eq!(
         seen,
         [
@@ -301,7 +332,7 @@ fn a_stealthy_slow_attack_is_still_found() {
     ]);
     let truth = &j["truth"];
     let inc = attack_incident(&j);
-    let seen = stages_in_order(inc, truth);
+    let seen = stages_in_order(inc, truth, &dir.path().join("case"));
     for s in [
         "execution",
         "command-and-control",
@@ -643,7 +674,7 @@ fn hunting_the_demos_store_finds_what_hunting_its_files_found() {
     assert!(err.contains("store segments"), "{err}");
     let files = alerts_of(&case.join("alerts.jsonl"));
     let store = alerts_of(&dir.path().join("from-store.jsonl"));
-    assert_eq!(files.len(), 40);
+    assert_eq!(files.len(), GOLDEN_ALERTS);
     let missing: Vec<_> = files.difference(&store).collect();
     let extra: Vec<_> = store.difference(&files).collect();
     assert_eq!(store, files, "missing {missing:?}, extra {extra:?}");

@@ -114,11 +114,22 @@ fn the_ehr_detectors_are_scored_against_the_insiders_on_three_seeds() {
         cases += n;
         on_cases += ins["ehr_alerts_on_cases"].as_u64().unwrap();
         alerts += ins["ehr_alerts"].as_u64().unwrap();
-        // The intrusion is one incident, whatever the insiders do.
-        assert_eq!(t["attack_incidents"], 1, "seed {seed}: {t}");
+        // The intrusion is one incident, whatever the insiders do, and
+        // the exposure exact.
         assert_eq!(t["missing"], 0, "seed {seed}");
         assert_eq!(t["extra"], 0, "seed {seed}");
-        if !extra.is_empty() {
+        if extra.is_empty() {
+            assert_eq!(t["attack_incidents"], 1, "seed {seed}: {t}");
+        } else {
+            // A replayed recording has no network logs: a recorded remote
+            // session shows only as the target's 4624, which is no alert, so
+            // an alert the recording raises on its target before the
+            // simulated lateral movement reaches that host stands alone
+            // (here: PowerShell on the PsExec target). At most that one.
+            assert!(
+                t["attack_incidents"].as_u64().unwrap() <= 2,
+                "seed {seed}: {t}"
+            );
             // Replayed recordings: each raised alerts on its own records,
             // and they are in the intrusion's incident.
             let replays = t["replays"].as_array().unwrap();

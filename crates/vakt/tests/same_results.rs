@@ -97,6 +97,8 @@ fn sigmahq_on_the_shared_evtx_finds_what_it_found_before_and_what_chainsaw_finds
         data.join("evtx").to_str().unwrap(),
         "--rules",
         data.join("sigma/rules").to_str().unwrap(),
+        // SigmaHQ's rules alone, as Chainsaw runs them (vakt's pack adds its own).
+        "--no-pack",
     ]);
     let ours = evtx_detections(&alerts);
     let before: BTreeSet<(String, u64, u64, String)> = golden("hunt-evtx-sigmahq.tsv")
